@@ -1,1 +1,22 @@
-//! OAuth2 gateway filter. Pure core (no proxy-wasm types) plus thin proxy-wasm glue.
+//! OAuth2 gateway filter for Envoy (proxy-wasm).
+//!
+//! The crate is a pure core — token parsing and validation, JWKS, per-route policy, denylist,
+//! verified-token cache, logout state machine — with no proxy-wasm types and time passed in, plus a
+//! thin proxy-wasm glue layer (`wasm` module, compiled for `wasm32` only) that moves data between
+//! the host and the core.
+
+pub mod algorithm;
+pub mod claims;
+pub mod config;
+pub mod denial;
+pub mod jwk;
+pub mod jws;
+pub mod policy;
+pub mod refresh;
+pub mod strict_json;
+pub mod validate;
+pub mod verified;
+pub mod verify;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;

@@ -1,0 +1,318 @@
+//! Plugin configuration in two steps: the raw JSON shape (`deny_unknown_fields`, so a typo is an
+//! error, not a silently ignored option) and the validated [`FilterConfig`] built once in
+//! `on_configure`. Every error names the field it is about.
+
+use crate::algorithm::Algorithm;
+use crate::jwk::KeySet;
+use crate::policy::{RawRule, Rule};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
+pub const DEFAULT_JWKS_REFRESH_SECONDS: u64 = 300;
+pub const DEFAULT_HTTP_TIMEOUT_MS: u64 = 5_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub providers: Vec<RawProvider>,
+    #[serde(default)]
+    pub realm: Option<String>,
+    #[serde(default)]
+    pub max_token_bytes: Option<usize>,
+    /// Upstream header name → claim name. Absent: the defaults in [`default_claim_headers`].
+    #[serde(default)]
+    pub claim_headers: Option<BTreeMap<String, String>>,
+    /// Separator for array claims copied into a header.
+    #[serde(default)]
+    pub claim_header_separator: Option<String>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<String>,
+    #[serde(default)]
+    pub jwks: Option<RawJwksSource>,
+    /// A JWKS document given inline (object), used instead of or before a fetched one.
+    #[serde(default)]
+    pub inline_jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub leeway_seconds: Option<u64>,
+    /// Accepted `typ` header values; absent: RFC 9068's `at+jwt`. An empty list accepts any.
+    #[serde(default)]
+    pub token_types: Option<Vec<String>>,
+    /// Keep the Authorization header on the upstream request (default true).
+    #[serde(default)]
+    pub forward_token: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwksSource {
+    pub cluster: String,
+    pub path: String,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub refresh_seconds: Option<u64>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FilterConfig {
+    pub providers: Vec<Provider>,
+    pub realm: String,
+    pub max_token_bytes: usize,
+    pub claim_headers: Vec<(String, String)>,
+    pub claim_header_separator: String,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: String,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub jwks: Option<JwksSource>,
+    pub inline_keys: Option<KeySet>,
+    pub leeway_seconds: u64,
+    pub token_types: Vec<String>,
+    pub forward_token: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwksSource {
+    pub cluster: String,
+    pub path: String,
+    pub authority: String,
+    pub refresh_seconds: u64,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid plugin configuration: {field}: {message}")]
+pub struct ConfigError {
+    pub field: String,
+    pub message: String,
+}
+
+pub(crate) fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+pub fn default_claim_headers() -> Vec<(String, String)> {
+    [
+        ("x-auth-sub", "sub"),
+        ("x-auth-client-id", "client_id"),
+        ("x-auth-scope", "scope"),
+        ("x-auth-sid", "sid"),
+        ("x-auth-issuer", "iss"),
+    ]
+    .into_iter()
+    .map(|(h, c)| (h.to_owned(), c.to_owned()))
+    .collect()
+}
+
+impl FilterConfig {
+    /// Parses and validates plugin configuration bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(err("configuration", "is empty"));
+        }
+        let raw: RawConfig = serde_json::from_slice(bytes).map_err(|e| {
+            err(
+                "configuration",
+                format!("{e}"), // serde names the unknown/mistyped field and its position
+            )
+        })?;
+        raw.validate()
+    }
+}
+
+impl RawConfig {
+    pub fn validate(self) -> Result<FilterConfig, ConfigError> {
+        if self.providers.is_empty() {
+            return Err(err("providers", "at least one provider is required"));
+        }
+        let mut providers = Vec::with_capacity(self.providers.len());
+        for (i, p) in self.providers.into_iter().enumerate() {
+            let provider = p.validate(&format!("providers[{i}]"))?;
+            if providers.iter().any(|q: &Provider| q.issuer == provider.issuer) {
+                return Err(err(format!("providers[{i}].issuer"), "is used by another provider"));
+            }
+            if providers.iter().any(|q: &Provider| q.name == provider.name) {
+                return Err(err(format!("providers[{i}].name"), "is used by another provider"));
+            }
+            providers.push(provider);
+        }
+        let realm = self.realm.unwrap_or_else(|| "gateway".to_owned());
+        if realm.is_empty() || realm.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+            return Err(err("realm", "must be non-empty printable text without quotes"));
+        }
+        let max_token_bytes = self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+        if !(256..=64 * 1024).contains(&max_token_bytes) {
+            return Err(err("max_token_bytes", "must be between 256 and 65536"));
+        }
+        let claim_headers = match self.claim_headers {
+            None => default_claim_headers(),
+            Some(map) => {
+                let mut out = Vec::with_capacity(map.len());
+                for (header, claim) in map {
+                    let field = format!("claim_headers.{header}");
+                    validate_header_name(&header).map_err(|m| err(&field, m))?;
+                    if claim.is_empty() {
+                        return Err(err(field, "claim name is empty"));
+                    }
+                    out.push((header, claim));
+                }
+                out
+            }
+        };
+        let claim_header_separator = self.claim_header_separator.unwrap_or_else(|| ",".into());
+        if claim_header_separator.chars().any(|c| c.is_control()) {
+            return Err(err("claim_header_separator", "must not contain control characters"));
+        }
+        let mut rules = Vec::with_capacity(self.rules.len());
+        for (i, r) in self.rules.into_iter().enumerate() {
+            rules.push(r.validate(&format!("rules[{i}]"), &providers)?);
+        }
+        Ok(FilterConfig {
+            providers,
+            realm,
+            max_token_bytes,
+            claim_headers,
+            claim_header_separator,
+            rules,
+        })
+    }
+}
+
+impl RawProvider {
+    fn validate(self, at: &str) -> Result<Provider, ConfigError> {
+        let f = |name: &str| format!("{at}.{name}");
+        if self.issuer.trim().is_empty() || self.issuer.trim() != self.issuer {
+            return Err(err(f("issuer"), "must be a non-empty string without surrounding spaces"));
+        }
+        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
+            return Err(err(
+                f("audiences"),
+                "at least one non-empty audience is required (tokens without a matching aud are refused)",
+            ));
+        }
+        if self.algorithms.is_empty() {
+            return Err(err(f("algorithms"), "at least one algorithm is required"));
+        }
+        let mut algorithms = Vec::new();
+        for (j, a) in self.algorithms.iter().enumerate() {
+            let alg = a.parse::<Algorithm>().map_err(|_| {
+                err(
+                    format!("{at}.algorithms[{j}]"),
+                    format!("unsupported algorithm {a:?} (supported: ES256, RS256, PS256, EdDSA)"),
+                )
+            })?;
+            if !algorithms.contains(&alg) {
+                algorithms.push(alg);
+            }
+        }
+        let jwks = self.jwks.map(|j| j.validate(&f("jwks"))).transpose()?;
+        let inline_keys = match self.inline_jwks {
+            None => None,
+            Some(v) => {
+                let bytes = match &v {
+                    serde_json::Value::String(s) => s.as_bytes().to_vec(),
+                    other => other.to_string().into_bytes(),
+                };
+                let parsed = KeySet::parse(&bytes).map_err(|e| err(f("inline_jwks"), e.to_string()))?;
+                Some(parsed.set)
+            }
+        };
+        if jwks.is_none() && inline_keys.is_none() {
+            return Err(err(at, "needs a jwks source, inline_jwks, or both"));
+        }
+        let leeway_seconds = self.leeway_seconds.unwrap_or(DEFAULT_LEEWAY_SECONDS);
+        if leeway_seconds > 300 {
+            return Err(err(f("leeway_seconds"), "must be at most 300"));
+        }
+        Ok(Provider {
+            name: self.name.unwrap_or_else(|| self.issuer.clone()),
+            issuer: self.issuer,
+            audiences: self.audiences,
+            algorithms,
+            jwks,
+            inline_keys,
+            leeway_seconds,
+            token_types: self
+                .token_types
+                .unwrap_or_else(|| vec!["at+jwt".into(), "application/at+jwt".into()]),
+            forward_token: self.forward_token.unwrap_or(true),
+        })
+    }
+}
+
+impl RawJwksSource {
+    fn validate(self, at: &str) -> Result<JwksSource, ConfigError> {
+        let f = |name: &str| format!("{at}.{name}");
+        if self.cluster.is_empty() {
+            return Err(err(f("cluster"), "is empty"));
+        }
+        validate_path(&self.path).map_err(|m| err(f("path"), m))?;
+        let refresh_seconds = self.refresh_seconds.unwrap_or(DEFAULT_JWKS_REFRESH_SECONDS);
+        if !(1..=86_400).contains(&refresh_seconds) {
+            return Err(err(f("refresh_seconds"), "must be between 1 and 86400"));
+        }
+        let timeout_ms = self.timeout_ms.unwrap_or(DEFAULT_HTTP_TIMEOUT_MS);
+        if !(10..=60_000).contains(&timeout_ms) {
+            return Err(err(f("timeout_ms"), "must be between 10 and 60000"));
+        }
+        let authority = self.authority.unwrap_or_else(|| self.cluster.clone());
+        if authority.is_empty() || authority.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(err(f("authority"), "must be a host[:port] without spaces"));
+        }
+        Ok(JwksSource {
+            cluster: self.cluster,
+            path: self.path,
+            authority,
+            refresh_seconds,
+            timeout_ms,
+        })
+    }
+}
+
+pub(crate) fn validate_path(path: &str) -> Result<(), &'static str> {
+    if !path.starts_with('/') {
+        return Err("must start with '/'");
+    }
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters");
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_header_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("header name is empty");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        return Err("header names must be lowercase letters, digits, '-' or '_'");
+    }
+    if matches!(name, "authorization" | "host" | "cookie" | "content-length" | "transfer-encoding") {
+        return Err("this header cannot carry claims");
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Token validation: parse, pick the provider by `iss`, check the algorithm allow-list, find the
+//! key, verify the signature, then check the registered claims. Time is a parameter.
+
+use crate::claims::{Lifetime, check_audience, optional_string, scopes};
+use crate::config::FilterConfig;
+use crate::denial::Denial;
+use crate::jwk::KeySet;
+use crate::jws;
+use crate::verified::VerifiedToken;
+use crate::verify::verify;
+
+/// Validates `token` against the configuration and the current keys of each provider
+/// (`keys[i]` belongs to `config.providers[i]`). `now` is seconds since the Unix epoch.
+pub fn validate(
+    config: &FilterConfig,
+    keys: &[&KeySet],
+    token: &str,
+    now: u64,
+) -> Result<VerifiedToken, Denial> {
+    if token.len() > config.max_token_bytes {
+        return Err(Denial::TooLarge);
+    }
+    let jws = jws::parse(token)?;
+    // The issuer is read before the signature is checked only to choose whose keys to use; it is
+    // authenticated by that same signature.
+    let iss = optional_string(&jws.claims, "iss")?.ok_or(Denial::WrongIssuer)?;
+    let (index, provider) = config
+        .providers
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.issuer == iss)
+        .ok_or(Denial::WrongIssuer)?;
+    if !provider.algorithms.contains(&jws.header.alg) {
+        return Err(Denial::UnsupportedAlgorithm);
+    }
+    if !provider.token_types.is_empty() {
+        let typ = jws.header.typ.as_deref().unwrap_or("");
+        if !provider.token_types.iter().any(|t| t.eq_ignore_ascii_case(typ)) {
+            return Err(Denial::WrongType);
+        }
+    }
+    let keyset = keys.get(index).copied().filter(|k| !k.is_empty()).ok_or(Denial::NoKeys)?;
+    let mut candidates = keyset
+        .candidates(jws.header.kid.as_deref(), jws.header.alg)
+        .peekable();
+    if candidates.peek().is_none() {
+        return Err(Denial::UnknownKey);
+    }
+    let message = jws.signing_input.as_bytes();
+    if !candidates.any(|k| verify(jws.header.alg, &k.material, message, &jws.signature)) {
+        return Err(Denial::BadSignature);
+    }
+    let lifetime = Lifetime::from_claims(&jws.claims)?;
+    lifetime.check(now, provider.leeway_seconds)?;
+    check_audience(&jws.claims, &provider.audiences)?;
+    let jti = optional_string(&jws.claims, "jti")?.map(str::to_owned);
+    let sid = optional_string(&jws.claims, "sid")?.map(str::to_owned);
+    let sub = optional_string(&jws.claims, "sub")?.map(str::to_owned);
+    let scopes = scopes(&jws.claims)?;
+    Ok(VerifiedToken {
+        provider: index,
+        lifetime,
+        jti,
+        sid,
+        sub,
+        scopes,
+        claims: jws.claims,
+    })
+}

@@ -1,0 +1,16 @@
+//! A token whose signature and registered claims checked out.
+
+use crate::claims::Lifetime;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedToken {
+    /// Index of the provider (in configuration order) that issued it.
+    pub provider: usize,
+    pub lifetime: Lifetime,
+    pub jti: Option<String>,
+    pub sid: Option<String>,
+    pub sub: Option<String>,
+    pub scopes: Vec<String>,
+    pub claims: Map<String, Value>,
+}
