@@ -7,7 +7,10 @@ use serde_json::{Map, Value};
 
 /// Reads a NumericDate claim: `Ok(None)` when absent, an error when present but not a
 /// non-negative finite number. Fractions are truncated toward zero.
-pub fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, Denial> {
+pub fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<u64>, Denial> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => {
@@ -57,10 +60,10 @@ impl Lifetime {
         if now >= self.exp.saturating_add(leeway) {
             return Err(Denial::Expired);
         }
-        if let Some(nbf) = self.nbf {
-            if now.saturating_add(leeway) < nbf {
-                return Err(Denial::NotYetValid);
-            }
+        if let Some(nbf) = self.nbf
+            && now.saturating_add(leeway) < nbf
+        {
+            return Err(Denial::NotYetValid);
         }
         Ok(())
     }
@@ -95,7 +98,9 @@ pub fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, Denial> {
     let mut out: Vec<String> = Vec::new();
     match claims.get("scope") {
         None => {}
-        Some(Value::String(s)) => out.extend(s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned)),
+        Some(Value::String(s)) => {
+            out.extend(s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned))
+        }
         Some(_) => return Err(Denial::Malformed("scope is not a string")),
     }
     match claims.get("scp") {
@@ -108,7 +113,9 @@ pub fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, Denial> {
                 }
             }
         }
-        Some(Value::String(s)) => out.extend(s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned)),
+        Some(Value::String(s)) => {
+            out.extend(s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned))
+        }
         Some(_) => return Err(Denial::Malformed("scp is neither an array nor a string")),
     }
     out.sort();
@@ -131,9 +138,18 @@ mod tests {
             Lifetime::from_claims(&obj(json!({}))),
             Err(Denial::Malformed("exp is required"))
         );
-        for bad in [json!("1700000000"), json!(null), json!(-1), json!(true), json!([1])] {
+        for bad in [
+            json!("1700000000"),
+            json!(null),
+            json!(-1),
+            json!(true),
+            json!([1]),
+        ] {
             assert!(
-                matches!(Lifetime::from_claims(&obj(json!({"exp": bad}))), Err(Denial::Malformed(_))),
+                matches!(
+                    Lifetime::from_claims(&obj(json!({"exp": bad}))),
+                    Err(Denial::Malformed(_))
+                ),
                 "{bad}"
             );
         }
@@ -149,7 +165,10 @@ mod tests {
 
     #[test]
     fn lifetime_boundaries_with_leeway() {
-        let l = Lifetime { exp: 100, nbf: Some(50) };
+        let l = Lifetime {
+            exp: 100,
+            nbf: Some(50),
+        };
         assert_eq!(l.check(99, 0), Ok(()));
         assert_eq!(l.check(100, 0), Err(Denial::Expired));
         assert_eq!(l.check(104, 5), Ok(()));
@@ -163,10 +182,22 @@ mod tests {
     fn audience_string_or_array() {
         let acc = vec!["api".to_string()];
         assert_eq!(check_audience(&obj(json!({"aud": "api"})), &acc), Ok(()));
-        assert_eq!(check_audience(&obj(json!({"aud": ["x", "api"]})), &acc), Ok(()));
-        assert_eq!(check_audience(&obj(json!({"aud": "x"})), &acc), Err(Denial::WrongAudience));
-        assert_eq!(check_audience(&obj(json!({})), &acc), Err(Denial::WrongAudience));
-        assert_eq!(check_audience(&obj(json!({"aud": []})), &acc), Err(Denial::WrongAudience));
+        assert_eq!(
+            check_audience(&obj(json!({"aud": ["x", "api"]})), &acc),
+            Ok(())
+        );
+        assert_eq!(
+            check_audience(&obj(json!({"aud": "x"})), &acc),
+            Err(Denial::WrongAudience)
+        );
+        assert_eq!(
+            check_audience(&obj(json!({})), &acc),
+            Err(Denial::WrongAudience)
+        );
+        assert_eq!(
+            check_audience(&obj(json!({"aud": []})), &acc),
+            Err(Denial::WrongAudience)
+        );
         assert!(matches!(
             check_audience(&obj(json!({"aud": ["api", 1]})), &acc),
             Err(Denial::Malformed(_))
@@ -175,7 +206,10 @@ mod tests {
 
     #[test]
     fn scopes_from_scope_and_scp() {
-        let s = scopes(&obj(json!({"scope": "read  write", "scp": ["admin", "read"]}))).unwrap();
+        let s = scopes(&obj(
+            json!({"scope": "read  write", "scp": ["admin", "read"]}),
+        ))
+        .unwrap();
         assert_eq!(s, vec!["admin", "read", "write"]);
         assert!(scopes(&obj(json!({"scope": 1}))).is_err());
     }

@@ -150,17 +150,33 @@ impl RawConfig {
         let mut providers = Vec::with_capacity(self.providers.len());
         for (i, p) in self.providers.into_iter().enumerate() {
             let provider = p.validate(&format!("providers[{i}]"))?;
-            if providers.iter().any(|q: &Provider| q.issuer == provider.issuer) {
-                return Err(err(format!("providers[{i}].issuer"), "is used by another provider"));
+            if providers
+                .iter()
+                .any(|q: &Provider| q.issuer == provider.issuer)
+            {
+                return Err(err(
+                    format!("providers[{i}].issuer"),
+                    "is used by another provider",
+                ));
             }
             if providers.iter().any(|q: &Provider| q.name == provider.name) {
-                return Err(err(format!("providers[{i}].name"), "is used by another provider"));
+                return Err(err(
+                    format!("providers[{i}].name"),
+                    "is used by another provider",
+                ));
             }
             providers.push(provider);
         }
         let realm = self.realm.unwrap_or_else(|| "gateway".to_owned());
-        if realm.is_empty() || realm.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
-            return Err(err("realm", "must be non-empty printable text without quotes"));
+        if realm.is_empty()
+            || realm
+                .chars()
+                .any(|c| c.is_control() || c == '"' || c == '\\')
+        {
+            return Err(err(
+                "realm",
+                "must be non-empty printable text without quotes",
+            ));
         }
         let max_token_bytes = self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
         if !(256..=64 * 1024).contains(&max_token_bytes) {
@@ -183,7 +199,10 @@ impl RawConfig {
         };
         let claim_header_separator = self.claim_header_separator.unwrap_or_else(|| ",".into());
         if claim_header_separator.chars().any(|c| c.is_control()) {
-            return Err(err("claim_header_separator", "must not contain control characters"));
+            return Err(err(
+                "claim_header_separator",
+                "must not contain control characters",
+            ));
         }
         let mut rules = Vec::with_capacity(self.rules.len());
         for (i, r) in self.rules.into_iter().enumerate() {
@@ -204,7 +223,10 @@ impl RawProvider {
     fn validate(self, at: &str) -> Result<Provider, ConfigError> {
         let f = |name: &str| format!("{at}.{name}");
         if self.issuer.trim().is_empty() || self.issuer.trim() != self.issuer {
-            return Err(err(f("issuer"), "must be a non-empty string without surrounding spaces"));
+            return Err(err(
+                f("issuer"),
+                "must be a non-empty string without surrounding spaces",
+            ));
         }
         if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
             return Err(err(
@@ -235,7 +257,8 @@ impl RawProvider {
                     serde_json::Value::String(s) => s.as_bytes().to_vec(),
                     other => other.to_string().into_bytes(),
                 };
-                let parsed = KeySet::parse(&bytes).map_err(|e| err(f("inline_jwks"), e.to_string()))?;
+                let parsed =
+                    KeySet::parse(&bytes).map_err(|e| err(f("inline_jwks"), e.to_string()))?;
                 Some(parsed.set)
             }
         };
@@ -278,7 +301,11 @@ impl RawJwksSource {
             return Err(err(f("timeout_ms"), "must be between 10 and 60000"));
         }
         let authority = self.authority.unwrap_or_else(|| self.cluster.clone());
-        if authority.is_empty() || authority.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if authority.is_empty()
+            || authority
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(err(f("authority"), "must be a host[:port] without spaces"));
         }
         Ok(JwksSource {
@@ -311,7 +338,10 @@ pub(crate) fn validate_header_name(name: &str) -> Result<(), &'static str> {
     {
         return Err("header names must be lowercase letters, digits, '-' or '_'");
     }
-    if matches!(name, "authorization" | "host" | "cookie" | "content-length" | "transfer-encoding") {
+    if matches!(
+        name,
+        "authorization" | "host" | "cookie" | "content-length" | "transfer-encoding"
+    ) {
         return Err("this header cannot carry claims");
     }
     Ok(())

@@ -61,7 +61,9 @@ impl Denial {
         let challenge = |error: Option<(&str, &str)>, scope: Option<&str>| {
             let mut v = format!("Bearer realm=\"{}\"", quote(realm));
             if let Some((code, description)) = error {
-                v.push_str(&format!(", error=\"{code}\", error_description=\"{description}\""));
+                v.push_str(&format!(
+                    ", error=\"{code}\", error_description=\"{description}\""
+                ));
             }
             if let Some(scope) = scope {
                 v.push_str(&format!(", scope=\"{}\"", quote(scope)));
@@ -77,7 +79,10 @@ impl Denial {
             Denial::MultipleTokens | Denial::TooLarge => DenialResponse {
                 status: 400,
                 www_authenticate: challenge(
-                    Some(("invalid_request", "the request carries an unacceptable token")),
+                    Some((
+                        "invalid_request",
+                        "the request carries an unacceptable token",
+                    )),
                     None,
                 ),
                 body: "invalid request\n",
@@ -158,11 +163,18 @@ mod tests {
 
     #[test]
     fn bad_tokens_are_invalid_token_without_details() {
-        for d in [Denial::BadSignature, Denial::WrongAudience, Denial::Malformed("x")] {
+        for d in [
+            Denial::BadSignature,
+            Denial::WrongAudience,
+            Denial::Malformed("x"),
+        ] {
             let r = d.response("api");
             assert_eq!(r.status, 401);
             let h = r.www_authenticate.unwrap();
-            assert!(h.starts_with("Bearer realm=\"api\", error=\"invalid_token\""), "{h}");
+            assert!(
+                h.starts_with("Bearer realm=\"api\", error=\"invalid_token\""),
+                "{h}"
+            );
             assert!(!h.contains('x') || !h.contains("\"x\""));
             assert_eq!(r.body, "invalid token\n");
         }
@@ -172,13 +184,20 @@ mod tests {
     fn insufficient_scope_is_403_with_scope() {
         let r = Denial::InsufficientScope("write admin".into()).response("api");
         assert_eq!(r.status, 403);
-        assert!(r.www_authenticate.unwrap().ends_with("scope=\"write admin\""));
+        assert!(
+            r.www_authenticate
+                .unwrap()
+                .ends_with("scope=\"write admin\"")
+        );
     }
 
     #[test]
     fn realm_is_quoted_safely() {
         let r = Denial::Missing.response("a\"b\\c\n");
-        assert_eq!(r.www_authenticate.as_deref(), Some(r#"Bearer realm="a\"b\\c""#));
+        assert_eq!(
+            r.www_authenticate.as_deref(),
+            Some(r#"Bearer realm="a\"b\\c""#)
+        );
     }
 
     #[test]

@@ -103,7 +103,9 @@ impl KeySet {
         let mut parsed = ParsedKeySet::default();
         for (i, key) in keys.iter().enumerate() {
             if parsed.set.keys.len() >= MAX_KEYS {
-                parsed.skipped.push(format!("keys after the first {MAX_KEYS} ignored"));
+                parsed
+                    .skipped
+                    .push(format!("keys after the first {MAX_KEYS} ignored"));
                 break;
             }
             match key.as_object().ok_or("not an object").and_then(parse_jwk) {
@@ -135,10 +137,10 @@ fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
     if member(key, "use")?.is_some_and(|u| u != "sig") {
         return Err("not a signature key (use != sig)");
     }
-    if let Some(Value::Array(ops)) = key.get("key_ops") {
-        if !ops.iter().any(|o| o == "verify") {
-            return Err("key_ops does not include verify");
-        }
+    if let Some(Value::Array(ops)) = key.get("key_ops")
+        && !ops.iter().any(|o| o == "verify")
+    {
+        return Err("key_ops does not include verify");
     }
     if ["d", "p", "q", "dp", "dq", "qi", "k"]
         .iter()
@@ -195,8 +197,8 @@ fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
             let x: [u8; 32] = required_bytes(key, "x")?
                 .try_into()
                 .map_err(|_| "Ed25519 key must be 32 bytes")?;
-            let vk = ed25519_dalek::VerifyingKey::from_bytes(&x)
-                .map_err(|_| "invalid Ed25519 point")?;
+            let vk =
+                ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| "invalid Ed25519 point")?;
             KeyMaterial::Ed25519(vk)
         }
         Some(_) => return Err("unsupported kty"),
@@ -207,10 +209,10 @@ fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
         alg,
         material,
     };
-    if let Some(a) = jwk.alg {
-        if !jwk.material.supports(a) {
-            return Err("alg does not match the key type");
-        }
+    if let Some(a) = jwk.alg
+        && !jwk.material.supports(a)
+    {
+        return Err("alg does not match the key type");
     }
     Ok(jwk)
 }

@@ -34,7 +34,8 @@ pub fn decode_segment(segment: &str) -> Result<Vec<u8>, Denial> {
 
 pub fn parse(token: &str) -> Result<Jws<'_>, Denial> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(Denial::Malformed("not a compact JWS with three segments"));
     };
@@ -61,12 +62,14 @@ fn parse_header(bytes: &[u8]) -> Result<Header, Denial> {
     // RFC 7515 §4.1.11: a recipient must refuse `crit` extensions it does not understand, and
     // this gateway understands none.
     if obj.contains_key("crit") {
-        return Err(Denial::Malformed("critical header extensions are not supported"));
+        return Err(Denial::Malformed(
+            "critical header extensions are not supported",
+        ));
     }
-    if let Some(b64) = obj.get("b64") {
-        if b64 != &Value::Bool(true) {
-            return Err(Denial::Malformed("unencoded payloads are not supported"));
-        }
+    if let Some(b64) = obj.get("b64")
+        && b64 != &Value::Bool(true)
+    {
+        return Err(Denial::Malformed("unencoded payloads are not supported"));
     }
     let alg = match obj.get("alg") {
         Some(Value::String(s)) => s
@@ -101,7 +104,10 @@ mod tests {
 
     #[test]
     fn splits_a_well_formed_token() {
-        let t = token(r#"{"alg":"ES256","kid":"k1","typ":"at+jwt"}"#, r#"{"sub":"a"}"#);
+        let t = token(
+            r#"{"alg":"ES256","kid":"k1","typ":"at+jwt"}"#,
+            r#"{"sub":"a"}"#,
+        );
         let jws = parse(&t).unwrap();
         assert_eq!(jws.header.alg, Algorithm::Es256);
         assert_eq!(jws.header.kid.as_deref(), Some("k1"));
@@ -114,7 +120,11 @@ mod tests {
     fn refuses_alg_none_and_hmac() {
         for alg in ["none", "HS256", "NONE"] {
             let t = token(&format!(r#"{{"alg":"{alg}"}}"#), "{}");
-            assert_eq!(parse(&t).unwrap_err(), Denial::UnsupportedAlgorithm, "{alg}");
+            assert_eq!(
+                parse(&t).unwrap_err(),
+                Denial::UnsupportedAlgorithm,
+                "{alg}"
+            );
         }
     }
 
@@ -141,7 +151,15 @@ mod tests {
         let good = token(r#"{"alg":"ES256"}"#, "{}");
         let padded = format!("{good}=");
         let four = format!("{good}.x");
-        for t in ["", "a.b", "a..c", good.replace('.', "").as_str(), &padded, &four, "a+b.c.d"] {
+        for t in [
+            "",
+            "a.b",
+            "a..c",
+            good.replace('.', "").as_str(),
+            &padded,
+            &four,
+            "a+b.c.d",
+        ] {
             assert!(matches!(parse(t), Err(Denial::Malformed(_))), "{t}");
         }
     }
@@ -154,6 +172,9 @@ mod tests {
         let h = b64(r#"{"alg":"ES256"}"#);
         let p = b64("{}");
         assert!(parse(&format!("{h}.{p}.QUI")).is_ok());
-        assert!(matches!(parse(&format!("{h}.{p}.QUJ")), Err(Denial::Malformed(_))));
+        assert!(matches!(
+            parse(&format!("{h}.{p}.QUJ")),
+            Err(Denial::Malformed(_))
+        ));
     }
 }

@@ -6,11 +6,15 @@
 //! the host and the core.
 
 pub mod algorithm;
+pub mod bearer;
+pub mod claim_headers;
 pub mod claims;
 pub mod config;
 pub mod denial;
+pub mod gateway;
 pub mod jwk;
 pub mod jws;
+pub mod key_store;
 pub mod policy;
 pub mod refresh;
 pub mod strict_json;

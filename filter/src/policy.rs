@@ -103,7 +103,10 @@ impl RawRule {
         let mut methods = Vec::new();
         for (j, method) in m.methods.into_iter().enumerate() {
             if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(err(format!("{at}.match.methods[{j}]"), "must be an uppercase HTTP method"));
+                return Err(err(
+                    format!("{at}.match.methods[{j}]"),
+                    "must be an uppercase HTTP method",
+                ));
             }
             methods.push(method);
         }
@@ -113,7 +116,10 @@ impl RawRule {
         }
         for (j, s) in self.scopes.iter().enumerate() {
             if s.is_empty() || s.contains(' ') {
-                return Err(err(format!("{at}.scopes[{j}]"), "must be one non-empty scope token"));
+                return Err(err(
+                    format!("{at}.scopes[{j}]"),
+                    "must be one non-empty scope token",
+                ));
             }
         }
         for (name, value) in &self.claims {
@@ -126,7 +132,10 @@ impl RawRule {
         }
         for (j, name) in self.providers.iter().enumerate() {
             if !providers.iter().any(|p| &p.name == name) {
-                return Err(err(format!("{at}.providers[{j}]"), format!("no provider named {name:?}")));
+                return Err(err(
+                    format!("{at}.providers[{j}]"),
+                    format!("no provider named {name:?}"),
+                ));
             }
         }
         Ok(Rule {

@@ -112,7 +112,13 @@ mod tests {
         };
         let e = s.encode(b"{\"keys\":[]}");
         assert_eq!(Schedule::decode(&e), (s, &b"{\"keys\":[]}"[..]));
-        for bad in [&b""[..], b"x y z\npayload", b"1 2\np", b"1 2 3 4\np", b"no newline"] {
+        for bad in [
+            &b""[..],
+            b"x y z\npayload",
+            b"1 2\np",
+            b"1 2 3 4\np",
+            b"no newline",
+        ] {
             assert_eq!(Schedule::decode(bad), (Schedule::default(), &b""[..]));
         }
     }
@@ -126,10 +132,15 @@ mod tests {
             s = s.after_failure(1_000_000, 300_000);
             gaps.push(s.next_due_ms - 1_000_000);
         }
-        assert_eq!(gaps, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+        assert_eq!(
+            gaps,
+            [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]
+        );
         assert_eq!(s.fetched_at_ms, 0);
         // a short interval caps the backoff too
-        let s = Schedule::default().after_failure(0, 500).after_failure(0, 500);
+        let s = Schedule::default()
+            .after_failure(0, 500)
+            .after_failure(0, 500);
         assert_eq!(s.next_due_ms, 500);
     }
 
@@ -137,7 +148,10 @@ mod tests {
     fn early_requests_are_throttled() {
         let s = Schedule::after_success(10_000, 300_000);
         assert_eq!(s.request_early(12_000, 5_000), None);
-        assert_eq!(s.request_early(15_000, 5_000).map(|x| x.next_due_ms), Some(15_000));
+        assert_eq!(
+            s.request_early(15_000, 5_000).map(|x| x.next_due_ms),
+            Some(15_000)
+        );
     }
 
     #[test]

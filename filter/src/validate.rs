@@ -35,11 +35,19 @@ pub fn validate(
     }
     if !provider.token_types.is_empty() {
         let typ = jws.header.typ.as_deref().unwrap_or("");
-        if !provider.token_types.iter().any(|t| t.eq_ignore_ascii_case(typ)) {
+        if !provider
+            .token_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(typ))
+        {
             return Err(Denial::WrongType);
         }
     }
-    let keyset = keys.get(index).copied().filter(|k| !k.is_empty()).ok_or(Denial::NoKeys)?;
+    let keyset = keys
+        .get(index)
+        .copied()
+        .filter(|k| !k.is_empty())
+        .ok_or(Denial::NoKeys)?;
     let mut candidates = keyset
         .candidates(jws.header.kid.as_deref(), jws.header.alg)
         .peekable();

@@ -1,0 +1,26 @@
+//! The proxy-wasm glue: moves data between Envoy and the pure core, nothing more. Host calls go
+//! through [`host`], which never panics (the SDK's `Context` helpers `unwrap` on host failures).
+
+mod host;
+mod http;
+mod jwks_refresh;
+mod metrics;
+mod root;
+mod worker;
+
+use proxy_wasm::traits::RootContext;
+use proxy_wasm::types::LogLevel;
+
+// The SDK's entry-point macro expands to `#[no_mangle]` exports, which the workspace's
+// `unsafe_code` lint counts as unsafe.
+#[allow(unsafe_code)]
+mod entry {
+    use super::*;
+
+    proxy_wasm::main! {{
+        proxy_wasm::set_log_level(LogLevel::Trace);
+        proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+            Box::new(root::Root::new(context_id))
+        });
+    }}
+}

@@ -1,0 +1,96 @@
+//! What one VM (Envoy's main thread or a worker) knows: the validated configuration, its copy of
+//! every provider's keys, and its metrics. Shared by the root context and its HTTP contexts.
+
+use super::host::{self, log_at};
+use super::jwks_refresh::entry_key;
+use super::metrics::Metrics;
+use crate::config::FilterConfig;
+use crate::jwk::KeySet;
+use crate::key_store::ProviderKeys;
+use crate::refresh::Schedule;
+use std::cell::{Ref, RefCell};
+
+/// How soon after a fetch a token with an unknown `kid` may trigger another one.
+const EARLY_REFRESH_MIN_GAP_MS: u64 = 10_000;
+
+pub struct Worker {
+    pub config: FilterConfig,
+    keys: RefCell<Vec<ProviderKeys>>,
+    pub metrics: Metrics,
+}
+
+impl Worker {
+    pub fn new(config: FilterConfig) -> Self {
+        let keys = config
+            .providers
+            .iter()
+            .map(|p| ProviderKeys::new(p.inline_keys.clone()))
+            .collect();
+        Worker {
+            config,
+            keys: RefCell::new(keys),
+            metrics: Metrics::default(),
+        }
+    }
+
+    pub fn keys(&self) -> Ref<'_, Vec<ProviderKeys>> {
+        self.keys.borrow()
+    }
+
+    pub fn key_sets(keys: &[ProviderKeys]) -> Vec<&KeySet> {
+        keys.iter().map(ProviderKeys::keys).collect()
+    }
+
+    /// Picks up JWKS documents other threads fetched since this VM last looked.
+    pub fn sync_keys(&self) {
+        let mut keys = self.keys.borrow_mut();
+        for (provider, slot) in self.config.providers.iter().zip(keys.iter_mut()) {
+            let Some(source) = &provider.jwks else {
+                continue;
+            };
+            let Some((entry, version)) = host::shared_get(&entry_key(source)) else {
+                continue;
+            };
+            if slot.version() == Some(version) {
+                continue;
+            }
+            let (_, payload) = Schedule::decode(&entry);
+            if let Err(why) = slot.absorb(version, payload) {
+                log_at!(
+                    Warn,
+                    "oauth2-gateway: provider {:?}: shared JWKS unusable, keeping previous keys: {why}",
+                    provider.name
+                );
+            }
+        }
+    }
+
+    /// Asks for an early JWKS fetch for `provider` (a token named a key we do not have: the IDP
+    /// may have rotated). Throttled, so unknown `kid`s cannot make the gateway hammer the IDP.
+    pub fn request_early_refresh(&self, provider: usize, now_ms: u64) {
+        let Some(source) = self
+            .config
+            .providers
+            .get(provider)
+            .and_then(|p| p.jwks.as_ref())
+        else {
+            return;
+        };
+        let key = entry_key(source);
+        let Some((entry, cas)) = host::shared_get(&key) else {
+            return;
+        };
+        let (schedule, payload) = Schedule::decode(&entry);
+        if let Some(early) = schedule.request_early(now_ms, EARLY_REFRESH_MIN_GAP_MS) {
+            host::shared_set(&key, &early.encode(payload), Some(cas));
+        }
+    }
+
+    /// The provider a token names in `iss`, if any; used to aim an early refresh.
+    pub fn provider_of(&self, token_iss: &str) -> Option<usize> {
+        self.config
+            .providers
+            .iter()
+            .position(|p| p.issuer == token_iss)
+    }
+}
