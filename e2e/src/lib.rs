@@ -1,1 +1,11 @@
-//! e2e
+//! End-to-end harness: starts the real IDP, resource server and Envoy (with the built
+//! `filter.wasm`) on free loopback ports, and tears them down when dropped, even when a test fails.
+//!
+//! Binaries are found in the workspace's `target/` (built by `scripts/test`), or where the
+//! environment says: `IDP_BIN`, `RS_BIN`, `ENVOY_BIN`, `FILTER_WASM`.
+
+pub mod artifacts;
+pub mod client;
+pub mod envoy;
+pub mod process;
+pub mod stack;

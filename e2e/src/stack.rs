@@ -1,0 +1,200 @@
+//! The whole local stack on free loopback ports: IDP, resource server and Envoy with the filter,
+//! configured from the same `envoy/envoy.yaml` template `scripts/up` uses.
+
+use crate::artifacts;
+use crate::client;
+use crate::envoy;
+use crate::process::{Proc, free_port};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub const DEMO_CLIENT: (&str, &str) = ("demo-client", "demo-client-secret-0123456789abcdef");
+pub const OTHER_CLIENT: (&str, &str) = ("other-client", "other-client-secret-0123456789abcdef");
+/// A client whose tokens live one second (for expiry tests).
+pub const SHORT_CLIENT: (&str, &str) = ("short-lived", "short-lived-secret-0123456789abcdef0");
+pub const GATEWAY_CLIENT: (&str, &str) = ("gateway", "gateway-secret-0123456789abcdef0123");
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn sha256_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The IDP configuration of the test stack.
+pub fn idp_config() -> String {
+    let client = |(id, secret): (&str, &str), scopes: &str, aud: &str, extra: &str| {
+        format!(
+            "[[clients]]\nid = \"{id}\"\nsecret_sha256 = \"{}\"\nscopes = [{scopes}]\naudiences = [\"{aud}\"]\ngrant_types = [\"client_credentials\"]\n{extra}\n",
+            sha256_hex(secret)
+        )
+    };
+    [
+        "access_token_ttl_seconds = 300\n".to_owned(),
+        client(DEMO_CLIENT, "\"read\", \"write\"", "demo-api", ""),
+        client(OTHER_CLIENT, "\"read\"", "other-api", ""),
+        client(SHORT_CLIENT, "\"read\"", "demo-api", "access_token_ttl_seconds = 1"),
+        client(GATEWAY_CLIENT, "", "gateway", ""),
+    ]
+    .concat()
+}
+
+/// A started IDP.
+pub struct Idp {
+    pub proc: Proc,
+    pub url: String,
+}
+
+/// Starts an IDP with its own database in `dir`, issuing as `issuer` (None: its own URL).
+pub fn start_idp(dir: &Path, name: &str, port: u16, issuer: &str) -> Result<Idp, String> {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(&config, idp_config()).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(artifacts::idp_bin()?);
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--issuer", issuer])
+        .arg("--database")
+        .arg(format!("sqlite://{}?mode=rwc", dir.join(format!("{name}.sqlite")).display()))
+        .env("RUST_LOG", "info");
+    let (proc, url) = Proc::start_until_line(name, cmd, dir, "idp listening on ", START_TIMEOUT)?;
+    Ok(Idp { proc, url })
+}
+
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub idp: Idp,
+    pub resource_server: Proc,
+    pub envoy: Proc,
+    pub gateway_url: String,
+    pub admin_url: String,
+    pub issuer: String,
+    pub envoy_config: PathBuf,
+}
+
+pub struct StackOptions {
+    pub leeway_seconds: u64,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions { leeway_seconds: 0 }
+    }
+}
+
+impl Stack {
+    pub fn start(options: StackOptions) -> Result<Stack, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("oauth2gw-e2e-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let idp_port = free_port()?;
+        let issuer = format!("http://127.0.0.1:{idp_port}");
+        let idp = start_idp(dir.path(), "idp", idp_port, &issuer)?;
+
+        let mut rs_cmd = Command::new(artifacts::resource_server_bin()?);
+        rs_cmd.args(["--listen", "127.0.0.1:0"]);
+        let (resource_server, rs_url) = Proc::start_until_line(
+            "resource-server",
+            rs_cmd,
+            dir.path(),
+            "resource-server listening on ",
+            START_TIMEOUT,
+        )?;
+        let rs_port = port_of(&rs_url)?;
+
+        let listen_port = free_port()?;
+        let admin_port = free_port()?;
+        let values = BTreeMap::from([
+            ("LISTEN_PORT", listen_port.to_string()),
+            ("ADMIN_PORT", admin_port.to_string()),
+            ("IDP_PORT", idp_port.to_string()),
+            ("RS_PORT", rs_port.to_string()),
+            ("ISSUER", issuer.clone()),
+            ("LEEWAY_SECONDS", options.leeway_seconds.to_string()),
+            ("FILTER_WASM", artifacts::filter_wasm()?.display().to_string()),
+        ]);
+        let template = std::fs::read_to_string(artifacts::workspace_root().join("envoy/envoy.yaml"))
+            .map_err(|e| format!("envoy/envoy.yaml: {e}"))?;
+        let envoy_config = dir.path().join("envoy.yaml");
+        std::fs::write(&envoy_config, envoy::render(&template, &values)?).map_err(|e| e.to_string())?;
+
+        let mut cmd = Command::new(artifacts::envoy_bin()?);
+        cmd.arg("-c")
+            .arg(&envoy_config)
+            .args(["--use-dynamic-base-id", "--concurrency", "2", "-l", "info"]);
+        let envoy = Proc::start("envoy", cmd, dir.path())?;
+        let mut stack = Stack {
+            dir,
+            idp,
+            resource_server,
+            envoy,
+            gateway_url: format!("http://127.0.0.1:{listen_port}"),
+            admin_url: format!("http://127.0.0.1:{admin_port}"),
+            issuer,
+            envoy_config,
+        };
+        stack.wait_ready()?;
+        Ok(stack)
+    }
+
+    /// Envoy is live and the filter has fetched the JWKS at least once.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if !self.envoy.is_running() {
+                return Err(format!("envoy exited; log:\n{}", self.envoy.log_tail()));
+            }
+            if self.counter("oauth2gw.jwks_fetch_ok").unwrap_or(0) >= 1 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "envoy did not fetch the JWKS within {START_TIMEOUT:?}; log:\n{}",
+                    self.envoy.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The value of an Envoy counter defined by the filter (`wasmcustom.` prefix is added).
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        let full = format!("wasmcustom.{name}");
+        let res = client::get(&format!("{}/stats?filter=^{}$", self.admin_url, full.replace('.', "\\.")), &[]).ok()?;
+        res.body.lines().find_map(|line| {
+            let (k, v) = line.split_once(": ")?;
+            (k.trim() == full).then(|| v.trim().parse().ok())?
+        })
+    }
+
+    pub fn token(&self, (id, secret): (&str, &str), scope: Option<&str>) -> Result<String, String> {
+        token_from(&self.idp.url, (id, secret), scope)
+    }
+}
+
+/// Gets an access token with client_credentials (client_secret_post).
+pub fn token_from(idp_url: &str, (id, secret): (&str, &str), scope: Option<&str>) -> Result<String, String> {
+    let mut form = vec![("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret)];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    let res = client::post_form(&format!("{idp_url}/oauth2/token"), &[], &form)?;
+    if res.status != 200 {
+        return Err(format!("token request failed: {} {}", res.status, res.body));
+    }
+    res.json()?["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no access_token in {}", res.body))
+}
+
+fn port_of(url: &str) -> Result<u16, String> {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .ok_or_else(|| format!("no port in {url:?}"))
+}
