@@ -35,13 +35,17 @@ ensure_envoy() {
   echo "$bin"
 }
 
+# The filter is built with the release profile (LTO, panic=abort, stripped: size and speed matter
+# inside Envoy). The native binaries use the dev profile, whose dependencies are optimised
+# (Cargo.toml), so the stack and the tests share one build.
 build_all() {
   say "building filter.wasm (wasm32-wasip1, release)"
   cargo build --quiet --release --target wasm32-wasip1 -p filter
-  say "building idp and resource-server (release)"
-  cargo build --quiet --release -p idp -p resource-server
+  say "building idp and resource-server"
+  cargo build --quiet -p idp -p resource-server
 }
 
 FILTER_WASM="$ROOT/target/wasm32-wasip1/release/filter.wasm"
-IDP_BIN="$ROOT/target/release/idp"
-RS_BIN="$ROOT/target/release/resource-server"
+IDP_BIN="$ROOT/target/debug/idp"
+RS_BIN="$ROOT/target/debug/resource-server"
+export FILTER_WASM IDP_BIN RS_BIN
