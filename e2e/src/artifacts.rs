@@ -18,17 +18,35 @@ fn locate(var: &str, default: PathBuf, how: &str) -> Result<PathBuf, String> {
 }
 
 fn profile_dir() -> &'static str {
-    if cfg!(debug_assertions) { "debug" } else { "release" }
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
 }
 
 pub fn idp_bin() -> Result<PathBuf, String> {
-    let default = workspace_root().join("target").join(profile_dir()).join("idp");
-    locate("IDP_BIN", default, "run `cargo build -p idp`, or use scripts/test")
+    let default = workspace_root()
+        .join("target")
+        .join(profile_dir())
+        .join("idp");
+    locate(
+        "IDP_BIN",
+        default,
+        "run `cargo build -p idp`, or use scripts/test",
+    )
 }
 
 pub fn resource_server_bin() -> Result<PathBuf, String> {
-    let default = workspace_root().join("target").join(profile_dir()).join("resource-server");
-    locate("RS_BIN", default, "run `cargo build -p resource-server`, or use scripts/test")
+    let default = workspace_root()
+        .join("target")
+        .join(profile_dir())
+        .join("resource-server");
+    locate(
+        "RS_BIN",
+        default,
+        "run `cargo build -p resource-server`, or use scripts/test",
+    )
 }
 
 pub fn filter_wasm() -> Result<PathBuf, String> {
@@ -52,5 +70,9 @@ pub fn envoy_bin() -> Result<PathBuf, String> {
             })
         })
         .unwrap_or_else(|| venv.join("python3/site-packages/envoy/_bin/envoy"));
-    locate("ENVOY_BIN", default, "run scripts/test, which installs Envoy into .venv")
+    locate(
+        "ENVOY_BIN",
+        default,
+        "run scripts/test, which installs Envoy into .venv",
+    )
 }

@@ -38,7 +38,11 @@ fn collect(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
     let body = res.body_mut().read_to_string().map_err(|e| e.to_string())?;
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 pub fn get(url: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
@@ -49,7 +53,11 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
     collect(req.call())
 }
 
-pub fn post_form(url: &str, headers: &[(&str, &str)], form: &[(&str, &str)]) -> Result<Response, String> {
+pub fn post_form(
+    url: &str,
+    headers: &[(&str, &str)],
+    form: &[(&str, &str)],
+) -> Result<Response, String> {
     let mut req = agent().post(url);
     for (k, v) in headers {
         req = req.header(*k, *v);

@@ -13,7 +13,9 @@ pub fn render(template: &str, values: &BTreeMap<&str, String>) -> Result<String,
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or("unterminated placeholder")?;
         let name = &after[..end];
-        let value = values.get(name).ok_or_else(|| format!("no value for ${{{name}}}"))?;
+        let value = values
+            .get(name)
+            .ok_or_else(|| format!("no value for ${{{name}}}"))?;
         out.push_str(value);
         rest = &after[end + 1..];
     }
@@ -24,7 +26,14 @@ pub fn render(template: &str, values: &BTreeMap<&str, String>) -> Result<String,
 /// Runs `envoy --mode validate`; returns its combined output, `Err` with it when Envoy refuses.
 pub fn validate(envoy: &Path, config: &Path) -> Result<String, String> {
     let out = Command::new(envoy)
-        .args(["--mode", "validate", "--use-dynamic-base-id", "-l", "info", "-c"])
+        .args([
+            "--mode",
+            "validate",
+            "--use-dynamic-base-id",
+            "-l",
+            "info",
+            "-c",
+        ])
         .arg(config)
         .output()
         .map_err(|e| format!("cannot run envoy: {e}"))?;
@@ -33,5 +42,9 @@ pub fn validate(envoy: &Path, config: &Path) -> Result<String, String> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    if out.status.success() { Ok(text) } else { Err(text) }
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
 }

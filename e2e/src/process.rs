@@ -25,10 +25,18 @@ impl Proc {
     ) -> Result<(Proc, String), String> {
         let log = log_dir.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).map_err(|e| format!("{name}: log file: {e}"))?;
-        cmd.stdout(Stdio::piped()).stderr(Stdio::from(log_file)).stdin(Stdio::null());
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start {name}: {e}"))?;
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .stdin(Stdio::null());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut proc = Proc { name: name.to_owned(), child, log };
+        let mut proc = Proc {
+            name: name.to_owned(),
+            child,
+            log,
+        };
         let (tx, rx) = mpsc::channel();
         let prefix = ready_prefix.to_owned();
         std::thread::spawn(move || {
@@ -59,10 +67,20 @@ impl Proc {
     pub fn start(name: &str, mut cmd: Command, log_dir: &Path) -> Result<Proc, String> {
         let log = log_dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).map_err(|e| format!("{name}: log file: {e}"))?;
-        let err = out.try_clone().map_err(|e| format!("{name}: log file: {e}"))?;
-        cmd.stdout(Stdio::from(out)).stderr(Stdio::from(err)).stdin(Stdio::null());
-        let child = cmd.spawn().map_err(|e| format!("cannot start {name}: {e}"))?;
-        Ok(Proc { name: name.to_owned(), child, log })
+        let err = out
+            .try_clone()
+            .map_err(|e| format!("{name}: log file: {e}"))?;
+        cmd.stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .stdin(Stdio::null());
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        Ok(Proc {
+            name: name.to_owned(),
+            child,
+            log,
+        })
     }
 
     pub fn is_running(&mut self) -> bool {

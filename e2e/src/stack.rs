@@ -35,7 +35,12 @@ pub fn idp_config() -> String {
         "access_token_ttl_seconds = 300\n".to_owned(),
         client(DEMO_CLIENT, "\"read\", \"write\"", "demo-api", ""),
         client(OTHER_CLIENT, "\"read\"", "other-api", ""),
-        client(SHORT_CLIENT, "\"read\"", "demo-api", "access_token_ttl_seconds = 1"),
+        client(
+            SHORT_CLIENT,
+            "\"read\"",
+            "demo-api",
+            "access_token_ttl_seconds = 1",
+        ),
         client(GATEWAY_CLIENT, "", "gateway", ""),
     ]
     .concat()
@@ -58,7 +63,10 @@ pub fn start_idp(dir: &Path, name: &str, port: u16, issuer: &str) -> Result<Idp,
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--issuer", issuer])
         .arg("--database")
-        .arg(format!("sqlite://{}?mode=rwc", dir.join(format!("{name}.sqlite")).display()))
+        .arg(format!(
+            "sqlite://{}?mode=rwc",
+            dir.join(format!("{name}.sqlite")).display()
+        ))
         .env("RUST_LOG", "info");
     let (proc, url) = Proc::start_until_line(name, cmd, dir, "idp listening on ", START_TIMEOUT)?;
     Ok(Idp { proc, url })
@@ -75,14 +83,10 @@ pub struct Stack {
     pub envoy_config: PathBuf,
 }
 
+/// Defaults: zero leeway, so expiry tests need not wait out the production default of 30 s.
+#[derive(Default)]
 pub struct StackOptions {
     pub leeway_seconds: u64,
-}
-
-impl Default for StackOptions {
-    fn default() -> Self {
-        StackOptions { leeway_seconds: 0 }
-    }
 }
 
 impl Stack {
@@ -115,17 +119,26 @@ impl Stack {
             ("RS_PORT", rs_port.to_string()),
             ("ISSUER", issuer.clone()),
             ("LEEWAY_SECONDS", options.leeway_seconds.to_string()),
-            ("FILTER_WASM", artifacts::filter_wasm()?.display().to_string()),
+            (
+                "FILTER_WASM",
+                artifacts::filter_wasm()?.display().to_string(),
+            ),
         ]);
-        let template = std::fs::read_to_string(artifacts::workspace_root().join("envoy/envoy.yaml"))
-            .map_err(|e| format!("envoy/envoy.yaml: {e}"))?;
+        let template =
+            std::fs::read_to_string(artifacts::workspace_root().join("envoy/envoy.yaml"))
+                .map_err(|e| format!("envoy/envoy.yaml: {e}"))?;
         let envoy_config = dir.path().join("envoy.yaml");
-        std::fs::write(&envoy_config, envoy::render(&template, &values)?).map_err(|e| e.to_string())?;
+        std::fs::write(&envoy_config, envoy::render(&template, &values)?)
+            .map_err(|e| e.to_string())?;
 
         let mut cmd = Command::new(artifacts::envoy_bin()?);
-        cmd.arg("-c")
-            .arg(&envoy_config)
-            .args(["--use-dynamic-base-id", "--concurrency", "2", "-l", "info"]);
+        cmd.arg("-c").arg(&envoy_config).args([
+            "--use-dynamic-base-id",
+            "--concurrency",
+            "2",
+            "-l",
+            "info",
+        ]);
         let envoy = Proc::start("envoy", cmd, dir.path())?;
         let mut stack = Stack {
             dir,
@@ -164,7 +177,15 @@ impl Stack {
     /// The value of an Envoy counter defined by the filter (`wasmcustom.` prefix is added).
     pub fn counter(&self, name: &str) -> Option<u64> {
         let full = format!("wasmcustom.{name}");
-        let res = client::get(&format!("{}/stats?filter=^{}$", self.admin_url, full.replace('.', "\\.")), &[]).ok()?;
+        let res = client::get(
+            &format!(
+                "{}/stats?filter=^{}$",
+                self.admin_url,
+                full.replace('.', "\\.")
+            ),
+            &[],
+        )
+        .ok()?;
         res.body.lines().find_map(|line| {
             let (k, v) = line.split_once(": ")?;
             (k.trim() == full).then(|| v.trim().parse().ok())?
@@ -177,8 +198,16 @@ impl Stack {
 }
 
 /// Gets an access token with client_credentials (client_secret_post).
-pub fn token_from(idp_url: &str, (id, secret): (&str, &str), scope: Option<&str>) -> Result<String, String> {
-    let mut form = vec![("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret)];
+pub fn token_from(
+    idp_url: &str,
+    (id, secret): (&str, &str),
+    scope: Option<&str>,
+) -> Result<String, String> {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
     if let Some(scope) = scope {
         form.push(("scope", scope));
     }

@@ -14,7 +14,10 @@ fn values() -> BTreeMap<&'static str, String> {
         ("RS_PORT", "9100".to_owned()),
         ("ISSUER", "http://127.0.0.1:9000".to_owned()),
         ("LEEWAY_SECONDS", "30".to_owned()),
-        ("FILTER_WASM", artifacts::filter_wasm().unwrap().display().to_string()),
+        (
+            "FILTER_WASM",
+            artifacts::filter_wasm().unwrap().display().to_string(),
+        ),
     ])
 }
 
@@ -34,9 +37,21 @@ fn local_stack_config_is_valid() {
 #[test]
 fn invalid_filter_config_fails_closed_with_the_reason_in_the_log() {
     let cases = [
-        ("\"algorithms\": [\"ES256\"]", "\"algorithms\": [\"HS256\"]", "providers[0].algorithms[0]"),
-        ("\"audiences\": [\"demo-api\"]", "\"audiences\": []", "providers[0].audiences"),
-        ("\"realm\": \"gateway\",", "\"realm\": \"gateway\", \"typo_option\": 1,", "typo_option"),
+        (
+            "\"algorithms\": [\"ES256\"]",
+            "\"algorithms\": [\"HS256\"]",
+            "providers[0].algorithms[0]",
+        ),
+        (
+            "\"audiences\": [\"demo-api\"]",
+            "\"audiences\": []",
+            "providers[0].audiences",
+        ),
+        (
+            "\"realm\": \"gateway\",",
+            "\"realm\": \"gateway\", \"typo_option\": 1,",
+            "typo_option",
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (from, to, reason) in cases {

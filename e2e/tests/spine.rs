@@ -5,7 +5,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use e2e::client;
 use e2e::process::free_port;
-use e2e::stack::{DEMO_CLIENT, OTHER_CLIENT, SHORT_CLIENT, Stack, StackOptions, start_idp, token_from};
+use e2e::stack::{
+    DEMO_CLIENT, OTHER_CLIENT, SHORT_CLIENT, Stack, StackOptions, start_idp, token_from,
+};
 use std::time::Duration;
 
 fn call(stack: &Stack, token: Option<&str>) -> client::Response {
@@ -40,7 +42,10 @@ fn spine_token_through_envoy() {
     // A client cannot forge the identity headers.
     let forged = client::get(
         &format!("{}/api/hello", stack.gateway_url),
-        &[("authorization", &format!("Bearer {token}")), ("x-auth-sub", "admin")],
+        &[
+            ("authorization", &format!("Bearer {token}")),
+            ("x-auth-sub", "admin"),
+        ],
     )
     .unwrap();
     assert_eq!(forged.json().unwrap()["sub"], "demo-client");
@@ -49,7 +54,10 @@ fn spine_token_through_envoy() {
     let res = call(&stack, None);
     assert_eq!(res.status, 401);
     let challenge = res.header("www-authenticate").unwrap_or_default();
-    assert!(challenge.starts_with("Bearer realm=\"gateway\""), "{challenge}");
+    assert!(
+        challenge.starts_with("Bearer realm=\"gateway\""),
+        "{challenge}"
+    );
     assert!(!challenge.contains("error="), "{challenge}");
 
     // Tampered: one claim changed, signature kept.
@@ -80,12 +88,18 @@ fn spine_token_through_envoy() {
 
     // Expired: a one-second token, used after it expired (the stack runs with zero leeway).
     let short = stack.token(SHORT_CLIENT, None).unwrap();
-    assert_eq!(call(&stack, Some(&short)).status, 200, "short-lived token while fresh");
+    assert_eq!(
+        call(&stack, Some(&short)).status,
+        200,
+        "short-lived token while fresh"
+    );
     std::thread::sleep(Duration::from_millis(2_100));
     let res = call(&stack, Some(&short));
     assert_invalid_token(&res, "expired");
     assert!(
-        res.header("www-authenticate").unwrap_or_default().contains("expired"),
+        res.header("www-authenticate")
+            .unwrap_or_default()
+            .contains("expired"),
         "{:?}",
         res.header("www-authenticate")
     );

@@ -1,0 +1,123 @@
+//! The per-request decision: rules, scopes, claim headers.
+
+mod common;
+
+use common::*;
+use filter::denial::Denial;
+use filter::gateway::{Outcome, RequestInfo, decide};
+use serde_json::json;
+
+fn rules_config() -> filter::config::FilterConfig {
+    config_with(json!({
+        "rules": [
+            {"match": {"exact": "/healthz"}, "action": "bypass"},
+            {"match": {"prefix": "/public/"}, "action": "allow_missing"},
+            {"match": {"prefix": "/admin/"}, "scopes": ["admin"]},
+            {"match": {"prefix": "/write/", "methods": ["POST"]}, "scopes": ["write"], "claims": {"client_id": "demo-client"}}
+        ]
+    }))
+}
+
+fn run(method: &str, path: &str, auth: &[&str]) -> Outcome {
+    let idp = TestIssuer::es256(1, "k1");
+    let keys = idp.key_set();
+    decide(
+        &rules_config(),
+        &[&keys],
+        RequestInfo {
+            method,
+            path,
+            authorization: auth,
+        },
+        NOW,
+    )
+}
+
+fn bearer() -> String {
+    format!("Bearer {}", TestIssuer::es256(1, "k1").token(&claims()))
+}
+
+#[test]
+fn routes_without_a_rule_require_a_token() {
+    assert_eq!(run("GET", "/api/x", &[]), Outcome::Deny(Denial::Missing));
+    assert!(matches!(
+        run("GET", "/api/x", &[&bearer()]),
+        Outcome::Forward { token: Some(_), .. }
+    ));
+}
+
+#[test]
+fn bypass_and_allow_missing() {
+    assert!(matches!(
+        run("GET", "/healthz", &["Bearer garbage"]),
+        Outcome::Forward { token: None, .. }
+    ));
+    assert!(matches!(
+        run("GET", "/public/a", &[]),
+        Outcome::Forward { token: None, .. }
+    ));
+    // a token that is present on an allow_missing route must still be valid
+    assert!(matches!(
+        run("GET", "/public/a", &["Bearer garbage"]),
+        Outcome::Deny(Denial::Malformed(_))
+    ));
+}
+
+#[test]
+fn scopes_and_claims_per_route() {
+    assert_eq!(
+        run("GET", "/admin/users", &[&bearer()]),
+        Outcome::Deny(Denial::InsufficientScope("admin".into()))
+    );
+    assert!(matches!(
+        run("POST", "/write/a", &[&bearer()]),
+        Outcome::Forward { .. }
+    ));
+    // the method matters: GET /write/ falls through to the default rule (token required, no scope)
+    assert!(matches!(
+        run("GET", "/write/a", &[&bearer()]),
+        Outcome::Forward { .. }
+    ));
+    let other = TestIssuer::es256(1, "k1").token(&{
+        let mut c = claims();
+        c["client_id"] = "other".into();
+        c
+    });
+    assert_eq!(
+        run("POST", "/write/a", &[&format!("Bearer {other}")]),
+        Outcome::Deny(Denial::ClaimMismatch("client_id".into()))
+    );
+}
+
+#[test]
+fn forwarded_requests_carry_claim_headers() {
+    let Outcome::Forward {
+        headers,
+        remove_authorization,
+        ..
+    } = run("GET", "/api/x", &[&bearer()])
+    else {
+        panic!("expected forward");
+    };
+    assert!(!remove_authorization);
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("x-auth-sub"), Some("alice"));
+    assert_eq!(get("x-auth-client-id"), Some("demo-client"));
+    assert_eq!(get("x-auth-scope"), Some("read write"));
+    assert_eq!(get("x-auth-sid"), Some("sid-1"));
+    assert_eq!(get("x-auth-issuer"), Some(ISSUER));
+}
+
+#[test]
+fn two_authorization_headers_are_a_bad_request() {
+    let b = bearer();
+    assert_eq!(
+        run("GET", "/api/x", &[&b, &b]),
+        Outcome::Deny(Denial::MultipleTokens)
+    );
+}
