@@ -2,6 +2,8 @@
 //! Wasm VMs, so the filter must load and accept its configuration), and an invalid filter
 //! configuration is refused with the reason in Envoy's log.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use e2e::artifacts;
 use e2e::envoy::{render, validate};
 use std::collections::BTreeMap;

@@ -1,6 +1,8 @@
 //! The spine, end to end: a token from the real IDP through real Envoy running filter.wasm to the
 //! demo resource server; and every way a bad token is refused with RFC 6750's challenge.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use e2e::client;

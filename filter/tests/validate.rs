@@ -1,5 +1,7 @@
 //! Token validation, one failure mode per test, each a deliberate change to a valid token.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 mod common;
 
 use common::*;

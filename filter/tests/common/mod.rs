@@ -1,6 +1,6 @@
 //! Test token issuer: real ES256 / EdDSA signatures with fixed keys, so every test token is a real
 //! JWS and each failure mode is one deliberate change to a valid token.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
