@@ -5,6 +5,9 @@
 use crate::algorithm::Algorithm;
 use crate::jwk::KeySet;
 use crate::policy::{RawRule, Rule};
+use crate::service_config::{
+    IdpClient, Logout, RawIdpClient, RawLogout, RawRevocationFeed, RevocationFeed,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -29,6 +32,13 @@ pub struct RawConfig {
     pub claim_header_separator: Option<String>,
     #[serde(default)]
     pub rules: Vec<RawRule>,
+    /// How the gateway authenticates to the IDP (revocation feed, RFC 7009 revocation).
+    #[serde(default)]
+    pub idp_client: Option<RawIdpClient>,
+    #[serde(default)]
+    pub revocation_feed: Option<RawRevocationFeed>,
+    #[serde(default)]
+    pub logout: Option<RawLogout>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +85,9 @@ pub struct FilterConfig {
     pub claim_headers: Vec<(String, String)>,
     pub claim_header_separator: String,
     pub rules: Vec<Rule>,
+    pub idp_client: Option<IdpClient>,
+    pub revocation_feed: Option<RevocationFeed>,
+    pub logout: Option<Logout>,
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +221,23 @@ impl RawConfig {
         for (i, r) in self.rules.into_iter().enumerate() {
             rules.push(r.validate(&format!("rules[{i}]"), &providers)?);
         }
+        let idp_client = self
+            .idp_client
+            .map(|c| c.validate("idp_client"))
+            .transpose()?;
+        let revocation_feed = self
+            .revocation_feed
+            .map(|f| f.validate("revocation_feed"))
+            .transpose()?;
+        let logout = self.logout.map(|l| l.validate("logout")).transpose()?;
+        if idp_client.is_none() {
+            if revocation_feed.is_some() {
+                return Err(err("idp_client", "is required by revocation_feed"));
+            }
+            if logout.is_some() {
+                return Err(err("idp_client", "is required by logout"));
+            }
+        }
         Ok(FilterConfig {
             providers,
             realm,
@@ -215,6 +245,9 @@ impl RawConfig {
             claim_headers,
             claim_header_separator,
             rules,
+            idp_client,
+            revocation_feed,
+            logout,
         })
     }
 }

@@ -1,0 +1,400 @@
+//! The logout sequence as a sans-IO state machine: the glue sends the two requests it is given,
+//! feeds each answer (or its absence) back, and sends the one response the machine returns.
+//!
+//! 1. revoke the token at the IDP (RFC 7009, the gateway authenticating as a confidential client);
+//! 2. tell the resource server to drop the session (`sid`, `sub`), with a shared secret header.
+//!
+//! Both calls go out at once; the answer waits for both, and is a success only when both
+//! succeeded — otherwise it names every step that failed.
+
+use crate::service_config::{IdpClient, Logout};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+
+/// A request for the glue to dispatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalloutRequest {
+    pub cluster: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    IdpRevocation,
+    SessionRevocation,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::IdpRevocation => "idp_revocation",
+            Step::SessionRevocation => "resource_server_session_revocation",
+        }
+    }
+}
+
+/// What happened to one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallResult {
+    /// An HTTP answer with this status.
+    Status(u32),
+    /// No answer: the call timed out.
+    TimedOut,
+    /// No answer: connection refused, reset, or no healthy upstream.
+    Unreachable,
+}
+
+impl CallResult {
+    fn ok(self) -> bool {
+        matches!(self, CallResult::Status(200..=299))
+    }
+}
+
+/// The final answer to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutResponse {
+    pub status: u32,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutMachine {
+    idp: Option<CallResult>,
+    session: Option<CallResult>,
+    finished: bool,
+    already_revoked: bool,
+}
+
+/// What the token being logged out says about itself.
+#[derive(Debug, Clone, Copy)]
+pub struct LogoutSubject<'a> {
+    pub token: &'a str,
+    pub sid: Option<&'a str>,
+    pub sub: Option<&'a str>,
+    /// The token was already on this gateway's denylist (a repeated logout).
+    pub already_revoked: bool,
+}
+
+impl LogoutMachine {
+    /// Starts a logout: the machine and the two requests to send, in [`Step`] order.
+    pub fn start(
+        config: &Logout,
+        client: &IdpClient,
+        subject: LogoutSubject<'_>,
+    ) -> (LogoutMachine, [(Step, CalloutRequest); 2]) {
+        let credentials = format!(
+            "{}:{}",
+            form_encode(&client.client_id),
+            form_encode(&client.client_secret.0)
+        );
+        let revoke_body = format!(
+            "token={}&token_type_hint=access_token",
+            form_encode(subject.token)
+        );
+        let revoke = CalloutRequest {
+            cluster: config.revoke.cluster.clone(),
+            headers: vec![
+                (":method".into(), "POST".into()),
+                (":path".into(), config.revoke.path.clone()),
+                (":authority".into(), config.revoke.authority.clone()),
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                (
+                    "authorization".into(),
+                    format!("Basic {}", STANDARD.encode(credentials)),
+                ),
+            ],
+            body: revoke_body.into_bytes(),
+            timeout_ms: config.revoke.timeout_ms,
+        };
+        let rs = &config.resource_server;
+        let session = CalloutRequest {
+            cluster: rs.cluster.clone(),
+            headers: vec![
+                (":method".into(), "POST".into()),
+                (":path".into(), rs.path.clone()),
+                (":authority".into(), rs.authority.clone()),
+                ("content-type".into(), "application/json".into()),
+                (
+                    config.resource_server_secret_header.clone(),
+                    config.resource_server_secret.0.clone(),
+                ),
+            ],
+            body: json!({"sid": subject.sid, "sub": subject.sub})
+                .to_string()
+                .into_bytes(),
+            timeout_ms: rs.timeout_ms,
+        };
+        let machine = LogoutMachine {
+            idp: None,
+            session: None,
+            finished: false,
+            already_revoked: subject.already_revoked,
+        };
+        (
+            machine,
+            [
+                (Step::IdpRevocation, revoke),
+                (Step::SessionRevocation, session),
+            ],
+        )
+    }
+
+    /// Feeds the result of one step. Returns the response once every step has answered — exactly
+    /// once; later (duplicate) completions return `None` and change nothing.
+    pub fn complete(&mut self, step: Step, result: CallResult) -> Option<LogoutResponse> {
+        if self.finished {
+            return None;
+        }
+        let slot = match step {
+            Step::IdpRevocation => &mut self.idp,
+            Step::SessionRevocation => &mut self.session,
+        };
+        if slot.is_some() {
+            return None; // a duplicate completion
+        }
+        *slot = Some(result);
+        let (Some(idp), Some(session)) = (self.idp, self.session) else {
+            return None;
+        };
+        self.finished = true;
+        Some(self.response(idp, session))
+    }
+
+    /// Whether the IDP has confirmed the revocation (the gateway may then deny the token locally).
+    pub fn idp_confirmed(&self) -> bool {
+        self.idp.is_some_and(CallResult::ok)
+    }
+
+    fn response(&self, idp: CallResult, session: CallResult) -> LogoutResponse {
+        if idp.ok() && session.ok() {
+            let body = if self.already_revoked {
+                json!({"status": "logged_out", "message": "logout successful (the token was already revoked)"})
+            } else {
+                json!({"status": "logged_out", "message": "logout successful"})
+            };
+            return LogoutResponse {
+                status: 200,
+                body: body.to_string(),
+            };
+        }
+        let failures: Vec<_> = [
+            (Step::IdpRevocation, idp),
+            (Step::SessionRevocation, session),
+        ]
+        .into_iter()
+        .filter(|(_, r)| !r.ok())
+        .collect();
+        let status = if failures.iter().all(|(_, r)| *r == CallResult::TimedOut) {
+            504
+        } else {
+            502
+        };
+        let failed: Vec<_> = failures
+            .iter()
+            .map(|(step, r)| {
+                let why = match r {
+                    CallResult::Status(s) => format!("answered HTTP {s}"),
+                    CallResult::TimedOut => "timed out".to_owned(),
+                    CallResult::Unreachable => "was unreachable".to_owned(),
+                };
+                json!({"step": step.name(), "error": why})
+            })
+            .collect();
+        let body = json!({
+            "status": "logout_failed",
+            "message": "logout did not complete; the listed steps failed, retry the logout",
+            "failed_steps": failed,
+        });
+        LogoutResponse {
+            status,
+            body: body.to_string(),
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding (RFC 6749 §2.3.1 also uses it for Basic
+/// credentials).
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service_config::{Callout, Secret};
+
+    fn config() -> (Logout, IdpClient) {
+        let callout = |cluster: &str, path: &str| Callout {
+            cluster: cluster.into(),
+            path: path.into(),
+            authority: cluster.into(),
+            timeout_ms: 1000,
+        };
+        (
+            Logout {
+                path: "/oauth2/logout".into(),
+                revoke: callout("idp", "/oauth2/revoke"),
+                resource_server: callout("rs", "/internal/sessions/revoke"),
+                resource_server_secret_header: "x-gateway-secret".into(),
+                resource_server_secret: Secret("s3cret-s3cret-s3cret".into()),
+            },
+            IdpClient {
+                client_id: "gateway".into(),
+                client_secret: Secret("pa ss:w+rd/0123456789".into()),
+            },
+        )
+    }
+
+    fn start() -> (LogoutMachine, [(Step, CalloutRequest); 2]) {
+        let (logout, client) = config();
+        LogoutMachine::start(
+            &logout,
+            &client,
+            LogoutSubject {
+                token: "a.b.c",
+                sid: Some("sid-1"),
+                sub: Some("alice"),
+                already_revoked: false,
+            },
+        )
+    }
+
+    #[test]
+    fn builds_both_requests() {
+        let (_, [(s1, idp), (s2, rs)]) = start();
+        assert_eq!((s1, s2), (Step::IdpRevocation, Step::SessionRevocation));
+        assert_eq!(idp.cluster, "idp");
+        assert_eq!(idp.body, b"token=a.b.c&token_type_hint=access_token");
+        let auth = idp
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .unwrap()
+            .1
+            .clone();
+        let decoded = STANDARD
+            .decode(auth.strip_prefix("Basic ").unwrap())
+            .unwrap();
+        assert_eq!(decoded, b"gateway:pa+ss%3Aw%2Brd%2F0123456789");
+        assert_eq!(rs.cluster, "rs");
+        assert!(
+            rs.headers
+                .contains(&("x-gateway-secret".into(), "s3cret-s3cret-s3cret".into()))
+        );
+        let body: serde_json::Value = serde_json::from_slice(&rs.body).unwrap();
+        assert_eq!(body, json!({"sid": "sid-1", "sub": "alice"}));
+    }
+
+    #[test]
+    fn success_only_when_both_succeed_in_either_order() {
+        for order in [
+            [Step::IdpRevocation, Step::SessionRevocation],
+            [Step::SessionRevocation, Step::IdpRevocation],
+        ] {
+            let (mut m, _) = start();
+            assert_eq!(m.complete(order[0], CallResult::Status(200)), None);
+            let r = m.complete(order[1], CallResult::Status(204)).unwrap();
+            assert_eq!(r.status, 200);
+            assert!(r.body.contains("logout successful"));
+        }
+    }
+
+    #[test]
+    fn a_failed_step_is_named_never_a_false_success() {
+        let cases = [
+            (
+                CallResult::Status(500),
+                CallResult::Status(200),
+                502,
+                vec!["idp_revocation"],
+            ),
+            (
+                CallResult::Status(200),
+                CallResult::Unreachable,
+                502,
+                vec!["resource_server_session_revocation"],
+            ),
+            (
+                CallResult::TimedOut,
+                CallResult::Status(200),
+                504,
+                vec!["idp_revocation"],
+            ),
+            (
+                CallResult::TimedOut,
+                CallResult::TimedOut,
+                504,
+                vec!["idp_revocation", "resource_server_session_revocation"],
+            ),
+            (
+                CallResult::TimedOut,
+                CallResult::Status(401),
+                502,
+                vec!["idp_revocation", "resource_server_session_revocation"],
+            ),
+        ];
+        for (idp, rs, status, steps) in cases {
+            for idp_first in [true, false] {
+                let (mut m, _) = start();
+                let r = if idp_first {
+                    assert!(m.complete(Step::IdpRevocation, idp).is_none());
+                    m.complete(Step::SessionRevocation, rs).unwrap()
+                } else {
+                    assert!(m.complete(Step::SessionRevocation, rs).is_none());
+                    m.complete(Step::IdpRevocation, idp).unwrap()
+                };
+                assert_eq!(r.status, status, "{idp:?} {rs:?}");
+                let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                let named: Vec<_> = body["failed_steps"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["step"].as_str().unwrap().to_owned())
+                    .collect();
+                assert_eq!(named, steps);
+            }
+        }
+    }
+
+    #[test]
+    fn duplicate_completions_change_nothing() {
+        let (mut m, _) = start();
+        assert_eq!(
+            m.complete(Step::IdpRevocation, CallResult::Status(200)),
+            None
+        );
+        assert!(m.idp_confirmed());
+        // a duplicate (e.g. a late timeout after the answer) is ignored
+        assert_eq!(m.complete(Step::IdpRevocation, CallResult::TimedOut), None);
+        assert!(m.idp_confirmed());
+        let r = m
+            .complete(Step::SessionRevocation, CallResult::Status(200))
+            .unwrap();
+        assert_eq!(r.status, 200);
+        // after the answer, nothing more is produced
+        assert_eq!(
+            m.complete(Step::SessionRevocation, CallResult::Status(200)),
+            None
+        );
+        assert_eq!(
+            m.complete(Step::IdpRevocation, CallResult::Status(500)),
+            None
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! Configuration of the services the filter calls besides the JWKS: the IDP's revocation feed and
+//! revocation endpoint, and the resource server's session-revoke endpoint (the logout sequence).
+
+use crate::config::{ConfigError, err, validate_header_name, validate_path};
+use serde::Deserialize;
+use std::fmt;
+
+pub const DEFAULT_FEED_POLL_MS: u64 = 500;
+pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 3_000;
+pub const DEFAULT_LOGOUT_PATH: &str = "/oauth2/logout";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCallout {
+    pub cluster: String,
+    pub path: String,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// An HTTP endpoint reached through an Envoy cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callout {
+    pub cluster: String,
+    pub path: String,
+    pub authority: String,
+    pub timeout_ms: u64,
+}
+
+impl RawCallout {
+    pub fn validate(self, at: &str) -> Result<Callout, ConfigError> {
+        let f = |name: &str| format!("{at}.{name}");
+        if self.cluster.is_empty() {
+            return Err(err(f("cluster"), "is empty"));
+        }
+        validate_path(&self.path).map_err(|m| err(f("path"), m))?;
+        let timeout_ms = self.timeout_ms.unwrap_or(DEFAULT_CALL_TIMEOUT_MS);
+        if !(10..=60_000).contains(&timeout_ms) {
+            return Err(err(f("timeout_ms"), "must be between 10 and 60000"));
+        }
+        let authority = self.authority.unwrap_or_else(|| self.cluster.clone());
+        if authority.is_empty()
+            || authority
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(err(f("authority"), "must be a host[:port] without spaces"));
+        }
+        Ok(Callout {
+            cluster: self.cluster,
+            path: self.path,
+            authority,
+            timeout_ms,
+        })
+    }
+}
+
+/// A secret from the configuration; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+fn secret(value: String, field: String) -> Result<Secret, ConfigError> {
+    if value.len() < 16 || value.chars().any(|c| c.is_control()) {
+        return Err(err(field, "must be at least 16 printable characters"));
+    }
+    Ok(Secret(value))
+}
+
+/// How the gateway authenticates to the IDP (a confidential client, client_secret_basic).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdpClient {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpClient {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+impl RawIdpClient {
+    pub fn validate(self, at: &str) -> Result<IdpClient, ConfigError> {
+        if self.client_id.is_empty() || self.client_id.contains(':') {
+            return Err(err(
+                format!("{at}.client_id"),
+                "must be non-empty without ':'",
+            ));
+        }
+        Ok(IdpClient {
+            client_id: self.client_id,
+            client_secret: secret(self.client_secret, format!("{at}.client_secret"))?,
+        })
+    }
+}
+
+// (Fields are repeated rather than `#[serde(flatten)]`ed: flatten defeats deny_unknown_fields.)
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRevocationFeed {
+    pub cluster: String,
+    pub path: String,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub poll_ms: Option<u64>,
+}
+
+/// The IDP's revocation feed, polled once per Envoy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationFeed {
+    pub endpoint: Callout,
+    pub poll_ms: u64,
+}
+
+impl RawRevocationFeed {
+    pub fn validate(self, at: &str) -> Result<RevocationFeed, ConfigError> {
+        let poll_ms = self.poll_ms.unwrap_or(DEFAULT_FEED_POLL_MS);
+        if !(100..=3_600_000).contains(&poll_ms) {
+            return Err(err(
+                format!("{at}.poll_ms"),
+                "must be between 100 and 3600000",
+            ));
+        }
+        let endpoint = RawCallout {
+            cluster: self.cluster,
+            path: self.path,
+            authority: self.authority,
+            timeout_ms: self.timeout_ms,
+        };
+        Ok(RevocationFeed {
+            endpoint: endpoint.validate(at)?,
+            poll_ms,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResourceServerRevoke {
+    pub cluster: String,
+    pub path: String,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    pub secret_header: String,
+    pub secret: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogout {
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The IDP's RFC 7009 endpoint.
+    pub revoke: RawCallout,
+    pub resource_server: RawResourceServerRevoke,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logout {
+    pub path: String,
+    pub revoke: Callout,
+    pub resource_server: Callout,
+    pub resource_server_secret_header: String,
+    pub resource_server_secret: Secret,
+}
+
+impl RawLogout {
+    pub fn validate(self, at: &str) -> Result<Logout, ConfigError> {
+        let path = self.path.unwrap_or_else(|| DEFAULT_LOGOUT_PATH.to_owned());
+        validate_path(&path).map_err(|m| err(format!("{at}.path"), m))?;
+        let rs = self.resource_server;
+        let rs_at = format!("{at}.resource_server");
+        validate_header_name(&rs.secret_header)
+            .map_err(|m| err(format!("{rs_at}.secret_header"), m))?;
+        let secret_header = rs.secret_header.clone();
+        let rs_secret = secret(rs.secret, format!("{rs_at}.secret"))?;
+        Ok(Logout {
+            path,
+            revoke: self.revoke.validate(&format!("{at}.revoke"))?,
+            resource_server: RawCallout {
+                cluster: rs.cluster,
+                path: rs.path,
+                authority: rs.authority,
+                timeout_ms: rs.timeout_ms,
+            }
+            .validate(&rs_at)?,
+            resource_server_secret_header: secret_header,
+            resource_server_secret: rs_secret,
+        })
+    }
+}
