@@ -5,6 +5,7 @@ use crate::bearer::bearer_token;
 use crate::claim_headers::claim_headers;
 use crate::config::FilterConfig;
 use crate::denial::Denial;
+use crate::denylist::Denylist;
 use crate::jwk::KeySet;
 use crate::policy::{Action, rule_for};
 use crate::validate::validate;
@@ -30,14 +31,32 @@ pub enum Outcome {
     Deny(Denial),
 }
 
-/// Decides about one request. `keys[i]` are the current keys of provider `i`; `now` is Unix
-/// seconds.
-pub fn decide(
+/// What the gateway knows at the moment of a request: each provider's keys (`keys[i]` for
+/// provider `i`), the revoked tokens and sessions, and the time (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Knowledge<'a> {
+    pub keys: &'a [&'a KeySet],
+    pub denylist: &'a Denylist,
+    pub now: u64,
+}
+
+/// Validates a token and checks it was not revoked.
+pub fn verify(
     config: &FilterConfig,
-    keys: &[&KeySet],
-    request: RequestInfo<'_>,
-    now: u64,
-) -> Outcome {
+    k: Knowledge<'_>,
+    token: &str,
+) -> Result<VerifiedToken, Denial> {
+    let verified = validate(config, k.keys, token, k.now)?;
+    if k.denylist
+        .is_revoked(verified.jti.as_deref(), verified.sid.as_deref())
+    {
+        return Err(Denial::Revoked);
+    }
+    Ok(verified)
+}
+
+/// Decides about one request.
+pub fn decide(config: &FilterConfig, k: Knowledge<'_>, request: RequestInfo<'_>) -> Outcome {
     let rule = rule_for(&config.rules, request.method, request.path);
     if rule.action == Action::Bypass {
         return forward_anonymous();
@@ -48,7 +67,7 @@ pub fn decide(
         Ok(None) => return Outcome::Deny(Denial::Missing),
         Err(denial) => return Outcome::Deny(denial),
     };
-    let verified = match validate(config, keys, token, now) {
+    let verified = match verify(config, k, token) {
         Ok(v) => v,
         Err(denial) => return Outcome::Deny(denial),
     };
@@ -85,4 +104,20 @@ pub fn unverified_issuer(authorization: &[&str]) -> Option<String> {
     crate::claims::optional_string(&jws.claims, "iss")
         .ok()?
         .map(str::to_owned)
+}
+
+/// The token of a logout request: it must be valid, but a revoked one is accepted (a repeated
+/// logout is idempotent and retries the steps). Returns the token text, what it says, and whether
+/// it was already revoked here.
+pub fn logout_subject<'t>(
+    config: &FilterConfig,
+    k: Knowledge<'_>,
+    authorization: &[&'t str],
+) -> Result<(&'t str, VerifiedToken, bool), Denial> {
+    let token = bearer_token(authorization)?.ok_or(Denial::Missing)?;
+    let verified = validate(config, k.keys, token, k.now)?;
+    let revoked = k
+        .denylist
+        .is_revoked(verified.jti.as_deref(), verified.sid.as_deref());
+    Ok((token, verified, revoked))
 }

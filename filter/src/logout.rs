@@ -7,9 +7,7 @@
 //! Both calls go out at once; the answer waits for both, and is a success only when both
 //! succeeded — otherwise it names every step that failed.
 
-use crate::service_config::{IdpClient, Logout};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use crate::service_config::{IdpClient, Logout, form_encode};
 use serde_json::json;
 
 /// A request for the glue to dispatch.
@@ -85,11 +83,6 @@ impl LogoutMachine {
         client: &IdpClient,
         subject: LogoutSubject<'_>,
     ) -> (LogoutMachine, [(Step, CalloutRequest); 2]) {
-        let credentials = format!(
-            "{}:{}",
-            form_encode(&client.client_id),
-            form_encode(&client.client_secret.0)
-        );
         let revoke_body = format!(
             "token={}&token_type_hint=access_token",
             form_encode(subject.token)
@@ -104,10 +97,7 @@ impl LogoutMachine {
                     "content-type".into(),
                     "application/x-www-form-urlencoded".into(),
                 ),
-                (
-                    "authorization".into(),
-                    format!("Basic {}", STANDARD.encode(credentials)),
-                ),
+                ("authorization".into(), client.basic_authorization()),
             ],
             body: revoke_body.into_bytes(),
             timeout_ms: config.revoke.timeout_ms,
@@ -218,26 +208,12 @@ impl LogoutMachine {
     }
 }
 
-/// `application/x-www-form-urlencoded` encoding (RFC 6749 §2.3.1 also uses it for Basic
-/// credentials).
-fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::service_config::{Callout, Secret};
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
 
     fn config() -> (Logout, IdpClient) {
         let callout = |cluster: &str, path: &str| Callout {

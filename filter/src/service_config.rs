@@ -88,6 +88,38 @@ pub struct IdpClient {
     pub client_secret: Secret,
 }
 
+impl IdpClient {
+    /// The `Authorization` header value for client_secret_basic (RFC 6749 §2.3.1: id and secret
+    /// are form-encoded before base64).
+    pub fn basic_authorization(&self) -> String {
+        use base64::Engine;
+        let pair = format!(
+            "{}:{}",
+            form_encode(&self.client_id),
+            form_encode(&self.client_secret.0)
+        );
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 impl RawIdpClient {
     pub fn validate(self, at: &str) -> Result<IdpClient, ConfigError> {
         if self.client_id.is_empty() || self.client_id.contains(':') {

@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use filter::denial::Denial;
-use filter::gateway::{Outcome, RequestInfo, decide};
+use filter::denylist::Denylist;
+use filter::gateway::{Knowledge, Outcome, RequestInfo, decide};
 use serde_json::json;
 
 fn rules_config() -> filter::config::FilterConfig {
@@ -21,17 +22,25 @@ fn rules_config() -> filter::config::FilterConfig {
 }
 
 fn run(method: &str, path: &str, auth: &[&str]) -> Outcome {
+    run_with(&Denylist::default(), method, path, auth)
+}
+
+fn run_with(denylist: &Denylist, method: &str, path: &str, auth: &[&str]) -> Outcome {
     let idp = TestIssuer::es256(1, "k1");
     let keys = idp.key_set();
+    let k = Knowledge {
+        keys: &[&keys],
+        denylist,
+        now: NOW,
+    };
     decide(
         &rules_config(),
-        &[&keys],
+        k,
         RequestInfo {
             method,
             path,
             authorization: auth,
         },
-        NOW,
     )
 }
 
@@ -122,4 +131,26 @@ fn two_authorization_headers_are_a_bad_request() {
         run("GET", "/api/x", &[&b, &b]),
         Outcome::Deny(Denial::MultipleTokens)
     );
+}
+
+#[test]
+fn revoked_tokens_and_ended_sessions_are_refused() {
+    let mut by_jti = Denylist::default();
+    by_jti.revoke_jti("jti-1", NOW + 300);
+    assert_eq!(
+        run_with(&by_jti, "GET", "/api/x", &[&bearer()]),
+        Outcome::Deny(Denial::Revoked)
+    );
+    let mut by_sid = Denylist::default();
+    by_sid.revoke_sid("sid-1", NOW + 300);
+    assert_eq!(
+        run_with(&by_sid, "GET", "/api/x", &[&bearer()]),
+        Outcome::Deny(Denial::Revoked)
+    );
+    let mut other = Denylist::default();
+    other.revoke_jti("jti-2", NOW + 300);
+    assert!(matches!(
+        run_with(&other, "GET", "/api/x", &[&bearer()]),
+        Outcome::Forward { .. }
+    ));
 }

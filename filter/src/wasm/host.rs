@@ -90,16 +90,19 @@ pub fn http_call_body(size: usize) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-pub fn dispatch_get(cluster: &str, authority: &str, path: &str, timeout: Duration) -> Option<u32> {
-    let headers = vec![
-        (":method", "GET"),
-        (":path", path),
-        (":authority", authority),
-        ("accept", "application/json"),
-    ];
-    match hostcalls::dispatch_http_call(cluster, headers, None, vec![], timeout) {
+pub fn dispatch(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> Option<u32> {
+    match hostcalls::dispatch_http_call(cluster, headers.to_vec(), body, vec![], timeout) {
         Ok(token) => Some(token),
         Err(status) => {
+            let path = headers
+                .iter()
+                .find(|(k, _)| *k == ":path")
+                .map_or("", |(_, v)| *v);
             log_at!(
                 Error,
                 "oauth2-gateway: cannot call cluster {cluster:?} for {path}: {status:?} (is the cluster defined?)"
@@ -107,4 +110,14 @@ pub fn dispatch_get(cluster: &str, authority: &str, path: &str, timeout: Duratio
             None
         }
     }
+}
+
+pub fn dispatch_get(cluster: &str, authority: &str, path: &str, timeout: Duration) -> Option<u32> {
+    let headers = [
+        (":method", "GET"),
+        (":path", path),
+        (":authority", authority),
+        ("accept", "application/json"),
+    ];
+    dispatch(cluster, &headers, None, timeout)
 }

@@ -1,9 +1,12 @@
-//! The HTTP context: strips forged claim headers, asks the core for a decision, and executes it.
+//! The HTTP context: strips forged claim headers, asks the core for a decision, and executes it —
+//! including the logout sequence on the logout path.
 
 use super::host::{self, log_at};
+use super::logout_flow::LogoutFlow;
 use super::worker::Worker;
 use crate::denial::Denial;
-use crate::gateway::{Outcome, RequestInfo, decide, unverified_issuer};
+use crate::gateway::{Knowledge, Outcome, RequestInfo, decide, logout_subject, unverified_issuer};
+use crate::logout::LogoutResponse;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
@@ -12,16 +15,27 @@ use std::rc::Rc;
 /// (a local reply of ours would otherwise pass through it too).
 pub struct Http {
     worker: Option<Rc<Worker>>,
+    /// Set while a logout sequence runs for this request.
+    logout: Option<LogoutFlow>,
 }
 
 impl Http {
     pub fn new(worker: Option<Rc<Worker>>) -> Self {
-        Http { worker }
+        Http {
+            worker,
+            logout: None,
+        }
     }
 
-    fn reply(&self, status: u32, headers: &[(&str, &str)], body: &str) -> Action {
+    fn reply(
+        &self,
+        status: u32,
+        headers: &[(&str, &str)],
+        content_type: &str,
+        body: &str,
+    ) -> Action {
         let mut all = vec![
-            ("content-type", "text/plain; charset=utf-8"),
+            ("content-type", content_type),
             ("cache-control", "no-store"),
         ];
         all.extend_from_slice(headers);
@@ -40,17 +54,106 @@ impl Http {
             .map(|c| ("www-authenticate", c))
             .into_iter()
             .collect();
-        self.reply(response.status, &headers, response.body)
+        self.reply(
+            response.status,
+            &headers,
+            "text/plain; charset=utf-8",
+            response.body,
+        )
+    }
+
+    fn answer_logout(&self, worker: &Worker, response: &LogoutResponse) -> Action {
+        let outcome = if response.status == 200 {
+            "logout_ok"
+        } else {
+            "logout_failed"
+        };
+        worker.metrics.increment(outcome);
+        self.reply(response.status, &[], "application/json", &response.body)
+    }
+
+    /// Runs `f` with what this VM knows now (keys, denylist, time); when the answer is "no such
+    /// key" or "no keys", looks at the shared data once more (another thread may have fetched)
+    /// and retries.
+    fn with_knowledge<T>(
+        worker: &Worker,
+        now_ms: u64,
+        f: impl Fn(Knowledge<'_>) -> T,
+        needs_keys: impl Fn(&T) -> bool,
+    ) -> T {
+        let run = || {
+            let keys = worker.keys();
+            let sets = Worker::key_sets(&keys);
+            let denylist = worker.denylist();
+            f(Knowledge {
+                keys: &sets,
+                denylist: &denylist,
+                now: now_ms / 1_000,
+            })
+        };
+        let first = run();
+        if !needs_keys(&first) {
+            return first;
+        }
+        worker.sync_keys();
+        run()
+    }
+
+    fn logout(&mut self, worker: &Worker, authorization: &[&str], now_ms: u64) -> Action {
+        let subject = Self::with_knowledge(
+            worker,
+            now_ms,
+            |k| {
+                logout_subject(&worker.config, k, authorization)
+                    .map(|(t, v, r)| (t.to_owned(), v, r))
+            },
+            |r| matches!(r, Err(Denial::NoKeys | Denial::UnknownKey)),
+        );
+        let (token, verified, already_revoked) = match subject {
+            Ok(s) => s,
+            Err(denial) => return self.deny(worker, &denial),
+        };
+        match LogoutFlow::start(worker, &token, &verified, already_revoked) {
+            Ok(flow) => {
+                self.logout = Some(flow);
+                Action::Pause
+            }
+            Err(response) => self.answer_logout(worker, &response),
+        }
     }
 }
 
-impl Context for Http {}
+impl Context for Http {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        _body: usize,
+        _trailers: usize,
+    ) {
+        let Some(worker) = self.worker.clone() else {
+            return;
+        };
+        let Some(flow) = self.logout.as_mut() else {
+            return;
+        };
+        if let Some(response) = flow.on_answer(&worker, token) {
+            self.logout = None;
+            self.answer_logout(&worker, &response);
+        }
+    }
+}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         let Some(worker) = self.worker.clone() else {
             // The plugin is not configured (its configuration was refused): fail closed.
-            return self.reply(503, &[], "gateway misconfigured\n");
+            return self.reply(
+                503,
+                &[],
+                "text/plain; charset=utf-8",
+                "gateway misconfigured\n",
+            );
         };
         for (name, _) in &worker.config.claim_headers {
             host::remove_request_header(name);
@@ -67,31 +170,41 @@ impl HttpContext for Http {
             .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
             .map(|(_, v)| v.as_str())
             .collect();
+        let method = value(":method").unwrap_or("");
+        let path = value(":path").unwrap_or("/");
+        let now_ms = host::now_ms();
+
+        if let Some(logout) = &worker.config.logout
+            && path.split('?').next() == Some(logout.path.as_str())
+        {
+            if method != "POST" {
+                return self.reply(
+                    405,
+                    &[("allow", "POST")],
+                    "text/plain; charset=utf-8",
+                    "use POST\n",
+                );
+            }
+            return self.logout(&worker, &authorization, now_ms);
+        }
+
         let request = RequestInfo {
-            method: value(":method").unwrap_or(""),
-            path: value(":path").unwrap_or("/"),
+            method,
+            path,
             authorization: &authorization,
         };
-        let now_ms = host::now_ms();
-        let run = || {
-            let keys = worker.keys();
-            decide(
-                &worker.config,
-                &Worker::key_sets(&keys),
-                request,
-                now_ms / 1_000,
-            )
-        };
-        let mut outcome = run();
-        if let Outcome::Deny(Denial::NoKeys | Denial::UnknownKey) = outcome {
-            // Another thread may have fetched newer keys since our last tick.
-            worker.sync_keys();
-            outcome = run();
-            if let Outcome::Deny(Denial::UnknownKey) = outcome {
-                let issuer = unverified_issuer(&authorization);
-                if let Some(provider) = issuer.and_then(|iss| worker.provider_of(&iss)) {
-                    worker.request_early_refresh(provider, now_ms);
-                }
+        let outcome = Self::with_knowledge(
+            &worker,
+            now_ms,
+            |k| decide(&worker.config, k, request),
+            |o| matches!(o, Outcome::Deny(Denial::NoKeys | Denial::UnknownKey)),
+        );
+        if let Outcome::Deny(Denial::UnknownKey) = outcome {
+            // Perhaps the IDP rotated its keys: ask for an early (throttled) JWKS fetch.
+            if let Some(provider) =
+                unverified_issuer(&authorization).and_then(|iss| worker.provider_of(&iss))
+            {
+                worker.request_early_refresh(provider, now_ms);
             }
         }
         match outcome {
@@ -110,6 +223,16 @@ impl HttpContext for Http {
                 Action::Continue
             }
             Outcome::Deny(denial) => self.deny(&worker, &denial),
+        }
+    }
+
+    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        // While a logout runs the request must not continue upstream (nor be buffered forever:
+        // the logout answers with a local reply, which ends the stream).
+        if self.logout.is_some() {
+            Action::Pause
+        } else {
+            Action::Continue
         }
     }
 }

@@ -4,7 +4,9 @@
 mod host;
 mod http;
 mod jwks_refresh;
+mod logout_flow;
 mod metrics;
+mod revocation_feed;
 mod root;
 mod worker;
 

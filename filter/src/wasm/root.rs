@@ -4,6 +4,7 @@
 use super::host::{self, log_at};
 use super::http::Http;
 use super::jwks_refresh;
+use super::revocation_feed;
 use super::worker::Worker;
 use crate::config::FilterConfig;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -12,7 +13,15 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-const TICK: Duration = Duration::from_millis(500);
+/// Every thread ticks; a tick only reads small shared entries unless something is due.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A background call in flight from this thread.
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Jwks(usize),
+    RevocationFeed,
+}
 
 enum Phase {
     AwaitingConfig,
@@ -23,8 +32,8 @@ enum Phase {
 pub struct Root {
     context_id: u32,
     phase: Phase,
-    /// JWKS fetches in flight from this thread: callout token → provider index.
-    fetches: HashMap<u32, usize>,
+    /// Background calls in flight from this thread, by callout token.
+    jobs: HashMap<u32, Job>,
 }
 
 impl Root {
@@ -32,7 +41,7 @@ impl Root {
         Root {
             context_id,
             phase: Phase::AwaitingConfig,
-            fetches: HashMap::new(),
+            jobs: HashMap::new(),
         }
     }
 }
@@ -48,7 +57,7 @@ impl Context for Root {
         let Phase::Ready(worker) = &self.phase else {
             return;
         };
-        let Some(provider) = self.fetches.remove(&token) else {
+        let Some(job) = self.jobs.remove(&token) else {
             log_at!(
                 Warn,
                 "oauth2-gateway: answer to an unknown call {token} ignored"
@@ -57,7 +66,13 @@ impl Context for Root {
         };
         let status = host::http_call_status();
         let body = host::http_call_body(body_size);
-        jwks_refresh::finish_fetch(worker, provider, status, &body, host::now_ms());
+        let now_ms = host::now_ms();
+        match job {
+            Job::Jwks(provider) => {
+                jwks_refresh::finish_fetch(worker, provider, status, &body, now_ms)
+            }
+            Job::RevocationFeed => revocation_feed::finish_poll(worker, status, &body, now_ms),
+        }
     }
 }
 
@@ -76,6 +91,7 @@ impl RootContext for Root {
                 );
                 let worker = Rc::new(Worker::new(config));
                 worker.sync_keys();
+                worker.sync_denylist();
                 self.phase = Phase::Ready(worker);
                 host::set_tick_period(TICK);
                 true
@@ -98,10 +114,18 @@ impl RootContext for Root {
             return;
         };
         worker.sync_keys();
-        // A thread with a fetch in flight does not start another (its lease covers it).
-        if self.fetches.is_empty() {
-            self.fetches
-                .extend(jwks_refresh::start_due_fetches(worker, host::now_ms()));
+        worker.sync_denylist();
+        let now_ms = host::now_ms();
+        // A thread with a call of a kind in flight does not start another (its lease covers it).
+        if !self.jobs.values().any(|j| matches!(j, Job::Jwks(_))) {
+            let started = jwks_refresh::start_due_fetches(worker, now_ms);
+            self.jobs
+                .extend(started.into_iter().map(|(t, p)| (t, Job::Jwks(p))));
+        }
+        if !self.jobs.values().any(|j| matches!(j, Job::RevocationFeed))
+            && let Some(token) = revocation_feed::start_due_poll(worker, now_ms)
+        {
+            self.jobs.insert(token, Job::RevocationFeed);
         }
     }
 

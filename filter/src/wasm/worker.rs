@@ -4,7 +4,9 @@
 use super::host::{self, log_at};
 use super::jwks_refresh::entry_key;
 use super::metrics::Metrics;
+use super::revocation_feed;
 use crate::config::FilterConfig;
+use crate::denylist::Denylist;
 use crate::jwk::KeySet;
 use crate::key_store::ProviderKeys;
 use crate::refresh::Schedule;
@@ -16,6 +18,9 @@ const EARLY_REFRESH_MIN_GAP_MS: u64 = 10_000;
 pub struct Worker {
     pub config: FilterConfig,
     keys: RefCell<Vec<ProviderKeys>>,
+    denylist: RefCell<Denylist>,
+    /// The shared denylist version stamp this VM's copy corresponds to.
+    denylist_version: RefCell<Option<Vec<u8>>>,
     pub metrics: Metrics,
 }
 
@@ -29,6 +34,8 @@ impl Worker {
         Worker {
             config,
             keys: RefCell::new(keys),
+            denylist: RefCell::new(Denylist::default()),
+            denylist_version: RefCell::new(None),
             metrics: Metrics::default(),
         }
     }
@@ -39,6 +46,41 @@ impl Worker {
 
     pub fn key_sets(keys: &[ProviderKeys]) -> Vec<&KeySet> {
         keys.iter().map(ProviderKeys::keys).collect()
+    }
+
+    pub fn denylist(&self) -> Ref<'_, Denylist> {
+        self.denylist.borrow()
+    }
+
+    /// Picks up the shared denylist when its version stamp moved.
+    pub fn sync_denylist(&self) {
+        let stamp = host::shared_get(revocation_feed::VERSION_KEY).map(|(v, _)| v);
+        if stamp.is_none() || *self.denylist_version.borrow() == stamp {
+            return;
+        }
+        let (_, list, _) = revocation_feed::read_shared();
+        *self.denylist.borrow_mut() = list;
+        *self.denylist_version.borrow_mut() = stamp;
+    }
+
+    /// Records a revocation confirmed by the IDP during a logout through this gateway: in the
+    /// shared list (every worker of this Envoy) and in this VM's copy at once.
+    pub fn revoke_locally(&self, jti: Option<&str>, sid: Option<&str>, exp: u64, now_ms: u64) {
+        let apply = |list: &mut Denylist| {
+            if let Some(jti) = jti {
+                list.revoke_jti(jti, exp);
+            }
+            if let Some(sid) = sid {
+                list.revoke_sid(sid, exp);
+            }
+        };
+        apply(&mut self.denylist.borrow_mut());
+        if revocation_feed::update_shared(now_ms, |_, list| apply(list)).is_none() {
+            log_at!(
+                Error,
+                "oauth2-gateway: logout revocation recorded on this worker only"
+            );
+        }
     }
 
     /// Picks up JWKS documents other threads fetched since this VM last looked.
