@@ -9,6 +9,13 @@ struct Args {
     /// Address to listen on (loopback only: it trusts the gateway's identity headers).
     #[arg(long, env = "RS_LISTEN", default_value = "127.0.0.1:9100")]
     listen: SocketAddr,
+    /// Shared secret the gateway presents (header x-gateway-secret) to end a session at logout.
+    #[arg(
+        long,
+        env = "RS_REVOKE_SECRET",
+        default_value = "demo-gateway-to-rs-secret-0123456789"
+    )]
+    revoke_secret: String,
 }
 
 #[tokio::main]
@@ -26,6 +33,10 @@ async fn main() -> std::process::ExitCode {
             "resource-server: refusing to listen on {}: it trusts gateway headers, so it must stay on loopback",
             args.listen
         );
+        return std::process::ExitCode::from(2);
+    }
+    if args.revoke_secret.len() < 16 {
+        eprintln!("resource-server: --revoke-secret must be at least 16 characters");
         return std::process::ExitCode::from(2);
     }
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
@@ -54,9 +65,12 @@ async fn main() -> std::process::ExitCode {
             () = term => {}
         }
     };
-    match axum::serve(listener, resource_server::app())
-        .with_graceful_shutdown(shutdown)
-        .await
+    match axum::serve(
+        listener,
+        resource_server::app(resource_server::AppState::new(args.revoke_secret)),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
     {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
