@@ -143,6 +143,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use http_body_util::BodyExt;
+    use serde_json::Value;
     use tower::ServiceExt;
 
     const SECRET: &str = "rs-secret-0123456789abcdef";
