@@ -1,1 +1,20 @@
-//! idp
+//! The identity provider: an OAuth 2.0 authorization server issuing RFC 9068 JWT access tokens
+//! that the gateway filter validates locally, with a revocation feed so revoked tokens die on
+//! every gateway.
+//!
+//! Layering: `routes` (thin axum handlers) → `grants` / `tokens` / `keys` (domain) → `store` (SQLite).
+
+pub mod client_auth;
+pub mod db;
+pub mod error;
+pub mod form;
+pub mod grants;
+pub mod keys;
+pub mod routes;
+pub mod settings;
+pub mod state;
+pub mod store;
+pub mod tokens;
+
+pub use routes::app;
+pub use state::AppState;

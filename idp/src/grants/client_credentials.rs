@@ -1,0 +1,52 @@
+//! The client_credentials grant (RFC 6749 §4.4): a confidential client gets a token for itself.
+//! Its `sub` is the client id with a `client:` prefix, so it can never equal a user's subject.
+
+use crate::client_auth::Authenticated;
+use crate::error::OAuthError;
+use crate::form::Form;
+use crate::settings::GrantType;
+use crate::state::AppState;
+use crate::tokens::{AccessClaims, audience, random_id, sign};
+use crate::{grants, store};
+use serde_json::{Value, json};
+
+pub async fn grant(
+    state: &AppState,
+    auth: &Authenticated<'_>,
+    form: &Form,
+    now: i64,
+) -> Result<Value, OAuthError> {
+    let client = auth.client;
+    if !auth.confidential {
+        return Err(OAuthError::UnauthorizedClient(
+            "client_credentials needs a confidential client".into(),
+        ));
+    }
+    if !client.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use client_credentials".into(),
+        ));
+    }
+    let scopes = grants::grant_scopes(client, form.get("scope"))?;
+    let ttl = i64::try_from(client.access_token_ttl_seconds).unwrap_or(300);
+    let claims = AccessClaims {
+        iss: state.settings.issuer.clone(),
+        sub: format!("client:{}", client.id),
+        aud: audience(&client.audiences),
+        exp: now + ttl,
+        iat: now,
+        nbf: now,
+        jti: random_id(),
+        client_id: client.id.clone(),
+        scope: scopes.join(" "),
+        sid: None,
+    };
+    let token = sign(&state.keys, &claims).map_err(OAuthError::Server)?;
+    store::record_issued(&state.pool, &claims).await?;
+    Ok(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": claims.scope,
+    }))
+}

@@ -1,0 +1,129 @@
+use clap::{Parser, Subcommand};
+use idp::settings::{MIN_SECRET_LEN, Overrides, RawSettings};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// OAuth 2.0 authorization server of the oauth2 gateway.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// TOML configuration file.
+        #[arg(long, default_value = "idp/idp.toml")]
+        config: PathBuf,
+        /// Address to listen on (overrides the file).
+        #[arg(long, env = "IDP_LISTEN")]
+        listen: Option<String>,
+        /// Database URL, e.g. sqlite://.data/idp.sqlite?mode=rwc (overrides the file).
+        #[arg(long, env = "IDP_DATABASE")]
+        database: Option<String>,
+        /// Issuer URL put in tokens and discovery (overrides the file).
+        #[arg(long, env = "IDP_ISSUER")]
+        issuer: Option<String>,
+    },
+    /// Read a client secret on stdin and print the secret_sha256 value for the configuration.
+    HashSecret,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::HashSecret => hash_secret(),
+        Command::Serve {
+            config,
+            listen,
+            database,
+            issuer,
+        } => {
+            let overrides = Overrides {
+                listen,
+                database,
+                issuer,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("idp: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config, overrides)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("idp: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn hash_secret() -> ExitCode {
+    let mut secret = String::new();
+    if std::io::stdin().read_to_string(&mut secret).is_err() {
+        eprintln!("idp: cannot read the secret from stdin");
+        return ExitCode::FAILURE;
+    }
+    let secret = secret.trim_end_matches(['\r', '\n']);
+    if secret.chars().count() < MIN_SECRET_LEN {
+        eprintln!("idp: client secrets must be at least {MIN_SECRET_LEN} characters");
+        return ExitCode::FAILURE;
+    }
+    use sha2::Digest;
+    println!("{}", hex::encode(sha2::Sha256::digest(secret.as_bytes())));
+    ExitCode::SUCCESS
+}
+
+async fn serve(config: PathBuf, overrides: Overrides) -> Result<(), String> {
+    let text =
+        std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+    let settings = RawSettings::from_toml(&text)
+        .and_then(|raw| raw.validate(&overrides))
+        .map_err(|e| format!("{}: {e}", config.display()))?;
+    let listen = settings.listen;
+    let state = idp::AppState::open(settings).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("idp listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(issuer = %state.settings.issuer, %addr, "serving");
+    axum::serve(listener, idp::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,38 @@
+//! The router and its thin handlers. Paths are constants shared with the discovery document.
+
+mod discovery;
+mod introspect;
+mod revocations;
+mod revoke;
+mod token;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub const TOKEN_PATH: &str = "/oauth2/token";
+pub const REVOKE_PATH: &str = "/oauth2/revoke";
+pub const INTROSPECT_PATH: &str = "/oauth2/introspect";
+pub const REVOCATIONS_PATH: &str = "/oauth2/revocations";
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+
+/// Request bodies larger than this are refused (413) before any handler runs.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(TOKEN_PATH, post(token::token))
+        .route(REVOKE_PATH, post(revoke::revoke))
+        .route(INTROSPECT_PATH, post(introspect::introspect))
+        .route(REVOCATIONS_PATH, get(revocations::feed))
+        .route(JWKS_PATH, get(discovery::jwks))
+        .route(OPENID_CONFIGURATION_PATH, get(discovery::metadata))
+        .route(AS_METADATA_PATH, get(discovery::metadata))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .with_state(state)
+}

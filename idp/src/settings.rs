@@ -1,0 +1,326 @@
+//! Configuration: a TOML file, then environment overrides (`IDP_LISTEN`, `IDP_DATABASE`,
+//! `IDP_ISSUER`), then command-line flags — validated once into [`Settings`]. Secrets are held in
+//! types that print `[redacted]`.
+
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+pub const DEFAULT_DATABASE: &str = "sqlite://.data/idp.sqlite?mode=rwc";
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:9000";
+pub const DEFAULT_ACCESS_TOKEN_TTL: u64 = 300;
+pub const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub issuer: Option<String>,
+    pub listen: Option<String>,
+    pub database: Option<String>,
+    pub access_token_ttl_seconds: Option<u64>,
+    #[serde(default)]
+    pub clients: Vec<RawClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub id: String,
+    pub secret_sha256: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    pub access_token_ttl_seconds: Option<u64>,
+    /// A gateway may revoke any token, read the revocation feed and introspect.
+    #[serde(default)]
+    pub gateway: bool,
+}
+
+/// A SHA-256 digest of a client secret (secrets are high-entropy, so a fast hash is right).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretHash(pub [u8; 32]);
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GrantType {
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "client_credentials" => Some(GrantType::ClientCredentials),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub secret: Option<SecretHash>,
+    pub scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    pub grant_types: BTreeSet<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub access_token_ttl_seconds: u64,
+    pub gateway: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub issuer: String,
+    pub listen: SocketAddr,
+    pub database: String,
+    pub clients: Vec<Client>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {field}: {message}")]
+pub struct SettingsError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> SettingsError {
+    SettingsError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Overrides from the environment and the command line (later wins).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database: Option<String>,
+    pub issuer: Option<String>,
+}
+
+impl RawSettings {
+    pub fn from_toml(text: &str) -> Result<Self, SettingsError> {
+        toml::from_str(text).map_err(|e| err("file", e.to_string()))
+    }
+
+    pub fn validate(self, overrides: &Overrides) -> Result<Settings, SettingsError> {
+        let pick = |flag: &Option<String>, file: Option<String>, default: &str| {
+            flag.clone().or(file).unwrap_or_else(|| default.to_owned())
+        };
+        let issuer = pick(&overrides.issuer, self.issuer, DEFAULT_ISSUER);
+        if !(issuer.starts_with("https://")
+            || issuer.starts_with("http://127.")
+            || issuer.starts_with("http://localhost"))
+            || issuer.ends_with('/')
+            || issuer.contains(['?', '#', ' '])
+        {
+            return Err(err(
+                "issuer",
+                "must be an https URL (http only for loopback) without a trailing slash, query or fragment",
+            ));
+        }
+        let listen_text = pick(&overrides.listen, self.listen, DEFAULT_LISTEN);
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            err(
+                "listen",
+                format!("{listen_text:?} is not an IP:port address"),
+            )
+        })?;
+        let database = pick(&overrides.database, self.database, DEFAULT_DATABASE);
+        if !database.starts_with("sqlite:") {
+            return Err(err("database", "only sqlite: URLs are supported"));
+        }
+        let default_ttl = self
+            .access_token_ttl_seconds
+            .unwrap_or(DEFAULT_ACCESS_TOKEN_TTL);
+        check_ttl("access_token_ttl_seconds", default_ttl)?;
+        let mut clients: Vec<Client> = Vec::with_capacity(self.clients.len());
+        for (i, c) in self.clients.into_iter().enumerate() {
+            let client = c.validate(&format!("clients[{i}]"), default_ttl)?;
+            if clients.iter().any(|o| o.id == client.id) {
+                return Err(err(
+                    format!("clients[{i}].id"),
+                    format!("{:?} is defined twice", client.id),
+                ));
+            }
+            clients.push(client);
+        }
+        Ok(Settings {
+            issuer,
+            listen,
+            database,
+            clients,
+        })
+    }
+}
+
+fn check_ttl(field: &str, ttl: u64) -> Result<(), SettingsError> {
+    if !(1..=86_400).contains(&ttl) {
+        return Err(err(field, "must be between 1 and 86400 seconds"));
+    }
+    Ok(())
+}
+
+fn is_token_char(c: char) -> bool {
+    // RFC 6749 scope-token / client_id: printable ASCII without space, quote or backslash.
+    c.is_ascii_graphic() && c != '"' && c != '\\'
+}
+
+impl RawClient {
+    fn validate(self, at: &str, default_ttl: u64) -> Result<Client, SettingsError> {
+        let f = |name: &str| format!("{at}.{name}");
+        if self.id.is_empty() || !self.id.chars().all(is_token_char) || self.id.contains(':') {
+            return Err(err(
+                f("id"),
+                "must be non-empty printable ASCII without spaces, quotes or ':'",
+            ));
+        }
+        let secret = match self.secret_sha256 {
+            None => None,
+            Some(hex_text) => {
+                let bytes = hex::decode(&hex_text)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        err(
+                            f("secret_sha256"),
+                            "must be 64 hex digits (see `idp hash-secret`)",
+                        )
+                    })?;
+                Some(SecretHash(bytes))
+            }
+        };
+        for (j, s) in self.scopes.iter().enumerate() {
+            if s.is_empty() || !s.chars().all(is_token_char) {
+                return Err(err(
+                    format!("{at}.scopes[{j}]"),
+                    "must be a non-empty scope token",
+                ));
+            }
+        }
+        let mut grant_types = BTreeSet::new();
+        for (j, g) in self.grant_types.iter().enumerate() {
+            let grant = GrantType::parse(g).ok_or_else(|| {
+                err(
+                    format!("{at}.grant_types[{j}]"),
+                    format!("unknown grant type {g:?}"),
+                )
+            })?;
+            grant_types.insert(grant);
+        }
+        if grant_types.contains(&GrantType::ClientCredentials) && secret.is_none() {
+            return Err(err(
+                f("grant_types"),
+                "client_credentials needs a confidential client (secret_sha256)",
+            ));
+        }
+        if self.gateway && secret.is_none() {
+            return Err(err(
+                f("gateway"),
+                "a gateway client must be confidential (secret_sha256)",
+            ));
+        }
+        let ttl = self.access_token_ttl_seconds.unwrap_or(default_ttl);
+        check_ttl(&f("access_token_ttl_seconds"), ttl)?;
+        Ok(Client {
+            id: self.id,
+            secret,
+            scopes: self.scopes,
+            audiences: self.audiences,
+            grant_types,
+            redirect_uris: self.redirect_uris,
+            access_token_ttl_seconds: ttl,
+            gateway: self.gateway,
+        })
+    }
+}
+
+impl Settings {
+    pub fn client(&self, id: &str) -> Option<&Client> {
+        self.clients.iter().find(|c| c.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    fn parse(text: &str) -> Result<Settings, SettingsError> {
+        RawSettings::from_toml(text)?.validate(&Overrides::default())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = parse("").unwrap();
+        assert_eq!(s.issuer, DEFAULT_ISSUER);
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        let o = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            issuer: Some("https://idp.example".into()),
+            database: None,
+        };
+        let s = RawSettings::from_toml("listen = \"127.0.0.1:1\"")
+            .unwrap()
+            .validate(&o)
+            .unwrap();
+        assert_eq!(s.listen.port(), 0);
+        assert_eq!(s.issuer, "https://idp.example");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            ("typo = 1", "file"),
+            ("issuer = \"http://example.com\"", "issuer"),
+            ("listen = \"nowhere\"", "listen"),
+            ("[[clients]]\nid = \"a b\"", "clients[0].id"),
+            (
+                "[[clients]]\nid = \"a\"\nsecret_sha256 = \"zz\"",
+                "clients[0].secret_sha256",
+            ),
+            (
+                "[[clients]]\nid = \"a\"\ngrant_types = [\"magic\"]",
+                "clients[0].grant_types[0]",
+            ),
+            (
+                "[[clients]]\nid = \"a\"\ngrant_types = [\"client_credentials\"]",
+                "clients[0].grant_types",
+            ),
+            (
+                &format!(
+                    "[[clients]]\nid = \"a\"\nsecret_sha256 = \"{HASH}\"\naccess_token_ttl_seconds = 0"
+                ),
+                "clients[0].access_token_ttl_seconds",
+            ),
+            (
+                &format!(
+                    "[[clients]]\nid = \"a\"\nsecret_sha256 = \"{HASH}\"\n[[clients]]\nid = \"a\"\nsecret_sha256 = \"{HASH}\""
+                ),
+                "clients[1].id",
+            ),
+        ];
+        for (text, field) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.field, field, "{text}: {e}");
+        }
+    }
+}

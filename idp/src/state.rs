@@ -1,0 +1,32 @@
+//! Shared state of the running server.
+
+use crate::keys::{self, KeyRing};
+use crate::settings::Settings;
+use sqlx::SqlitePool;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: SqlitePool,
+    pub keys: KeyRing,
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl AppState {
+    /// Opens the database (migrating it) and loads or creates the signing key.
+    pub async fn open(settings: Settings) -> Result<Arc<AppState>, String> {
+        let pool = crate::db::open(&settings.database).await?;
+        let keys = keys::load_or_create(&pool, unix_now()).await?;
+        Ok(Arc::new(AppState {
+            settings,
+            pool,
+            keys,
+        }))
+    }
+}

@@ -1,0 +1,63 @@
+//! RFC 9068 JWT access tokens: issuing (signed with the active key) and checking our own tokens
+//! (for revocation and introspection).
+
+use crate::keys::KeyRing;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    /// One audience as a string, several as an array (RFC 7519 §4.1.3).
+    pub aud: serde_json::Value,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub client_id: String,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sid: Option<String>,
+}
+
+pub fn random_id() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn audience(audiences: &[String]) -> serde_json::Value {
+    match audiences {
+        [one] => serde_json::Value::String(one.clone()),
+        many => serde_json::Value::from(many.to_vec()),
+    }
+}
+
+pub fn sign(keys: &KeyRing, claims: &AccessClaims) -> Result<String, String> {
+    let mut header = Header::new(Algorithm::ES256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(keys.active_kid.clone());
+    jsonwebtoken::encode(&header, claims, &keys.encoding).map_err(|e| format!("signing: {e}"))
+}
+
+/// Our own, unexpired, correctly signed token's claims; `None` for anything else.
+pub fn verify_own(keys: &KeyRing, issuer: &str, token: &str) -> Option<AccessClaims> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some("at+jwt") {
+        return None;
+    }
+    let kid = header.kid?;
+    let (_, key) = keys.verifying.iter().find(|(k, _)| *k == kid)?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_issuer(&[issuer]);
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+    jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+        .ok()
+        .map(|d| d.claims)
+}
