@@ -27,8 +27,13 @@ pub fn sha256_hex(secret: &str) -> String {
 pub fn idp_config() -> String {
     let client = |(id, secret): (&str, &str), scopes: &str, aud: &str, extra: &str| {
         format!(
-            "[[clients]]\nid = \"{id}\"\nsecret_sha256 = \"{}\"\nscopes = [{scopes}]\naudiences = [\"{aud}\"]\ngrant_types = [\"client_credentials\"]\n{extra}\n",
-            sha256_hex(secret)
+            "[[clients]]\nid = \"{id}\"\nsecret_sha256 = \"{}\"\nscopes = [{scopes}]\naudiences = [\"{aud}\"]\ngrant_types = [{grants}]\n{extra}\n",
+            sha256_hex(secret),
+            grants = if extra.contains("gateway") {
+                ""
+            } else {
+                "\"client_credentials\""
+            },
         )
     };
     [
@@ -41,7 +46,7 @@ pub fn idp_config() -> String {
             "demo-api",
             "access_token_ttl_seconds = 1",
         ),
-        client(GATEWAY_CLIENT, "", "gateway", ""),
+        client(GATEWAY_CLIENT, "", "idp", "gateway = true"),
     ]
     .concat()
 }

@@ -36,7 +36,7 @@ fn spine_token_through_envoy() {
     let res = call(&stack, Some(&token));
     assert_eq!(res.status, 200, "valid token: {}", res.body);
     let body = res.json().unwrap();
-    assert_eq!(body["sub"], "demo-client");
+    assert_eq!(body["sub"], "client:demo-client");
     assert_eq!(body["client_id"], "demo-client");
     assert_eq!(body["issuer"], stack.issuer.as_str());
     assert_eq!(stack.counter("oauth2gw.allowed"), Some(1));
@@ -50,7 +50,7 @@ fn spine_token_through_envoy() {
         ],
     )
     .unwrap();
-    assert_eq!(forged.json().unwrap()["sub"], "demo-client");
+    assert_eq!(forged.json().unwrap()["sub"], "client:demo-client");
 
     // No token: 401 with a bare challenge (RFC 6750 §3.1: no error code).
     let res = call(&stack, None);
