@@ -77,15 +77,109 @@ pub fn start_idp(dir: &Path, name: &str, port: u16, issuer: &str) -> Result<Idp,
     Ok(Idp { proc, url })
 }
 
+/// An Envoy with the filter, in front of the stack's IDP and resource server.
+pub struct Gateway {
+    pub proc: Proc,
+    pub url: String,
+    pub admin_url: String,
+    pub config: PathBuf,
+}
+
+impl Gateway {
+    /// Renders envoy/envoy.yaml for these ports, starts Envoy, and waits until the filter has
+    /// fetched the JWKS.
+    pub fn start(
+        dir: &Path,
+        name: &str,
+        idp_port: u16,
+        rs_port: u16,
+        issuer: &str,
+        leeway: u64,
+    ) -> Result<Gateway, String> {
+        let listen_port = free_port()?;
+        let admin_port = free_port()?;
+        let values = BTreeMap::from([
+            ("LISTEN_PORT", listen_port.to_string()),
+            ("ADMIN_PORT", admin_port.to_string()),
+            ("IDP_PORT", idp_port.to_string()),
+            ("RS_PORT", rs_port.to_string()),
+            ("ISSUER", issuer.to_owned()),
+            ("LEEWAY_SECONDS", leeway.to_string()),
+            (
+                "FILTER_WASM",
+                artifacts::filter_wasm()?.display().to_string(),
+            ),
+        ]);
+        let template =
+            std::fs::read_to_string(artifacts::workspace_root().join("envoy/envoy.yaml"))
+                .map_err(|e| format!("envoy/envoy.yaml: {e}"))?;
+        let config = dir.join(format!("{name}.yaml"));
+        std::fs::write(&config, envoy::render(&template, &values)?).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(artifacts::envoy_bin()?);
+        cmd.arg("-c").arg(&config).args([
+            "--use-dynamic-base-id",
+            "--concurrency",
+            "2",
+            "-l",
+            "info",
+        ]);
+        let proc = Proc::start(name, cmd, dir)?;
+        let mut gateway = Gateway {
+            proc,
+            url: format!("http://127.0.0.1:{listen_port}"),
+            admin_url: format!("http://127.0.0.1:{admin_port}"),
+            config,
+        };
+        gateway.wait_ready()?;
+        Ok(gateway)
+    }
+
+    /// Envoy is live and the filter has fetched the JWKS at least once.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if !self.proc.is_running() {
+                return Err(format!("envoy exited; log:\n{}", self.proc.log_tail()));
+            }
+            if self.counter("oauth2gw.jwks_fetch_ok").unwrap_or(0) >= 1 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "envoy did not fetch the JWKS within {START_TIMEOUT:?}; log:\n{}",
+                    self.proc.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The value of an Envoy counter defined by the filter (`wasmcustom.` prefix is added).
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        let full = format!("wasmcustom.{name}");
+        let url = format!(
+            "{}/stats?filter=^{}$",
+            self.admin_url,
+            full.replace('.', "\\.")
+        );
+        let res = client::get(&url, &[]).ok()?;
+        res.body.lines().find_map(|line| {
+            let (k, v) = line.split_once(": ")?;
+            (k.trim() == full).then(|| v.trim().parse().ok())?
+        })
+    }
+}
+
 pub struct Stack {
     pub dir: tempfile::TempDir,
     pub idp: Idp,
+    pub idp_port: u16,
     pub resource_server: Proc,
-    pub envoy: Proc,
+    pub rs_port: u16,
+    pub gateway: Gateway,
     pub gateway_url: String,
-    pub admin_url: String,
     pub issuer: String,
-    pub envoy_config: PathBuf,
+    pub leeway_seconds: u64,
 }
 
 /// Defaults: zero leeway, so expiry tests need not wait out the production default of 30 s.
@@ -103,98 +197,42 @@ impl Stack {
         let idp_port = free_port()?;
         let issuer = format!("http://127.0.0.1:{idp_port}");
         let idp = start_idp(dir.path(), "idp", idp_port, &issuer)?;
-
-        let mut rs_cmd = Command::new(artifacts::resource_server_bin()?);
-        rs_cmd.args(["--listen", "127.0.0.1:0"]);
-        let (resource_server, rs_url) = Proc::start_until_line(
-            "resource-server",
-            rs_cmd,
+        let (resource_server, rs_port) = start_resource_server(dir.path(), "resource-server", 0)?;
+        let gateway = Gateway::start(
             dir.path(),
-            "resource-server listening on ",
-            START_TIMEOUT,
+            "envoy",
+            idp_port,
+            rs_port,
+            &issuer,
+            options.leeway_seconds,
         )?;
-        let rs_port = port_of(&rs_url)?;
-
-        let listen_port = free_port()?;
-        let admin_port = free_port()?;
-        let values = BTreeMap::from([
-            ("LISTEN_PORT", listen_port.to_string()),
-            ("ADMIN_PORT", admin_port.to_string()),
-            ("IDP_PORT", idp_port.to_string()),
-            ("RS_PORT", rs_port.to_string()),
-            ("ISSUER", issuer.clone()),
-            ("LEEWAY_SECONDS", options.leeway_seconds.to_string()),
-            (
-                "FILTER_WASM",
-                artifacts::filter_wasm()?.display().to_string(),
-            ),
-        ]);
-        let template =
-            std::fs::read_to_string(artifacts::workspace_root().join("envoy/envoy.yaml"))
-                .map_err(|e| format!("envoy/envoy.yaml: {e}"))?;
-        let envoy_config = dir.path().join("envoy.yaml");
-        std::fs::write(&envoy_config, envoy::render(&template, &values)?)
-            .map_err(|e| e.to_string())?;
-
-        let mut cmd = Command::new(artifacts::envoy_bin()?);
-        cmd.arg("-c").arg(&envoy_config).args([
-            "--use-dynamic-base-id",
-            "--concurrency",
-            "2",
-            "-l",
-            "info",
-        ]);
-        let envoy = Proc::start("envoy", cmd, dir.path())?;
-        let mut stack = Stack {
+        Ok(Stack {
+            gateway_url: gateway.url.clone(),
             dir,
             idp,
+            idp_port,
             resource_server,
-            envoy,
-            gateway_url: format!("http://127.0.0.1:{listen_port}"),
-            admin_url: format!("http://127.0.0.1:{admin_port}"),
+            rs_port,
+            gateway,
             issuer,
-            envoy_config,
-        };
-        stack.wait_ready()?;
-        Ok(stack)
-    }
-
-    /// Envoy is live and the filter has fetched the JWKS at least once.
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if !self.envoy.is_running() {
-                return Err(format!("envoy exited; log:\n{}", self.envoy.log_tail()));
-            }
-            if self.counter("oauth2gw.jwks_fetch_ok").unwrap_or(0) >= 1 {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "envoy did not fetch the JWKS within {START_TIMEOUT:?}; log:\n{}",
-                    self.envoy.log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The value of an Envoy counter defined by the filter (`wasmcustom.` prefix is added).
-    pub fn counter(&self, name: &str) -> Option<u64> {
-        let full = format!("wasmcustom.{name}");
-        let res = client::get(
-            &format!(
-                "{}/stats?filter=^{}$",
-                self.admin_url,
-                full.replace('.', "\\.")
-            ),
-            &[],
-        )
-        .ok()?;
-        res.body.lines().find_map(|line| {
-            let (k, v) = line.split_once(": ")?;
-            (k.trim() == full).then(|| v.trim().parse().ok())?
+            leeway_seconds: options.leeway_seconds,
         })
+    }
+
+    /// Another Envoy with the filter in front of the same IDP and resource server.
+    pub fn another_gateway(&self, name: &str) -> Result<Gateway, String> {
+        Gateway::start(
+            self.dir.path(),
+            name,
+            self.idp_port,
+            self.rs_port,
+            &self.issuer,
+            self.leeway_seconds,
+        )
+    }
+
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.gateway.counter(name)
     }
 
     pub fn token(&self, (id, secret): (&str, &str), scope: Option<&str>) -> Result<String, String> {
@@ -224,6 +262,20 @@ pub fn token_from(
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("no access_token in {}", res.body))
+}
+
+/// Starts the demo resource server on `port` (0: any); returns it and its port.
+pub fn start_resource_server(dir: &Path, name: &str, port: u16) -> Result<(Proc, u16), String> {
+    let mut cmd = Command::new(artifacts::resource_server_bin()?);
+    cmd.args(["--listen", &format!("127.0.0.1:{port}")]);
+    let (proc, url) = Proc::start_until_line(
+        name,
+        cmd,
+        dir,
+        "resource-server listening on ",
+        START_TIMEOUT,
+    )?;
+    Ok((proc, port_of(&url)?))
 }
 
 fn port_of(url: &str) -> Result<u16, String> {

@@ -170,6 +170,9 @@ impl HttpContext for Http {
             .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
             .map(|(_, v)| v.as_str())
             .collect();
+        // Revocations made by another worker of this Envoy (a logout) apply at once, not at the
+        // next tick: one small shared-data read per request.
+        worker.sync_denylist();
         let method = value(":method").unwrap_or("");
         let path = value(":path").unwrap_or("/");
         let now_ms = host::now_ms();

@@ -75,11 +75,12 @@ impl LogoutFlow {
     pub fn on_answer(&mut self, worker: &Worker, call: u32) -> Option<LogoutResponse> {
         let (step, started_ms, timeout_ms) = self.calls.remove(&call)?;
         let now_ms = host::now_ms();
+        let timed_out = now_ms.saturating_sub(started_ms) + 50 >= timeout_ms;
         let result = match host::http_call_status() {
+            // Envoy answers a call that ran out of time with its own 504.
+            Some(504) if timed_out => CallResult::TimedOut,
             Some(status) => CallResult::Status(status),
-            // Envoy answers a timed-out or failed call without headers; the elapsed time tells
-            // which.
-            None if now_ms.saturating_sub(started_ms) + 50 >= timeout_ms => CallResult::TimedOut,
+            None if timed_out => CallResult::TimedOut,
             None => CallResult::Unreachable,
         };
         log_at!(Debug, "oauth2-gateway: logout step {step:?}: {result:?}");
