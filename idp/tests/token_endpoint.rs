@@ -1,0 +1,455 @@
+//! The token, revocation, feed and introspection endpoints through the real router (tower
+//! `oneshot`), on a real SQLite file; issued tokens checked with the gateway filter's own code.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http_body_util::BodyExt;
+use idp::settings::{Overrides, RawSettings};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const DEMO: (&str, &str) = ("demo-client", "demo-client-secret-0123456789abcdef");
+const GATEWAY: (&str, &str) = ("gateway", "gateway-secret-0123456789abcdef0123");
+const ISSUER: &str = "http://127.0.0.1:9000";
+
+fn config() -> String {
+    let h = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
+    format!(
+        r#"
+[[clients]]
+id = "demo-client"
+secret_sha256 = "{}"
+scopes = ["read", "write"]
+audiences = ["demo-api"]
+grant_types = ["client_credentials"]
+[[clients]]
+id = "gateway"
+secret_sha256 = "{}"
+audiences = ["idp"]
+gateway = true
+[[clients]]
+id = "public-app"
+scopes = ["read"]
+audiences = ["demo-api"]
+"#,
+        h(DEMO.1),
+        h(GATEWAY.1)
+    )
+}
+
+async fn state_at(db: &std::path::Path) -> Arc<idp::AppState> {
+    let overrides = Overrides {
+        database: Some(format!("sqlite://{}?mode=rwc", db.display())),
+        ..Default::default()
+    };
+    let settings = RawSettings::from_toml(&config())
+        .unwrap()
+        .validate(&overrides)
+        .unwrap();
+    idp::AppState::open(settings).await.unwrap()
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    json: Value,
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Resp {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Resp {
+        status,
+        headers,
+        json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+fn basic((id, secret): (&str, &str)) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+fn form(path: &str, auth: Option<String>, body: &str) -> Request<Body> {
+    let mut b =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(a) = auth {
+        b = b.header(header::AUTHORIZATION, a);
+    }
+    b.body(Body::from(body.to_owned())).unwrap()
+}
+
+async fn token(app: &Router, scope: Option<&str>) -> String {
+    let body = match scope {
+        Some(s) => format!("grant_type=client_credentials&scope={s}"),
+        None => "grant_type=client_credentials".into(),
+    };
+    let r = send(app, form("/oauth2/token", Some(basic(DEMO)), &body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    r.json["access_token"].as_str().unwrap().to_owned()
+}
+
+fn filter_config(jwks: &Value) -> filter::config::FilterConfig {
+    let c = json!({"providers": [{"issuer": ISSUER, "audiences": ["demo-api"], "algorithms": ["ES256"], "inline_jwks": jwks}]});
+    filter::config::FilterConfig::from_json(c.to_string().as_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn client_credentials_tokens_verify_with_the_gateway_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = idp::app(state_at(&dir.path().join("db.sqlite")).await);
+    let r = send(
+        &app,
+        form(
+            "/oauth2/token",
+            Some(basic(DEMO)),
+            "grant_type=client_credentials&scope=read",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(
+        (
+            r.json["token_type"].as_str(),
+            r.json["scope"].as_str(),
+            r.json["expires_in"].as_i64()
+        ),
+        (Some("Bearer"), Some("read"), Some(300))
+    );
+    let at = r.json["access_token"].as_str().unwrap();
+
+    let jwks = send(
+        &app,
+        Request::get("/.well-known/jwks.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .json;
+    assert!(
+        jwks["keys"][0].get("d").is_none(),
+        "no private part in the JWKS"
+    );
+    let config = filter_config(&jwks);
+    let keys = config.providers[0].inline_keys.clone().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let v = filter::validate::validate(&config, &[&keys], at, now).unwrap();
+    assert_eq!(v.sub.as_deref(), Some("client:demo-client"));
+    assert_eq!(v.scopes, ["read"]);
+    assert_eq!(v.claims["client_id"], "demo-client");
+    assert!(v.jti.is_some());
+
+    // client_secret_post works too; no scope asked: all the client's scopes.
+    let r = send(
+        &app,
+        form(
+            "/oauth2/token",
+            None,
+            &format!(
+                "grant_type=client_credentials&client_id={}&client_secret={}",
+                DEMO.0, DEMO.1
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json["scope"].as_str()),
+        (StatusCode::OK, Some("read write"))
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_rfc6749_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = idp::app(state_at(&dir.path().join("db.sqlite")).await);
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (
+            form(
+                "/oauth2/token",
+                Some(basic((DEMO.0, "wrong-secret"))),
+                "grant_type=client_credentials",
+            ),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            form(
+                "/oauth2/token",
+                Some(basic(("nobody", "x"))),
+                "grant_type=client_credentials",
+            ),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            form("/oauth2/token", None, "grant_type=client_credentials"),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            form("/oauth2/token", Some(basic(DEMO)), ""),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            form(
+                "/oauth2/token",
+                Some(basic(DEMO)),
+                "grant_type=client_credentials&grant_type=client_credentials",
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            form(
+                "/oauth2/token",
+                Some(basic(DEMO)),
+                &format!("grant_type=client_credentials&client_secret={}", DEMO.1),
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            form("/oauth2/token", Some(basic(DEMO)), "grant_type=magic"),
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            form(
+                "/oauth2/token",
+                Some(basic(DEMO)),
+                "grant_type=client_credentials&scope=admin",
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            form(
+                "/oauth2/token",
+                None,
+                "grant_type=client_credentials&client_id=public-app",
+            ),
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+        ),
+        (
+            form(
+                "/oauth2/token",
+                Some(basic(GATEWAY)),
+                "grant_type=client_credentials",
+            ),
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+        ),
+        (
+            Request::post("/oauth2/token")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::AUTHORIZATION, basic(DEMO))
+                .body(Body::from("{}"))
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            form(
+                "/oauth2/token",
+                Some("Basic !!!".into()),
+                "grant_type=client_credentials",
+            ),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+    ];
+    for (i, (req, status, code)) in cases.into_iter().enumerate() {
+        let r = send(&app, req).await;
+        assert_eq!(
+            (r.status, r.json["error"].as_str()),
+            (status, Some(code)),
+            "case {i}: {}",
+            r.json
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(
+                r.headers[header::WWW_AUTHENTICATE],
+                "Basic realm=\"idp\"",
+                "case {i}"
+            );
+        }
+    }
+    // Oversized bodies are refused before parsing.
+    let big = "a".repeat(70 * 1024);
+    let r = send(&app, form("/oauth2/token", Some(basic(DEMO)), &big)).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn a_restart_reuses_the_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let first = idp::app(state_at(&db).await);
+    let jwks1 = send(
+        &first,
+        Request::get("/.well-known/jwks.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .json;
+    let at = token(&first, None).await;
+    drop(first);
+    let second = idp::app(state_at(&db).await);
+    let jwks2 = send(
+        &second,
+        Request::get("/.well-known/jwks.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .json;
+    assert_eq!(jwks1, jwks2);
+    assert_eq!(jwks1["keys"].as_array().unwrap().len(), 1);
+    // a token from before the restart still introspects as active
+    let r = send(
+        &second,
+        form(
+            "/oauth2/introspect",
+            Some(basic(GATEWAY)),
+            &format!("token={at}"),
+        ),
+    )
+    .await;
+    assert_eq!(r.json["active"], true, "{}", r.json);
+    // another database: another key
+    let other = idp::app(state_at(&dir.path().join("other.sqlite")).await);
+    let jwks3 = send(
+        &other,
+        Request::get("/.well-known/jwks.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .json;
+    assert_ne!(jwks1["keys"][0]["kid"], jwks3["keys"][0]["kid"]);
+}
+
+#[tokio::test]
+async fn revocation_feeds_the_gateways() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = idp::app(state_at(&dir.path().join("db.sqlite")).await);
+    let feed = |since: Option<i64>, auth: String| {
+        let path = since.map_or("/oauth2/revocations".to_owned(), |s| {
+            format!("/oauth2/revocations?since={s}")
+        });
+        Request::get(path)
+            .header(header::AUTHORIZATION, auth)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let empty = send(&app, feed(None, basic(GATEWAY))).await;
+    assert_eq!(empty.json, json!({"cursor": 0, "revoked": []}));
+    // only gateways may read it
+    assert_eq!(
+        send(&app, feed(None, basic(DEMO))).await.json["error"],
+        "unauthorized_client"
+    );
+    assert_eq!(
+        send(&app, feed(None, basic((GATEWAY.0, "bad"))))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&app, feed(Some(-1), basic(GATEWAY))).await.json["error"],
+        "invalid_request"
+    );
+
+    let t1 = token(&app, None).await;
+    let t2 = token(&app, None).await;
+    // the owner revokes its own token; RFC 7009 answers 200 for garbage too
+    assert_eq!(
+        send(
+            &app,
+            form("/oauth2/revoke", Some(basic(DEMO)), &format!("token={t1}"))
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            &app,
+            form("/oauth2/revoke", Some(basic(DEMO)), "token=garbage")
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            &app,
+            form(
+                "/oauth2/revoke",
+                Some(basic(DEMO)),
+                &format!("token={t1}&token_type_hint=id_token")
+            )
+        )
+        .await
+        .json["error"],
+        "unsupported_token_type"
+    );
+    let page = send(&app, feed(None, basic(GATEWAY))).await.json;
+    assert_eq!(page["revoked"].as_array().unwrap().len(), 1);
+    let cursor = page["cursor"].as_i64().unwrap();
+    // the gateway revokes another client's token
+    send(
+        &app,
+        form(
+            "/oauth2/revoke",
+            Some(basic(GATEWAY)),
+            &format!("token={t2}"),
+        ),
+    )
+    .await;
+    let next = send(&app, feed(Some(cursor), basic(GATEWAY))).await.json;
+    assert_eq!(next["revoked"].as_array().unwrap().len(), 1, "{next}");
+    assert!(next["cursor"].as_i64().unwrap() > cursor);
+    // a repeated revocation adds nothing to the feed
+    send(
+        &app,
+        form(
+            "/oauth2/revoke",
+            Some(basic(GATEWAY)),
+            &format!("token={t2}"),
+        ),
+    )
+    .await;
+    let after = send(&app, feed(next["cursor"].as_i64(), basic(GATEWAY)))
+        .await
+        .json;
+    assert_eq!(after["revoked"], json!([]));
+    // introspection agrees
+    for t in [&t1, &t2] {
+        let r = send(
+            &app,
+            form(
+                "/oauth2/introspect",
+                Some(basic(GATEWAY)),
+                &format!("token={t}"),
+            ),
+        )
+        .await;
+        assert_eq!(r.json, json!({"active": false}));
+    }
+}
