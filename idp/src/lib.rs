@@ -10,6 +10,7 @@ pub mod error;
 pub mod form;
 pub mod grants;
 pub mod keys;
+pub mod lockout;
 pub mod routes;
 pub mod settings;
 pub mod state;

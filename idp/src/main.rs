@@ -31,6 +31,8 @@ enum Command {
     },
     /// Read a client secret on stdin and print the secret_sha256 value for the configuration.
     HashSecret,
+    /// Read a user password on stdin and print the password_argon2 value for the configuration.
+    HashPassword,
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         .init();
     match Cli::parse().command {
         Command::HashSecret => hash_secret(),
+        Command::HashPassword => hash_password(),
         Command::Serve {
             config,
             listen,
@@ -91,6 +94,30 @@ fn hash_secret() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn hash_password() -> ExitCode {
+    use argon2::PasswordHasher;
+    let mut password = String::new();
+    if std::io::stdin().read_to_string(&mut password).is_err() {
+        eprintln!("idp: cannot read the password from stdin");
+        return ExitCode::FAILURE;
+    }
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < 8 {
+        eprintln!("idp: passwords must be at least 8 characters");
+        return ExitCode::FAILURE;
+    }
+    match argon2::Argon2::default().hash_password(password.as_bytes()) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("idp: hashing failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn serve(config: PathBuf, overrides: Overrides) -> Result<(), String> {
     let text =
         std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
@@ -106,7 +133,8 @@ async fn serve(config: PathBuf, overrides: Overrides) -> Result<(), String> {
     println!("idp listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(issuer = %state.settings.issuer, %addr, "serving");
-    axum::serve(listener, idp::app(state))
+    let app = idp::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string())

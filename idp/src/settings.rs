@@ -20,8 +20,70 @@ pub struct RawSettings {
     pub listen: Option<String>,
     pub database: Option<String>,
     pub access_token_ttl_seconds: Option<u64>,
+    pub refresh_token_ttl_seconds: Option<u64>,
     #[serde(default)]
     pub clients: Vec<RawClient>,
+    #[serde(default)]
+    pub users: Vec<RawUser>,
+    #[serde(default)]
+    pub password_policy: Option<RawPasswordPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    pub username: String,
+    /// An argon2 PHC string (`idp hash-password`).
+    pub password_argon2: String,
+    /// The stable subject; default: a UUID derived from the username.
+    pub sub: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPasswordPolicy {
+    pub max_failures: Option<u32>,
+    pub window_seconds: Option<u64>,
+    pub lockout_seconds: Option<u64>,
+    pub max_concurrent_hashes: Option<usize>,
+}
+
+#[derive(Clone)]
+pub struct User {
+    pub username: String,
+    pub password_argon2: String,
+    pub sub: String,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("username", &self.username)
+            .field("sub", &self.sub)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Brute-force protection of the password grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    /// Failures (per user, and per client IP) within `window_seconds` that lock it out.
+    pub max_failures: u32,
+    pub window_seconds: u64,
+    pub lockout_seconds: u64,
+    /// Concurrent argon2 computations (each takes ~19 MiB and tens of ms).
+    pub max_concurrent_hashes: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy {
+            max_failures: 5,
+            window_seconds: 300,
+            lockout_seconds: 300,
+            max_concurrent_hashes: 4,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,12 +118,16 @@ impl fmt::Debug for SecretHash {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GrantType {
     ClientCredentials,
+    Password,
+    RefreshToken,
 }
 
 impl GrantType {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "client_credentials" => Some(GrantType::ClientCredentials),
+            "password" => Some(GrantType::Password),
+            "refresh_token" => Some(GrantType::RefreshToken),
             _ => None,
         }
     }
@@ -69,6 +135,8 @@ impl GrantType {
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
         }
     }
 }
@@ -91,6 +159,9 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub database: String,
     pub clients: Vec<Client>,
+    pub users: Vec<User>,
+    pub refresh_token_ttl_seconds: u64,
+    pub password_policy: PasswordPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,11 +233,68 @@ impl RawSettings {
             }
             clients.push(client);
         }
+        let mut users: Vec<User> = Vec::with_capacity(self.users.len());
+        for (i, u) in self.users.into_iter().enumerate() {
+            let user = u.validate(&format!("users[{i}]"))?;
+            if users
+                .iter()
+                .any(|o| o.username == user.username || o.sub == user.sub)
+            {
+                return Err(err(
+                    format!("users[{i}]"),
+                    "username or sub is defined twice",
+                ));
+            }
+            users.push(user);
+        }
+        let refresh_token_ttl_seconds = self.refresh_token_ttl_seconds.unwrap_or(8 * 3600);
+        if !(60..=30 * 86_400).contains(&refresh_token_ttl_seconds) {
+            return Err(err(
+                "refresh_token_ttl_seconds",
+                "must be between 60 and 2592000",
+            ));
+        }
+        let password_policy = match self.password_policy {
+            None => PasswordPolicy::default(),
+            Some(p) => {
+                let d = PasswordPolicy::default();
+                let policy = PasswordPolicy {
+                    max_failures: p.max_failures.unwrap_or(d.max_failures),
+                    window_seconds: p.window_seconds.unwrap_or(d.window_seconds),
+                    lockout_seconds: p.lockout_seconds.unwrap_or(d.lockout_seconds),
+                    max_concurrent_hashes: p
+                        .max_concurrent_hashes
+                        .unwrap_or(d.max_concurrent_hashes),
+                };
+                if !(1..=100).contains(&policy.max_failures) {
+                    return Err(err(
+                        "password_policy.max_failures",
+                        "must be between 1 and 100",
+                    ));
+                }
+                if !(1..=64).contains(&policy.max_concurrent_hashes) {
+                    return Err(err(
+                        "password_policy.max_concurrent_hashes",
+                        "must be between 1 and 64",
+                    ));
+                }
+                if policy.window_seconds == 0 || policy.lockout_seconds == 0 {
+                    return Err(err(
+                        "password_policy",
+                        "window_seconds and lockout_seconds must be positive",
+                    ));
+                }
+                policy
+            }
+        };
         Ok(Settings {
             issuer,
             listen,
             database,
             clients,
+            users,
+            refresh_token_ttl_seconds,
+            password_policy,
         })
     }
 }
@@ -231,6 +359,18 @@ impl RawClient {
                 "client_credentials needs a confidential client (secret_sha256)",
             ));
         }
+        if grant_types.contains(&GrantType::Password) && secret.is_none() {
+            return Err(err(
+                f("grant_types"),
+                "the password grant is only for confidential clients",
+            ));
+        }
+        if !grant_types.is_empty() && self.audiences.is_empty() {
+            return Err(err(
+                f("audiences"),
+                "a client that gets tokens needs at least one audience",
+            ));
+        }
         if self.gateway && secret.is_none() {
             return Err(err(
                 f("gateway"),
@@ -252,9 +392,60 @@ impl RawClient {
     }
 }
 
+impl RawUser {
+    fn validate(self, at: &str) -> Result<User, SettingsError> {
+        if self.username.is_empty() || self.username.chars().any(char::is_control) {
+            return Err(err(
+                format!("{at}.username"),
+                "must be non-empty printable text",
+            ));
+        }
+        if !self.password_argon2.starts_with("$argon2") {
+            return Err(err(
+                format!("{at}.password_argon2"),
+                "must be an argon2 PHC string (see `idp hash-password`)",
+            ));
+        }
+        let sub = match self.sub {
+            Some(s) if s.is_empty() || s.starts_with("client:") => {
+                return Err(err(
+                    format!("{at}.sub"),
+                    "must be non-empty and not start with \"client:\"",
+                ));
+            }
+            Some(s) => s,
+            None => derived_user_sub(&self.username),
+        };
+        Ok(User {
+            username: self.username,
+            password_argon2: self.password_argon2,
+            sub,
+        })
+    }
+}
+
+/// A stable UUID-shaped subject for a username (name-based, SHA-256), never of the `client:` form.
+pub fn derived_user_sub(username: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("oauth2-gateway user:{username}").as_bytes());
+    let h = hex::encode(&d[..16]);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 impl Settings {
     pub fn client(&self, id: &str) -> Option<&Client> {
         self.clients.iter().find(|c| c.id == id)
+    }
+
+    pub fn user(&self, username: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.username == username)
     }
 }
 

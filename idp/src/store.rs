@@ -30,7 +30,7 @@ pub async fn revoke_token(
     let mut tx = pool.begin().await?;
     insert_revocation(&mut tx, "jti", &c.jti, c.exp, now).await?;
     if let Some(sid) = &c.sid {
-        insert_revocation(&mut tx, "sid", sid, session_exp, now).await?;
+        end_session(&mut tx, sid, session_exp, now).await?;
     }
     tx.commit().await
 }
@@ -128,4 +128,133 @@ pub async fn purge_expired(pool: &SqlitePool, now: i64) -> Result<(), sqlx::Erro
         .execute(&mut *tx)
         .await?;
     tx.commit().await
+}
+
+/// A new user session.
+pub async fn create_session(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    sid: &str,
+    sub: &str,
+    client_id: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sessions (sid, sub, client_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(sid)
+    .bind(sub)
+    .bind(client_id)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub struct NewRefreshToken<'a> {
+    pub hash: &'a [u8],
+    pub family: &'a str,
+    pub sid: &'a str,
+    pub client_id: &'a str,
+    pub sub: &'a str,
+    pub scope: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_refresh_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    t: &NewRefreshToken<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, family, sid, client_id, sub, scope, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(t.hash)
+    .bind(t.family)
+    .bind(t.sid)
+    .bind(t.client_id)
+    .bind(t.sub)
+    .bind(t.scope)
+    .bind(t.now)
+    .bind(t.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A stored refresh token with its session's state.
+#[derive(Debug, Clone)]
+pub struct StoredRefresh {
+    pub family: String,
+    pub sid: String,
+    pub client_id: String,
+    pub sub: String,
+    pub scope: String,
+    pub expires_at: i64,
+    pub used: bool,
+    pub revoked: bool,
+    pub session_ended: bool,
+    pub session_expires_at: i64,
+}
+
+pub async fn find_refresh_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    hash: &[u8],
+) -> Result<Option<StoredRefresh>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT r.family, r.sid, r.client_id, r.sub, r.scope, r.expires_at, r.used_at, r.revoked_at, s.ended_at, s.expires_at AS s_exp
+         FROM refresh_tokens r JOIN sessions s ON s.sid = r.sid WHERE r.hash = ?",
+    )
+    .bind(hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|r| StoredRefresh {
+        family: r.get("family"),
+        sid: r.get("sid"),
+        client_id: r.get("client_id"),
+        sub: r.get("sub"),
+        scope: r.get("scope"),
+        expires_at: r.get("expires_at"),
+        used: r.get::<Option<i64>, _>("used_at").is_some(),
+        revoked: r.get::<Option<i64>, _>("revoked_at").is_some(),
+        session_ended: r.get::<Option<i64>, _>("ended_at").is_some(),
+        session_expires_at: r.get("s_exp"),
+    }))
+}
+
+/// Marks a refresh token used; `false` if it already was (a concurrent use won).
+pub async fn mark_refresh_used(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    hash: &[u8],
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL")
+            .bind(now)
+            .bind(hash)
+            .execute(&mut **tx)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends a session: no refresh token of it works any more, and its `sid` enters the revocation
+/// feed (so every gateway refuses its access tokens). Idempotent.
+pub async fn end_session(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    sid: &str,
+    feed_exp: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET ended_at = ? WHERE sid = ? AND ended_at IS NULL")
+        .bind(now)
+        .bind(sid)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = ? WHERE sid = ? AND revoked_at IS NULL")
+        .bind(now)
+        .bind(sid)
+        .execute(&mut **tx)
+        .await?;
+    insert_revocation(tx, "sid", sid, feed_exp, now).await
 }

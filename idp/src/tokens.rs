@@ -21,6 +21,9 @@ pub struct AccessClaims {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sid: Option<String>,
+    /// Authentication methods (RFC 8176), e.g. `["pwd"]`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub amr: Option<Vec<String>>,
 }
 
 pub fn random_id() -> String {

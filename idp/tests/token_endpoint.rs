@@ -3,104 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use axum::Router;
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use http_body_util::BodyExt;
-use idp::settings::{Overrides, RawSettings};
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use std::sync::Arc;
-use tower::ServiceExt;
-
-const DEMO: (&str, &str) = ("demo-client", "demo-client-secret-0123456789abcdef");
-const GATEWAY: (&str, &str) = ("gateway", "gateway-secret-0123456789abcdef0123");
-const ISSUER: &str = "http://127.0.0.1:9000";
-
-fn config() -> String {
-    let h = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
-    format!(
-        r#"
-[[clients]]
-id = "demo-client"
-secret_sha256 = "{}"
-scopes = ["read", "write"]
-audiences = ["demo-api"]
-grant_types = ["client_credentials"]
-[[clients]]
-id = "gateway"
-secret_sha256 = "{}"
-audiences = ["idp"]
-gateway = true
-[[clients]]
-id = "public-app"
-scopes = ["read"]
-audiences = ["demo-api"]
-"#,
-        h(DEMO.1),
-        h(GATEWAY.1)
-    )
-}
-
-async fn state_at(db: &std::path::Path) -> Arc<idp::AppState> {
-    let overrides = Overrides {
-        database: Some(format!("sqlite://{}?mode=rwc", db.display())),
-        ..Default::default()
-    };
-    let settings = RawSettings::from_toml(&config())
-        .unwrap()
-        .validate(&overrides)
-        .unwrap();
-    idp::AppState::open(settings).await.unwrap()
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    json: Value,
-}
-
-async fn send(app: &Router, req: Request<Body>) -> Resp {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    Resp {
-        status,
-        headers,
-        json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
-}
-
-fn basic((id, secret): (&str, &str)) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
-}
-
-fn form(path: &str, auth: Option<String>, body: &str) -> Request<Body> {
-    let mut b =
-        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    if let Some(a) = auth {
-        b = b.header(header::AUTHORIZATION, a);
-    }
-    b.body(Body::from(body.to_owned())).unwrap()
-}
-
-async fn token(app: &Router, scope: Option<&str>) -> String {
-    let body = match scope {
-        Some(s) => format!("grant_type=client_credentials&scope={s}"),
-        None => "grant_type=client_credentials".into(),
-    };
-    let r = send(app, form("/oauth2/token", Some(basic(DEMO)), &body)).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-    r.json["access_token"].as_str().unwrap().to_owned()
-}
-
-fn filter_config(jwks: &Value) -> filter::config::FilterConfig {
-    let c = json!({"providers": [{"issuer": ISSUER, "audiences": ["demo-api"], "algorithms": ["ES256"], "inline_jwks": jwks}]});
-    filter::config::FilterConfig::from_json(c.to_string().as_bytes()).unwrap()
-}
+use common::*;
+use serde_json::json;
 
 #[tokio::test]
 async fn client_credentials_tokens_verify_with_the_gateway_code() {

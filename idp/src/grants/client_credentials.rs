@@ -40,6 +40,7 @@ pub async fn grant(
         client_id: client.id.clone(),
         scope: scopes.join(" "),
         sid: None,
+        amr: None,
     };
     let token = sign(&state.keys, &claims).map_err(OAuthError::Server)?;
     store::record_issued(&state.pool, &claims).await?;

@@ -1,6 +1,9 @@
 //! One module per grant type.
 
 pub mod client_credentials;
+pub mod password;
+pub mod refresh_token;
+pub mod user_tokens;
 
 use crate::error::OAuthError;
 use crate::settings::Client;

@@ -25,7 +25,7 @@ pub async fn metadata(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "revocation_endpoint": format!("{iss}{REVOKE_PATH}"),
         "introspection_endpoint": format!("{iss}{INTROSPECT_PATH}"),
         "revocation_feed_endpoint": format!("{iss}{REVOCATIONS_PATH}"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "password", "refresh_token"],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

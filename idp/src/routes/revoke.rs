@@ -33,7 +33,8 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         Some(_) => return Err(OAuthError::UnsupportedTokenType),
     }
     let Some(claims) = tokens::verify_own(&state.keys, &state.settings.issuer, token) else {
-        return Ok(()); // not ours, or already expired: nothing to revoke
+        // Not one of our access tokens: perhaps a refresh token (revoking it ends its session).
+        return revoke_refresh_token(state, auth.client, token).await;
     };
     if claims.client_id != auth.client.id && !auth.client.gateway {
         // RFC 7009 §2.1: the token was not issued to this client. Answer as for an unknown token.
@@ -52,5 +53,31 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     let session_exp = now + i64::try_from(max_ttl).unwrap_or(86_400);
     store::revoke_token(&state.pool, &claims, session_exp, now).await?;
     tracing::info!(client = %auth.client.id, session = claims.sid.is_some(), "token revoked");
+    Ok(())
+}
+
+async fn revoke_refresh_token(
+    state: &AppState,
+    client: &crate::settings::Client,
+    token: &str,
+) -> Result<(), OAuthError> {
+    let hash = crate::grants::user_tokens::refresh_hash(token);
+    let mut tx = state.pool.begin().await?;
+    let Some(stored) = store::find_refresh_token(&mut tx, &hash).await? else {
+        return Ok(()); // unknown: nothing to do (RFC 7009 §2.2)
+    };
+    if stored.client_id != client.id && !client.gateway {
+        return Ok(());
+    }
+    let now = unix_now();
+    store::end_session(
+        &mut tx,
+        &stored.sid,
+        stored.session_expires_at.max(now),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(client = %client.id, "refresh token revoked; session ended");
     Ok(())
 }

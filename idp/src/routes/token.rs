@@ -3,21 +3,26 @@
 use crate::client_auth::authenticate;
 use crate::error::OAuthError;
 use crate::form::Form;
-use crate::grants::client_credentials;
+use crate::grants::{client_credentials, password, refresh_token};
 use crate::state::{AppState, unix_now};
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 pub async fn token(
     State(state): State<Arc<AppState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match handle(&state, &headers, &body).await {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    match handle(&state, &headers, &body, peer).await {
         Ok(body) => (
             [
                 (header::CACHE_CONTROL, "no-store"),
@@ -34,6 +39,7 @@ async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
+    peer: Option<IpAddr>,
 ) -> Result<serde_json::Value, OAuthError> {
     let form = Form::parse(headers, body)?;
     let grant_type = form.require("grant_type")?;
@@ -41,6 +47,8 @@ async fn handle(
     let now = unix_now();
     match grant_type {
         "client_credentials" => client_credentials::grant(state, &auth, &form, now).await,
+        "password" => password::grant(state, &auth, &form, peer, now).await,
+        "refresh_token" => refresh_token::grant(state, &auth, &form, now).await,
         _ => Err(OAuthError::UnsupportedGrantType),
     }
 }

@@ -1,0 +1,107 @@
+//! Issuing a user's tokens: an access token carrying the session (`sid`) and a fresh refresh
+//! token of the session's family, written in one transaction before anything is returned.
+
+use crate::error::OAuthError;
+use crate::settings::Client;
+use crate::state::AppState;
+use crate::store::{self, NewRefreshToken};
+use crate::tokens::{AccessClaims, audience, random_id, sign};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Where the tokens come from: a new session (password login) or a rotation in an existing one.
+pub enum Origin<'a> {
+    /// A new login, authenticated by these methods (RFC 8176 `amr`).
+    NewSession { amr: &'a [&'a str] },
+    Rotation {
+        sid: &'a str,
+        family: &'a str,
+        session_expires_at: i64,
+    },
+}
+
+pub fn refresh_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Writes the tokens in `tx`; the caller commits (so a rotation and its new tokens are one
+/// transaction).
+pub async fn issue(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    client: &Client,
+    sub: &str,
+    scopes: &[String],
+    origin: Origin<'_>,
+    now: i64,
+) -> Result<Value, OAuthError> {
+    let ttl = i64::try_from(client.access_token_ttl_seconds).unwrap_or(300);
+    let refresh_ttl = i64::try_from(state.settings.refresh_token_ttl_seconds).unwrap_or(3600);
+    let amr = match origin {
+        Origin::NewSession { amr } => Some(amr.iter().map(|m| (*m).to_owned()).collect()),
+        Origin::Rotation { .. } => None,
+    };
+    let (sid, family, session_expires_at) = match origin {
+        Origin::NewSession { .. } => {
+            let sid = random_id();
+            let expires = now + refresh_ttl;
+            store::create_session(tx, &sid, sub, &client.id, now, expires).await?;
+            (sid, random_id(), expires)
+        }
+        Origin::Rotation {
+            sid,
+            family,
+            session_expires_at,
+        } => (sid.to_owned(), family.to_owned(), session_expires_at),
+    };
+    let claims = AccessClaims {
+        iss: state.settings.issuer.clone(),
+        sub: sub.to_owned(),
+        aud: audience(&client.audiences),
+        exp: now + ttl,
+        iat: now,
+        nbf: now,
+        jti: random_id(),
+        client_id: client.id.clone(),
+        scope: scopes.join(" "),
+        sid: Some(sid.clone()),
+        amr,
+    };
+    let access_token = sign(&state.keys, &claims).map_err(OAuthError::Server)?;
+    let refresh_token = format!("{}{}", random_id(), random_id());
+    let hash = refresh_hash(&refresh_token);
+    store::insert_refresh_token(
+        tx,
+        &NewRefreshToken {
+            hash: &hash,
+            family: &family,
+            sid: &sid,
+            client_id: &client.id,
+            sub,
+            scope: &claims.scope,
+            now,
+            // a refresh token never outlives its session
+            expires_at: (now + refresh_ttl).min(session_expires_at),
+        },
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO issued_tokens (jti, client_id, sub, sid, scope, issued_at, exp) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&claims.jti)
+    .bind(&claims.client_id)
+    .bind(&claims.sub)
+    .bind(&claims.sid)
+    .bind(&claims.scope)
+    .bind(claims.iat)
+    .bind(claims.exp)
+    .execute(&mut **tx)
+    .await?;
+    Ok(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "refresh_token": refresh_token,
+        "scope": claims.scope,
+    }))
+}
