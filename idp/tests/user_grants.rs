@@ -140,7 +140,7 @@ async fn wrong_passwords_do_not_tell_and_lock_out() {
     let app = idp::app(state_at(&dir.path().join("db.sqlite")).await);
     let wrong = login(&app, "nope", None).await;
     let body = "grant_type=password&username=mallory&password=x";
-    let unknown = send(&app, form("/oauth2/token", Some(basic(DEMO)), &body)).await;
+    let unknown = send(&app, form("/oauth2/token", Some(basic(DEMO)), body)).await;
     assert_eq!(
         wrong.json, unknown.json,
         "the same answer for an unknown user"
