@@ -16,6 +16,10 @@ pub const OTHER_CLIENT: (&str, &str) = ("other-client", "other-client-secret-012
 /// A client whose tokens live one second (for expiry tests).
 pub const SHORT_CLIENT: (&str, &str) = ("short-lived", "short-lived-secret-0123456789abcdef0");
 pub const GATEWAY_CLIENT: (&str, &str) = ("gateway", "gateway-secret-0123456789abcdef0123");
+/// The demo user (password grant through the demo client).
+pub const ALICE: (&str, &str) = ("alice", "alice-password-123");
+/// argon2id of ALICE's password (as in idp/idp.toml, made with `idp hash-password`).
+const ALICE_ARGON2: &str = "$argon2id$v=19$m=19456,t=2,p=1$SrReCOeV/xQC+6i27a0vvQ$3DeSqOV5DjJmrMbb6VeomsSLsTWufj959MVrQvIUWYk";
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -31,6 +35,8 @@ pub fn idp_config() -> String {
             sha256_hex(secret),
             grants = if extra.contains("gateway") {
                 ""
+            } else if id == DEMO_CLIENT.0 {
+                "\"client_credentials\", \"password\", \"refresh_token\""
             } else {
                 "\"client_credentials\""
             },
@@ -47,6 +53,10 @@ pub fn idp_config() -> String {
             "access_token_ttl_seconds = 1",
         ),
         client(GATEWAY_CLIENT, "", "idp", "gateway = true"),
+        format!(
+            "[[users]]\nusername = \"{}\"\npassword_argon2 = \"{ALICE_ARGON2}\"\n",
+            ALICE.0
+        ),
     ]
     .concat()
 }
@@ -238,6 +248,37 @@ impl Stack {
     pub fn token(&self, (id, secret): (&str, &str), scope: Option<&str>) -> Result<String, String> {
         token_from(&self.idp.url, (id, secret), scope)
     }
+}
+
+/// Logs the demo user in with the password grant; returns the token response (access_token,
+/// refresh_token, …).
+pub fn password_login(idp_url: &str) -> Result<serde_json::Value, String> {
+    let (id, secret) = DEMO_CLIENT;
+    let form = [
+        ("grant_type", "password"),
+        ("username", ALICE.0),
+        ("password", ALICE.1),
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
+    let res = client::post_form(&format!("{idp_url}/oauth2/token"), &[], &form)?;
+    if res.status != 200 {
+        return Err(format!("login failed: {} {}", res.status, res.body));
+    }
+    res.json()
+}
+
+/// Uses a refresh token; returns the IDP's answer (status, JSON).
+pub fn refresh(idp_url: &str, refresh_token: &str) -> Result<(u16, serde_json::Value), String> {
+    let (id, secret) = DEMO_CLIENT;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
+    let res = client::post_form(&format!("{idp_url}/oauth2/token"), &[], &form)?;
+    Ok((res.status, res.json()?))
 }
 
 /// Gets an access token with client_credentials (client_secret_post).

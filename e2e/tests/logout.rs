@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use e2e::client;
-use e2e::stack::{DEMO_CLIENT, GATEWAY_CLIENT, Stack, StackOptions};
+use e2e::stack::{DEMO_CLIENT, GATEWAY_CLIENT, Stack, StackOptions, password_login, refresh};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -118,6 +118,55 @@ fn logout_revokes_everywhere() {
     .unwrap();
     assert_eq!(res.status, 405);
     assert_eq!(stack.counter("oauth2gw.logout_ok"), Some(1));
+}
+
+#[test]
+fn user_logout_ends_the_session_everywhere() {
+    let stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let b = stack
+        .another_gateway("envoy-b")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let a = &stack.gateway_url;
+    let login = password_login(&stack.idp.url).unwrap();
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = login["refresh_token"].as_str().unwrap().to_owned();
+    // A second access token of the same session (refresh), used on gateway B.
+    let (status, refreshed) = refresh(&stack.idp.url, &refresh_token).unwrap();
+    assert_eq!(status, 200, "{refreshed}");
+    let sibling = refreshed["access_token"].as_str().unwrap().to_owned();
+    let newest_refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
+
+    // The resource server keeps state for the session.
+    let auth = format!("Bearer {access}");
+    let session = client::get(&format!("{a}/api/session"), &[("authorization", &auth)]).unwrap();
+    assert_eq!(session.status, 200, "{}", session.body);
+    let sid = session.json().unwrap()["sid"].as_str().unwrap().to_owned();
+    assert_eq!(hello(&b.url, &sibling).status, 200);
+
+    let res = logout(a, Some(&access));
+    assert_eq!(res.status, 200, "{}", res.body);
+    let at = Instant::now();
+
+    // The session is gone at the resource server (asked directly, as the gateway would forward).
+    let rs = format!("http://127.0.0.1:{}/api/session", stack.rs_port);
+    let direct = client::get(&rs, &[("x-auth-sid", &sid), ("x-auth-sub", "alice")]).unwrap();
+    assert_eq!(direct.status, 401, "{}", direct.body);
+    // Every token of the session dies: the sibling access token on A at once, on B within the
+    // poll interval; the refresh token at the IDP.
+    assert_eq!(hello(a, &sibling).status, 401);
+    while hello(&b.url, &sibling).status != 401 {
+        assert!(
+            at.elapsed() < Duration::from_secs(5),
+            "gateway B still accepts a token of the ended session"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, body) = refresh(&stack.idp.url, &newest_refresh).unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
 }
 
 #[test]
