@@ -40,6 +40,7 @@ fn spine_token_through_envoy() {
     assert_eq!(body["client_id"], "demo-client");
     assert_eq!(body["issuer"], stack.issuer.as_str());
     assert_eq!(stack.counter("oauth2gw.allowed"), Some(1));
+    assert_eq!(stack.counter("oauth2gw.cache_miss"), Some(1));
 
     // A client cannot forge the identity headers.
     let forged = client::get(
@@ -51,6 +52,12 @@ fn spine_token_through_envoy() {
     )
     .unwrap();
     assert_eq!(forged.json().unwrap()["sub"], "client:demo-client");
+
+    // Seen before: served from the verified-token cache (two workers: at least one sees it again).
+    for _ in 0..4 {
+        assert_eq!(call(&stack, Some(&token)).status, 200);
+    }
+    assert!(stack.counter("oauth2gw.cache_hit").unwrap_or(0) >= 1, "no cache hit");
 
     // No token: 401 with a bare challenge (RFC 6750 §3.1: no error code).
     let res = call(&stack, None);

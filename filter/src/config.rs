@@ -39,6 +39,9 @@ pub struct RawConfig {
     pub revocation_feed: Option<RawRevocationFeed>,
     #[serde(default)]
     pub logout: Option<RawLogout>,
+    /// Verified tokens remembered per worker (0 disables the cache).
+    #[serde(default)]
+    pub cache_max_entries: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +91,7 @@ pub struct FilterConfig {
     pub idp_client: Option<IdpClient>,
     pub revocation_feed: Option<RevocationFeed>,
     pub logout: Option<Logout>,
+    pub cache_max_entries: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -230,6 +234,12 @@ impl RawConfig {
             .map(|f| f.validate("revocation_feed"))
             .transpose()?;
         let logout = self.logout.map(|l| l.validate("logout")).transpose()?;
+        let cache_max_entries = self
+            .cache_max_entries
+            .unwrap_or(crate::token_cache::DEFAULT_MAX_ENTRIES);
+        if cache_max_entries > 1_000_000 {
+            return Err(err("cache_max_entries", "must be at most 1000000"));
+        }
         if idp_client.is_none() {
             if revocation_feed.is_some() {
                 return Err(err("idp_client", "is required by revocation_feed"));
@@ -248,6 +258,7 @@ impl RawConfig {
             idp_client,
             revocation_feed,
             logout,
+            cache_max_entries,
         })
     }
 }

@@ -8,6 +8,7 @@ use crate::denial::Denial;
 use crate::denylist::Denylist;
 use crate::jwk::KeySet;
 use crate::policy::{Action, rule_for};
+use crate::token_cache::{TokenCache, key_of};
 use crate::validate::validate;
 use crate::verified::VerifiedToken;
 
@@ -40,13 +41,26 @@ pub struct Knowledge<'a> {
     pub now: u64,
 }
 
-/// Validates a token and checks it was not revoked.
+/// Validates a token (or finds it in the verified-token cache) and checks it was not revoked.
 pub fn verify(
     config: &FilterConfig,
     k: Knowledge<'_>,
     token: &str,
+    cache: &mut TokenCache,
 ) -> Result<VerifiedToken, Denial> {
-    let verified = validate(config, k.keys, token, k.now)?;
+    if token.len() > config.max_token_bytes {
+        return Err(Denial::TooLarge);
+    }
+    let key = key_of(token);
+    let leeway = |p: usize| config.providers.get(p).map_or(0, |p| p.leeway_seconds);
+    let verified = match cache.get(&key, k.now, leeway) {
+        Some(hit) => hit.clone(),
+        None => {
+            let v = validate(config, k.keys, token, k.now)?;
+            cache.insert(key, v.clone());
+            v
+        }
+    };
     if k.denylist
         .is_revoked(verified.jti.as_deref(), verified.sid.as_deref())
     {
@@ -56,7 +70,12 @@ pub fn verify(
 }
 
 /// Decides about one request.
-pub fn decide(config: &FilterConfig, k: Knowledge<'_>, request: RequestInfo<'_>) -> Outcome {
+pub fn decide(
+    config: &FilterConfig,
+    k: Knowledge<'_>,
+    request: RequestInfo<'_>,
+    cache: &mut TokenCache,
+) -> Outcome {
     let rule = rule_for(&config.rules, request.method, request.path);
     if rule.action == Action::Bypass {
         return forward_anonymous();
@@ -67,7 +86,7 @@ pub fn decide(config: &FilterConfig, k: Knowledge<'_>, request: RequestInfo<'_>)
         Ok(None) => return Outcome::Deny(Denial::Missing),
         Err(denial) => return Outcome::Deny(denial),
     };
-    let verified = match verify(config, k, token) {
+    let verified = match verify(config, k, token, cache) {
         Ok(v) => v,
         Err(denial) => return Outcome::Deny(denial),
     };

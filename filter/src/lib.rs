@@ -21,6 +21,7 @@ pub mod policy;
 pub mod refresh;
 pub mod service_config;
 pub mod strict_json;
+pub mod token_cache;
 pub mod validate;
 pub mod verified;
 pub mod verify;

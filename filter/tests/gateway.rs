@@ -8,6 +8,7 @@ use common::*;
 use filter::denial::Denial;
 use filter::denylist::Denylist;
 use filter::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::token_cache::TokenCache;
 use serde_json::json;
 
 fn rules_config() -> filter::config::FilterConfig {
@@ -41,6 +42,7 @@ fn run_with(denylist: &Denylist, method: &str, path: &str, auth: &[&str]) -> Out
             path,
             authorization: auth,
         },
+        &mut TokenCache::new(16),
     )
 }
 
@@ -153,4 +155,54 @@ fn revoked_tokens_and_ended_sessions_are_refused() {
         run_with(&other, "GET", "/api/x", &[&bearer()]),
         Outcome::Forward { .. }
     ));
+}
+
+#[test]
+fn the_cache_serves_a_token_seen_before_but_never_a_revoked_or_expired_one() {
+    let idp = TestIssuer::es256(1, "k1");
+    let keys = idp.key_set();
+    let sets = [&keys];
+    let config = rules_config();
+    let mut cache = TokenCache::new(16);
+    let b = bearer();
+    let auth = [b.as_str()];
+    let request = RequestInfo {
+        method: "GET",
+        path: "/api/x",
+        authorization: &auth,
+    };
+    let empty = Denylist::default();
+    let at = |now, denylist| Knowledge {
+        keys: &sets,
+        denylist,
+        now,
+    };
+    assert!(matches!(
+        decide(&config, at(NOW, &empty), request, &mut cache),
+        Outcome::Forward { .. }
+    ));
+    assert_eq!(cache.take_stats(), (0, 1));
+    // Seen before: served from the cache, even with no keys at hand.
+    let no_keys = Knowledge {
+        keys: &[],
+        denylist: &empty,
+        now: NOW,
+    };
+    assert!(matches!(
+        decide(&config, no_keys, request, &mut cache),
+        Outcome::Forward { .. }
+    ));
+    assert_eq!(cache.take_stats(), (1, 0));
+    // Revoked after it was cached: refused.
+    let mut revoked = Denylist::default();
+    revoked.revoke_jti("jti-1", NOW + 300);
+    assert_eq!(
+        decide(&config, at(NOW, &revoked), request, &mut cache),
+        Outcome::Deny(Denial::Revoked)
+    );
+    // Expired (exp NOW+300, leeway 30) after it was cached: refused as expired.
+    assert_eq!(
+        decide(&config, at(NOW + 331, &empty), request, &mut cache),
+        Outcome::Deny(Denial::Expired)
+    );
 }

@@ -199,9 +199,12 @@ impl HttpContext for Http {
         let outcome = Self::with_knowledge(
             &worker,
             now_ms,
-            |k| decide(&worker.config, k, request),
+            |k| decide(&worker.config, k, request, &mut worker.cache.borrow_mut()),
             |o| matches!(o, Outcome::Deny(Denial::NoKeys | Denial::UnknownKey)),
         );
+        let (hits, misses) = worker.cache.borrow_mut().take_stats();
+        worker.metrics.add("cache_hit", hits);
+        worker.metrics.add("cache_miss", misses);
         if let Outcome::Deny(Denial::UnknownKey) = outcome {
             // Perhaps the IDP rotated its keys: ask for an early (throttled) JWKS fetch.
             if let Some(provider) =

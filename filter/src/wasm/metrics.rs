@@ -14,6 +14,13 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn increment(&self, name: &str) {
+        self.add(name, 1);
+    }
+
+    pub fn add(&self, name: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
         let id = self.ids.borrow().get(name).copied();
         let id = match id {
             Some(id) => id,
@@ -34,6 +41,6 @@ impl Metrics {
                 }
             }
         };
-        let _ = hostcalls::increment_metric(id, 1);
+        let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
     }
 }

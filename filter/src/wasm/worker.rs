@@ -10,6 +10,7 @@ use crate::denylist::Denylist;
 use crate::jwk::KeySet;
 use crate::key_store::ProviderKeys;
 use crate::refresh::Schedule;
+use crate::token_cache::TokenCache;
 use std::cell::{Ref, RefCell};
 
 /// How soon after a fetch a token with an unknown `kid` may trigger another one.
@@ -19,6 +20,7 @@ pub struct Worker {
     pub config: FilterConfig,
     keys: RefCell<Vec<ProviderKeys>>,
     denylist: RefCell<Denylist>,
+    pub cache: RefCell<TokenCache>,
     /// The shared denylist version stamp this VM's copy corresponds to.
     denylist_version: RefCell<Option<Vec<u8>>>,
     pub metrics: Metrics,
@@ -31,7 +33,9 @@ impl Worker {
             .iter()
             .map(|p| ProviderKeys::new(p.inline_keys.clone()))
             .collect();
+        let cache = RefCell::new(TokenCache::new(config.cache_max_entries));
         Worker {
+            cache,
             config,
             keys: RefCell::new(keys),
             denylist: RefCell::new(Denylist::default()),
@@ -97,6 +101,8 @@ impl Worker {
                 continue;
             }
             let (_, payload) = Schedule::decode(&entry);
+            // New keys (or a key removed): cached verifications may no longer hold.
+            self.cache.borrow_mut().clear();
             if let Err(why) = slot.absorb(version, payload) {
                 log_at!(
                     Warn,
