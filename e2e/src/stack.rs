@@ -106,6 +106,39 @@ impl Gateway {
         issuer: &str,
         leeway: u64,
     ) -> Result<Gateway, String> {
+        let mut gateway = Self::launch(dir, name, idp_port, rs_port, issuer, leeway)?;
+        gateway.wait_ready()?;
+        Ok(gateway)
+    }
+
+    /// Starts Envoy and waits only until it is live (not for the keys: for cold-start tests).
+    pub fn start_without_keys(
+        dir: &Path,
+        name: &str,
+        idp_port: u16,
+        rs_port: u16,
+        issuer: &str,
+    ) -> Result<Gateway, String> {
+        let gateway = Self::launch(dir, name, idp_port, rs_port, issuer, 0)?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        while client::get(&format!("{}/ready", gateway.admin_url), &[]).map(|r| r.status) != Ok(200)
+        {
+            if Instant::now() > deadline {
+                return Err(format!("envoy not live; log:\n{}", gateway.proc.log_tail()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(gateway)
+    }
+
+    fn launch(
+        dir: &Path,
+        name: &str,
+        idp_port: u16,
+        rs_port: u16,
+        issuer: &str,
+        leeway: u64,
+    ) -> Result<Gateway, String> {
         let listen_port = free_port()?;
         let admin_port = free_port()?;
         let values = BTreeMap::from([
@@ -134,14 +167,12 @@ impl Gateway {
             "info",
         ]);
         let proc = Proc::start(name, cmd, dir)?;
-        let mut gateway = Gateway {
+        Ok(Gateway {
             proc,
             url: format!("http://127.0.0.1:{listen_port}"),
             admin_url: format!("http://127.0.0.1:{admin_port}"),
             config,
-        };
-        gateway.wait_ready()?;
-        Ok(gateway)
+        })
     }
 
     /// Envoy is live and the filter has fetched the JWKS at least once.

@@ -57,7 +57,10 @@ fn spine_token_through_envoy() {
     for _ in 0..4 {
         assert_eq!(call(&stack, Some(&token)).status, 200);
     }
-    assert!(stack.counter("oauth2gw.cache_hit").unwrap_or(0) >= 1, "no cache hit");
+    assert!(
+        stack.counter("oauth2gw.cache_hit").unwrap_or(0) >= 1,
+        "no cache hit"
+    );
 
     // No token: 401 with a bare challenge (RFC 6750 §3.1: no error code).
     let res = call(&stack, None);

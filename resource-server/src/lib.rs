@@ -45,6 +45,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/hello", get(hello))
         .route("/api/session", get(session))
+        .route("/api/{*rest}", axum::routing::any(echo))
         .route(REVOKE_PATH, post(revoke_session))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state)
@@ -77,6 +78,28 @@ async fn hello(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respon
         "scope": header(&headers, SCOPE_HEADER),
         "sid": sid,
         "issuer": header(&headers, ISSUER_HEADER),
+    }))
+    .into_response()
+}
+
+/// Any other API path: says who called what (so gateway rules can be exercised end to end).
+async fn echo(
+    State(state): State<Arc<AppState>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let sub = header(&headers, SUB_HEADER);
+    if let Some(sid) = header(&headers, SID_HEADER)
+        && !state.sessions.touch(sid, sub)
+    {
+        return session_ended();
+    }
+    Json(json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "sub": sub,
+        "scope": header(&headers, SCOPE_HEADER),
     }))
     .into_response()
 }
