@@ -8,6 +8,7 @@ use crate::policy::{RawRule, Rule};
 use crate::service_config::{
     IdpClient, Logout, RawIdpClient, RawLogout, RawRevocationFeed, RevocationFeed,
 };
+use crate::token_sources::{RawTokenSource, TokenSource, default_sources};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -65,6 +66,9 @@ pub struct RawProvider {
     /// Keep the Authorization header on the upstream request (default true).
     #[serde(default)]
     pub forward_token: Option<bool>,
+    /// Where tokens of this provider may be; default: the Authorization Bearer header only.
+    #[serde(default)]
+    pub token_sources: Option<Vec<RawTokenSource>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +96,8 @@ pub struct FilterConfig {
     pub revocation_feed: Option<RevocationFeed>,
     pub logout: Option<Logout>,
     pub cache_max_entries: usize,
+    /// Every place any provider reads tokens from.
+    pub token_sources: Vec<TokenSource>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +111,7 @@ pub struct Provider {
     pub leeway_seconds: u64,
     pub token_types: Vec<String>,
     pub forward_token: bool,
+    pub token_sources: Vec<TokenSource>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +241,12 @@ impl RawConfig {
             .map(|f| f.validate("revocation_feed"))
             .transpose()?;
         let logout = self.logout.map(|l| l.validate("logout")).transpose()?;
+        let mut token_sources: Vec<TokenSource> = Vec::new();
+        for source in providers.iter().flat_map(|p| p.token_sources.iter()) {
+            if !token_sources.contains(source) {
+                token_sources.push(source.clone());
+            }
+        }
         let cache_max_entries = self
             .cache_max_entries
             .unwrap_or(crate::token_cache::DEFAULT_MAX_ENTRIES);
@@ -259,6 +272,7 @@ impl RawConfig {
             revocation_feed,
             logout,
             cache_max_entries,
+            token_sources,
         })
     }
 }
@@ -309,6 +323,22 @@ impl RawProvider {
         if jwks.is_none() && inline_keys.is_none() {
             return Err(err(at, "needs a jwks source, inline_jwks, or both"));
         }
+        let token_sources = match self.token_sources {
+            None => default_sources(),
+            Some(list) if list.is_empty() => {
+                return Err(err(f("token_sources"), "at least one source is required"));
+            }
+            Some(list) => {
+                let mut out: Vec<TokenSource> = Vec::with_capacity(list.len());
+                for (j, raw) in list.into_iter().enumerate() {
+                    let source = raw.validate(&format!("{at}.token_sources[{j}]"))?;
+                    if !out.contains(&source) {
+                        out.push(source);
+                    }
+                }
+                out
+            }
+        };
         let leeway_seconds = self.leeway_seconds.unwrap_or(DEFAULT_LEEWAY_SECONDS);
         if leeway_seconds > 300 {
             return Err(err(f("leeway_seconds"), "must be at most 300"));
@@ -325,6 +355,7 @@ impl RawProvider {
                 .token_types
                 .unwrap_or_else(|| vec!["at+jwt".into(), "application/at+jwt".into()]),
             forward_token: self.forward_token.unwrap_or(true),
+            token_sources,
         })
     }
 }

@@ -1,7 +1,6 @@
 //! The decision for one request, from its method, path and `Authorization` headers: which rule
 //! applies, whether a token is needed, and what to forward. The glue executes the outcome.
 
-use crate::bearer::bearer_token;
 use crate::claim_headers::claim_headers;
 use crate::config::FilterConfig;
 use crate::denial::Denial;
@@ -9,6 +8,7 @@ use crate::denylist::Denylist;
 use crate::jwk::KeySet;
 use crate::policy::{Action, rule_for};
 use crate::token_cache::{TokenCache, key_of};
+use crate::token_sources::{TokenSource, find_token};
 use crate::validate::validate;
 use crate::verified::VerifiedToken;
 
@@ -17,7 +17,8 @@ use crate::verified::VerifiedToken;
 pub struct RequestInfo<'a> {
     pub method: &'a str,
     pub path: &'a str,
-    pub authorization: &'a [&'a str],
+    /// Every request header, as the host gives them (names in any case).
+    pub headers: &'a [(&'a str, &'a str)],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +27,9 @@ pub enum Outcome {
     /// it through without one.
     Forward {
         headers: Vec<(String, String)>,
-        remove_authorization: bool,
+        /// A header to drop before forwarding (the token's, when the provider does not forward
+        /// tokens).
+        remove_header: Option<String>,
         token: Option<Box<VerifiedToken>>,
     },
     Deny(Denial),
@@ -80,19 +83,22 @@ pub fn decide(
     if rule.action == Action::Bypass {
         return forward_anonymous();
     }
-    let token = match bearer_token(request.authorization) {
-        Ok(Some(token)) => token,
+    let found = match find_token(&config.token_sources, request.path, request.headers) {
+        Ok(Some(found)) => found,
         Ok(None) if rule.action == Action::AllowMissing => return forward_anonymous(),
         Ok(None) => return Outcome::Deny(Denial::Missing),
         Err(denial) => return Outcome::Deny(denial),
     };
-    let verified = match verify(config, k, token, cache) {
+    let verified = match verify(config, k, found.token, cache) {
         Ok(v) => v,
         Err(denial) => return Outcome::Deny(denial),
     };
     let Some(provider) = config.providers.get(verified.provider) else {
         return Outcome::Deny(Denial::WrongIssuer);
     };
+    if let Err(denial) = check_source(config, &verified, &found.source) {
+        return Outcome::Deny(denial);
+    }
     if let Err(denial) = rule.authorise(&verified, &provider.name) {
         return Outcome::Deny(denial);
     }
@@ -102,7 +108,15 @@ pub fn decide(
             &config.claim_headers,
             &config.claim_header_separator,
         ),
-        remove_authorization: !provider.forward_token,
+        remove_header: if provider.forward_token {
+            None
+        } else {
+            match &found.source {
+                TokenSource::AuthorizationBearer => Some("authorization".to_owned()),
+                TokenSource::Header { name, .. } => Some(name.clone()),
+                TokenSource::Query(_) | TokenSource::Cookie(_) => None,
+            }
+        },
         token: Some(Box::new(verified)),
     }
 }
@@ -110,15 +124,14 @@ pub fn decide(
 fn forward_anonymous() -> Outcome {
     Outcome::Forward {
         headers: Vec::new(),
-        remove_authorization: false,
+        remove_header: None,
         token: None,
     }
 }
 
 /// The `iss` a request's token claims, unverified: only to aim an early key refresh at the right
 /// provider after an unknown `kid`, never to decide anything.
-pub fn unverified_issuer(authorization: &[&str]) -> Option<String> {
-    let token = bearer_token(authorization).ok()??;
+pub fn unverified_issuer(token: &str) -> Option<String> {
     let jws = crate::jws::parse(token).ok()?;
     crate::claims::optional_string(&jws.claims, "iss")
         .ok()?
@@ -131,12 +144,29 @@ pub fn unverified_issuer(authorization: &[&str]) -> Option<String> {
 pub fn logout_subject<'t>(
     config: &FilterConfig,
     k: Knowledge<'_>,
-    authorization: &[&'t str],
+    path: &'t str,
+    headers: &'t [(&'t str, &'t str)],
 ) -> Result<(&'t str, VerifiedToken, bool), Denial> {
-    let token = bearer_token(authorization)?.ok_or(Denial::Missing)?;
+    let found = find_token(&config.token_sources, path, headers)?.ok_or(Denial::Missing)?;
+    let token = found.token;
     let verified = validate(config, k.keys, token, k.now)?;
+    check_source(config, &verified, &found.source)?;
     let revoked = k
         .denylist
         .is_revoked(verified.jti.as_deref(), verified.sid.as_deref());
     Ok((token, verified, revoked))
+}
+
+/// A token must come from a place its own provider accepts.
+fn check_source(
+    config: &FilterConfig,
+    token: &VerifiedToken,
+    source: &TokenSource,
+) -> Result<(), Denial> {
+    match config.providers.get(token.provider) {
+        Some(p) if p.token_sources.contains(source) => Ok(()),
+        _ => Err(Denial::Malformed(
+            "token in a place its provider does not accept",
+        )),
+    }
 }

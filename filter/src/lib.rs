@@ -22,6 +22,7 @@ pub mod refresh;
 pub mod service_config;
 pub mod strict_json;
 pub mod token_cache;
+pub mod token_sources;
 pub mod validate;
 pub mod verified;
 pub mod verify;

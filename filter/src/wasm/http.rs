@@ -7,6 +7,7 @@ use super::worker::Worker;
 use crate::denial::Denial;
 use crate::gateway::{Knowledge, Outcome, RequestInfo, decide, logout_subject, unverified_issuer};
 use crate::logout::LogoutResponse;
+use crate::token_sources::find_token;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
@@ -99,12 +100,18 @@ impl Http {
         run()
     }
 
-    fn logout(&mut self, worker: &Worker, authorization: &[&str], now_ms: u64) -> Action {
+    fn logout(
+        &mut self,
+        worker: &Worker,
+        path: &str,
+        headers: &[(&str, &str)],
+        now_ms: u64,
+    ) -> Action {
         let subject = Self::with_knowledge(
             worker,
             now_ms,
             |k| {
-                logout_subject(&worker.config, k, authorization)
+                logout_subject(&worker.config, k, path, headers)
                     .map(|(t, v, r)| (t.to_owned(), v, r))
             },
             |r| matches!(r, Err(Denial::NoKeys | Denial::UnknownKey)),
@@ -165,10 +172,9 @@ impl HttpContext for Http {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
-        let authorization: Vec<&str> = headers
+        let pairs: Vec<(&str, &str)> = headers
             .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            .map(|(_, v)| v.as_str())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         // Revocations made by another worker of this Envoy (a logout) apply at once, not at the
         // next tick: one small shared-data read per request.
@@ -188,13 +194,13 @@ impl HttpContext for Http {
                     "use POST\n",
                 );
             }
-            return self.logout(&worker, &authorization, now_ms);
+            return self.logout(&worker, path, &pairs, now_ms);
         }
 
         let request = RequestInfo {
             method,
             path,
-            authorization: &authorization,
+            headers: &pairs,
         };
         let outcome = Self::with_knowledge(
             &worker,
@@ -207,8 +213,11 @@ impl HttpContext for Http {
         worker.metrics.add("cache_miss", misses);
         if let Outcome::Deny(Denial::UnknownKey) = outcome {
             // Perhaps the IDP rotated its keys: ask for an early (throttled) JWKS fetch.
-            if let Some(provider) =
-                unverified_issuer(&authorization).and_then(|iss| worker.provider_of(&iss))
+            if let Some(provider) = find_token(&worker.config.token_sources, path, &pairs)
+                .ok()
+                .flatten()
+                .and_then(|found| unverified_issuer(found.token))
+                .and_then(|iss| worker.provider_of(&iss))
             {
                 worker.request_early_refresh(provider, now_ms);
             }
@@ -216,14 +225,14 @@ impl HttpContext for Http {
         match outcome {
             Outcome::Forward {
                 headers,
-                remove_authorization,
+                remove_header,
                 ..
             } => {
                 for (name, value) in &headers {
                     host::set_request_header(name, Some(value));
                 }
-                if remove_authorization {
-                    host::remove_request_header("authorization");
+                if let Some(name) = remove_header {
+                    host::remove_request_header(&name);
                 }
                 worker.metrics.increment("allowed");
                 Action::Continue

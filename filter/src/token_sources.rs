@@ -1,0 +1,253 @@
+//! Where a request's token may be: the `Authorization: Bearer` header (RFC 6750 §2.1, the
+//! default), another header (with an optional prefix), a query parameter or a cookie — configured
+//! per provider. A request carrying more than one token, or the same token in two places, is
+//! refused (RFC 6750 §2: one method only), never guessed at.
+
+use crate::bearer::bearer_token;
+use crate::config::{ConfigError, err, validate_header_name};
+use crate::denial::Denial;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokenSource {
+    #[serde(default)]
+    pub header: Option<String>,
+    /// For `header`: text before the token, e.g. "Bearer " (case-insensitive).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub query: Option<String>,
+    #[serde(default)]
+    pub cookie: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>`, parsed strictly (RFC 6750 §2.1).
+    AuthorizationBearer,
+    Header {
+        name: String,
+        prefix: String,
+    },
+    Query(String),
+    Cookie(String),
+}
+
+pub fn default_sources() -> Vec<TokenSource> {
+    vec![TokenSource::AuthorizationBearer]
+}
+
+impl RawTokenSource {
+    pub fn validate(self, at: &str) -> Result<TokenSource, ConfigError> {
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        match (self.header, self.query, self.cookie) {
+            (Some(h), None, None) => {
+                let h = h.to_ascii_lowercase();
+                let prefix = self.prefix.unwrap_or_default();
+                if h == "authorization" {
+                    if prefix.trim().eq_ignore_ascii_case("bearer") {
+                        return Ok(TokenSource::AuthorizationBearer);
+                    }
+                    return Err(err(
+                        format!("{at}.prefix"),
+                        "the authorization header only carries \"Bearer \" tokens",
+                    ));
+                }
+                validate_header_name(&h).map_err(|m| err(format!("{at}.header"), m))?;
+                Ok(TokenSource::Header { name: h, prefix })
+            }
+            (None, Some(q), None) if self.prefix.is_none() && name_ok(&q) => {
+                Ok(TokenSource::Query(q))
+            }
+            (None, None, Some(c)) if self.prefix.is_none() && name_ok(&c) => {
+                Ok(TokenSource::Cookie(c))
+            }
+            _ => Err(err(
+                at,
+                "name exactly one of header (with an optional prefix), query or cookie, with a valid name",
+            )),
+        }
+    }
+}
+
+/// A token found in a request, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<'a> {
+    pub token: &'a str,
+    pub source: TokenSource,
+}
+
+/// Looks for a token in every source of `sources`. `Ok(None)`: no token anywhere.
+pub fn find_token<'a>(
+    sources: &[TokenSource],
+    path: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+) -> Result<Option<Found<'a>>, Denial> {
+    let mut found: Option<Found<'a>> = None;
+    let mut add = |token: &'a str, source: &TokenSource| -> Result<(), Denial> {
+        if found.is_some() {
+            return Err(Denial::MultipleTokens);
+        }
+        found = Some(Found {
+            token,
+            source: source.clone(),
+        });
+        Ok(())
+    };
+    for source in sources {
+        match source {
+            TokenSource::AuthorizationBearer => {
+                let values: Vec<&str> = header_values(headers, "authorization").collect();
+                if let Some(t) = bearer_token(&values)? {
+                    add(t, source)?;
+                }
+            }
+            TokenSource::Header { name, prefix } => {
+                for value in header_values(headers, name) {
+                    let token = strip_prefix_ignore_case(value.trim(), prefix)
+                        .ok_or(Denial::Malformed("token header without its prefix"))?
+                        .trim();
+                    if token.is_empty() || token.contains([' ', ',']) {
+                        return Err(Denial::Malformed("token header is empty or lists several"));
+                    }
+                    add(token, source)?;
+                }
+            }
+            TokenSource::Query(name) => {
+                let query = path.split_once('?').map_or("", |(_, q)| q);
+                let query = query.split('#').next().unwrap_or("");
+                for pair in query.split('&') {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    if k == name {
+                        if v.is_empty() || v.contains('%') {
+                            // JWTs need no escaping; an escaped or empty value is not a token.
+                            return Err(Denial::Malformed("query token is empty or escaped"));
+                        }
+                        add(v, source)?;
+                    }
+                }
+            }
+            TokenSource::Cookie(name) => {
+                for header in header_values(headers, "cookie") {
+                    for pair in header.split(';') {
+                        let (k, v) = pair.trim().split_once('=').unwrap_or((pair.trim(), ""));
+                        if k == name {
+                            let v = v.trim_matches('"');
+                            if v.is_empty() {
+                                return Err(Denial::Malformed("cookie token is empty"));
+                            }
+                            add(v, source)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn header_values<'a, 'n>(
+    headers: &'a [(&'a str, &'a str)],
+    name: &'n str,
+) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+    headers
+        .iter()
+        .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = value.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &value[prefix.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(json: &str) -> Result<TokenSource, ConfigError> {
+        serde_json::from_str::<RawTokenSource>(json)
+            .unwrap()
+            .validate("s")
+    }
+
+    #[test]
+    fn configuration() {
+        assert_eq!(
+            src(r#"{"header":"Authorization","prefix":"Bearer "}"#),
+            Ok(TokenSource::AuthorizationBearer)
+        );
+        assert_eq!(
+            src(r#"{"header":"x-token"}"#),
+            Ok(TokenSource::Header {
+                name: "x-token".into(),
+                prefix: String::new()
+            })
+        );
+        assert_eq!(
+            src(r#"{"query":"access_token"}"#),
+            Ok(TokenSource::Query("access_token".into()))
+        );
+        assert_eq!(
+            src(r#"{"cookie":"at"}"#),
+            Ok(TokenSource::Cookie("at".into()))
+        );
+        for bad in [
+            r#"{}"#,
+            r#"{"header":"x","query":"y"}"#,
+            r#"{"query":"a b"}"#,
+            r#"{"cookie":"c","prefix":"p"}"#,
+            r#"{"header":"authorization","prefix":"Token "}"#,
+            r#"{"header":"bad header"}"#,
+        ] {
+            assert!(src(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn finds_one_token_in_any_configured_place() {
+        let all = [
+            TokenSource::AuthorizationBearer,
+            TokenSource::Header {
+                name: "x-token".into(),
+                prefix: "Token ".into(),
+            },
+            TokenSource::Query("access_token".into()),
+            TokenSource::Cookie("at".into()),
+        ];
+        let found = |path: &'static str, headers: &'static [(&'static str, &'static str)]| {
+            find_token(&all, path, headers).map(|f| f.map(|f| f.token))
+        };
+        assert_eq!(
+            found("/a", &[("authorization", "Bearer t1")]),
+            Ok(Some("t1"))
+        );
+        assert_eq!(found("/a", &[("x-token", "token t2")]), Ok(Some("t2")));
+        assert_eq!(found("/a?x=1&access_token=t3#f", &[]), Ok(Some("t3")));
+        assert_eq!(
+            found("/a", &[("cookie", "a=b; at=t4; c=d")]),
+            Ok(Some("t4"))
+        );
+        assert_eq!(found("/a", &[]), Ok(None));
+        // more than one token, even the same one twice, is refused
+        assert_eq!(
+            found("/a?access_token=t", &[("authorization", "Bearer t")]),
+            Err(Denial::MultipleTokens)
+        );
+        assert_eq!(
+            found("/a?access_token=t&access_token=u", &[]),
+            Err(Denial::MultipleTokens)
+        );
+        assert!(found("/a", &[("x-token", "t2")]).is_err(), "missing prefix");
+        assert!(found("/a?access_token=a%2Eb", &[]).is_err());
+        // sources that are not configured are not read
+        let only_header = [TokenSource::AuthorizationBearer];
+        assert_eq!(find_token(&only_header, "/a?access_token=t", &[]), Ok(None));
+    }
+}
