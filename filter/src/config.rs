@@ -6,7 +6,7 @@ use crate::algorithm::Algorithm;
 use crate::jwk::KeySet;
 use crate::policy::{RawRule, Rule};
 use crate::service_config::{
-    IdpClient, Logout, RawIdpClient, RawLogout, RawRevocationFeed, RevocationFeed,
+    IdpClient, Logout, RawCallout, RawIdpClient, RawLogout, RawRevocationFeed, RevocationFeed,
 };
 use crate::token_sources::{RawTokenSource, TokenSource, default_sources};
 use serde::Deserialize;
@@ -362,33 +362,26 @@ impl RawProvider {
 
 impl RawJwksSource {
     fn validate(self, at: &str) -> Result<JwksSource, ConfigError> {
-        let f = |name: &str| format!("{at}.{name}");
-        if self.cluster.is_empty() {
-            return Err(err(f("cluster"), "is empty"));
-        }
-        validate_path(&self.path).map_err(|m| err(f("path"), m))?;
         let refresh_seconds = self.refresh_seconds.unwrap_or(DEFAULT_JWKS_REFRESH_SECONDS);
         if !(1..=86_400).contains(&refresh_seconds) {
-            return Err(err(f("refresh_seconds"), "must be between 1 and 86400"));
+            return Err(err(
+                format!("{at}.refresh_seconds"),
+                "must be between 1 and 86400",
+            ));
         }
-        let timeout_ms = self.timeout_ms.unwrap_or(DEFAULT_HTTP_TIMEOUT_MS);
-        if !(10..=60_000).contains(&timeout_ms) {
-            return Err(err(f("timeout_ms"), "must be between 10 and 60000"));
-        }
-        let authority = self.authority.unwrap_or_else(|| self.cluster.clone());
-        if authority.is_empty()
-            || authority
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(err(f("authority"), "must be a host[:port] without spaces"));
-        }
-        Ok(JwksSource {
+        let endpoint = RawCallout {
             cluster: self.cluster,
             path: self.path,
-            authority,
+            authority: self.authority,
+            timeout_ms: Some(self.timeout_ms.unwrap_or(DEFAULT_HTTP_TIMEOUT_MS)),
+        }
+        .validate(at)?;
+        Ok(JwksSource {
+            cluster: endpoint.cluster,
+            path: endpoint.path,
+            authority: endpoint.authority,
             refresh_seconds,
-            timeout_ms,
+            timeout_ms: endpoint.timeout_ms,
         })
     }
 }
