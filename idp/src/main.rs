@@ -33,6 +33,18 @@ enum Command {
     HashSecret,
     /// Read a user password on stdin and print the password_argon2 value for the configuration.
     HashPassword,
+    /// Start a signing-key rotation: the new key is published at once (the running server picks
+    /// it up within a second) and signs after --publish-seconds.
+    RotateKey {
+        #[arg(long, default_value = "idp/idp.toml")]
+        config: PathBuf,
+        #[arg(long, env = "IDP_DATABASE")]
+        database: Option<String>,
+        /// How long the new key is published before it signs; longer than the gateways' JWKS
+        /// refresh interval.
+        #[arg(long, default_value_t = 600)]
+        publish_seconds: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +58,46 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::HashSecret => hash_secret(),
         Command::HashPassword => hash_password(),
+        Command::RotateKey {
+            config,
+            database,
+            publish_seconds,
+        } => {
+            let overrides = Overrides {
+                database,
+                ..Default::default()
+            };
+            let run = async {
+                let text = std::fs::read_to_string(&config)
+                    .map_err(|e| format!("{}: {e}", config.display()))?;
+                let settings = RawSettings::from_toml(&text)
+                    .and_then(|raw| raw.validate(&overrides))
+                    .map_err(|e| format!("{}: {e}", config.display()))?;
+                let pool = idp::db::open(&settings.database).await?;
+                let now = idp::state::unix_now();
+                idp::keys::advance(&pool, now, settings.key_retire_after_seconds()).await?;
+                idp::keys::schedule_rotation(&pool, now, i64::from(publish_seconds)).await
+            };
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => match rt.block_on(run) {
+                    Ok(kid) => {
+                        println!("new key {kid} published; it signs in {publish_seconds} s");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("idp: {e}");
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(e) => {
+                    eprintln!("idp: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve {
             config,
             listen,
@@ -126,6 +178,7 @@ async fn serve(config: PathBuf, overrides: Overrides) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", config.display()))?;
     let listen = settings.listen;
     let state = idp::AppState::open(settings).await?;
+    state.spawn_key_refresh(std::time::Duration::from_secs(1));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

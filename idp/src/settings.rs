@@ -444,6 +444,17 @@ impl Settings {
         self.clients.iter().find(|c| c.id == id)
     }
 
+    /// How long a replaced signing key stays published: past the longest access-token lifetime.
+    pub fn key_retire_after_seconds(&self) -> i64 {
+        let max = self
+            .clients
+            .iter()
+            .map(|c| c.access_token_ttl_seconds)
+            .max()
+            .unwrap_or(300);
+        i64::try_from(max).unwrap_or(86_400) + 60
+    }
+
     pub fn user(&self, username: &str) -> Option<&User> {
         self.users.iter().find(|u| u.username == username)
     }

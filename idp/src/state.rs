@@ -4,14 +4,15 @@ use crate::keys::{self, KeyRing};
 use crate::lockout::Lockout;
 use crate::settings::Settings;
 use sqlx::SqlitePool;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 
 pub struct AppState {
     pub settings: Settings,
     pub pool: SqlitePool,
-    pub keys: KeyRing,
+    keys: RwLock<Arc<KeyRing>>,
     pub lockout: Lockout,
     /// Bounds concurrent argon2 computations.
     pub hashing: Semaphore,
@@ -27,15 +28,57 @@ impl AppState {
     /// Opens the database (migrating it) and loads or creates the signing key.
     pub async fn open(settings: Settings) -> Result<Arc<AppState>, String> {
         let pool = crate::db::open(&settings.database).await?;
-        let keys = keys::load_or_create(&pool, unix_now()).await?;
+        let keys =
+            keys::load_or_create(&pool, unix_now(), settings.key_retire_after_seconds()).await?;
         let lockout = Lockout::new(settings.password_policy);
         let hashing = Semaphore::new(settings.password_policy.max_concurrent_hashes);
         Ok(Arc::new(AppState {
             settings,
             pool,
-            keys,
+            keys: RwLock::new(Arc::new(keys)),
             lockout,
             hashing,
         }))
+    }
+}
+
+impl AppState {
+    /// The current key ring (cheap: an `Arc` clone).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(k) => Arc::clone(&k),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Moves key rotations along and reloads the ring (a rotation scheduled with
+    /// `idp rotate-key` by another process is picked up here).
+    pub async fn refresh_keys(&self) -> Result<(), String> {
+        keys::advance(
+            &self.pool,
+            unix_now(),
+            self.settings.key_retire_after_seconds(),
+        )
+        .await?;
+        let ring = keys::load(&self.pool).await?;
+        match self.keys.write() {
+            Ok(mut k) => *k = Arc::new(ring),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
+        }
+        Ok(())
+    }
+
+    /// Runs [`Self::refresh_keys`] every `period` until the process ends.
+    pub fn spawn_key_refresh(self: &Arc<Self>, period: Duration) {
+        let state = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.refresh_keys().await {
+                    tracing::error!(error = %e, "key refresh failed; keeping the current keys");
+                }
+            }
+        });
     }
 }

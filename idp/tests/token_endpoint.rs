@@ -361,3 +361,52 @@ async fn revocation_feeds_the_gateways() {
         assert_eq!(r.json, json!({"active": false}));
     }
 }
+
+#[tokio::test]
+async fn key_rotation_publishes_before_signing_and_keeps_old_tokens_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_at(&dir.path().join("db.sqlite")).await;
+    let app = idp::app(state.clone());
+    let jwks = || async {
+        send(
+            &app,
+            Request::get("/.well-known/jwks.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .json
+    };
+    let kid_of = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
+    let old = token(&app, None).await;
+    let now = idp::state::unix_now();
+    // published 1 hour ahead: in the JWKS at once, not signing yet
+    let new_kid = idp::keys::schedule_rotation(&state.pool, now, 3_600)
+        .await
+        .unwrap();
+    state.refresh_keys().await.unwrap();
+    let keys = jwks().await["keys"].as_array().unwrap().clone();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().any(|k| k["kid"] == new_kid.as_str()));
+    assert_eq!(kid_of(&token(&app, None).await), kid_of(&old));
+    // due now: it signs; the old key stays published for the old tokens
+    let rotate_now = idp::keys::schedule_rotation(&state.pool, now, 0)
+        .await
+        .unwrap();
+    state.refresh_keys().await.unwrap();
+    assert_eq!(kid_of(&token(&app, None).await), rotate_now);
+    assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 3);
+    let r = send(
+        &app,
+        form(
+            "/oauth2/introspect",
+            Some(basic(GATEWAY)),
+            &format!("token={old}"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.json["active"], true,
+        "a token signed by the previous key is still valid"
+    );
+}

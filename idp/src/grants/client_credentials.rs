@@ -42,7 +42,7 @@ pub async fn grant(
         sid: None,
         amr: None,
     };
-    let token = sign(&state.keys, &claims).map_err(OAuthError::Server)?;
+    let token = sign(&state.keys(), &claims).map_err(OAuthError::Server)?;
     store::record_issued(&state.pool, &claims).await?;
     Ok(json!({
         "access_token": token,

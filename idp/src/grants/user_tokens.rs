@@ -67,7 +67,7 @@ pub async fn issue(
         sid: Some(sid.clone()),
         amr,
     };
-    let access_token = sign(&state.keys, &claims).map_err(OAuthError::Server)?;
+    let access_token = sign(&state.keys(), &claims).map_err(OAuthError::Server)?;
     let refresh_token = format!("{}{}", random_id(), random_id());
     let hash = refresh_hash(&refresh_token);
     store::insert_refresh_token(

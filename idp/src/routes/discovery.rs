@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub async fn jwks(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.keys.jwks.clone()),
+        Json(state.keys().jwks.clone()),
     )
 }
 

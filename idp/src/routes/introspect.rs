@@ -36,7 +36,7 @@ async fn handle(
         return Err(OAuthError::InvalidClient);
     }
     let inactive = json!({"active": false});
-    let Some(c) = tokens::verify_own(&state.keys, &state.settings.issuer, token) else {
+    let Some(c) = tokens::verify_own(&state.keys(), &state.settings.issuer, token) else {
         return Ok(inactive);
     };
     if store::is_revoked(&state.pool, &c.jti, c.sid.as_deref()).await? {

@@ -32,7 +32,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         None | Some("access_token") | Some("refresh_token") => {}
         Some(_) => return Err(OAuthError::UnsupportedTokenType),
     }
-    let Some(claims) = tokens::verify_own(&state.keys, &state.settings.issuer, token) else {
+    let Some(claims) = tokens::verify_own(&state.keys(), &state.settings.issuer, token) else {
         // Not one of our access tokens: perhaps a refresh token (revoking it ends its session).
         return revoke_refresh_token(state, auth.client, token).await;
     };
