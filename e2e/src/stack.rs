@@ -104,9 +104,9 @@ impl Gateway {
         idp_port: u16,
         rs_port: u16,
         issuer: &str,
-        leeway: u64,
+        options: StackOptions,
     ) -> Result<Gateway, String> {
-        let mut gateway = Self::launch(dir, name, idp_port, rs_port, issuer, leeway)?;
+        let mut gateway = Self::launch(dir, name, idp_port, rs_port, issuer, options)?;
         gateway.wait_ready()?;
         Ok(gateway)
     }
@@ -119,7 +119,14 @@ impl Gateway {
         rs_port: u16,
         issuer: &str,
     ) -> Result<Gateway, String> {
-        let gateway = Self::launch(dir, name, idp_port, rs_port, issuer, 0)?;
+        let gateway = Self::launch(
+            dir,
+            name,
+            idp_port,
+            rs_port,
+            issuer,
+            StackOptions::default(),
+        )?;
         let deadline = Instant::now() + START_TIMEOUT;
         while client::get(&format!("{}/ready", gateway.admin_url), &[]).map(|r| r.status) != Ok(200)
         {
@@ -137,7 +144,7 @@ impl Gateway {
         idp_port: u16,
         rs_port: u16,
         issuer: &str,
-        leeway: u64,
+        options: StackOptions,
     ) -> Result<Gateway, String> {
         let listen_port = free_port()?;
         let admin_port = free_port()?;
@@ -147,7 +154,11 @@ impl Gateway {
             ("IDP_PORT", idp_port.to_string()),
             ("RS_PORT", rs_port.to_string()),
             ("ISSUER", issuer.to_owned()),
-            ("LEEWAY_SECONDS", leeway.to_string()),
+            ("LEEWAY_SECONDS", options.leeway_seconds.to_string()),
+            (
+                "JWKS_REFRESH_SECONDS",
+                options.jwks_refresh_seconds.to_string(),
+            ),
             (
                 "FILTER_WASM",
                 artifacts::filter_wasm()?.display().to_string(),
@@ -220,13 +231,23 @@ pub struct Stack {
     pub gateway: Gateway,
     pub gateway_url: String,
     pub issuer: String,
-    pub leeway_seconds: u64,
+    pub options: StackOptions,
 }
 
 /// Defaults: zero leeway, so expiry tests need not wait out the production default of 30 s.
-#[derive(Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct StackOptions {
     pub leeway_seconds: u64,
+    pub jwks_refresh_seconds: u64,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            leeway_seconds: 0,
+            jwks_refresh_seconds: 300,
+        }
+    }
 }
 
 impl Stack {
@@ -239,14 +260,7 @@ impl Stack {
         let issuer = format!("http://127.0.0.1:{idp_port}");
         let idp = start_idp(dir.path(), "idp", idp_port, &issuer)?;
         let (resource_server, rs_port) = start_resource_server(dir.path(), "resource-server", 0)?;
-        let gateway = Gateway::start(
-            dir.path(),
-            "envoy",
-            idp_port,
-            rs_port,
-            &issuer,
-            options.leeway_seconds,
-        )?;
+        let gateway = Gateway::start(dir.path(), "envoy", idp_port, rs_port, &issuer, options)?;
         Ok(Stack {
             gateway_url: gateway.url.clone(),
             dir,
@@ -256,7 +270,7 @@ impl Stack {
             rs_port,
             gateway,
             issuer,
-            leeway_seconds: options.leeway_seconds,
+            options,
         })
     }
 
@@ -268,7 +282,7 @@ impl Stack {
             self.idp_port,
             self.rs_port,
             &self.issuer,
-            self.leeway_seconds,
+            self.options,
         )
     }
 

@@ -16,6 +16,7 @@ fn values() -> BTreeMap<&'static str, String> {
         ("RS_PORT", "9100".to_owned()),
         ("ISSUER", "http://127.0.0.1:9000".to_owned()),
         ("LEEWAY_SECONDS", "30".to_owned()),
+        ("JWKS_REFRESH_SECONDS", "300".to_owned()),
         (
             "FILTER_WASM",
             artifacts::filter_wasm().unwrap().display().to_string(),

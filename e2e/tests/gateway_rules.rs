@@ -23,7 +23,11 @@ fn challenge(res: &client::Response) -> String {
 
 #[test]
 fn rules_scopes_claims_and_limits() {
-    let stack = Stack::start(StackOptions { leeway_seconds: 30 }).unwrap_or_else(|e| panic!("{e}"));
+    let stack = Stack::start(StackOptions {
+        leeway_seconds: 30,
+        ..StackOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     let g = &stack.gateway_url;
     let rw = stack.token(DEMO_CLIENT, None).unwrap();
     let read_only = stack.token(DEMO_CLIENT, Some("read")).unwrap();
@@ -152,8 +156,14 @@ fn idp_down_cached_keys_keep_working_and_a_cold_gateway_fails_closed() {
     // and it keeps trying (with backoff), counting failures
     let start = std::time::Instant::now();
     while cold.counter("oauth2gw.jwks_fetch_failed").unwrap_or(0) < 1 {
-        assert!(start.elapsed() < std::time::Duration::from_secs(10), "no failed fetch counted");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "no failed fetch counted"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert_eq!(call("GET", &format!("{}/api/hello", cold.url), Some(&token)).status, 503);
+    assert_eq!(
+        call("GET", &format!("{}/api/hello", cold.url), Some(&token)).status,
+        503
+    );
 }
