@@ -41,6 +41,8 @@ fn spine_token_through_envoy() {
     assert_eq!(body["issuer"], stack.issuer.as_str());
     assert_eq!(stack.counter("oauth2gw.allowed"), Some(1));
     assert_eq!(stack.counter("oauth2gw.cache_miss"), Some(1));
+    // Envoy 1.40 has the verify_signature foreign function: ES256 was verified natively.
+    assert_eq!(stack.counter("oauth2gw.verify_native"), Some(1));
 
     // A client cannot forge the identity headers.
     let forged = client::get(

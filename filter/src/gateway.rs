@@ -9,8 +9,9 @@ use crate::jwk::KeySet;
 use crate::policy::{Action, rule_for};
 use crate::token_cache::{TokenCache, key_of};
 use crate::token_sources::{TokenSource, find_token};
-use crate::validate::validate;
+use crate::validate::validate_with;
 use crate::verified::VerifiedToken;
+use crate::verify::NativeVerifier;
 
 /// What the gateway sees of a request.
 #[derive(Debug, Clone, Copy)]
@@ -37,11 +38,13 @@ pub enum Outcome {
 
 /// What the gateway knows at the moment of a request: each provider's keys (`keys[i]` for
 /// provider `i`), the revoked tokens and sessions, and the time (Unix seconds).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Knowledge<'a> {
     pub keys: &'a [&'a KeySet],
     pub denylist: &'a Denylist,
     pub now: u64,
+    /// Envoy's native signature verification, when the host has it.
+    pub native: Option<&'a dyn NativeVerifier>,
 }
 
 /// Validates a token (or finds it in the verified-token cache) and checks it was not revoked.
@@ -59,7 +62,7 @@ pub fn verify(
     let verified = match cache.get(&key, k.now, leeway) {
         Some(hit) => hit.clone(),
         None => {
-            let v = validate(config, k.keys, token, k.now)?;
+            let v = validate_with(config, k.keys, token, k.now, k.native)?;
             cache.insert(key, v.clone());
             v
         }
@@ -149,7 +152,7 @@ pub fn logout_subject<'t>(
 ) -> Result<(&'t str, VerifiedToken, bool), Denial> {
     let found = find_token(&config.token_sources, path, headers)?.ok_or(Denial::Missing)?;
     let token = found.token;
-    let verified = validate(config, k.keys, token, k.now)?;
+    let verified = validate_with(config, k.keys, token, k.now, k.native)?;
     check_source(config, &verified, &found.source)?;
     let revoked = k
         .denylist

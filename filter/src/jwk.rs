@@ -45,6 +45,8 @@ pub struct Jwk {
     /// The JWK's own `alg`, when it names one: the key is then usable for that algorithm only.
     pub alg: Option<Algorithm>,
     pub material: KeyMaterial,
+    /// The key as DER SubjectPublicKeyInfo (P-256 and RSA), for a native verifier.
+    pub spki_der: Option<Vec<u8>>,
 }
 
 impl Jwk {
@@ -152,6 +154,7 @@ fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
         None => None,
         Some(a) => Some(a.parse::<Algorithm>().map_err(|_| "unsupported alg")?),
     };
+    let mut spki_der = None;
     let material = match member(key, "kty")? {
         Some("EC") => {
             if member(key, "crv")? != Some("P-256") {
@@ -167,6 +170,9 @@ fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
             sec1.extend_from_slice(&y);
             let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
                 .map_err(|_| "P-256 point is not on the curve")?;
+            spki_der = p256::pkcs8::EncodePublicKey::to_public_key_der(&vk)
+                .ok()
+                .map(|d| d.as_bytes().to_vec());
             KeyMaterial::P256(vk)
         }
         Some("RSA") => {
@@ -185,6 +191,9 @@ fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
                 BoxedUint::from_be_slice_vartime(e),
             )
             .map_err(|_| "invalid RSA public key")?;
+            spki_der = rsa::pkcs8::EncodePublicKey::to_public_key_der(&pk)
+                .ok()
+                .map(|d| d.as_bytes().to_vec());
             KeyMaterial::Rsa(Box::new(RsaKey {
                 pkcs1v15: rsa::pkcs1v15::VerifyingKey::new(pk.clone()),
                 pss: rsa::pss::VerifyingKey::new(pk),
@@ -208,6 +217,7 @@ fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
         kid: member(key, "kid")?.map(str::to_owned),
         alg,
         material,
+        spki_der,
     };
     if let Some(a) = jwk.alg
         && !jwk.material.supports(a)

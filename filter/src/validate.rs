@@ -7,7 +7,7 @@ use crate::denial::Denial;
 use crate::jwk::KeySet;
 use crate::jws;
 use crate::verified::VerifiedToken;
-use crate::verify::verify;
+use crate::verify::{NativeVerifier, verify_jwk};
 
 /// Validates `token` against the configuration and the current keys of each provider
 /// (`keys[i]` belongs to `config.providers[i]`). `now` is seconds since the Unix epoch.
@@ -16,6 +16,17 @@ pub fn validate(
     keys: &[&KeySet],
     token: &str,
     now: u64,
+) -> Result<VerifiedToken, Denial> {
+    validate_with(config, keys, token, now, None)
+}
+
+/// [`validate`], verifying signatures with `native` where it can (see [`NativeVerifier`]).
+pub fn validate_with(
+    config: &FilterConfig,
+    keys: &[&KeySet],
+    token: &str,
+    now: u64,
+    native: Option<&dyn NativeVerifier>,
 ) -> Result<VerifiedToken, Denial> {
     if token.len() > config.max_token_bytes {
         return Err(Denial::TooLarge);
@@ -55,7 +66,7 @@ pub fn validate(
         return Err(Denial::UnknownKey);
     }
     let message = jws.signing_input.as_bytes();
-    if !candidates.any(|k| verify(jws.header.alg, &k.material, message, &jws.signature)) {
+    if !candidates.any(|k| verify_jwk(native, jws.header.alg, k, message, &jws.signature)) {
         return Err(Denial::BadSignature);
     }
     let lifetime = Lifetime::from_claims(&jws.claims)?;

@@ -2,7 +2,7 @@
 //! to the algorithm by the key set; a mismatch here is still refused.
 
 use crate::algorithm::Algorithm;
-use crate::jwk::KeyMaterial;
+use crate::jwk::{Jwk, KeyMaterial};
 use signature::Verifier;
 
 /// Verifies `signature` over `message` with `key` for `alg`. `false` for any mismatch or error.
@@ -22,4 +22,41 @@ pub fn verify(alg: Algorithm, key: &KeyMaterial, message: &[u8], signature: &[u8
         }
         _ => false,
     }
+}
+
+/// A verifier outside the module (Envoy's `verify_signature` foreign function, BoringSSL).
+/// `None`: it cannot answer (absent, or refuses the arguments) — the pure-Rust path is used.
+/// `Some(false)` is final: an invalid signature is never retried elsewhere.
+pub trait NativeVerifier {
+    /// `hash`: "sha256"; `spki_der`: the public key; `signature`: DER for ECDSA, raw for RSA.
+    fn verify(&self, hash: &str, spki_der: &[u8], message: &[u8], signature: &[u8])
+    -> Option<bool>;
+}
+
+/// Verifies with the native verifier where it covers the algorithm (ES256, RS256), else (or when
+/// it cannot answer) with RustCrypto.
+pub fn verify_jwk(
+    native: Option<&dyn NativeVerifier>,
+    alg: Algorithm,
+    key: &Jwk,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    if let (Some(native), Some(spki)) = (native, key.spki_der.as_deref()) {
+        let answer = match (alg, &key.material) {
+            (Algorithm::Es256, KeyMaterial::P256(_)) => {
+                p256::ecdsa::Signature::from_slice(signature)
+                    .ok()
+                    .and_then(|sig| native.verify("sha256", spki, message, sig.to_der().as_bytes()))
+            }
+            (Algorithm::Rs256, KeyMaterial::Rsa(_)) => {
+                native.verify("sha256", spki, message, signature)
+            }
+            _ => None,
+        };
+        if let Some(valid) = answer {
+            return valid;
+        }
+    }
+    verify(alg, &key.material, message, signature)
 }

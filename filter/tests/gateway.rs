@@ -33,6 +33,7 @@ fn run_with(denylist: &Denylist, method: &str, path: &str, auth: &[&str]) -> Out
         keys: &[&keys],
         denylist,
         now: NOW,
+        native: None,
     };
     decide(
         &rules_config(),
@@ -180,6 +181,7 @@ fn the_cache_serves_a_token_seen_before_but_never_a_revoked_or_expired_one() {
         keys: &sets,
         denylist,
         now,
+        native: None,
     };
     assert!(matches!(
         decide(&config, at(NOW, &empty), request, &mut cache),
@@ -191,6 +193,7 @@ fn the_cache_serves_a_token_seen_before_but_never_a_revoked_or_expired_one() {
         keys: &[],
         denylist: &empty,
         now: NOW,
+        native: None,
     };
     assert!(matches!(
         decide(&config, no_keys, request, &mut cache),
@@ -225,6 +228,7 @@ fn tokens_from_other_places_when_the_provider_accepts_them() {
         keys: &[&keys],
         denylist: &denylist,
         now: NOW,
+        native: None,
     };
     let mut cache = TokenCache::new(0);
     let cookie = format!("theme=dark; at={token}");

@@ -8,6 +8,7 @@ use crate::denial::Denial;
 use crate::gateway::{Knowledge, Outcome, RequestInfo, decide, logout_subject, unverified_issuer};
 use crate::logout::LogoutResponse;
 use crate::token_sources::find_token;
+use crate::verify::NativeVerifier;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
@@ -86,10 +87,12 @@ impl Http {
             let keys = worker.keys();
             let sets = Worker::key_sets(&keys);
             let denylist = worker.denylist();
+            let native = worker.native.as_ref().map(|n| n as &dyn NativeVerifier);
             f(Knowledge {
                 keys: &sets,
                 denylist: &denylist,
                 now: now_ms / 1_000,
+                native,
             })
         };
         let first = run();
@@ -211,6 +214,9 @@ impl HttpContext for Http {
         let (hits, misses) = worker.cache.borrow_mut().take_stats();
         worker.metrics.add("cache_hit", hits);
         worker.metrics.add("cache_miss", misses);
+        if let Some(native) = &worker.native {
+            worker.metrics.add("verify_native", native.take_calls());
+        }
         if let Outcome::Deny(Denial::UnknownKey) = outcome {
             // Perhaps the IDP rotated its keys: ask for an early (throttled) JWKS fetch.
             if let Some(provider) = find_token(&worker.config.token_sources, path, &pairs)

@@ -6,6 +6,7 @@ mod http;
 mod jwks_refresh;
 mod logout_flow;
 mod metrics;
+mod native_verifier;
 mod revocation_feed;
 mod root;
 mod worker;

@@ -90,6 +90,15 @@ impl RootContext for Root {
                     config.rules.len()
                 );
                 let worker = Rc::new(Worker::new(config));
+                log_at!(
+                    Info,
+                    "oauth2-gateway: signature verification: {}",
+                    if worker.native.is_some() {
+                        "Envoy's native verify_signature (ES256, RS256), RustCrypto for the rest"
+                    } else {
+                        "RustCrypto inside Wasm (verify_signature not available)"
+                    }
+                );
                 worker.sync_keys();
                 worker.sync_denylist();
                 self.phase = Phase::Ready(worker);

@@ -4,6 +4,7 @@
 use super::host::{self, log_at};
 use super::jwks_refresh::entry_key;
 use super::metrics::Metrics;
+use super::native_verifier::EnvoyVerifier;
 use super::revocation_feed;
 use crate::config::FilterConfig;
 use crate::denylist::Denylist;
@@ -24,6 +25,8 @@ pub struct Worker {
     /// The shared denylist version stamp this VM's copy corresponds to.
     denylist_version: RefCell<Option<Vec<u8>>>,
     pub metrics: Metrics,
+    /// Envoy's native signature verification, when present.
+    pub native: Option<EnvoyVerifier>,
 }
 
 impl Worker {
@@ -34,7 +37,9 @@ impl Worker {
             .map(|p| ProviderKeys::new(p.inline_keys.clone()))
             .collect();
         let cache = RefCell::new(TokenCache::new(config.cache_max_entries));
+        let native = EnvoyVerifier::probe();
         Worker {
+            native,
             cache,
             config,
             keys: RefCell::new(keys),
