@@ -50,11 +50,21 @@ pub fn resource_server_bin() -> Result<PathBuf, String> {
 }
 
 pub fn filter_wasm() -> Result<PathBuf, String> {
-    let default = workspace_root().join("target/wasm32-wasip1/release/filter.wasm");
+    // As scripts/lib/common.sh builds it: wasm-opt'ed when binaryen is there.
+    let dir = workspace_root().join("target/wasm32-wasip1/wasm-release");
+    let optimised = dir.join("filter.opt.wasm");
+    let plain = dir.join("filter.wasm");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    // A stale optimised copy (older than the build) is not used.
+    let default = match (modified(&optimised), modified(&plain)) {
+        (Some(o), Some(p)) if o >= p => optimised,
+        (Some(_), None) => optimised,
+        _ => plain,
+    };
     locate(
         "FILTER_WASM",
         default,
-        "run `cargo build --release --target wasm32-wasip1 -p filter`, or use scripts/test",
+        "run `cargo build --profile wasm-release --target wasm32-wasip1 -p filter`, or use scripts/test",
     )
 }
 

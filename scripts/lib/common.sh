@@ -38,14 +38,41 @@ ensure_envoy() {
 # The filter is built with the release profile (LTO, panic=abort, stripped: size and speed matter
 # inside Envoy). The native binaries use the dev profile, whose dependencies are optimised
 # (Cargo.toml), so the stack and the tests share one build.
+# wasm-opt (Debian's binaryen) shrinks the module further; optional: without it the plain build
+# is used.
+ensure_wasm_opt() {
+  if ! command -v wasm-opt >/dev/null 2>&1; then
+    say "installing binaryen (wasm-opt) from Debian"
+    { apt-get install -y binaryen >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y binaryen >/dev/null 2>&1; }; } \
+      || say "could not install binaryen; using the filter without wasm-opt"
+  fi
+}
+
+build_filter() {
+  say "building filter.wasm (wasm32-wasip1, profile wasm-release)"
+  cargo build --quiet --profile wasm-release --target wasm32-wasip1 -p filter
+  ensure_wasm_opt
+  if command -v wasm-opt >/dev/null 2>&1; then
+    wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+      --enable-mutable-globals --enable-multivalue --enable-reference-types --enable-extended-const \
+      "$WASM_DIR/filter.wasm" -o "$WASM_DIR/filter.opt.wasm"
+    FILTER_WASM="$WASM_DIR/filter.opt.wasm"
+  else
+    rm -f "$WASM_DIR/filter.opt.wasm"
+    FILTER_WASM="$WASM_DIR/filter.wasm"
+  fi
+  export FILTER_WASM
+  say "filter: $FILTER_WASM ($(wc -c <"$FILTER_WASM") bytes)"
+}
+
 build_all() {
-  say "building filter.wasm (wasm32-wasip1, release)"
-  cargo build --quiet --release --target wasm32-wasip1 -p filter
+  build_filter
   say "building idp and resource-server"
   cargo build --quiet -p idp -p resource-server
 }
 
-FILTER_WASM="$ROOT/target/wasm32-wasip1/release/filter.wasm"
+WASM_DIR="$ROOT/target/wasm32-wasip1/wasm-release"
+FILTER_WASM="$WASM_DIR/filter.wasm"
 IDP_BIN="$ROOT/target/debug/idp"
 RS_BIN="$ROOT/target/debug/resource-server"
 export FILTER_WASM IDP_BIN RS_BIN
