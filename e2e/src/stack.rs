@@ -146,6 +146,19 @@ impl Gateway {
         issuer: &str,
         options: StackOptions,
     ) -> Result<Gateway, String> {
+        Self::launch_template("envoy.yaml", dir, name, idp_port, rs_port, issuer, options)
+    }
+
+    /// Starts Envoy with the given template of `envoy/` (same placeholders as envoy.yaml).
+    pub fn launch_template(
+        template: &str,
+        dir: &Path,
+        name: &str,
+        idp_port: u16,
+        rs_port: u16,
+        issuer: &str,
+        options: StackOptions,
+    ) -> Result<Gateway, String> {
         let listen_port = free_port()?;
         let admin_port = free_port()?;
         let values = BTreeMap::from([
@@ -165,8 +178,8 @@ impl Gateway {
             ),
         ]);
         let template =
-            std::fs::read_to_string(artifacts::workspace_root().join("envoy/envoy.yaml"))
-                .map_err(|e| format!("envoy/envoy.yaml: {e}"))?;
+            std::fs::read_to_string(artifacts::workspace_root().join("envoy").join(template))
+                .map_err(|e| format!("envoy/{template}: {e}"))?;
         let config = dir.join(format!("{name}.yaml"));
         std::fs::write(&config, envoy::render(&template, &values)?).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(artifacts::envoy_bin()?);
@@ -288,6 +301,31 @@ impl Stack {
 
     pub fn counter(&self, name: &str) -> Option<u64> {
         self.gateway.counter(name)
+    }
+
+    /// An Envoy with the native jwt_authn filter (envoy/jwt-authn-reference.yaml) in front of the
+    /// same IDP and resource server, once its listener is up (it waits for the JWKS).
+    pub fn jwt_authn_reference(&self) -> Result<Gateway, String> {
+        let mut reference = Gateway::launch_template(
+            "jwt-authn-reference.yaml",
+            self.dir.path(),
+            "jwt-authn",
+            self.idp_port,
+            self.rs_port,
+            &self.issuer,
+            self.options,
+        )?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        while client::get(&format!("{}/api/hello", reference.url), &[]).is_err() {
+            if !reference.proc.is_running() || Instant::now() > deadline {
+                return Err(format!(
+                    "jwt_authn Envoy not serving; log:\n{}",
+                    reference.proc.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(reference)
     }
 
     pub fn token(&self, (id, secret): (&str, &str), scope: Option<&str>) -> Result<String, String> {

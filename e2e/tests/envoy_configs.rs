@@ -38,6 +38,28 @@ fn local_stack_config_is_valid() {
 }
 
 #[test]
+fn every_config_in_envoy_dir_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(artifacts::workspace_root().join("envoy")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let out = dir.path().join(path.file_name().unwrap());
+        std::fs::write(&out, render(&text, &values()).unwrap()).unwrap();
+        validate(&artifacts::envoy_bin().unwrap(), &out)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "expected envoy.yaml and jwt-authn-reference.yaml"
+    );
+}
+
+#[test]
 fn invalid_filter_config_fails_closed_with_the_reason_in_the_log() {
     let cases = [
         (
