@@ -41,13 +41,17 @@ fn local_stack_config_is_valid() {
 fn every_config_in_envoy_dir_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     let mut checked = 0;
-    for entry in std::fs::read_dir(artifacts::workspace_root().join("envoy")).unwrap() {
-        let path = entry.unwrap().path();
+    let root = artifacts::workspace_root().join("envoy");
+    let files = std::fs::read_dir(&root)
+        .unwrap()
+        .chain(std::fs::read_dir(root.join("bench")).unwrap())
+        .map(|e| e.unwrap().path());
+    for path in files {
         if path.extension().is_none_or(|e| e != "yaml") {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let out = dir.path().join(path.file_name().unwrap());
+        let out = dir.path().join(format!("{checked}.yaml"));
         std::fs::write(&out, render(&text, &values()).unwrap()).unwrap();
         validate(&artifacts::envoy_bin().unwrap(), &out)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
