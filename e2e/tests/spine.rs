@@ -40,7 +40,9 @@ fn spine_token_through_envoy() {
     assert_eq!(body["client_id"], "demo-client");
     assert_eq!(body["issuer"], stack.issuer.as_str());
     assert_eq!(stack.counter("oauth2gw.allowed"), Some(1));
-    assert_eq!(stack.counter("oauth2gw.cache_miss"), Some(1));
+    // One miss; two when this worker had not yet picked up the keys another thread fetched (it
+    // looks again and retries).
+    assert!(matches!(stack.counter("oauth2gw.cache_miss"), Some(1 | 2)));
     // Envoy 1.40 has the verify_signature foreign function: ES256 was verified natively.
     assert_eq!(stack.counter("oauth2gw.verify_native"), Some(1));
 

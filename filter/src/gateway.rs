@@ -12,6 +12,7 @@ use crate::token_sources::{TokenSource, find_token};
 use crate::validate::validate_with;
 use crate::verified::VerifiedToken;
 use crate::verify::NativeVerifier;
+use std::rc::Rc;
 
 /// What the gateway sees of a request.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +32,7 @@ pub enum Outcome {
         /// A header to drop before forwarding (the token's, when the provider does not forward
         /// tokens).
         remove_header: Option<String>,
-        token: Option<Box<VerifiedToken>>,
+        token: Option<Rc<VerifiedToken>>,
     },
     Deny(Denial),
 }
@@ -53,17 +54,17 @@ pub fn verify(
     k: Knowledge<'_>,
     token: &str,
     cache: &mut TokenCache,
-) -> Result<VerifiedToken, Denial> {
+) -> Result<Rc<VerifiedToken>, Denial> {
     if token.len() > config.max_token_bytes {
         return Err(Denial::TooLarge);
     }
     let key = key_of(token);
     let leeway = |p: usize| config.providers.get(p).map_or(0, |p| p.leeway_seconds);
     let verified = match cache.get(&key, k.now, leeway) {
-        Some(hit) => hit.clone(),
+        Some(hit) => hit,
         None => {
-            let v = validate_with(config, k.keys, token, k.now, k.native)?;
-            cache.insert(key, v.clone());
+            let v = Rc::new(validate_with(config, k.keys, token, k.now, k.native)?);
+            cache.insert(key, Rc::clone(&v));
             v
         }
     };
@@ -120,7 +121,7 @@ pub fn decide(
                 TokenSource::Query(_) | TokenSource::Cookie(_) => None,
             }
         },
-        token: Some(Box::new(verified)),
+        token: Some(verified),
     }
 }
 

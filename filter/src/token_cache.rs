@@ -6,6 +6,7 @@
 use crate::verified::VerifiedToken;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 pub const DEFAULT_MAX_ENTRIES: usize = 4_096;
 
@@ -14,7 +15,7 @@ type Key = [u8; 32];
 #[derive(Debug, Default)]
 pub struct TokenCache {
     max_entries: usize,
-    entries: HashMap<Key, VerifiedToken>,
+    entries: HashMap<Key, Rc<VerifiedToken>>,
     /// Insertion order, for eviction when full.
     order: VecDeque<Key>,
     hits: u64,
@@ -39,7 +40,7 @@ impl TokenCache {
         key: &Key,
         now: u64,
         leeway: impl Fn(usize) -> u64,
-    ) -> Option<&VerifiedToken> {
+    ) -> Option<Rc<VerifiedToken>> {
         let fresh = match self.entries.get(key) {
             Some(v) => v.lifetime.check(now, leeway(v.provider)).is_ok(),
             None => {
@@ -54,10 +55,10 @@ impl TokenCache {
             return None;
         }
         self.hits += 1;
-        self.entries.get(key)
+        self.entries.get(key).cloned()
     }
 
-    pub fn insert(&mut self, key: Key, token: VerifiedToken) {
+    pub fn insert(&mut self, key: Key, token: Rc<VerifiedToken>) {
         if self.max_entries == 0 {
             return;
         }
@@ -127,7 +128,7 @@ mod tests {
         let mut c = TokenCache::new(10);
         let k = key_of("a.b.c");
         assert!(c.get(&k, 0, |_| 0).is_none());
-        c.insert(k, token(100));
+        c.insert(k, Rc::new(token(100)));
         assert!(c.get(&k, 99, |_| 0).is_some());
         assert!(c.get(&k, 105, |_| 10).is_some());
         assert!(
@@ -143,7 +144,7 @@ mod tests {
     fn bounded_oldest_first_and_cleared() {
         let mut c = TokenCache::new(3);
         for i in 0..5 {
-            c.insert(key_of(&i.to_string()), token(1_000));
+            c.insert(key_of(&i.to_string()), Rc::new(token(1_000)));
         }
         assert_eq!(c.len(), 3);
         assert!(c.get(&key_of("0"), 0, |_| 0).is_none());
@@ -152,7 +153,7 @@ mod tests {
         c.clear();
         assert!(c.is_empty());
         let mut off = TokenCache::new(0);
-        off.insert(key_of("x"), token(1_000));
+        off.insert(key_of("x"), Rc::new(token(1_000)));
         assert!(off.is_empty());
     }
 }

@@ -165,10 +165,14 @@ impl HttpContext for Http {
                 "gateway misconfigured\n",
             );
         };
-        for (name, _) in &worker.config.claim_headers {
-            host::remove_request_header(name);
-        }
         let headers = host::request_headers();
+        // Inbound copies of the headers the filter sets are removed (a client cannot forge them);
+        // only those present cost a host call.
+        for (name, _) in &worker.config.claim_headers {
+            if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                host::remove_request_header(name);
+            }
+        }
         let value = |name: &str| {
             headers
                 .iter()
