@@ -53,7 +53,7 @@ build_filter() {
   cargo build --quiet --profile wasm-release --target wasm32-wasip1 -p filter
   ensure_wasm_opt
   if command -v wasm-opt >/dev/null 2>&1; then
-    wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+    wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
       --enable-mutable-globals --enable-multivalue --enable-reference-types --enable-extended-const \
       "$WASM_DIR/filter.wasm" -o "$WASM_DIR/filter.opt.wasm"
     FILTER_WASM="$WASM_DIR/filter.opt.wasm"
