@@ -1,0 +1,571 @@
+#!/usr/bin/env python3
+"""Gateway benchmark, run by scripts/bench (which installs and builds first; see its header).
+
+Starts an IDP and one Envoy (one worker) per variant, all at once, each answering from Envoy
+itself (direct_response) so only the auth filter differs; pre-generates the tokens; then runs wrk
+against the variants in interleaved rounds (round 2 in reverse order, and so on) and prints a
+markdown report. Loopback only; every run is bounded by DURATION seconds.
+
+Environment (set by scripts/bench): ROOT, ENVOY_BIN, IDP_BIN, FILTER_WASM, WASM_DIR; knobs:
+DURATION, ROUNDS, CONNECTIONS, TOKENS, STARTUP_RUNS, VARIANTS, ALGS, MODES, WASM_OZ, REPORT.
+"""
+
+import base64
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.environ["ROOT"]
+ENVOY_BIN = os.environ["ENVOY_BIN"]
+IDP_BIN = os.environ["IDP_BIN"]
+FILTER_WASM = os.environ["FILTER_WASM"]
+WASM_DIR = os.environ["WASM_DIR"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+DURATION = int(os.environ.get("DURATION", "5"))
+ROUNDS = int(os.environ.get("ROUNDS", "2"))
+CONNECTIONS = int(os.environ.get("CONNECTIONS", "16"))
+N_TOKENS = int(os.environ.get("TOKENS", "6000"))
+STARTUP_RUNS = int(os.environ.get("STARTUP_RUNS", "5"))
+VARIANTS = os.environ.get("VARIANTS", "bare jwt-authn-cached jwt-authn filter filter-full").split()
+ALGS = os.environ.get("ALGS", "ES256 RS256").split()
+MODES = os.environ.get("MODES", "warm cold").split()
+WASM_OZ = os.environ.get("WASM_OZ", "1") == "1"
+PATH = "/api/hello"
+# Variants that need the real IDP (revocation feed): not run with the self-minted RS256 tokens.
+IDP_ONLY = {"filter-full"}
+# The caches must hold fewer tokens than a cold run rotates through (FIFO in the filter, LRU in
+# jwt_authn: a cyclic walk over more tokens than the capacity never hits).
+FILTER_CACHE, JWT_AUTHN_CACHE = 4096, 1000
+
+LABELS = {
+    "bare": "bare Envoy",
+    "jwt-authn-cached": "jwt_authn + jwt_cache_config",
+    "jwt-authn": "jwt_authn, no cache",
+    "filter": "filter (cache 4096)",
+    "filter-nocache": "filter, cache off",
+    "filter-full": "filter, envoy.yaml config (rules, revocation feed, logout)",
+}
+
+WASM_OPT_FLAGS = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
+                  "--enable-mutable-globals", "--enable-multivalue", "--enable-reference-types",
+                  "--enable-extended-const"]
+
+
+def say(msg):
+    print(f"\033[1m==> {msg}\033[0m", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, headers=None, timeout=2.0):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+PROCS = []
+
+
+def cleanup(*_):
+    for p in PROCS:
+        if p.poll() is None:
+            p.terminate()
+    for p in PROCS:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    PROCS.clear()
+
+
+def on_signal(signum, _frame):
+    cleanup()
+    sys.exit(128 + signum)
+
+
+# ---------------------------------------------------------------------------------------- tokens
+
+def start_idp(work):
+    port = free_port()
+    sha = lambda s: hashlib.sha256(s.encode()).hexdigest()  # noqa: E731
+    with open(f"{work}/idp.toml", "w") as f:
+        f.write(f"""access_token_ttl_seconds = 3600
+[[clients]]
+id = "demo-client"
+secret_sha256 = "{sha('demo-client-secret-0123456789abcdef')}"
+scopes = ["read"]
+audiences = ["demo-api"]
+grant_types = ["client_credentials"]
+
+[[clients]]
+id = "gateway"
+secret_sha256 = "{sha('gateway-secret-0123456789abcdef0123')}"
+audiences = ["idp"]
+gateway = true
+""")
+    issuer = f"http://127.0.0.1:{port}"
+    out = open(f"{work}/idp.out", "w")
+    p = subprocess.Popen([IDP_BIN, "serve", "--config", f"{work}/idp.toml",
+                          "--listen", f"127.0.0.1:{port}", "--issuer", issuer,
+                          "--database", f"sqlite://{work}/idp.sqlite?mode=rwc"],
+                         stdout=out, stderr=open(f"{work}/idp.log", "w"))
+    PROCS.append(p)
+    for _ in range(300):
+        if "idp listening on" in open(f"{work}/idp.out").read():
+            return port, issuer
+        if p.poll() is not None:
+            sys.exit(f"the IDP exited: see {work}/idp.log")
+        time.sleep(0.05)
+    sys.exit("the IDP did not start within 15 s")
+
+
+def mint_idp(port, n, threads=4):
+    """n ES256 access tokens from the IDP (client_credentials), on keep-alive connections."""
+    auth = "Basic " + base64.b64encode(b"demo-client:demo-client-secret-0123456789abcdef").decode()
+    out = [None] * n
+    errors = []
+
+    def work(k):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            for i in range(k, n, threads):
+                c.request("POST", "/oauth2/token", "grant_type=client_credentials",
+                          {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"})
+                r = c.getresponse()
+                body = r.read()
+                if r.status != 200:
+                    raise RuntimeError(f"token endpoint: {r.status} {body[:200]!r}")
+                out[i] = json.loads(body)["access_token"]
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    t0 = time.monotonic()
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        sys.exit(f"minting tokens failed: {errors[0]}")
+    return out, n / (time.monotonic() - t0)
+
+
+def b64u(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def rs256_setup(work, n):
+    """An RSA-2048 key, its JWKS served on loopback (as an issuer), and n RS256 tokens with the
+    claims the IDP puts in its tokens (RFC 9068, typ at+jwt). None when `cryptography` is absent."""
+    try:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    except ImportError:
+        return None
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pub = key.public_key().public_numbers()
+    to_bytes = lambda i: i.to_bytes((i.bit_length() + 7) // 8, "big")  # noqa: E731
+    kid = "bench-rs256"
+    jwks = json.dumps({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
+                                 "n": b64u(to_bytes(pub.n)), "e": b64u(to_bytes(pub.e))}]}).encode()
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+
+    class Jwks(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            if self.path.split("?")[0] != "/.well-known/jwks.json":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(jwks)))
+            self.end_headers()
+            self.wfile.write(jwks)
+
+        def log_message(self, *_):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Jwks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    header = b64u(json.dumps({"typ": "at+jwt", "alg": "RS256", "kid": kid}, separators=(",", ":")).encode())
+    now = int(time.time())
+    tokens = []
+    t0 = time.monotonic()
+    for i in range(n):
+        claims = {"iss": issuer, "sub": "client:demo-client", "aud": "demo-api", "exp": now + 3600,
+                  "iat": now, "nbf": now, "jti": b64u(os.urandom(16)), "client_id": "demo-client",
+                  "scope": "read"}
+        signing_input = header + "." + b64u(json.dumps(claims, separators=(",", ":")).encode())
+        sig = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        tokens.append(signing_input + "." + b64u(sig))
+    return port, issuer, tokens, n / (time.monotonic() - t0)
+
+
+# ----------------------------------------------------------------------------------------- Envoy
+
+def render(template, out, values):
+    text = open(template).read()
+    missing = sorted({m for m in re.findall(r"\$\{([A-Z_]+)\}", text) if m not in values})
+    if missing:
+        sys.exit(f"{template}: no value for {', '.join(missing)}")
+    with open(out, "w") as f:
+        f.write(re.sub(r"\$\{([A-Z_]+)\}", lambda m: str(values[m.group(1)]), text))
+
+
+class Envoy:
+    def __init__(self, work, name, variant, issuer, idp_port, token):
+        self.name, self.variant, self.token = name, variant, token
+        self.port, self.admin = free_port(), free_port()
+        self.config = f"{work}/{name}.yaml"
+        self.log = f"{work}/{name}.log"
+        render(f"{ROOT}/envoy/bench/{variant}.yaml", self.config, {
+            "LISTEN_PORT": self.port, "ADMIN_PORT": self.admin, "IDP_PORT": idp_port,
+            "RS_PORT": free_port(), "ISSUER": issuer, "LEEWAY_SECONDS": 30,
+            "JWKS_REFRESH_SECONDS": 300, "FILTER_WASM": FILTER_WASM})
+        self.proc = None
+
+    def start(self):
+        """Starts Envoy; returns (ms until admin /ready says LIVE, ms until the first 200 with the
+        token on the listener: the latter includes the JWKS fetch)."""
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen([ENVOY_BIN, "-c", self.config, "--concurrency", "1",
+                                      "--use-dynamic-base-id", "-l", "warn"],
+                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+        PROCS.append(self.proc)
+        live = first = None
+        deadline = t0 + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit(f"Envoy {self.name} exited: see {self.log}")
+            try:
+                if live is None:
+                    status, body = http_get(self.admin, "/ready", timeout=0.5)
+                    if status == 200 and body.strip() == b"LIVE":
+                        live = time.monotonic()
+                if live is not None:
+                    status, _ = http_get(self.port, PATH, {"Authorization": f"Bearer {self.token}"},
+                                         timeout=0.5)
+                    if status == 200:
+                        first = time.monotonic()
+                        return (live - t0) * 1000, (first - t0) * 1000
+            except OSError:
+                pass
+            time.sleep(0.002)
+        sys.exit(f"Envoy {self.name} did not answer 200 within 60 s: see {self.log}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc in PROCS:
+            PROCS.remove(self.proc)
+
+    def rss_kib(self):
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def cpu_seconds(self):
+        """User + system CPU time of the whole Envoy process (all threads)."""
+        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def counters(self):
+        """Cache hit/miss counters: the filter's and jwt_authn's."""
+        _, body = http_get(self.admin, "/stats?filter=cache_(hit|miss)|verify_native")
+        out = {}
+        for line in body.decode().splitlines():
+            name, _, value = line.partition(": ")
+            if name.endswith("cache_hit"):
+                out["hit"] = out.get("hit", 0) + int(value)
+            elif name.endswith("cache_miss"):
+                out["miss"] = out.get("miss", 0) + int(value)
+            elif name.endswith("verify_native"):
+                out["native"] = out.get("native", 0) + int(value)
+        return out
+
+
+# ------------------------------------------------------------------------------------------- wrk
+
+def wrk(envoy, tokens_file, duration):
+    before_cpu = envoy.cpu_seconds()
+    before = envoy.counters()
+    p = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "5s",
+                        "-s", f"{HERE}/rotate.lua", f"http://127.0.0.1:{envoy.port}{PATH}",
+                        "--", tokens_file], capture_output=True, text=True, timeout=duration + 60)
+    cpu = envoy.cpu_seconds() - before_cpu
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("BENCH ")), None)
+    if p.returncode != 0 or line is None:
+        sys.exit(f"wrk failed against {envoy.name}: {p.stdout}\n{p.stderr}")
+    r = json.loads(line[6:])
+    bad = r["non2xx"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
+    if bad:
+        sys.exit(f"{envoy.name}: {bad} failed or refused requests (non-2xx {r['non2xx']}): "
+                 f"every token must be accepted; see {envoy.log}")
+    time.sleep(0.25)  # the filter publishes its cache counters on its 100 ms tick
+    after = envoy.counters()
+    hit = after.get("hit", 0) - before.get("hit", 0)
+    miss = after.get("miss", 0) - before.get("miss", 0)
+    native = after.get("native", 0) - before.get("native", 0)
+    return {"native": 100.0 * native / max(r["requests"], 1) if "native" in after else None,
+            "rps": r["requests"] / (r["duration_us"] / 1e6), "p50": r["p50_us"] / 1000,
+            "p99": r["p99_us"] / 1000, "cpu_us": cpu * 1e6 / max(r["requests"], 1),
+            "hit": (100.0 * hit / (hit + miss)) if hit + miss else None}
+
+
+# ------------------------------------------------------------------------------------------ main
+
+def fmt_int(x):
+    return f"{x:,.0f}".replace(",", "\u202f")
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a and b else "n/a"
+
+
+def machine():
+    model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                  if ln.startswith("model name")), "?")
+    mem = next((int(ln.split()[1]) for ln in open("/proc/meminfo") if ln.startswith("MemTotal")), 0)
+    ver = subprocess.run([ENVOY_BIN, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"version: \S+/(\d+\.\d+\.\d+)", ver)
+    return (f"{os.cpu_count()} cores ({model}), {mem / 2**20:.0f} GiB, Linux {os.uname().release}, "
+            f"Envoy {m.group(1) if m else '?'}")
+
+
+def loadavg():
+    return open("/proc/loadavg").read().split()[0]
+
+
+def main():
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    work = tempfile.mkdtemp(prefix="oauth2gw-bench.")
+    t_start = time.monotonic()
+    load_before = loadavg()
+    try:
+        report = run(work)
+    finally:
+        cleanup()
+    report.append(f"\nWall time {time.monotonic() - t_start:.0f} s; load average (1 min) "
+                  f"{load_before} before, {loadavg()} after.")
+    text = "\n".join(report) + "\n"
+    print(text)
+    out = os.environ.get("REPORT")
+    if out:
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as f:
+            f.write(text)
+        say(f"report also written to {out}")
+    if os.environ.get("KEEP") == "1":
+        say(f"logs kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(work):
+    idp_port, issuer = start_idp(work)
+    token_sets = {}  # alg -> (issuer, jwks port, tokens)
+    if "ES256" in ALGS:
+        say(f"minting {N_TOKENS} ES256 tokens at the IDP (client_credentials)")
+        tokens, rate = mint_idp(idp_port, N_TOKENS)
+        say(f"  {rate:.0f} tokens/s (debug build of the IDP, 4 client threads)")
+        token_sets["ES256"] = (issuer, idp_port, tokens)
+    notes = []
+    if "RS256" in ALGS:
+        say(f"minting {N_TOKENS} RS256 tokens (Python cryptography, RSA-2048) and serving their JWKS")
+        rs = rs256_setup(work, N_TOKENS)
+        if rs is None:
+            notes.append("RS256 not measured: the Python package `cryptography` is missing.")
+        else:
+            port, rs_issuer, tokens, rate = rs
+            token_sets["RS256"] = (rs_issuer, port, tokens)
+    files = {}
+    for alg, (_, _, tokens) in token_sets.items():
+        for mode, subset in (("warm", tokens[:1]), ("cold", tokens)):
+            files[alg, mode] = f"{work}/{alg}-{mode}.tokens"
+            with open(files[alg, mode], "w") as f:
+                f.write("\n".join(subset) + "\n")
+
+    # Start-up: sequential, interleaved over the variants, before any load.
+    startup = {}
+    st_variants = [v for v in ("bare", "jwt-authn-cached", "filter") if v in VARIANTS]
+    if STARTUP_RUNS > 0 and "ES256" in token_sets:
+        say(f"start-up time: {STARTUP_RUNS} runs each of {', '.join(st_variants)}")
+        iss, port, tokens = token_sets["ES256"]
+        for i in range(STARTUP_RUNS):
+            for v in st_variants:
+                e = Envoy(work, f"startup-{v}-{i}", v, iss, port, tokens[0])
+                live, first = e.start()
+                e.stop()
+                startup.setdefault(v, []).append((live, first))
+
+    # All variants up at once (idle ones cost only their timers), warmed up, RSS read.
+    envoys = {}
+    for alg, (iss, port, tokens) in token_sets.items():
+        for v in VARIANTS:
+            if v == "bare" and alg != ALGS[0]:
+                continue  # one bare Envoy serves both token sets
+            if v in IDP_ONLY and alg != "ES256":
+                continue
+            envoys[alg, v] = Envoy(work, f"{v}-{alg}", v, iss, port, tokens[0])
+    say(f"starting {len(envoys)} Envoys (1 worker each)")
+    for e in envoys.values():
+        e.start()
+    bare = envoys.get((ALGS[0], "bare"))
+    runs = []  # (alg, variant, mode)
+    for mode in MODES:
+        for alg in token_sets:
+            for v in VARIANTS:
+                key = (ALGS[0], v) if v == "bare" else (alg, v)
+                if key in envoys:
+                    runs.append((alg, v, mode))
+    say("warm-up: 1 s per Envoy with its warm token, then VmRSS")
+    rss = {}
+    for (alg, v), e in envoys.items():
+        wrk(e, files[alg, "warm"], 1)
+        rss[alg, v] = e.rss_kib()
+
+    results = {}
+    est = len(runs) * ROUNDS * (DURATION + 0.5)
+    say(f"{len(runs)} runs x {ROUNDS} rounds x {DURATION} s (about {est / 60:.1f} min), "
+        f"wrk -t1 -c{CONNECTIONS}")
+    for rnd in range(ROUNDS):
+        order = runs if rnd % 2 == 0 else list(reversed(runs))
+        for alg, v, mode in order:
+            e = bare if v == "bare" else envoys[alg, v]
+            r = wrk(e, files[alg, mode], DURATION)
+            results.setdefault((alg, v, mode), []).append(r)
+            say(f"  round {rnd + 1} {alg} {mode:4} {v:17} {r['rps']:9.0f} req/s  p50 {r['p50']:.2f} ms"
+                f"  p99 {r['p99']:.2f} ms  {r['cpu_us']:.1f} µs CPU/req")
+    for e in envoys.values():
+        e.stop()
+
+    # --------------------------------------------------------------------------------- report
+    med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
+    summary = {k: {m: med(rs, m) for m in ("rps", "p50", "p99", "cpu_us")} | {
+        "min": min(r["rps"] for r in rs), "max": max(r["rps"] for r in rs),
+        "hit": (statistics.median(h) if (h := [r["hit"] for r in rs if r["hit"] is not None]) else None),
+        "native": (statistics.median(h) if (h := [r["native"] for r in rs if r["native"] is not None]) else None)}
+        for k, rs in results.items()}
+
+    lines = [f"## Gateway benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+             f"Machine: {machine()}.",
+             f"Load: wrk -t1 -c{CONNECTIONS}, {DURATION} s per run, {ROUNDS} rounds interleaved "
+             f"(median shown, req/s range in brackets); Envoy `--concurrency 1`; upstream: "
+             f"`direct_response` in every variant; GET {PATH}. Warm: the same token every request. "
+             f"Cold: {N_TOKENS} different tokens in rotation (more than any cache holds: filter "
+             f"{FILTER_CACHE}, jwt_authn {JWT_AUTHN_CACHE}), so each request brings a token the "
+             "gateway has not got cached. ES256 tokens come from the IDP; RS256 tokens (RSA-2048) are "
+             "minted by the script with the same claims and issuer layout, their JWKS served on "
+             "loopback; both are fetched as remote JWKS by every variant. Envoy CPU µs/req: user + "
+             "system CPU time of the Envoy process during the run ÷ requests (less sensitive to other "
+             "load on the machine than req/s; `CPU: bare ÷ this` is the throughput ratio a CPU-bound "
+             "Envoy would show). Ratio goals are judged on req/s. filter.wasm: "
+             f"`{os.path.relpath(FILTER_WASM, ROOT)}`.", ""]
+    lines += notes
+    for mode in MODES:
+        for alg in token_sets:
+            lines += [f"### {alg}, {mode}", "",
+                      "| variant | req/s | p50 ms | p99 ms | ÷ bare | ÷ jwt_authn+cache | ÷ jwt_authn no cache "
+                      "| Envoy CPU µs/req | CPU: bare ÷ this | cache hits | verified natively |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|"]
+            base = summary.get((alg, "bare", mode))
+            jc = summary.get((alg, "jwt-authn-cached", mode))
+            jn = summary.get((alg, "jwt-authn", mode))
+            for v in VARIANTS:
+                s = summary.get((alg, v, mode))
+                if not s:
+                    continue
+                hit = "—" if s["hit"] is None else f"{s['hit']:.0f} %"
+                nat = "—" if s["native"] is None else f"{s['native']:.0f} %"
+                lines.append(
+                    f"| {LABELS.get(v, v)} | {fmt_int(s['rps'])} [{fmt_int(s['min'])}–{fmt_int(s['max'])}] "
+                    f"| {s['p50']:.2f} | {s['p99']:.2f} "
+                    f"| {ratio(s['rps'], base and base['rps'])} | {ratio(s['rps'], jc and jc['rps'])} "
+                    f"| {ratio(s['rps'], jn and jn['rps'])} | {s['cpu_us']:.1f} "
+                    f"| {ratio(base and base['cpu_us'], s['cpu_us'])} | {hit} | {nat} |")
+            lines.append("")
+
+    # Goals of issue 8.
+    goals = []
+
+    def goal(what, value, target, ok):
+        goals.append(f"| {what} | {value} | {target} | {'met' if ok else '**missed**'} |")
+
+    for alg in token_sets:
+        f_w, f_c = summary.get((alg, "filter", "warm")), summary.get((alg, "filter", "cold"))
+        jc_w = summary.get((alg, "jwt-authn-cached", "warm"))
+        jn_c = summary.get((alg, "jwt-authn", "cold"))
+        b_w = summary.get((alg, "bare", "warm"))
+        for what, f, ref, target in ((f"{alg} warm: filter ÷ jwt_authn with cache", f_w, jc_w, 1.0),
+                                     (f"{alg} warm: filter ÷ bare Envoy", f_w, b_w, 0.9),
+                                     (f"{alg} cold: filter ÷ jwt_authn without cache", f_c, jn_c, 0.8)):
+            if f and ref:
+                x, y = f["rps"] / ref["rps"], ref["cpu_us"] / f["cpu_us"]
+                goal(what, f"{x:.2f} (by Envoy CPU per request: {y:.2f})", f"≥ {target}", x >= target)
+    plain = os.path.getsize(f"{WASM_DIR}/filter.wasm")
+    shipped = os.path.getsize(FILTER_WASM)
+    sizes = [f"{os.path.basename(FILTER_WASM)} {shipped:,} B", f"filter.wasm (cargo) {plain:,} B"]
+    if WASM_OZ and shutil.which("wasm-opt"):
+        oz = f"{work}/filter.oz.wasm"
+        subprocess.run(["wasm-opt", "-Oz", *WASM_OPT_FLAGS, f"{WASM_DIR}/filter.wasm", "-o", oz], check=True)
+        sizes.append(f"wasm-opt -Oz of it {os.path.getsize(oz):,} B (not shipped, not benchmarked)")
+    goal("filter .wasm size (shipped)", "; ".join(sizes), "≤ 600 KB (600 000 B)", shipped <= 600_000)
+    first_alg = next(iter(token_sets), None)
+    rb, rf = rss.get((ALGS[0], "bare")), rss.get((first_alg, "filter"))
+    if rb and rf:
+        goal("Envoy VmRSS with filter ÷ without (after 1 s warm-up)",
+             f"{rf / rb:.2f} ({rf / 1024:.0f} MiB vs {rb / 1024:.0f} MiB)", "≤ 1.5", rf / rb <= 1.5)
+    if "bare" in startup and "filter" in startup:
+        sb = [statistics.median(x[i] for x in startup["bare"]) for i in (0, 1)]
+        sf = [statistics.median(x[i] for x in startup["filter"]) for i in (0, 1)]
+        goal("Envoy start-up with filter ÷ without: admin /ready LIVE", f"{sf[0] / sb[0]:.2f} "
+             f"({sf[0]:.0f} ms vs {sb[0]:.0f} ms)", "≤ 2", sf[0] / sb[0] <= 2)
+        goal("… until the first 200 with a token (includes the JWKS fetch)", f"{sf[1] / sb[1]:.2f} "
+             f"({sf[1]:.0f} ms vs {sb[1]:.0f} ms)", "≤ 2", sf[1] / sb[1] <= 2)
+    lines += ["### Goals (issue 8)", "", "| goal | measured | target | |", "|---|---|---|---|", *goals, ""]
+
+    lines += ["### Memory and start-up", "", "| variant | VmRSS after warm-up MiB | start-up: /ready LIVE ms "
+              f"(median of {STARTUP_RUNS}, min–max) | first 200 with token ms |", "|---|---|---|---|"]
+    for v in VARIANTS:
+        r = rss.get((ALGS[0], v)) or rss.get((first_alg, v))
+        s = startup.get(v)
+        live = first = "—"
+        if s:
+            lv, fv = [x[0] for x in s], [x[1] for x in s]
+            live = f"{statistics.median(lv):.0f} ({min(lv):.0f}–{max(lv):.0f})"
+            first = f"{statistics.median(fv):.0f} ({min(fv):.0f}–{max(fv):.0f})"
+        lines.append(f"| {LABELS.get(v, v)} | {r / 1024:.1f} | {live} | {first} |" if r else
+                     f"| {LABELS.get(v, v)} | — | {live} | {first} |")
+    return lines
+
+
+if __name__ == "__main__":
+    main()
