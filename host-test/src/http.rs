@@ -162,10 +162,10 @@ impl Request {
         for (k, v) in self.headers.iter() {
             map.add(k, v);
         }
-        if let Some(body) = &self.body {
-            if !map.contains("content-length") {
-                map.add("content-length", body.len().to_string());
-            }
+        if let Some(body) = &self.body
+            && !map.contains("content-length")
+        {
+            map.add("content-length", body.len().to_string());
         }
         map
     }

@@ -16,6 +16,9 @@ use wasmtime::{Instance, Store, TypedFunc, WasmParams, WasmResults};
 /// Finished streams kept for `Vm::outcome` lookups.
 const FINISHED_KEPT: usize = 1024;
 
+/// `proxy_on_http_call_response(context, token, headers, body size, trailers)`.
+type OnHttpCallResponse = TypedFunc<(i32, i32, i32, i32, i32), ()>;
+
 /// The module's callbacks; absent ones are skipped, as Envoy skips them.
 #[derive(Clone)]
 struct Exports {
@@ -28,7 +31,7 @@ struct Exports {
     on_request_body: Option<TypedFunc<(i32, i32, i32), i32>>,
     on_response_headers: Option<TypedFunc<(i32, i32, i32), i32>>,
     on_response_body: Option<TypedFunc<(i32, i32, i32), i32>>,
-    on_http_call_response: Option<TypedFunc<(i32, i32, i32, i32, i32), ()>>,
+    on_http_call_response: Option<OnHttpCallResponse>,
     on_done: Option<TypedFunc<i32, i32>>,
     on_log: Option<TypedFunc<i32, ()>>,
     on_delete: Option<TypedFunc<i32, ()>>,

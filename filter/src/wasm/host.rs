@@ -76,7 +76,13 @@ pub fn send_response(status: u32, headers: &[(&str, &str)], body: &[u8]) {
     }
 }
 
-pub fn http_call_status() -> Option<u32> {
+/// The status of a callout's answer. `headers` is the count the host announced: with none (a
+/// reset or failed call) the map is not read at all, since the SDK panics on the host's
+/// "bad argument" for a missing map.
+pub fn http_call_status(headers: usize) -> Option<u32> {
+    if headers == 0 {
+        return None;
+    }
     hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
         .ok()
         .flatten()
@@ -84,6 +90,9 @@ pub fn http_call_status() -> Option<u32> {
 }
 
 pub fn http_call_body(size: usize) -> Vec<u8> {
+    if size == 0 {
+        return Vec::new();
+    }
     hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size)
         .ok()
         .flatten()

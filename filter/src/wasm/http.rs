@@ -137,7 +137,7 @@ impl Context for Http {
     fn on_http_call_response(
         &mut self,
         token: u32,
-        _headers: usize,
+        headers: usize,
         _body: usize,
         _trailers: usize,
     ) {
@@ -147,7 +147,7 @@ impl Context for Http {
         let Some(flow) = self.logout.as_mut() else {
             return;
         };
-        if let Some(response) = flow.on_answer(&worker, token) {
+        if let Some(response) = flow.on_answer(&worker, token, headers) {
             self.logout = None;
             self.answer_logout(&worker, &response);
         }

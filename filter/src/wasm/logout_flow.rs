@@ -72,11 +72,16 @@ impl LogoutFlow {
     }
 
     /// Feeds one callout answer; `Some` when the client can be answered.
-    pub fn on_answer(&mut self, worker: &Worker, call: u32) -> Option<LogoutResponse> {
+    pub fn on_answer(
+        &mut self,
+        worker: &Worker,
+        call: u32,
+        headers: usize,
+    ) -> Option<LogoutResponse> {
         let (step, started_ms, timeout_ms) = self.calls.remove(&call)?;
         let now_ms = host::now_ms();
         let timed_out = now_ms.saturating_sub(started_ms) + 50 >= timeout_ms;
-        let result = match host::http_call_status() {
+        let result = match host::http_call_status(headers) {
             // Envoy answers a call that ran out of time with its own 504.
             Some(504) if timed_out => CallResult::TimedOut,
             Some(status) => CallResult::Status(status),

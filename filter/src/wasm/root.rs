@@ -50,7 +50,7 @@ impl Context for Root {
     fn on_http_call_response(
         &mut self,
         token: u32,
-        _headers: usize,
+        headers: usize,
         body_size: usize,
         _trailers: usize,
     ) {
@@ -64,7 +64,7 @@ impl Context for Root {
             );
             return;
         };
-        let status = host::http_call_status();
+        let status = host::http_call_status(headers);
         let body = host::http_call_body(body_size);
         let now_ms = host::now_ms();
         match job {

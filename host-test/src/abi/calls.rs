@@ -120,14 +120,14 @@ fn proxy_http_call(
         if timeout_ms < 0 {
             return Err(Status::BadArgument.into());
         }
-        if let Some(clusters) = &state.plugin.clusters {
-            if !clusters.contains(&cluster) {
-                state.note(
-                    LogLevel::Warn,
-                    format!("proxy_http_call: unknown cluster {cluster:?} (BadArgument)"),
-                );
-                return Err(Status::BadArgument.into());
-            }
+        if let Some(clusters) = &state.plugin.clusters
+            && !clusters.contains(&cluster)
+        {
+            state.note(
+                LogLevel::Warn,
+                format!("proxy_http_call: unknown cluster {cluster:?} (BadArgument)"),
+            );
+            return Err(Status::BadArgument.into());
         }
         if [":path", ":method", ":authority"]
             .iter()
