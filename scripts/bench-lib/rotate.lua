@@ -2,7 +2,9 @@
 -- same work in both): each request carries the next token of a file (one token a line), round
 -- robin. Warm runs give a file with one token; cold runs a file with more tokens than any cache
 -- holds, so a token comes back only after the caches have evicted it.
---   wrk -t1 -c16 -d5s -s rotate.lua http://127.0.0.1:PORT/api/hello -- TOKENS_FILE
+--   wrk -t1 -c16 -d5s -s rotate.lua http://127.0.0.1:PORT/api/hello -- TOKENS_FILE [START]
+-- START (default 0): tokens to skip first, so that a later run against the same Envoy goes on
+-- where the previous one stopped instead of replaying the tokens its cache still holds.
 -- done() prints one line "BENCH {json}" (latencies in microseconds).
 local tokens = {}
 local i = 0
@@ -16,6 +18,7 @@ function init(args)
   if #tokens == 0 then
     error("no tokens in " .. tostring(args[1]))
   end
+  i = (tonumber(args[2]) or 0) % #tokens
 end
 
 function request()
