@@ -43,6 +43,7 @@ VARIANTS = os.environ.get("VARIANTS", "bare jwt-authn-cached jwt-authn filter fi
 ALGS = os.environ.get("ALGS", "ES256 RS256").split()
 MODES = os.environ.get("MODES", "warm cold").split()
 WASM_OZ = os.environ.get("WASM_OZ", "1") == "1"
+PROFILE = os.environ.get("PROFILE", "1") == "1" and shutil.which("perf") is not None
 PATH = "/api/hello"
 # Variants that need the real IDP (revocation feed): not run with the self-minted RS256 tokens.
 IDP_ONLY = {"filter-full"}
@@ -344,6 +345,31 @@ def wrk(envoy, tokens_file, duration):
             "hit": (100.0 * hit / (hit + miss)) if hit + miss else None}
 
 
+def profile(envoy, tokens_file, work):
+    """perf (software cpu-clock sampling: no hardware counters on these VMs) on the Envoy process
+    during one wrk run: the share of its CPU time per DSO, turned into µs per request. The envoy
+    binary is stripped, so the split is per DSO only: Envoy's own code (HTTP, the proxy-wasm host
+    and its hostcalls, V8's runtime, BoringSSL) / the Wasm module's code compiled by V8 (JIT) /
+    kernel (loopback TCP, syscalls) / libc."""
+    data = f"{work}/perf.data"
+    perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-o", data,
+                             "-p", str(envoy.proc.pid), "--", "sleep", str(DURATION)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.2)
+    r = wrk(envoy, tokens_file, DURATION)
+    perf.wait()
+    rep = subprocess.run(["perf", "report", "-i", data, "--sort", "dso", "--stdio", "--no-children",
+                          "-g", "none"], capture_output=True, text=True).stdout
+    shares = {"envoy": 0.0, "jit": 0.0, "kernel": 0.0, "other": 0.0}
+    for m in re.finditer(r"^\s*([\d.]+)%\s+(.+?)\s*$", rep, re.M):
+        pct, dso = float(m.group(1)), m.group(2)
+        key = ("envoy" if dso == "envoy" else "jit" if dso.startswith("[JIT]") else
+               "kernel" if dso.startswith("[kernel") else "other")
+        shares[key] += pct
+    total = sum(shares.values()) or 1
+    return r, {k: r["cpu_us"] * v / total for k, v in shares.items()}
+
+
 # ------------------------------------------------------------------------------------------ main
 
 def fmt_int(x):
@@ -469,6 +495,15 @@ def run(work):
             results.setdefault((alg, v, mode), []).append(r)
             say(f"  round {rnd + 1} {alg} {mode:4} {v:17} {r['rps']:9.0f} req/s  p50 {r['p50']:.2f} ms"
                 f"  p99 {r['p99']:.2f} ms  {r['cpu_us']:.1f} µs CPU/req")
+    profiles = []
+    if PROFILE and "ES256" in token_sets:
+        say("profiles (perf, cpu-clock) of one run each")
+        for v, mode in (("bare", "warm"), ("jwt-authn-cached", "warm"), ("filter", "warm"),
+                        ("jwt-authn", "cold"), ("filter", "cold")):
+            e = envoys.get(("ES256", v)) or (bare if v == "bare" else None)
+            if e is not None and mode in MODES:
+                r, split = profile(e, files["ES256", mode], work)
+                profiles.append((v, mode, r, split))
     for e in envoys.values():
         e.stop()
 
@@ -556,6 +591,18 @@ def run(work):
         goal("… until the first 200 with a token (includes the JWKS fetch)", f"{sf[1] / sb[1]:.2f} "
              f"({sf[1]:.0f} ms vs {sb[1]:.0f} ms)", "≤ 2", sf[1] / sb[1] <= 2)
     lines += ["### Goals (issue 8)", "", "| goal | measured | target | |", "|---|---|---|---|", *goals, ""]
+
+    if profiles:
+        lines += ["### Where Envoy's CPU time goes (ES256, perf)", "",
+                  "One extra run each under `perf record -e cpu-clock -F 999`; µs of Envoy CPU per "
+                  "request by where the samples fell. The Envoy binary is stripped, so its own code "
+                  "(HTTP, proxy-wasm host and hostcalls, V8 runtime, BoringSSL) is one column.", "",
+                  "| variant | mode | total µs/req | Envoy code | Wasm module (V8 JIT) | kernel | libc, other |",
+                  "|---|---|---|---|---|---|---|"]
+        for v, mode, r, sp in profiles:
+            lines.append(f"| {LABELS.get(v, v)} | {mode} | {r['cpu_us']:.1f} | {sp['envoy']:.1f} | "
+                         f"{sp['jit']:.1f} | {sp['kernel']:.1f} | {sp['other']:.1f} |")
+        lines.append("")
 
     lines += ["### Memory and start-up", "", "| variant | VmRSS after warm-up MiB | start-up: /ready LIVE ms "
               f"(median of {STARTUP_RUNS}, min–max) | first 200 with token ms |", "|---|---|---|---|"]
