@@ -4,7 +4,11 @@
 use crate::tokens::AccessClaims;
 use sqlx::{Row, SqlitePool};
 
-pub async fn record_issued(pool: &SqlitePool, c: &AccessClaims) -> Result<(), sqlx::Error> {
+/// Records an issued access token (in a transaction or on its own).
+pub async fn record_issued<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    c: &AccessClaims,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO issued_tokens (jti, client_id, sub, sid, scope, issued_at, exp) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
@@ -15,7 +19,7 @@ pub async fn record_issued(pool: &SqlitePool, c: &AccessClaims) -> Result<(), sq
     .bind(&c.scope)
     .bind(c.iat)
     .bind(c.exp)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! (for revocation and introspection).
 
 use crate::keys::KeyRing;
+use crate::settings::Client;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,26 @@ pub struct AccessClaims {
     /// Authentication methods (RFC 8176), e.g. `["pwd"]`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub amr: Option<Vec<String>>,
+}
+
+impl AccessClaims {
+    /// The claims of a new access token for `client`, valid for the client's lifetime from `now`.
+    pub fn issue(issuer: &str, client: &Client, sub: &str, scopes: &[String], now: i64) -> Self {
+        let ttl = i64::try_from(client.access_token_ttl_seconds).unwrap_or(300);
+        AccessClaims {
+            iss: issuer.to_owned(),
+            sub: sub.to_owned(),
+            aud: audience(&client.audiences),
+            exp: now + ttl,
+            iat: now,
+            nbf: now,
+            jti: random_id(),
+            client_id: client.id.clone(),
+            scope: scopes.join(" "),
+            sid: None,
+            amr: None,
+        }
+    }
 }
 
 pub fn random_id() -> String {

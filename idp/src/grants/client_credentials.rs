@@ -6,7 +6,7 @@ use crate::error::OAuthError;
 use crate::form::Form;
 use crate::settings::GrantType;
 use crate::state::AppState;
-use crate::tokens::{AccessClaims, audience, random_id, sign};
+use crate::tokens::{AccessClaims, sign};
 use crate::{grants, store};
 use serde_json::{Value, json};
 
@@ -28,26 +28,14 @@ pub async fn grant(
         ));
     }
     let scopes = grants::grant_scopes(client, form.get("scope"))?;
-    let ttl = i64::try_from(client.access_token_ttl_seconds).unwrap_or(300);
-    let claims = AccessClaims {
-        iss: state.settings.issuer.clone(),
-        sub: format!("client:{}", client.id),
-        aud: audience(&client.audiences),
-        exp: now + ttl,
-        iat: now,
-        nbf: now,
-        jti: random_id(),
-        client_id: client.id.clone(),
-        scope: scopes.join(" "),
-        sid: None,
-        amr: None,
-    };
+    let sub = format!("client:{}", client.id);
+    let claims = AccessClaims::issue(&state.settings.issuer, client, &sub, &scopes, now);
     let token = sign(&state.keys(), &claims).map_err(OAuthError::Server)?;
     store::record_issued(&state.pool, &claims).await?;
     Ok(json!({
         "access_token": token,
         "token_type": "Bearer",
-        "expires_in": ttl,
+        "expires_in": claims.exp - claims.iat,
         "scope": claims.scope,
     }))
 }

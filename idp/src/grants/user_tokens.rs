@@ -5,7 +5,7 @@ use crate::error::OAuthError;
 use crate::settings::Client;
 use crate::state::AppState;
 use crate::store::{self, NewRefreshToken};
-use crate::tokens::{AccessClaims, audience, random_id, sign};
+use crate::tokens::{AccessClaims, random_id, sign};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -35,7 +35,6 @@ pub async fn issue(
     origin: Origin<'_>,
     now: i64,
 ) -> Result<Value, OAuthError> {
-    let ttl = i64::try_from(client.access_token_ttl_seconds).unwrap_or(300);
     let refresh_ttl = i64::try_from(state.settings.refresh_token_ttl_seconds).unwrap_or(3600);
     let amr = match origin {
         Origin::NewSession { amr } => Some(amr.iter().map(|m| (*m).to_owned()).collect()),
@@ -55,17 +54,9 @@ pub async fn issue(
         } => (sid.to_owned(), family.to_owned(), session_expires_at),
     };
     let claims = AccessClaims {
-        iss: state.settings.issuer.clone(),
-        sub: sub.to_owned(),
-        aud: audience(&client.audiences),
-        exp: now + ttl,
-        iat: now,
-        nbf: now,
-        jti: random_id(),
-        client_id: client.id.clone(),
-        scope: scopes.join(" "),
         sid: Some(sid.clone()),
         amr,
+        ..AccessClaims::issue(&state.settings.issuer, client, sub, scopes, now)
     };
     let access_token = sign(&state.keys(), &claims).map_err(OAuthError::Server)?;
     let refresh_token = format!("{}{}", random_id(), random_id());
@@ -85,22 +76,11 @@ pub async fn issue(
         },
     )
     .await?;
-    sqlx::query(
-        "INSERT INTO issued_tokens (jti, client_id, sub, sid, scope, issued_at, exp) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&claims.jti)
-    .bind(&claims.client_id)
-    .bind(&claims.sub)
-    .bind(&claims.sid)
-    .bind(&claims.scope)
-    .bind(claims.iat)
-    .bind(claims.exp)
-    .execute(&mut **tx)
-    .await?;
+    store::record_issued(&mut **tx, &claims).await?;
     Ok(json!({
         "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": ttl,
+        "expires_in": claims.exp - claims.iat,
         "refresh_token": refresh_token,
         "scope": claims.scope,
     }))
