@@ -184,8 +184,10 @@ impl HttpContext for Http {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         // Revocations made by another worker of this Envoy (a logout) apply at once, not at the
-        // next tick: one small shared-data read per request.
-        worker.sync_denylist();
+        // next tick: one small shared-data read per request — only when something can revoke.
+        if worker.config.revocation_feed.is_some() || worker.config.logout.is_some() {
+            worker.sync_denylist();
+        }
         let method = value(":method").unwrap_or("");
         let path = value(":path").unwrap_or("/");
         let now_ms = host::now_ms();
