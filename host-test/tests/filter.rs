@@ -294,3 +294,40 @@ fn the_harness_counts_fuel_per_request() {
         other => panic!("{other:#?}"),
     }
 }
+
+/// The same decisions with Envoy's `verify_signature` and without it (RustCrypto in Wasm).
+#[test]
+fn signatures_are_checked_natively_when_the_host_can_and_in_wasm_otherwise() {
+    let issuer = Issuer::es256(7, "k1");
+    let rogue = Issuer::es256(8, "k1");
+    for native in [true, false] {
+        let mut options = host_test::EnvoyOptions::new()
+            .workers(1)
+            .plugin_name("oauth2-gateway")
+            .clusters(["idp", "resource-server"])
+            .plugin_config(config().to_string());
+        if !native {
+            options = options.without_foreign_function("verify_signature");
+        }
+        let mut envoy = support::host().envoy(options).unwrap();
+        envoy.advance(Duration::from_secs(1)).unwrap();
+        envoy
+            .respond_all("idp", &Response::json(200, issuer.jwks()))
+            .unwrap();
+        let now = envoy.clock().unix_seconds();
+        let good = envoy
+            .request(Request::get("/").bearer(&issuer.token(&claims(now))))
+            .unwrap();
+        assert!(good.is_continued(), "native={native}: {good:#?}");
+        let forged = envoy
+            .request(Request::get("/").bearer(&rogue.token(&claims(now))))
+            .unwrap();
+        assert_eq!(forged.status(), Some(401), "native={native}");
+        let counted = envoy.metric("oauth2gw.verify_native").unwrap_or(0);
+        assert_eq!(
+            counted > 0,
+            native,
+            "native={native}: verify_native={counted}"
+        );
+    }
+}
