@@ -359,8 +359,9 @@ impl Envoy {
         self.shared.queues.len(&self.options.vm_id, name)
     }
 
-    /// Delivers `proxy_on_queue_ready` for messages enqueued since last time.
-    fn deliver_queue_events(&mut self) -> Result<()> {
+    /// Delivers `proxy_on_queue_ready` for messages enqueued since last time (done after every
+    /// request, tick and answer; call it after driving a VM directly).
+    pub fn deliver_queue_events(&mut self) -> Result<()> {
         for _ in 0..MAX_QUEUE_ROUNDS {
             let ready = self.shared.queues.take_ready();
             if ready.is_empty() {

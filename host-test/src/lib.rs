@@ -57,3 +57,6 @@ pub use limits::Limits;
 pub use logs::{LogEntry, LogSource};
 pub use metrics::MetricValue;
 pub use vm::{FuelReport, StartReport, Vm};
+
+/// Raw wasm values, for [`Vm::call_export`].
+pub use wasmtime::Val;

@@ -11,7 +11,7 @@ use crate::state::HostState;
 use crate::stream::{Phase, Stream};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
-use wasmtime::{Instance, Store, TypedFunc, WasmParams, WasmResults};
+use wasmtime::{Extern, Instance, Store, TypedFunc, Val, WasmParams, WasmResults};
 
 /// Finished streams kept for `Vm::outcome` lookups.
 const FINISHED_KEPT: usize = 1024;
@@ -90,6 +90,7 @@ pub struct FuelReport {
 
 pub struct Vm {
     store: Store<HostState>,
+    instance: Instance,
     exports: Exports,
     started: StartReport,
     failed: Option<String>,
@@ -111,6 +112,7 @@ impl Vm {
         }
         let mut vm = Vm {
             store,
+            instance,
             exports,
             started: StartReport::default(),
             failed: None,
@@ -186,6 +188,18 @@ impl Vm {
         let Some(func) = func else {
             return Ok(None);
         };
+        self.run(callback, context, |store| func.call(store, params))
+            .map(Some)
+    }
+
+    /// Runs `f` (a call into the guest) with fresh fuel, in `context`; accounts fuel, collects
+    /// stdio, and turns a trap into an error that poisons the VM.
+    fn run<T>(
+        &mut self,
+        callback: &str,
+        context: u32,
+        f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<T> {
         if let Some(why) = &self.failed {
             return Err(HostError::VmFailed(why.clone()));
         }
@@ -197,7 +211,7 @@ impl Vm {
             contexts.current = context;
             contexts.effective = 0;
         }
-        let result = func.call(&mut self.store, params);
+        let result = f(&mut self.store);
         let used = fuel.saturating_sub(self.store.get_fuel().unwrap_or(0));
         self.fuel.last_call = used;
         self.fuel.total = self.fuel.total.saturating_add(used);
@@ -209,7 +223,7 @@ impl Vm {
         state.contexts.effective = 0;
         state.collect_stdio();
         match result {
-            Ok(r) => Ok(Some(r)),
+            Ok(r) => Ok(r),
             Err(e) => {
                 let guest_said = self.guest_said_since(logs_before);
                 let error = match e.downcast_ref::<wasmtime::Trap>() {
@@ -415,6 +429,68 @@ impl Vm {
             .filter_map(|c| c.deadline_nanos.map(|d| (d, c.id)))
             .filter(|(d, _)| *d <= mono_nanos)
             .collect()
+    }
+
+    // ---- raw access, for probing the ABI with hand-written guests ---------------------------
+
+    /// The root context's id.
+    pub fn root_context(&self) -> u32 {
+        self.store.data().contexts.root
+    }
+
+    /// Calls export `name` with raw wasm values, as if in `context` (e.g. [`Vm::root_context`]
+    /// or a paused stream's id), then acts on what the guest asked for (local replies,
+    /// continues). Traps and fuel exhaustion are reported as for any callback.
+    pub fn call_export(&mut self, name: &str, context: u32, params: &[Val]) -> Result<Vec<Val>> {
+        let func = self
+            .instance
+            .get_func(&mut self.store, name)
+            .ok_or_else(|| HostError::Usage(format!("the module exports no function {name}")))?;
+        let arity = func.ty(&self.store).results().len();
+        let mut results = vec![Val::I32(0); arity];
+        self.run(name, context, |store| {
+            func.call(store, params, &mut results)
+        })?;
+        self.drive_pending_streams()?;
+        Ok(results)
+    }
+
+    /// Copies `bytes` into memory the guest allocates (with its `proxy_on_memory_allocate`);
+    /// returns the address.
+    pub fn write_guest(&mut self, bytes: &[u8]) -> Result<u32> {
+        let size = u32::try_from(bytes.len())
+            .map_err(|_| HostError::Usage("more than 4 GiB for a wasm32 guest".to_owned()))?;
+        let results = self.call_export(
+            "proxy_on_memory_allocate",
+            0,
+            &[Val::I32(i32::from_ne_bytes(size.to_ne_bytes()))],
+        )?;
+        let address = match results.first() {
+            Some(Val::I32(a)) => u32::from_ne_bytes(a.to_ne_bytes()),
+            _ => return Err(HostError::BadModule("allocator returned no i32".to_owned())),
+        };
+        let memory = self.memory()?;
+        memory
+            .write(&mut self.store, address as usize, bytes)
+            .map_err(|e| HostError::BadModule(format!("allocator returned {address}: {e}")))?;
+        Ok(address)
+    }
+
+    /// Reads guest memory (bounds-checked).
+    pub fn read_guest(&mut self, address: u32, len: u32) -> Result<Vec<u8>> {
+        let memory = self.memory()?;
+        let mut out = vec![0; len as usize];
+        memory
+            .read(&self.store, address as usize, &mut out)
+            .map_err(|e| HostError::Usage(format!("read of {len} bytes at {address}: {e}")))?;
+        Ok(out)
+    }
+
+    fn memory(&mut self) -> Result<wasmtime::Memory> {
+        match self.instance.get_export(&mut self.store, "memory") {
+            Some(Extern::Memory(memory)) => Ok(memory),
+            _ => Err(HostError::BadModule("no exported memory".to_owned())),
+        }
     }
 
     // ---- HTTP streams ---------------------------------------------------------------------
