@@ -119,10 +119,7 @@ fn hostile_pointers_and_sizes_get_a_status_not_a_crash() {
         BAD_ARGUMENT
     );
     let [msg, len] = put(vm, b"hello");
-    assert_eq!(
-        root_status(vm, "t_log", &[i(99), msg.clone(), len.clone()]),
-        BAD_ARGUMENT
-    );
+    assert_eq!(root_status(vm, "t_log", &[i(99), msg, len]), BAD_ARGUMENT);
     assert_eq!(root_status(vm, "t_log", &[i(3), msg, len]), OK);
     // Results written to a pointer outside memory.
     envoy.set_shared_data("k", b"v").unwrap();
@@ -537,15 +534,7 @@ fn properties_of_the_plugin_and_of_the_request() {
     // set_property needs a stream; the value reads back.
     let [p, pl] = put(vm, b"filter_state\0mine");
     let [v, vl] = put(vm, b"value");
-    assert_eq!(
-        status(
-            vm,
-            "t_set_property",
-            ctx,
-            &[p.clone(), pl.clone(), v.clone(), vl.clone()]
-        ),
-        OK
-    );
+    assert_eq!(status(vm, "t_set_property", ctx, &[p, pl, v, vl]), OK);
     assert_eq!(
         status(vm, "t_set_property", root, &[p, pl, v, vl]),
         NOT_FOUND
