@@ -225,6 +225,16 @@ impl Envoy {
     /// Moves time forward by `by`, firing ticks and HTTP-call timeouts in time order as they
     /// fall due (a timed-out call gets Envoy's 504 "upstream request timeout").
     pub fn advance(&mut self, by: Duration) -> Result<()> {
+        self.advance_with(by, |_| Ok(()))
+    }
+
+    /// [`Envoy::advance`], calling `after_event` after every tick or timeout (at that instant),
+    /// e.g. to answer the calls a tick made before their timeout runs.
+    pub fn advance_with(
+        &mut self,
+        by: Duration,
+        mut after_event: impl FnMut(&mut Envoy) -> Result<()>,
+    ) -> Result<()> {
         let target = self
             .clock()
             .monotonic_nanos()
@@ -237,6 +247,7 @@ impl Envoy {
                     .answer_http_call(id.token, CallAnswer::Response(Response::envoy_timeout()))?,
             }
             self.deliver_queue_events()?;
+            after_event(self)?;
         }
         self.shared.clock.advance_to_monotonic(target);
         Ok(())

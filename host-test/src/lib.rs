@@ -36,6 +36,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod properties;
+pub mod scenario;
 mod shared_data;
 mod shared_queue;
 mod state;
@@ -56,6 +57,7 @@ pub use http_calls::{CallAnswer, CallId, HttpCall};
 pub use limits::Limits;
 pub use logs::{LogEntry, LogSource};
 pub use metrics::MetricValue;
+pub use scenario::{Scenario, ScenarioReport};
 pub use vm::{FuelReport, StartReport, Vm};
 
 /// Raw wasm values, for [`Vm::call_export`].

@@ -1,0 +1,159 @@
+//! Keys and tokens of scenarios: derived from seeds, signed at request time against the clock.
+
+use super::{KeySpec, TokenSpec};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+use signature::Signer;
+
+pub(crate) struct Key {
+    kid: String,
+    signing: p256::ecdsa::SigningKey,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl Key {
+    pub(crate) fn new(name: &str, spec: &KeySpec) -> Result<Self, String> {
+        if spec.alg != "ES256" {
+            return Err(format!(
+                "key {name}: only ES256 keys are supported, not {}",
+                spec.alg
+            ));
+        }
+        let signing = p256::ecdsa::SigningKey::from_slice(&[spec.seed; 32])
+            .map_err(|e| format!("key {name}: seed {} gives no key: {e}", spec.seed))?;
+        Ok(Key {
+            kid: spec.kid.clone().unwrap_or_else(|| name.to_owned()),
+            signing,
+        })
+    }
+
+    pub(crate) fn jwk(&self) -> Value {
+        let point = self.signing.verifying_key().to_sec1_point(false);
+        let bytes = point.as_bytes();
+        let (x, y) = (bytes.get(1..33), bytes.get(33..65));
+        json!({"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
+               "x": b64(x.unwrap_or_default()), "y": b64(y.unwrap_or_default())})
+    }
+
+    fn sign(&self, input: &str) -> Vec<u8> {
+        let signature: p256::ecdsa::Signature = self.signing.sign(input.as_bytes());
+        signature.to_bytes().to_vec()
+    }
+}
+
+/// Replaces `"now"`, `"now+N"`, `"now-N"` strings (anywhere in `value`) with Unix seconds.
+pub(crate) fn resolve_time(value: &mut Value, now: u64) {
+    match value {
+        Value::String(s) => {
+            if let Some(t) = time_placeholder(s, now) {
+                *value = Value::from(t);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| resolve_time(v, now)),
+        Value::Object(map) => map.values_mut().for_each(|v| resolve_time(v, now)),
+        _ => {}
+    }
+}
+
+fn time_placeholder(text: &str, now: u64) -> Option<u64> {
+    let rest = text.strip_prefix("now")?;
+    if rest.is_empty() {
+        return Some(now);
+    }
+    let (sign, digits) = rest.split_at(1);
+    let n: u64 = digits.parse().ok()?;
+    match sign {
+        "+" => now.checked_add(n),
+        "-" => now.checked_sub(n),
+        _ => None,
+    }
+}
+
+/// `base` with `over` merged in; a `null` in `over` removes the field.
+fn merged(base: &Map<String, Value>, over: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = base.clone();
+    for (k, v) in over {
+        if v.is_null() {
+            out.remove(k);
+        } else {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Builds the token text for `spec` at `now`.
+pub(crate) fn build(
+    spec: &TokenSpec,
+    key: &Key,
+    default_claims: &Map<String, Value>,
+    now: u64,
+) -> Result<String, String> {
+    if let Some(raw) = &spec.raw {
+        return Ok(raw.clone());
+    }
+    let mut claims = Value::Object(merged(default_claims, &spec.claims));
+    resolve_time(&mut claims, now);
+    let base_header = json!({"alg": "ES256", "typ": "at+jwt", "kid": key.kid});
+    let header = match &base_header {
+        Value::Object(map) => Value::Object(merged(map, &spec.header)),
+        _ => base_header.clone(),
+    };
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut signature = key.sign(&input);
+    let mut payload_part = input.clone();
+    match spec.tamper.as_deref() {
+        None => {}
+        Some("signature") => {
+            if let Some(byte) = signature.get_mut(10) {
+                *byte ^= 0x01;
+            }
+        }
+        Some("payload") => {
+            if let Value::Object(map) = &mut claims {
+                map.insert("sub".to_owned(), Value::from("mallory"));
+            }
+            payload_part = format!(
+                "{}.{}",
+                b64(header.to_string().as_bytes()),
+                b64(claims.to_string().as_bytes())
+            );
+        }
+        Some(other) => return Err(format!("unknown tamper {other:?} (signature, payload)")),
+    }
+    Ok(format!("{payload_part}.{}", b64(&signature)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_placeholders() {
+        let mut v = json!({"exp": "now+300", "iat": "now-10", "nbf": "now", "sub": "nowhere",
+                           "list": ["now+1"]});
+        resolve_time(&mut v, 1000);
+        assert_eq!(
+            v,
+            json!({"exp": 1300, "iat": 990, "nbf": 1000, "sub": "nowhere", "list": [1001]})
+        );
+    }
+
+    #[test]
+    fn merging_removes_nulls() {
+        let base = json!({"a": 1, "b": 2});
+        let over = json!({"b": null, "c": 3});
+        let (Value::Object(base), Value::Object(over)) = (base, over) else {
+            unreachable!()
+        };
+        assert_eq!(Value::Object(merged(&base, &over)), json!({"a": 1, "c": 3}));
+    }
+}
