@@ -62,7 +62,7 @@ impl Upstreams {
                 });
                 let response = match spec {
                     Some(spec) if spec.hang => continue,
-                    Some(spec) => response(spec, keys)
+                    Some(spec) => response(spec, keys, envoy.clock().unix_seconds())
                         .map_err(|e| HostError::Usage(format!("upstream {}: {e}", call.cluster)))?,
                     None => Response::new(404).body("no such route in the scenario"),
                 };
@@ -79,7 +79,11 @@ impl Upstreams {
     }
 }
 
-fn response(spec: &ResponseSpec, keys: &BTreeMap<String, Key>) -> Result<Response, String> {
+fn response(
+    spec: &ResponseSpec,
+    keys: &BTreeMap<String, Key>,
+    now: u64,
+) -> Result<Response, String> {
     let mut response = Response::new(spec.status);
     for (k, v) in &spec.headers {
         response = response.header(k, v.clone());
@@ -88,6 +92,8 @@ fn response(spec: &ResponseSpec, keys: &BTreeMap<String, Key>) -> Result<Respons
         response = response.body(body.clone());
     }
     if let Some(value) = &spec.json {
+        let mut value = value.clone();
+        tokens::resolve_time(&mut value, now);
         response = response
             .header("content-type", "application/json")
             .body(value.to_string());
