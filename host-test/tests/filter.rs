@@ -331,3 +331,70 @@ fn signatures_are_checked_natively_when_the_host_can_and_in_wasm_otherwise() {
         );
     }
 }
+
+/// What the logout sequence sends: the token to the IDP's RFC 7009 endpoint with the gateway's
+/// client credentials, the session to the resource server with its shared secret.
+#[test]
+fn logout_calls_carry_the_credentials_and_the_session() {
+    let issuer = Issuer::es256(7, "k1");
+    let mut config = config();
+    config["idp_client"] =
+        json!({"client_id": "gateway", "client_secret": "gateway-secret-0123456789"});
+    config["logout"] = json!({
+        "revoke": {"cluster": "idp", "path": "/oauth2/revoke"},
+        "resource_server": {"cluster": "resource-server", "path": "/internal/sessions/revoke",
+                            "secret_header": "x-gateway-secret", "secret": "s3cret-s3cret-s3cret"}
+    });
+    let mut envoy = envoy_with(&config, 1);
+    envoy.advance(Duration::from_secs(1)).unwrap();
+    envoy
+        .respond_all("idp", &Response::json(200, issuer.jwks()))
+        .unwrap();
+    let token = issuer.token(&claims(envoy.clock().unix_seconds()));
+    let outcome = envoy
+        .request(Request::post("/oauth2/logout").bearer(&token))
+        .unwrap();
+    let Outcome::Paused(stream) = outcome else {
+        panic!("logout waits for its calls: {outcome:#?}");
+    };
+    let calls = envoy.pending_http_calls();
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    let idp = calls.iter().find(|c| c.cluster == "idp").unwrap();
+    assert_eq!(idp.method(), Some("POST"));
+    assert_eq!(idp.path(), Some("/oauth2/revoke"));
+    assert!(
+        idp.headers
+            .get("authorization")
+            .unwrap_or("")
+            .starts_with("Basic ")
+    );
+    let form = String::from_utf8_lossy(&idp.body).into_owned();
+    assert!(form.contains(&format!("token={token}")), "{form}");
+    let rs = calls
+        .iter()
+        .find(|c| c.cluster == "resource-server")
+        .unwrap();
+    assert_eq!(
+        rs.headers.get("x-gateway-secret"),
+        Some("s3cret-s3cret-s3cret")
+    );
+    let session: serde_json::Value = serde_json::from_slice(&rs.body).unwrap();
+    assert_eq!(session, json!({"sid": "sid-1", "sub": "alice"}));
+
+    // Answer in the "wrong" order: the resource server first.
+    envoy.respond(rs.id, Response::new(204)).unwrap();
+    assert!(matches!(
+        envoy.worker(0).outcome(stream),
+        Outcome::Paused(_)
+    ));
+    envoy.respond(idp.id, Response::new(200)).unwrap();
+    let done = envoy.worker(0).outcome(stream);
+    assert_eq!(done.status(), Some(200), "{done:#?}");
+    assert!(
+        done.reply()
+            .unwrap()
+            .body_text()
+            .contains("logout successful")
+    );
+    assert_eq!(envoy.metric("oauth2gw.logout_ok"), Some(1));
+}
