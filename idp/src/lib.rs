@@ -4,6 +4,7 @@
 //!
 //! Layering: `routes` (thin axum handlers) → `grants` / `tokens` / `keys` (domain) → `store` (SQLite).
 
+pub mod authorize;
 pub mod client_auth;
 pub mod db;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod form;
 pub mod grants;
 pub mod keys;
 pub mod lockout;
+pub mod pkce;
 pub mod routes;
 pub mod settings;
 pub mod state;

@@ -12,6 +12,7 @@ pub const DEFAULT_DATABASE: &str = "sqlite://.data/idp.sqlite?mode=rwc";
 pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:9000";
 pub const DEFAULT_ACCESS_TOKEN_TTL: u64 = 300;
 pub const MIN_SECRET_LEN: usize = 32;
+pub const DEFAULT_AUTHORIZATION_CODE_TTL: u64 = 60;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +22,8 @@ pub struct RawSettings {
     pub database: Option<String>,
     pub access_token_ttl_seconds: Option<u64>,
     pub refresh_token_ttl_seconds: Option<u64>,
+    /// How long an authorization code can be redeemed (default 60 s).
+    pub authorization_code_ttl_seconds: Option<u64>,
     #[serde(default)]
     pub clients: Vec<RawClient>,
     #[serde(default)]
@@ -103,6 +106,12 @@ pub struct RawClient {
     /// A gateway may revoke any token, read the revocation feed and introspect.
     #[serde(default)]
     pub gateway: bool,
+    /// Accept the PKCE `plain` method (confidential clients only; S256 is always accepted).
+    #[serde(default)]
+    pub allow_pkce_plain: bool,
+    /// Require PKCE from this confidential client too (public clients always need it).
+    #[serde(default)]
+    pub require_pkce: bool,
 }
 
 /// A SHA-256 digest of a client secret (secrets are high-entropy, so a fast hash is right).
@@ -117,6 +126,7 @@ impl fmt::Debug for SecretHash {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GrantType {
+    AuthorizationCode,
     ClientCredentials,
     Password,
     RefreshToken,
@@ -125,6 +135,7 @@ pub enum GrantType {
 impl GrantType {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
+            "authorization_code" => Some(GrantType::AuthorizationCode),
             "client_credentials" => Some(GrantType::ClientCredentials),
             "password" => Some(GrantType::Password),
             "refresh_token" => Some(GrantType::RefreshToken),
@@ -134,6 +145,7 @@ impl GrantType {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            GrantType::AuthorizationCode => "authorization_code",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
@@ -151,6 +163,19 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub access_token_ttl_seconds: u64,
     pub gateway: bool,
+    pub allow_pkce_plain: bool,
+    /// PKCE is required for this client's authorization codes (always true for public clients).
+    pub require_pkce: bool,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret.is_none()
+    }
+
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +186,7 @@ pub struct Settings {
     pub clients: Vec<Client>,
     pub users: Vec<User>,
     pub refresh_token_ttl_seconds: u64,
+    pub authorization_code_ttl_seconds: u64,
     pub password_policy: PasswordPolicy,
 }
 
@@ -254,6 +280,15 @@ impl RawSettings {
                 "must be between 60 and 2592000",
             ));
         }
+        let authorization_code_ttl_seconds = self
+            .authorization_code_ttl_seconds
+            .unwrap_or(DEFAULT_AUTHORIZATION_CODE_TTL);
+        if !(1..=600).contains(&authorization_code_ttl_seconds) {
+            return Err(err(
+                "authorization_code_ttl_seconds",
+                "must be between 1 and 600",
+            ));
+        }
         let password_policy = match self.password_policy {
             None => PasswordPolicy::default(),
             Some(p) => {
@@ -294,6 +329,7 @@ impl RawSettings {
             clients,
             users,
             refresh_token_ttl_seconds,
+            authorization_code_ttl_seconds,
             password_policy,
         })
     }
@@ -377,8 +413,24 @@ impl RawClient {
                 "a gateway client must be confidential (secret_sha256)",
             ));
         }
+        for (j, uri) in self.redirect_uris.iter().enumerate() {
+            check_redirect_uri(uri).map_err(|m| err(format!("{at}.redirect_uris[{j}]"), m))?;
+        }
+        if grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return Err(err(
+                f("redirect_uris"),
+                "the authorization_code grant needs at least one redirect URI",
+            ));
+        }
+        if self.allow_pkce_plain && secret.is_none() {
+            return Err(err(
+                f("allow_pkce_plain"),
+                "public clients must use PKCE with S256",
+            ));
+        }
         let ttl = self.access_token_ttl_seconds.unwrap_or(default_ttl);
         check_ttl(&f("access_token_ttl_seconds"), ttl)?;
+        let public = secret.is_none();
         Ok(Client {
             id: self.id,
             secret,
@@ -388,7 +440,32 @@ impl RawClient {
             redirect_uris: self.redirect_uris,
             access_token_ttl_seconds: ttl,
             gateway: self.gateway,
+            allow_pkce_plain: self.allow_pkce_plain,
+            require_pkce: self.require_pkce || public,
         })
+    }
+}
+
+/// A registered redirect URI (RFC 6749 §3.1.2, RFC 9700 §2.1): absolute, no fragment, https or
+/// loopback http, or a private-use scheme of a native app (RFC 8252 §7.1, with a dot in it).
+fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let parsed =
+        url::Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URL: {e}"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!("{uri:?} must not have a fragment"));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => match parsed.host() {
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Domain("localhost")) => Ok(()),
+            _ => Err(format!("{uri:?}: http is allowed for loopback hosts only")),
+        },
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err(format!(
+            "{uri:?}: the scheme must be https, http on loopback, or a reverse-domain private-use scheme"
+        )),
     }
 }
 
@@ -444,15 +521,21 @@ impl Settings {
         self.clients.iter().find(|c| c.id == id)
     }
 
-    /// How long a replaced signing key stays published: past the longest access-token lifetime.
-    pub fn key_retire_after_seconds(&self) -> i64 {
+    /// The longest access-token lifetime of any client: every access token issued before `t`
+    /// has expired by `t` plus this.
+    pub fn max_access_token_ttl_seconds(&self) -> i64 {
         let max = self
             .clients
             .iter()
             .map(|c| c.access_token_ttl_seconds)
             .max()
-            .unwrap_or(300);
-        i64::try_from(max).unwrap_or(86_400) + 60
+            .unwrap_or(DEFAULT_ACCESS_TOKEN_TTL);
+        i64::try_from(max).unwrap_or(86_400)
+    }
+
+    /// How long a replaced signing key stays published: past the longest access-token lifetime.
+    pub fn key_retire_after_seconds(&self) -> i64 {
+        self.max_access_token_ttl_seconds() + 60
     }
 
     pub fn user(&self, username: &str) -> Option<&User> {

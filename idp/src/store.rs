@@ -262,3 +262,122 @@ pub async fn end_session(
         .await?;
     insert_revocation(tx, "sid", sid, feed_exp, now).await
 }
+
+pub struct NewCode<'a> {
+    pub hash: &'a [u8],
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub sub: &'a str,
+    pub scope: &'a str,
+    pub code_challenge: Option<&'a str>,
+    pub code_challenge_method: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub amr: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_code(pool: &SqlitePool, c: &NewCode<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO authorization_codes (hash, client_id, redirect_uri, sub, scope, code_challenge, code_challenge_method, nonce, auth_time, amr, issued_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(c.hash)
+    .bind(c.client_id)
+    .bind(c.redirect_uri)
+    .bind(c.sub)
+    .bind(c.scope)
+    .bind(c.code_challenge)
+    .bind(c.code_challenge_method)
+    .bind(c.nonce)
+    .bind(c.auth_time)
+    .bind(c.amr)
+    .bind(c.now)
+    .bind(c.expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// An authorization code as stored.
+#[derive(Debug, Clone)]
+pub struct StoredCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub sub: String,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub amr: String,
+    pub expires_at: i64,
+}
+
+/// What presenting a code found.
+#[derive(Debug)]
+pub enum CodeUse {
+    /// The first use: the code is now marked used (in `tx`).
+    First(StoredCode),
+    /// The code was used before; `sid` is the session its tokens went to, if any were issued.
+    Replayed {
+        sid: Option<String>,
+    },
+    Unknown,
+}
+
+/// Marks a code used and returns it, or says it was used before. The `UPDATE` comes first so
+/// that the transaction holds the write lock from the start: of two concurrent redemptions,
+/// exactly one sees `First`.
+pub async fn use_code(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    hash: &[u8],
+    now: i64,
+) -> Result<CodeUse, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE authorization_codes SET used_at = ? WHERE hash = ? AND used_at IS NULL
+         RETURNING client_id, redirect_uri, sub, scope, code_challenge, code_challenge_method, nonce, auth_time, amr, expires_at",
+    )
+    .bind(now)
+    .bind(hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(r) = row {
+        return Ok(CodeUse::First(StoredCode {
+            client_id: r.get("client_id"),
+            redirect_uri: r.get("redirect_uri"),
+            sub: r.get("sub"),
+            scope: r.get("scope"),
+            code_challenge: r.get("code_challenge"),
+            code_challenge_method: r.get("code_challenge_method"),
+            nonce: r.get("nonce"),
+            auth_time: r.get("auth_time"),
+            amr: r.get("amr"),
+            expires_at: r.get("expires_at"),
+        }));
+    }
+    let used: Option<Option<String>> =
+        sqlx::query_scalar("SELECT sid FROM authorization_codes WHERE hash = ?")
+            .bind(hash)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(match used {
+        Some(sid) => CodeUse::Replayed { sid },
+        None => CodeUse::Unknown,
+    })
+}
+
+/// Records the session the tokens of a redeemed code belong to.
+pub async fn set_code_session(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    hash: &[u8],
+    sid: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE authorization_codes SET sid = ? WHERE hash = ?")
+        .bind(sid)
+        .bind(hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

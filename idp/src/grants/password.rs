@@ -70,16 +70,18 @@ pub async fn grant(
     };
     state.lockout.record_success(&keys[0]);
     let mut tx = state.pool.begin().await?;
-    let body = user_tokens::issue(
+    let issued = user_tokens::issue(
         state,
         &mut tx,
         client,
         &user.sub,
         &scopes,
-        Origin::NewSession { amr: &["pwd"] },
+        Origin::NewSession {
+            amr: &["pwd".to_owned()],
+        },
         now,
     )
     .await?;
     tx.commit().await?;
-    Ok(body)
+    Ok(issued.body)
 }

@@ -37,8 +37,8 @@ pub async fn grant(
     }
     if stored.used && !stored.revoked && !stored.session_ended {
         // Reuse of a rotated token: someone else has a copy. End the session.
-        let feed_exp = now + i64::try_from(client.access_token_ttl_seconds).unwrap_or(300);
-        store::end_session(&mut tx, &stored.sid, feed_exp.max(now + 86_400), now).await?;
+        let feed_exp = now + state.settings.max_access_token_ttl_seconds();
+        store::end_session(&mut tx, &stored.sid, feed_exp, now).await?;
         tx.commit().await?;
         tracing::warn!(client = %client.id, "refresh token reuse: session ended");
         return Err(OAuthError::InvalidGrant(
@@ -84,8 +84,8 @@ pub async fn grant(
         family: &stored.family,
         session_expires_at: stored.session_expires_at,
     };
-    let body =
+    let issued =
         user_tokens::issue(state, &mut tx, client, &stored.sub, &scopes, origin, now).await?;
     tx.commit().await?;
-    Ok(body)
+    Ok(issued.body)
 }

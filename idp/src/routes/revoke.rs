@@ -43,14 +43,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     }
     let now = unix_now();
     // A session's tokens all expire within the longest access-token lifetime from now.
-    let max_ttl = state
-        .settings
-        .clients
-        .iter()
-        .map(|c| c.access_token_ttl_seconds)
-        .max()
-        .unwrap_or(300);
-    let session_exp = now + i64::try_from(max_ttl).unwrap_or(86_400);
+    let session_exp = now + state.settings.max_access_token_ttl_seconds();
     store::revoke_token(&state.pool, &claims, session_exp, now).await?;
     tracing::info!(client = %auth.client.id, session = claims.sid.is_some(), "token revoked");
     Ok(())

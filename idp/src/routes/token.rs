@@ -3,7 +3,7 @@
 use crate::client_auth::authenticate;
 use crate::error::OAuthError;
 use crate::form::Form;
-use crate::grants::{client_credentials, password, refresh_token};
+use crate::grants::{authorization_code, client_credentials, password, refresh_token};
 use crate::state::{AppState, unix_now};
 use axum::Extension;
 use axum::Json;
@@ -46,6 +46,7 @@ async fn handle(
     let auth = authenticate(&state.settings, headers, &form)?;
     let now = unix_now();
     match grant_type {
+        "authorization_code" => authorization_code::grant(state, &auth, &form, now).await,
         "client_credentials" => client_credentials::grant(state, &auth, &form, now).await,
         "password" => password::grant(state, &auth, &form, peer, now).await,
         "refresh_token" => refresh_token::grant(state, &auth, &form, now).await,

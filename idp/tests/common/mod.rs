@@ -39,7 +39,8 @@ id = "demo-client"
 secret_sha256 = "{}"
 scopes = ["read", "write"]
 audiences = ["demo-api"]
-grant_types = ["client_credentials", "password", "refresh_token"]
+grant_types = ["authorization_code", "client_credentials", "password", "refresh_token"]
+redirect_uris = ["http://127.0.0.1:8080/callback"]
 [[clients]]
 id = "gateway"
 secret_sha256 = "{}"
@@ -49,6 +50,8 @@ gateway = true
 id = "public-app"
 scopes = ["read"]
 audiences = ["demo-api"]
+grant_types = ["authorization_code", "refresh_token"]
+redirect_uris = ["app.example.native:/callback"]
 [[users]]
 username = "alice"
 password_argon2 = "{}"
