@@ -12,12 +12,14 @@ pub mod form;
 pub mod grants;
 pub mod keys;
 pub mod lockout;
+pub mod pages;
 pub mod pkce;
 pub mod routes;
 pub mod settings;
 pub mod state;
 pub mod store;
 pub mod tokens;
+pub mod users;
 
 pub use routes::app;
 pub use state::AppState;

@@ -9,13 +9,9 @@ use crate::form::Form;
 use crate::grants::grant_scopes;
 use crate::settings::GrantType;
 use crate::state::AppState;
-use argon2::{Argon2, PasswordVerifier};
+use crate::users::{LoginError, verify_password};
 use serde_json::Value;
 use std::net::IpAddr;
-
-/// A valid argon2 hash of a random password, verified when the user does not exist so that an
-/// unknown username takes as long as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$wshfcGF5bL78iHt5Y1bwpA$Vab0386E/SrnsVKAO3IQN3O8KxqnVLNQTJdQSZlmpj0";
 
 fn invalid_credentials() -> OAuthError {
     OAuthError::InvalidGrant("invalid username or password".into())
@@ -37,38 +33,14 @@ pub async fn grant(
     let username = form.require("username")?;
     let password = form.require("password")?;
     let scopes = grant_scopes(client, form.get("scope"))?;
-    let keys = [
-        format!("user:{username}"),
-        format!("ip:{}", peer.map_or("unknown".into(), |p| p.to_string())),
-    ];
-    if state.lockout.is_locked(&keys, now) {
-        // Same answer as a wrong password: a locked account is not confirmed to exist.
-        return Err(invalid_credentials());
-    }
-    let user = state.settings.user(username).cloned();
-    let hash = user
-        .as_ref()
-        .map_or(DUMMY_HASH.to_owned(), |u| u.password_argon2.clone());
-    let password = password.to_owned();
-    let permit = state
-        .hashing
-        .acquire()
-        .await
-        .map_err(|_| OAuthError::Server("hashing pool closed".into()))?;
-    let verified = tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok()
-    })
-    .await
-    .map_err(|e| OAuthError::Server(format!("hashing task: {e}")))?;
-    drop(permit);
-    let Some(user) = user.filter(|_| verified) else {
-        state.lockout.record_failure(&keys, now);
-        tracing::info!(client = %client.id, "password grant failed");
-        return Err(invalid_credentials());
+    let user = match verify_password(state, username, password, peer, now).await {
+        Ok(user) => user,
+        Err(LoginError::Rejected) => {
+            tracing::info!(client = %client.id, "password grant failed");
+            return Err(invalid_credentials());
+        }
+        Err(LoginError::Server(e)) => return Err(e),
     };
-    state.lockout.record_success(&keys[0]);
     let mut tx = state.pool.begin().await?;
     let issued = user_tokens::issue(
         state,

@@ -1,6 +1,8 @@
 //! JWKS and the discovery documents (OpenID Connect Discovery, RFC 8414).
 
-use super::{INTROSPECT_PATH, JWKS_PATH, REVOCATIONS_PATH, REVOKE_PATH, TOKEN_PATH};
+use super::{
+    AUTHORISE_PATH, INTROSPECT_PATH, JWKS_PATH, REVOCATIONS_PATH, REVOKE_PATH, TOKEN_PATH,
+};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -18,16 +20,34 @@ pub async fn jwks(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 pub async fn metadata(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let iss = &state.settings.issuer;
+    let code_challenge_methods = if state.settings.clients.iter().any(|c| c.allow_pkce_plain) {
+        vec!["S256", "plain"]
+    } else {
+        vec!["S256"]
+    };
+    let mut scopes: Vec<&str> = state
+        .settings
+        .clients
+        .iter()
+        .flat_map(|c| c.scopes.iter().map(String::as_str))
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
     Json(json!({
         "issuer": iss,
         "jwks_uri": format!("{iss}{JWKS_PATH}"),
+        "authorization_endpoint": format!("{iss}{AUTHORISE_PATH}"),
         "token_endpoint": format!("{iss}{TOKEN_PATH}"),
         "revocation_endpoint": format!("{iss}{REVOKE_PATH}"),
         "introspection_endpoint": format!("{iss}{INTROSPECT_PATH}"),
         "revocation_feed_endpoint": format!("{iss}{REVOCATIONS_PATH}"),
-        "grant_types_supported": ["client_credentials", "password", "refresh_token"],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": code_challenge_methods,
+        "authorization_response_iss_parameter_supported": true,
+        "scopes_supported": scopes,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": ["ES256"],

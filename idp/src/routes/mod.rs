@@ -1,5 +1,6 @@
 //! The router and its thin handlers. Paths are constants shared with the discovery document.
 
+mod authorise;
 mod discovery;
 mod introspect;
 mod revocations;
@@ -12,6 +13,9 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 
+pub const AUTHORISE_PATH: &str = "/oauth2/authorise";
+/// An alias of [`AUTHORISE_PATH`] in American spelling.
+pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
 pub const TOKEN_PATH: &str = "/oauth2/token";
 pub const REVOKE_PATH: &str = "/oauth2/revoke";
 pub const INTROSPECT_PATH: &str = "/oauth2/introspect";
@@ -25,6 +29,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
+        .route(AUTHORISE_PATH, get(authorise::get).post(authorise::post))
+        .route(AUTHORIZE_PATH, get(authorise::get).post(authorise::post))
         .route(TOKEN_PATH, post(token::token))
         .route(REVOKE_PATH, post(revoke::revoke))
         .route(INTROSPECT_PATH, post(introspect::introspect))
