@@ -8,23 +8,61 @@
 
 use crate::error::OAuthError;
 use crate::grants::grant_scopes;
+use crate::grants::user_tokens::{self, Login, Origin};
 use crate::pkce::{self, Method};
 use crate::settings::{Client, GrantType, Settings};
+use crate::sso::SsoSession;
 use crate::state::AppState;
 use crate::store::{self, NewCode};
 use crate::tokens::random_id;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+/// What the client asks for: a code (RFC 6749 §4.1) or, in the implicit flow, an access token
+/// in the URL fragment (§4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseType {
+    Code,
+    Token,
+}
+
+/// The OpenID Connect `prompt` values (OIDC Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Prompt {
+    /// Answer without any page: an error if the user must sign in or consent.
+    pub none: bool,
+    /// Ask for the password even if the browser is signed in.
+    pub login: bool,
+    /// Ask for consent even if it was given before.
+    pub consent: bool,
+}
+
 /// A checked authorization request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidRequest {
+    pub response_type: ResponseType,
     pub client_id: String,
     pub redirect_uri: String,
     pub scopes: Vec<String>,
     pub state: Option<String>,
     pub code_challenge: Option<(Method, String)>,
     pub nonce: Option<String>,
+    pub prompt: Prompt,
+    /// Seconds since the last login beyond which the user must sign in again.
+    pub max_age: Option<i64>,
+}
+
+impl ValidRequest {
+    /// An error to send back to the client for this request.
+    pub fn error(&self, error: &'static str, description: &str) -> AuthoriseError {
+        AuthoriseError::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            error,
+            description: description.to_owned(),
+            fragment: self.response_type == ResponseType::Token,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +77,8 @@ pub enum AuthoriseError {
         state: Option<String>,
         error: &'static str,
         description: String,
+        /// Errors of the implicit flow go in the fragment (RFC 6749 §4.2.2.1).
+        fragment: bool,
     },
 }
 
@@ -52,13 +92,18 @@ impl AuthoriseError {
                 state,
                 error,
                 description,
+                fragment,
             } => {
                 let mut params = vec![("error", *error), ("error_description", description)];
                 if let Some(s) = state {
                     params.push(("state", s));
                 }
                 params.push(("iss", issuer));
-                append_query(redirect_uri, &params)
+                if *fragment {
+                    with_fragment(redirect_uri, &params)
+                } else {
+                    append_query(redirect_uri, &params)
+                }
             }
         }
     }
@@ -73,6 +118,16 @@ fn append_query(uri: &str, params: &[(&str, &str)]) -> Option<String> {
             q.append_pair(k, v);
         }
     }
+    Some(url.into())
+}
+
+/// `uri` with `params` as its fragment (the implicit flow, RFC 6749 §4.2.2).
+fn with_fragment(uri: &str, params: &[(&str, &str)]) -> Option<String> {
+    let mut url = url::Url::parse(uri).ok()?;
+    let fragment = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    url.set_fragment(Some(&fragment));
     Some(url.into())
 }
 
@@ -101,8 +156,8 @@ pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
         && p.fragment().is_none()
 }
 
-/// Checks an authorization request with `response_type=code`, given as its query or form
-/// parameters.
+/// Checks an authorization request (`response_type=code` or `token`), given as its query or
+/// form parameters.
 pub fn validate(
     settings: &Settings,
     params: &[(String, String)],
@@ -146,11 +201,17 @@ pub fn validate(
     } else {
         map.get("state").map(|s| (*s).to_owned())
     };
+    let response_type = match map.get("response_type") {
+        Some(&"code") => Some(ResponseType::Code),
+        Some(&"token") => Some(ResponseType::Token),
+        _ => None,
+    };
     let fail = |error: &'static str, description: &str| AuthoriseError::Redirect {
         redirect_uri: (*redirect_uri).to_owned(),
         state: state.clone(),
         error,
         description: description.to_owned(),
+        fragment: response_type == Some(ResponseType::Token),
     };
     if let Some(k) = repeated.first() {
         return Err(fail(
@@ -158,40 +219,95 @@ pub fn validate(
             &format!("parameter {k:?} is repeated"),
         ));
     }
-    match map.get("response_type") {
-        None => return Err(fail("invalid_request", "response_type is missing")),
-        Some(&"code") => {}
-        Some(_) => {
+    let response_type = match (map.get("response_type"), response_type) {
+        (None, _) => return Err(fail("invalid_request", "response_type is missing")),
+        (Some(_), Some(t)) => t,
+        (Some(_), None) => {
             return Err(fail(
                 "unsupported_response_type",
-                "only response_type=code is supported",
+                "response_type must be code or token",
             ));
         }
+    };
+    if map.contains_key("request") || map.contains_key("request_uri") {
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
     }
-    if !client.allows(GrantType::AuthorizationCode) {
+    let (grant, grant_name) = match response_type {
+        ResponseType::Code => (GrantType::AuthorizationCode, "the authorization code grant"),
+        ResponseType::Token => (GrantType::Implicit, "the implicit grant"),
+    };
+    if !client.allows(grant) {
         return Err(fail(
             "unauthorized_client",
-            "this client may not use the authorization code grant",
+            &format!("this client may not use {grant_name}"),
         ));
     }
     let scopes = grant_scopes(client, map.get("scope").copied()).map_err(|e| match e {
         OAuthError::InvalidScope(d) => fail("invalid_scope", &d),
         other => fail("invalid_request", &other.to_string()),
     })?;
-    let code_challenge = check_pkce(
-        client,
-        map.get("code_challenge").copied(),
-        map.get("code_challenge_method").copied(),
-    )
-    .map_err(|d| fail("invalid_request", d))?;
+    let prompt =
+        parse_prompt(map.get("prompt").copied()).map_err(|d| fail("invalid_request", d))?;
+    let max_age = match map.get("max_age") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| fail("invalid_request", "max_age must be a number of seconds"))?,
+        ),
+    };
+    let code_challenge = match response_type {
+        ResponseType::Code => check_pkce(
+            client,
+            map.get("code_challenge").copied(),
+            map.get("code_challenge_method").copied(),
+        )
+        .map_err(|d| fail("invalid_request", d))?,
+        ResponseType::Token => {
+            // The token goes straight to the user agent: `state` is the only CSRF defence.
+            if state.is_none() {
+                return Err(fail(
+                    "invalid_request",
+                    "state is required with response_type=token",
+                ));
+            }
+            None
+        }
+    };
     Ok(ValidRequest {
+        response_type,
         client_id: client.id.clone(),
         redirect_uri: (*redirect_uri).to_owned(),
         scopes,
         state,
         code_challenge,
         nonce: map.get("nonce").map(|n| (*n).to_owned()),
+        prompt,
+        max_age,
     })
+}
+
+fn parse_prompt(value: Option<&str>) -> Result<Prompt, &'static str> {
+    let mut prompt = Prompt::default();
+    for p in value.unwrap_or("").split(' ').filter(|p| !p.is_empty()) {
+        match p {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            // `select_account` needs an account chooser this IDP does not have: one account
+            // per browser, so it asks for nothing more.
+            "select_account" => {}
+            _ => return Err("prompt has an unknown value"),
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err("prompt=none cannot be combined with other values");
+    }
+    Ok(prompt)
 }
 
 /// RFC 7636 §4.3 with RFC 9700 §2.1.1: S256 is always accepted; `plain` (the default method when
@@ -227,34 +343,45 @@ pub fn code_hash(code: &str) -> Vec<u8> {
     Sha256::digest(code.as_bytes()).to_vec()
 }
 
-/// The user `sub`, authenticated by `amr` at `auth_time`, approved `request`: stores a new
-/// single-use code (durably, before it is returned) and gives the URL to send the user agent to.
-pub async fn issue_code(
+/// The signed-in user of `session` approved `request`: the URL to send the user agent to, with
+/// a new code (stored durably before it is returned) or, in the implicit flow, an access token.
+pub async fn respond(
     state: &AppState,
     request: &ValidRequest,
-    sub: &str,
-    amr: &[String],
-    auth_time: i64,
+    session: &SsoSession,
+    now: i64,
+) -> Result<String, OAuthError> {
+    match request.response_type {
+        ResponseType::Code => issue_code(state, request, session, now).await,
+        ResponseType::Token => issue_implicit(state, request, session, now).await,
+    }
+}
+
+async fn issue_code(
+    state: &AppState,
+    request: &ValidRequest,
+    session: &SsoSession,
     now: i64,
 ) -> Result<String, OAuthError> {
     let code = format!("{}{}", random_id(), random_id());
     let hash = code_hash(&code);
     let ttl = i64::try_from(state.settings.authorization_code_ttl_seconds).unwrap_or(60);
     let scope = request.scopes.join(" ");
-    let amr = amr.join(" ");
+    let amr = session.amr.join(" ");
     store::insert_code(
         &state.pool,
         &NewCode {
             hash: &hash,
             client_id: &request.client_id,
             redirect_uri: &request.redirect_uri,
-            sub,
+            sub: &session.sub,
             scope: &scope,
             code_challenge: request.code_challenge.as_ref().map(|(_, c)| c.as_str()),
             code_challenge_method: request.code_challenge.as_ref().map(|(m, _)| m.as_str()),
             nonce: request.nonce.as_deref(),
-            auth_time,
+            auth_time: session.auth_time,
             amr: &amr,
+            sso_id: Some(&session.id),
             now,
             expires_at: now + ttl,
         },
@@ -266,6 +393,57 @@ pub async fn issue_code(
     }
     params.push(("iss", &state.settings.issuer));
     append_query(&request.redirect_uri, &params)
+        .ok_or_else(|| OAuthError::Server("redirect_uri no longer parses".into()))
+}
+
+/// The implicit flow (RFC 6749 §4.2.2): an access token only (no refresh token, at most five
+/// minutes), in the fragment so that it never reaches a server in a request line.
+async fn issue_implicit(
+    state: &AppState,
+    request: &ValidRequest,
+    session: &SsoSession,
+    now: i64,
+) -> Result<String, OAuthError> {
+    let client = state
+        .settings
+        .client(&request.client_id)
+        .ok_or_else(|| OAuthError::Server("client vanished".into()))?;
+    let mut tx = state.pool.begin().await?;
+    let issued = user_tokens::issue(
+        state,
+        &mut tx,
+        client,
+        &session.sub,
+        &request.scopes,
+        Origin::Implicit(Login {
+            amr: &session.amr,
+            auth_time: session.auth_time,
+            sso_id: Some(&session.id),
+            nonce: request.nonce.as_deref(),
+        }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let text = |name: &str| {
+        issued.body[name]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| issued.body[name].as_i64().map(|n| n.to_string()))
+            .unwrap_or_default()
+    };
+    let (token, expires_in, scope) = (text("access_token"), text("expires_in"), text("scope"));
+    let mut params = vec![
+        ("access_token", token.as_str()),
+        ("token_type", "Bearer"),
+        ("expires_in", expires_in.as_str()),
+        ("scope", scope.as_str()),
+    ];
+    if let Some(s) = &request.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.settings.issuer));
+    with_fragment(&request.redirect_uri, &params)
         .ok_or_else(|| OAuthError::Server("redirect_uri no longer parses".into()))
 }
 
@@ -289,7 +467,7 @@ redirect_uris = ["https://app.example/cb?x=1", "http://127.0.0.1/native"]
 id = "spa"
 scopes = ["read"]
 audiences = ["api"]
-grant_types = ["authorization_code"]
+grant_types = ["authorization_code", "implicit"]
 redirect_uris = ["https://spa.example/cb"]
 [[clients]]
 id = "legacy"
@@ -347,10 +525,20 @@ redirect_uris = ["https://m2m.example/cb"]
     #[test]
     fn other_errors_go_back_to_the_client_with_state_and_iss() {
         let base = "client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1&state=xyz";
+        let e = validate(
+            &settings(),
+            &params(&format!("{base}&response_type=id_token")),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.redirect_url("https://idp.example").unwrap(),
+            "https://app.example/cb?x=1&error=unsupported_response_type&error_description=response_type+must+be+code+or+token&state=xyz&iss=https%3A%2F%2Fidp.example"
+        );
+        // the implicit flow's errors travel in the fragment
         let e = validate(&settings(), &params(&format!("{base}&response_type=token"))).unwrap_err();
         assert_eq!(
             e.redirect_url("https://idp.example").unwrap(),
-            "https://app.example/cb?x=1&error=unsupported_response_type&error_description=only+response_type%3Dcode+is+supported&state=xyz&iss=https%3A%2F%2Fidp.example"
+            "https://app.example/cb?x=1#error=unauthorized_client&error_description=this+client+may+not+use+the+implicit+grant&state=xyz&iss=https%3A%2F%2Fidp.example"
         );
         assert_eq!(redirect_error(base), "invalid_request");
         assert_eq!(
@@ -364,6 +552,45 @@ redirect_uris = ["https://m2m.example/cb"]
         assert_eq!(
             redirect_error("response_type=code&client_id=m2m&redirect_uri=https://m2m.example/cb"),
             "unauthorized_client"
+        );
+    }
+
+    #[test]
+    fn implicit_needs_state_and_ignores_pkce() {
+        let base = "response_type=token&client_id=spa&redirect_uri=https://spa.example/cb";
+        assert_eq!(redirect_error(base), "invalid_request", "state is required");
+        let r = validate(&settings(), &params(&format!("{base}&state=s"))).unwrap();
+        assert_eq!(r.response_type, ResponseType::Token);
+        assert_eq!(r.code_challenge, None);
+        let e = validate(&settings(), &params(base)).unwrap_err();
+        assert!(e.redirect_url("https://i").unwrap().contains("#error="));
+    }
+
+    #[test]
+    fn prompt_and_max_age() {
+        let base = "response_type=code&client_id=web&redirect_uri=https://app.example/cb?x=1";
+        let r = validate(
+            &settings(),
+            &params(&format!("{base}&prompt=login+consent&max_age=0")),
+        )
+        .unwrap();
+        assert!(r.prompt.login && r.prompt.consent && !r.prompt.none);
+        assert_eq!(r.max_age, Some(0));
+        for bad in [
+            "prompt=none+login",
+            "prompt=everything",
+            "max_age=-1",
+            "max_age=soon",
+        ] {
+            assert_eq!(
+                redirect_error(&format!("{base}&{bad}")),
+                "invalid_request",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            redirect_error(&format!("{base}&request=eyJ")),
+            "request_not_supported"
         );
     }
 

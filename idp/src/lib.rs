@@ -6,16 +6,20 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod consent;
+pub mod cookies;
 pub mod db;
 pub mod error;
 pub mod form;
 pub mod grants;
+pub mod id_token;
 pub mod keys;
 pub mod lockout;
 pub mod pages;
 pub mod pkce;
 pub mod routes;
 pub mod settings;
+pub mod sso;
 pub mod state;
 pub mod store;
 pub mod tokens;

@@ -19,6 +19,29 @@ pub struct LoginPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub action: &'a str,
+    pub client_id: &'a str,
+    pub username: &'a str,
+    pub scopes: &'a [String],
+    pub params: &'a [(String, String)],
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub action: &'a str,
+    pub params: &'a [(String, String)],
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage;
+
+#[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
     pub message: &'a str,

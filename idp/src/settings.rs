@@ -24,6 +24,8 @@ pub struct RawSettings {
     pub refresh_token_ttl_seconds: Option<u64>,
     /// How long an authorization code can be redeemed (default 60 s).
     pub authorization_code_ttl_seconds: Option<u64>,
+    /// How long a browser stays signed in at the IDP (single sign-on; default 8 hours).
+    pub sso_session_ttl_seconds: Option<u64>,
     #[serde(default)]
     pub clients: Vec<RawClient>,
     #[serde(default)]
@@ -40,6 +42,10 @@ pub struct RawUser {
     pub password_argon2: String,
     /// The stable subject; default: a UUID derived from the username.
     pub sub: Option<String>,
+    /// Shown by userinfo for the `profile` scope.
+    pub name: Option<String>,
+    /// Shown by userinfo for the `email` scope.
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +62,8 @@ pub struct User {
     pub username: String,
     pub password_argon2: String,
     pub sub: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
 }
 
 impl fmt::Debug for User {
@@ -112,6 +120,12 @@ pub struct RawClient {
     /// Require PKCE from this confidential client too (public clients always need it).
     #[serde(default)]
     pub require_pkce: bool,
+    /// A first-party client: its users are not asked for consent.
+    #[serde(default)]
+    pub skip_consent: bool,
+    /// Where RP-initiated logout may send the user agent afterwards (exact match).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// A SHA-256 digest of a client secret (secrets are high-entropy, so a fast hash is right).
@@ -130,6 +144,8 @@ pub enum GrantType {
     ClientCredentials,
     Password,
     RefreshToken,
+    /// `response_type=token` at the authorization endpoint (never at the token endpoint).
+    Implicit,
 }
 
 impl GrantType {
@@ -139,6 +155,7 @@ impl GrantType {
             "client_credentials" => Some(GrantType::ClientCredentials),
             "password" => Some(GrantType::Password),
             "refresh_token" => Some(GrantType::RefreshToken),
+            "implicit" => Some(GrantType::Implicit),
             _ => None,
         }
     }
@@ -149,6 +166,7 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::Implicit => "implicit",
         }
     }
 }
@@ -166,6 +184,8 @@ pub struct Client {
     pub allow_pkce_plain: bool,
     /// PKCE is required for this client's authorization codes (always true for public clients).
     pub require_pkce: bool,
+    pub skip_consent: bool,
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 impl Client {
@@ -187,6 +207,7 @@ pub struct Settings {
     pub users: Vec<User>,
     pub refresh_token_ttl_seconds: u64,
     pub authorization_code_ttl_seconds: u64,
+    pub sso_session_ttl_seconds: u64,
     pub password_policy: PasswordPolicy,
 }
 
@@ -289,6 +310,13 @@ impl RawSettings {
                 "must be between 1 and 600",
             ));
         }
+        let sso_session_ttl_seconds = self.sso_session_ttl_seconds.unwrap_or(8 * 3600);
+        if !(60..=30 * 86_400).contains(&sso_session_ttl_seconds) {
+            return Err(err(
+                "sso_session_ttl_seconds",
+                "must be between 60 and 2592000",
+            ));
+        }
         let password_policy = match self.password_policy {
             None => PasswordPolicy::default(),
             Some(p) => {
@@ -330,6 +358,7 @@ impl RawSettings {
             users,
             refresh_token_ttl_seconds,
             authorization_code_ttl_seconds,
+            sso_session_ttl_seconds,
             password_policy,
         })
     }
@@ -416,11 +445,20 @@ impl RawClient {
         for (j, uri) in self.redirect_uris.iter().enumerate() {
             check_redirect_uri(uri).map_err(|m| err(format!("{at}.redirect_uris[{j}]"), m))?;
         }
-        if grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
-            return Err(err(
-                f("redirect_uris"),
-                "the authorization_code grant needs at least one redirect URI",
-            ));
+        for grant in [GrantType::AuthorizationCode, GrantType::Implicit] {
+            if grant_types.contains(&grant) && self.redirect_uris.is_empty() {
+                return Err(err(
+                    f("redirect_uris"),
+                    format!(
+                        "the {} grant needs at least one redirect URI",
+                        grant.as_str()
+                    ),
+                ));
+            }
+        }
+        for (j, uri) in self.post_logout_redirect_uris.iter().enumerate() {
+            check_redirect_uri(uri)
+                .map_err(|m| err(format!("{at}.post_logout_redirect_uris[{j}]"), m))?;
         }
         if self.allow_pkce_plain && secret.is_none() {
             return Err(err(
@@ -442,6 +480,8 @@ impl RawClient {
             gateway: self.gateway,
             allow_pkce_plain: self.allow_pkce_plain,
             require_pkce: self.require_pkce || public,
+            skip_consent: self.skip_consent,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
         })
     }
 }
@@ -497,6 +537,8 @@ impl RawUser {
             username: self.username,
             password_argon2: self.password_argon2,
             sub,
+            name: self.name,
+            email: self.email,
         })
     }
 }
@@ -540,6 +582,10 @@ impl Settings {
 
     pub fn user(&self, username: &str) -> Option<&User> {
         self.users.iter().find(|u| u.username == username)
+    }
+
+    pub fn user_by_sub(&self, sub: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.sub == sub)
     }
 }
 

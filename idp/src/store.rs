@@ -140,15 +140,17 @@ pub async fn create_session(
     sid: &str,
     sub: &str,
     client_id: &str,
+    sso_id: Option<&str>,
     now: i64,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sessions (sid, sub, client_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO sessions (sid, sub, client_id, sso_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(sid)
     .bind(sub)
     .bind(client_id)
+    .bind(sso_id)
     .bind(now)
     .bind(expires_at)
     .execute(&mut **tx)
@@ -274,14 +276,15 @@ pub struct NewCode<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub amr: &'a str,
+    pub sso_id: Option<&'a str>,
     pub now: i64,
     pub expires_at: i64,
 }
 
 pub async fn insert_code(pool: &SqlitePool, c: &NewCode<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO authorization_codes (hash, client_id, redirect_uri, sub, scope, code_challenge, code_challenge_method, nonce, auth_time, amr, issued_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO authorization_codes (hash, client_id, redirect_uri, sub, scope, code_challenge, code_challenge_method, nonce, auth_time, amr, sso_id, issued_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(c.hash)
     .bind(c.client_id)
@@ -293,6 +296,7 @@ pub async fn insert_code(pool: &SqlitePool, c: &NewCode<'_>) -> Result<(), sqlx:
     .bind(c.nonce)
     .bind(c.auth_time)
     .bind(c.amr)
+    .bind(c.sso_id)
     .bind(c.now)
     .bind(c.expires_at)
     .execute(pool)
@@ -312,6 +316,7 @@ pub struct StoredCode {
     pub nonce: Option<String>,
     pub auth_time: i64,
     pub amr: String,
+    pub sso_id: Option<String>,
     pub expires_at: i64,
 }
 
@@ -319,7 +324,7 @@ pub struct StoredCode {
 #[derive(Debug)]
 pub enum CodeUse {
     /// The first use: the code is now marked used (in `tx`).
-    First(StoredCode),
+    First(Box<StoredCode>),
     /// The code was used before; `sid` is the session its tokens went to, if any were issued.
     Replayed {
         sid: Option<String>,
@@ -337,14 +342,14 @@ pub async fn use_code(
 ) -> Result<CodeUse, sqlx::Error> {
     let row = sqlx::query(
         "UPDATE authorization_codes SET used_at = ? WHERE hash = ? AND used_at IS NULL
-         RETURNING client_id, redirect_uri, sub, scope, code_challenge, code_challenge_method, nonce, auth_time, amr, expires_at",
+         RETURNING client_id, redirect_uri, sub, scope, code_challenge, code_challenge_method, nonce, auth_time, amr, sso_id, expires_at",
     )
     .bind(now)
     .bind(hash)
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(r) = row {
-        return Ok(CodeUse::First(StoredCode {
+        return Ok(CodeUse::First(Box::new(StoredCode {
             client_id: r.get("client_id"),
             redirect_uri: r.get("redirect_uri"),
             sub: r.get("sub"),
@@ -354,8 +359,9 @@ pub async fn use_code(
             nonce: r.get("nonce"),
             auth_time: r.get("auth_time"),
             amr: r.get("amr"),
+            sso_id: r.get("sso_id"),
             expires_at: r.get("expires_at"),
-        }));
+        })));
     }
     let used: Option<Option<String>> =
         sqlx::query_scalar("SELECT sid FROM authorization_codes WHERE hash = ?")

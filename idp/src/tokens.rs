@@ -62,8 +62,14 @@ pub fn audience(audiences: &[String]) -> serde_json::Value {
 }
 
 pub fn sign(keys: &KeyRing, claims: &AccessClaims) -> Result<String, String> {
+    sign_typed(keys, "at+jwt", claims)
+}
+
+/// Signs `claims` with the active key, with `typ` in the header (`at+jwt` for access tokens,
+/// `JWT` for ID tokens, so one can never be taken for the other).
+pub fn sign_typed(keys: &KeyRing, typ: &str, claims: &impl Serialize) -> Result<String, String> {
     let mut header = Header::new(Algorithm::ES256);
-    header.typ = Some("at+jwt".into());
+    header.typ = Some(typ.into());
     header.kid = Some(keys.active_kid.clone());
     jsonwebtoken::encode(&header, claims, &keys.encoding).map_err(|e| format!("signing: {e}"))
 }

@@ -8,7 +8,7 @@ mod common;
 use axum::Router;
 use common::*;
 use idp::AppState;
-use idp::authorize::{ValidRequest, issue_code, validate};
+use idp::authorize::{ValidRequest, respond, validate};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -36,9 +36,10 @@ fn demo_request(state: &AppState, pkce: bool) -> ValidRequest {
 
 /// Issues a code as the browser side would once alice logged in; returns the code.
 async fn code_for(state: &Arc<AppState>, req: &ValidRequest, now: i64) -> String {
-    let url = issue_code(state, req, ALICE_SUB, &["pwd".to_owned()], now, now)
+    let (_, session) = idp::sso::create(&state.pool, ALICE_SUB, &["pwd".to_owned()], now, 3600)
         .await
         .unwrap();
+    let url = respond(state, req, &session, now).await.unwrap();
     let parsed = url::Url::parse(&url).unwrap();
     let q: std::collections::HashMap<_, _> = parsed.query_pairs().into_owned().collect();
     assert_eq!(q.get("state").map(String::as_str), req.state.as_deref());

@@ -7,7 +7,7 @@
 //! back: bad input changes nothing, and an attacker holding a stolen code cannot burn it for the
 //! legitimate client by presenting it wrongly.
 
-use super::user_tokens::{self, Origin};
+use super::user_tokens::{self, Login, Origin};
 use crate::authorize::code_hash;
 use crate::client_auth::Authenticated;
 use crate::error::OAuthError;
@@ -108,7 +108,12 @@ pub async fn grant(
         client,
         &stored.sub,
         &scopes,
-        Origin::NewSession { amr: &amr },
+        Origin::NewSession(Login {
+            amr: &amr,
+            auth_time: stored.auth_time,
+            sso_id: stored.sso_id.as_deref(),
+            nonce: stored.nonce.as_deref(),
+        }),
         now,
     )
     .await?;

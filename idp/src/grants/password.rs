@@ -2,7 +2,7 @@
 //! explicitly allowed to use it; argon2 verification on a bounded pool; per-user and per-IP
 //! lockout; the same answer whether the user exists or not.
 
-use super::user_tokens::{self, Origin};
+use super::user_tokens::{self, Login, Origin};
 use crate::client_auth::Authenticated;
 use crate::error::OAuthError;
 use crate::form::Form;
@@ -48,9 +48,12 @@ pub async fn grant(
         client,
         &user.sub,
         &scopes,
-        Origin::NewSession {
+        Origin::NewSession(Login {
             amr: &["pwd".to_owned()],
-        },
+            auth_time: now,
+            sso_id: None,
+            nonce: None,
+        }),
         now,
     )
     .await?;

@@ -1,8 +1,9 @@
-//! Issuing a user's tokens: an access token carrying the session (`sid`) and, for clients allowed
-//! the refresh_token grant, a fresh refresh token of the session's family, written in one
-//! transaction before anything is returned.
+//! Issuing a user's tokens: an access token carrying the session (`sid`), for clients allowed
+//! the refresh_token grant a fresh refresh token of the session's family, and for a login with
+//! the `openid` scope an ID token — written in one transaction before anything is returned.
 
 use crate::error::OAuthError;
+use crate::id_token::{self, IdClaims};
 use crate::settings::{Client, GrantType};
 use crate::state::AppState;
 use crate::store::{self, NewRefreshToken};
@@ -10,11 +11,28 @@ use crate::tokens::{AccessClaims, random_id, sign};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// Where the tokens come from: a new session (a password login, a redeemed authorization code)
-/// or a rotation in an existing one.
+/// Implicit-flow access tokens live at most this long (they travel in a URL fragment).
+pub const IMPLICIT_MAX_TTL: i64 = 300;
+
+/// How the user signed in.
+#[derive(Debug, Clone, Copy)]
+pub struct Login<'a> {
+    /// Authentication methods (RFC 8176), e.g. `["pwd"]`.
+    pub amr: &'a [String],
+    pub auth_time: i64,
+    /// The browser's single-sign-on session, if the login happened in one.
+    pub sso_id: Option<&'a str>,
+    /// The OpenID Connect `nonce` of the authorization request.
+    pub nonce: Option<&'a str>,
+}
+
+/// Where the tokens come from.
 pub enum Origin<'a> {
-    /// A new login, authenticated by these methods (RFC 8176 `amr`).
-    NewSession { amr: &'a [String] },
+    /// A new login (a password grant, a redeemed authorization code): a new session.
+    NewSession(Login<'a>),
+    /// The implicit flow: a new session, an access token only, short-lived.
+    Implicit(Login<'a>),
+    /// A refresh-token rotation in an existing session (no ID token: OIDC Core §12.2 allows it).
     Rotation {
         sid: &'a str,
         family: &'a str,
@@ -44,28 +62,36 @@ pub async fn issue(
     now: i64,
 ) -> Result<Issued, OAuthError> {
     let refresh_ttl = i64::try_from(state.settings.refresh_token_ttl_seconds).unwrap_or(3600);
-    let amr = match origin {
-        Origin::NewSession { amr } => Some(amr.to_vec()),
-        Origin::Rotation { .. } => None,
+    let (login, implicit) = match origin {
+        Origin::NewSession(login) => (Some(login), false),
+        Origin::Implicit(login) => (Some(login), true),
+        Origin::Rotation { .. } => (None, false),
     };
-    let (sid, family, session_expires_at) = match origin {
-        Origin::NewSession { .. } => {
+    let (sid, family, session_expires_at) = match (&origin, login) {
+        (
+            Origin::Rotation {
+                sid,
+                family,
+                session_expires_at,
+            },
+            _,
+        ) => ((*sid).to_owned(), (*family).to_owned(), *session_expires_at),
+        (_, login) => {
             let sid = random_id();
             let expires = now + refresh_ttl;
-            store::create_session(tx, &sid, sub, &client.id, now, expires).await?;
+            let sso_id = login.and_then(|l| l.sso_id);
+            store::create_session(tx, &sid, sub, &client.id, sso_id, now, expires).await?;
             (sid, random_id(), expires)
         }
-        Origin::Rotation {
-            sid,
-            family,
-            session_expires_at,
-        } => (sid.to_owned(), family.to_owned(), session_expires_at),
     };
-    let claims = AccessClaims {
+    let mut claims = AccessClaims {
         sid: Some(sid.clone()),
-        amr,
+        amr: login.map(|l| l.amr.to_vec()),
         ..AccessClaims::issue(&state.settings.issuer, client, sub, scopes, now)
     };
+    if implicit {
+        claims.exp = claims.exp.min(now + IMPLICIT_MAX_TTL);
+    }
     let access_token = sign(&state.keys(), &claims).map_err(OAuthError::Server)?;
     let mut body = json!({
         "access_token": access_token,
@@ -73,7 +99,7 @@ pub async fn issue(
         "expires_in": claims.exp - claims.iat,
         "scope": claims.scope,
     });
-    if client.allows(GrantType::RefreshToken) {
+    if !implicit && client.allows(GrantType::RefreshToken) {
         let refresh_token = format!("{}{}", random_id(), random_id());
         let hash = refresh_hash(&refresh_token);
         store::insert_refresh_token(
@@ -92,6 +118,24 @@ pub async fn issue(
         )
         .await?;
         body["refresh_token"] = refresh_token.into();
+    }
+    if let Some(login) = login.filter(|_| !implicit && scopes.iter().any(|s| s == "openid")) {
+        let id = IdClaims {
+            iss: state.settings.issuer.clone(),
+            sub: sub.to_owned(),
+            aud: client.id.clone(),
+            azp: client.id.clone(),
+            exp: claims.exp,
+            iat: now,
+            auth_time: login.auth_time,
+            nonce: login.nonce.map(str::to_owned),
+            at_hash: Some(id_token::at_hash(&access_token)),
+            sid: sid.clone(),
+            amr: login.amr.to_vec(),
+        };
+        body["id_token"] = id_token::sign(&state.keys(), &id)
+            .map_err(OAuthError::Server)?
+            .into();
     }
     store::record_issued(&mut **tx, &claims).await?;
     Ok(Issued { body, sid })

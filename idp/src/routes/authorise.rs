@@ -1,30 +1,37 @@
 //! `GET|POST /oauth2/authorise` (alias `/oauth2/authorize`): the authorization endpoint for
-//! `response_type=code`. A valid request gets the login page; the login form posts back here
-//! with the request, the credentials and a CSRF token (double submit: a cookie and a hidden
-//! field, the cookie cleared on success so a replayed form is refused); a successful login
-//! issues a code and answers 303 to the client's redirect URI.
+//! `response_type=code` and `token` (implicit).
 //!
-//! Consent and a single-sign-on session are not there yet (issue 4): every client is configured
-//! by the operator, and consent is implied.
+//! A valid request from a browser signed in at the IDP (the `idp_session` cookie) goes straight
+//! to consent or to the client; otherwise the login page. The login and consent forms post back
+//! here with the request carried in hidden fields and a CSRF token (double submit: a cookie and
+//! a field; the cookie is replaced or cleared at each step, so a replayed form is refused).
+//! Every POST is answered with 303.
+
+// Early returns carry the finished error page; its size does not matter on this path.
+#![allow(clippy::result_large_err)]
 
 use super::AUTHORISE_PATH;
+use super::browser::{
+    self, Params, carried, csrf_ok, csrf_refused, current_session, see_other, server_error, single,
+};
 use crate::authorize::{self, AuthoriseError, ValidRequest};
-use crate::pages::{self, LoginPage};
+use crate::consent;
+use crate::pages::{self, ConsentPage, LoginPage};
+use crate::settings::User;
+use crate::sso::{self, SsoSession};
 use crate::state::{AppState, unix_now};
-use crate::tokens::random_id;
 use crate::users::{LoginError, verify_password};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 
-const CSRF_COOKIE: &str = "idp_csrf";
-const CSRF_FIELD: &str = "login_csrf";
-/// The authorization request parameters carried through the login form.
+const LOGIN_CSRF_FIELD: &str = "login_csrf";
+const CONSENT_CSRF_FIELD: &str = "csrf";
+/// The authorization request parameters carried through the forms.
 const CARRIED: &[&str] = &[
     "response_type",
     "client_id",
@@ -35,16 +42,18 @@ const CARRIED: &[&str] = &[
     "code_challenge_method",
     "nonce",
     "prompt",
+    "max_age",
+    "login_hint",
 ];
-/// Longest value accepted for any parameter.
-const MAX_PARAM_BYTES: usize = 4096;
 
-type Params = Vec<(String, String)>;
-
-pub async fn get(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    match serde_urlencoded::from_str::<Params>(query.as_deref().unwrap_or("")) {
-        Ok(params) => start(&state, &params),
-        Err(_) => pages::error_page(StatusCode::BAD_REQUEST, "The request is malformed."),
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match browser::query_params(query.as_deref()) {
+        Ok(params) => start(&state, &headers, &params).await,
+        Err(res) => res,
     }
 }
 
@@ -54,60 +63,33 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return pages::error_page(
-            StatusCode::BAD_REQUEST,
-            "The request must be a form submission.",
-        );
-    }
-    let Ok(params) = serde_urlencoded::from_bytes::<Params>(&body) else {
-        return pages::error_page(StatusCode::BAD_REQUEST, "The request is malformed.");
+    let params = match browser::form_params(&headers, &body) {
+        Ok(p) => p,
+        Err(res) => return res,
     };
-    if params.iter().any(|(k, _)| k == CSRF_FIELD) {
+    let has = |name: &str| params.iter().any(|(k, _)| k == name);
+    if has("consent") {
+        consent_decision(&state, &headers, &params).await
+    } else if has(LOGIN_CSRF_FIELD) || has("username") || has("password") {
         let peer = peer.map(|Extension(ConnectInfo(a))| a.ip());
         login(&state, &headers, &params, peer).await
     } else {
-        start(&state, &params)
+        // An authorization request sent as a form (OIDC Core §3.1.2.1 allows POST).
+        start(&state, &headers, &params).await
     }
 }
 
 /// Checks the request; errors are shown or redirected (never redirected to an untrusted URI).
 fn checked(state: &AppState, params: &Params) -> Result<ValidRequest, Response> {
-    if params.iter().any(|(_, v)| v.len() > MAX_PARAM_BYTES) {
-        return Err(pages::error_page(
-            StatusCode::BAD_REQUEST,
-            "A request parameter is too long.",
-        ));
-    }
-    let request = authorize::validate(&state.settings, params).map_err(|e| error(state, &e))?;
-    let prompt = params
-        .iter()
-        .find(|(k, _)| k == "prompt")
-        .map_or("", |(_, v)| v.as_str());
-    if prompt.split(' ').any(|p| p == "none") {
-        // No single-sign-on session yet: a login is always needed.
-        let e = AuthoriseError::Redirect {
-            redirect_uri: request.redirect_uri.clone(),
-            state: request.state.clone(),
-            error: "login_required",
-            description: "the user must sign in".into(),
-        };
-        return Err(error(state, &e));
-    }
-    Ok(request)
+    authorize::validate(&state.settings, params).map_err(|e| error(state, &e))
 }
 
 fn error(state: &AppState, e: &AuthoriseError) -> Response {
     match e.redirect_url(&state.settings.issuer) {
-        Some(url) => see_other(&url),
+        Some(url) => {
+            tracing::info!(reason = %e, "authorization request refused (sent back to the client)");
+            see_other(&url)
+        }
         None => {
             tracing::info!(reason = %e, "authorization request refused");
             pages::error_page(StatusCode::BAD_REQUEST, &e.to_string())
@@ -115,41 +97,93 @@ fn error(state: &AppState, e: &AuthoriseError) -> Response {
     }
 }
 
-fn see_other(url: &str) -> Response {
-    match HeaderValue::from_str(url) {
-        Ok(location) => {
-            let mut res = StatusCode::SEE_OTHER.into_response();
-            res.headers_mut().insert(header::LOCATION, location);
-            pages::secure_headers(&mut res);
+/// A new authorization request: sign in (unless the browser already is, recently enough) and
+/// consent (unless remembered or not needed).
+async fn start(state: &AppState, headers: &HeaderMap, params: &Params) -> Response {
+    let request = match checked(state, params) {
+        Ok(r) => r,
+        Err(res) => return res,
+    };
+    let now = unix_now();
+    let session = match current_session(state, headers, now).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let fresh_enough = |s: &SsoSession| request.max_age.is_none_or(|max| now - s.auth_time <= max);
+    match session {
+        Some((s, user)) if !request.prompt.login && fresh_enough(&s) => {
+            proceed(state, &request, params, &s, &user, now).await
+        }
+        _ if request.prompt.none => error(
+            state,
+            &request.error("login_required", "the user must sign in"),
+        ),
+        _ => {
+            let hint = single(params, "login_hint").ok().flatten().unwrap_or("");
+            login_page(state, &request, params, hint, None)
+        }
+    }
+}
+
+/// The user of `session` is signed in: ask for consent if needed, else answer the client.
+async fn proceed(
+    state: &AppState,
+    request: &ValidRequest,
+    params: &Params,
+    session: &SsoSession,
+    user: &User,
+    now: i64,
+) -> Response {
+    let Some(client) = state.settings.client(&request.client_id) else {
+        return pages::error_page(StatusCode::BAD_REQUEST, "unknown client");
+    };
+    let remembered = if client.skip_consent || request.prompt.consent {
+        !request.prompt.consent
+    } else {
+        match consent::covers(&state.pool, &session.sub, &client.id, &request.scopes).await {
+            Ok(c) => c,
+            Err(e) => return server_error("reading consent", &e),
+        }
+    };
+    if !remembered {
+        if request.prompt.none {
+            return error(
+                state,
+                &request.error("consent_required", "the user must approve this client"),
+            );
+        }
+        return consent_page(state, request, params, user);
+    }
+    answer(state, request, session, now).await
+}
+
+/// Sends the user agent to the client with a code or a token; the CSRF cookie is used up.
+async fn answer(
+    state: &AppState,
+    request: &ValidRequest,
+    session: &SsoSession,
+    now: i64,
+) -> Response {
+    match authorize::respond(state, request, session, now).await {
+        Ok(url) => {
+            tracing::info!(client = %request.client_id, response_type = ?request.response_type, "authorization granted");
+            let mut res = see_other(&url);
+            browser::clear_csrf_cookie(state, &mut res);
             res
         }
-        Err(_) => pages::error_page(StatusCode::INTERNAL_SERVER_ERROR, "Cannot redirect."),
+        Err(e) => server_error("answering an authorization request", &e),
     }
 }
 
-fn start(state: &AppState, params: &Params) -> Response {
-    match checked(state, params) {
-        Ok(request) => login_page(state, &request, params, None, "", None),
-        Err(res) => res,
-    }
-}
-
-/// The login page, with a CSRF token: a new one (and its cookie) unless `csrf` is given.
 fn login_page(
     state: &AppState,
     request: &ValidRequest,
     params: &Params,
-    csrf: Option<&str>,
     username: &str,
     error: Option<&str>,
 ) -> Response {
-    let carried: Params = params
-        .iter()
-        .filter(|(k, v)| CARRIED.contains(&k.as_str()) && !v.is_empty())
-        .cloned()
-        .collect();
-    let fresh = random_id();
-    let token = csrf.unwrap_or(&fresh);
+    let carried = carried(params, CARRIED);
+    let csrf = browser::new_csrf();
     let mut res = pages::render(
         StatusCode::OK,
         &LoginPage {
@@ -157,40 +191,36 @@ fn login_page(
             client_id: &request.client_id,
             scopes: &request.scopes,
             params: &carried,
-            csrf: token,
+            csrf: &csrf,
             username,
             error,
         },
     );
-    if csrf.is_none() {
-        set_csrf_cookie(state, &mut res, token, false);
-    }
+    browser::set_csrf_cookie(state, &mut res, &csrf);
     res
 }
 
-fn set_csrf_cookie(state: &AppState, res: &mut Response, value: &str, clear: bool) {
-    let secure = if state.settings.issuer.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let max_age = if clear { "; Max-Age=0" } else { "" };
-    let cookie =
-        format!("{CSRF_COOKIE}={value}; Path=/oauth2; HttpOnly; SameSite=Lax{secure}{max_age}");
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        res.headers_mut().append(header::SET_COOKIE, v);
-    }
-}
-
-fn csrf_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == CSRF_COOKIE)
-        .map(|(_, value)| value)
+fn consent_page(
+    state: &AppState,
+    request: &ValidRequest,
+    params: &Params,
+    user: &User,
+) -> Response {
+    let carried = carried(params, CARRIED);
+    let csrf = browser::new_csrf();
+    let mut res = pages::render(
+        StatusCode::OK,
+        &ConsentPage {
+            action: AUTHORISE_PATH,
+            client_id: &request.client_id,
+            username: &user.username,
+            scopes: &request.scopes,
+            params: &carried,
+            csrf: &csrf,
+        },
+    );
+    browser::set_csrf_cookie(state, &mut res, &csrf);
+    res
 }
 
 #[tracing::instrument(skip_all)]
@@ -200,33 +230,20 @@ async fn login(
     params: &Params,
     peer: Option<IpAddr>,
 ) -> Response {
-    let single = |name: &str| -> Result<Option<&str>, ()> {
-        let mut values = params.iter().filter(|(k, _)| k == name);
-        let first = values.next().map(|(_, v)| v.as_str());
-        if values.next().is_some() {
-            return Err(());
-        }
-        Ok(first)
-    };
-    let (Ok(csrf), Ok(username), Ok(password)) =
-        (single(CSRF_FIELD), single("username"), single("password"))
-    else {
+    let (Ok(csrf), Ok(username), Ok(password)) = (
+        single(params, LOGIN_CSRF_FIELD),
+        single(params, "username"),
+        single(params, "password"),
+    ) else {
         return pages::error_page(StatusCode::BAD_REQUEST, "The form is malformed.");
     };
     let request = match checked(state, params) {
         Ok(r) => r,
         Err(res) => return res,
     };
-    let csrf_ok = match (csrf, csrf_cookie(headers)) {
-        (Some(field), Some(cookie)) => bool::from(field.as_bytes().ct_eq(cookie.as_bytes())),
-        _ => false,
-    };
-    let Some(csrf) = csrf.filter(|_| csrf_ok) else {
-        return pages::error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in form has expired or was already used. Start again from the application.",
-        );
-    };
+    if !csrf_ok(headers, csrf) {
+        return csrf_refused();
+    }
     let username = username.unwrap_or("");
     let password = password.unwrap_or("");
     let now = unix_now();
@@ -235,44 +252,118 @@ async fn login(
             state,
             &request,
             params,
-            Some(csrf),
             "",
             Some("Enter your username and password."),
         );
     }
-    match verify_password(state, username, password, peer, now).await {
-        Ok(user) => {
-            let amr = ["pwd".to_owned()];
-            match authorize::issue_code(state, &request, &user.sub, &amr, now, now).await {
-                Ok(url) => {
-                    tracing::info!(client = %request.client_id, "user signed in; code issued");
-                    let mut res = see_other(&url);
-                    set_csrf_cookie(state, &mut res, "", true);
-                    res
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "issuing a code failed");
-                    pages::error_page(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "The server could not complete the sign-in.",
-                    )
-                }
-            }
+    let user = match verify_password(state, username, password, peer, now).await {
+        Ok(user) => user,
+        Err(LoginError::Rejected) => {
+            return login_page(
+                state,
+                &request,
+                params,
+                username,
+                Some("Invalid username or password."),
+            );
         }
-        Err(LoginError::Rejected) => login_page(
-            state,
-            &request,
-            params,
-            Some(csrf),
-            username,
-            Some("Invalid username or password."),
-        ),
-        Err(LoginError::Server(e)) => {
-            tracing::error!(error = %e, "login failed on the server side");
-            pages::error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server could not complete the sign-in.",
+        Err(LoginError::Server(e)) => return server_error("login", &e),
+    };
+    let amr = ["pwd".to_owned()];
+    let previous = match current_session(state, headers, now).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let (session, cookie) = match signed_in(state, previous, &user, &amr, now).await {
+        Ok(s) => s,
+        Err(e) => return server_error("starting a session", &e),
+    };
+    tracing::info!(client = %request.client_id, "user signed in");
+    let mut res = proceed(state, &request, params, &session, &user, now).await;
+    if let Some(value) = cookie {
+        browser::set_session_cookie(state, &mut res, &value);
+    }
+    res
+}
+
+/// The single-sign-on session after `user` signed in: the browser's current one when it is the
+/// same user's (re-authentication keeps it, so logout still ends everything it gave), else a
+/// new one (and a cookie to set); another user's session in this browser is ended.
+async fn signed_in(
+    state: &AppState,
+    previous: Option<(SsoSession, User)>,
+    user: &User,
+    amr: &[String],
+    now: i64,
+) -> Result<(SsoSession, Option<String>), sqlx::Error> {
+    if let Some((s, _)) = previous {
+        if s.sub == user.sub {
+            return Ok((sso::reauthenticated(&state.pool, &s, amr, now).await?, None));
+        }
+        let feed_exp = now + state.settings.max_access_token_ttl_seconds();
+        sso::end(&state.pool, &s.id, feed_exp, now).await?;
+    }
+    let ttl = i64::try_from(state.settings.sso_session_ttl_seconds).unwrap_or(3600);
+    let (value, session) = sso::create(&state.pool, &user.sub, amr, now, ttl).await?;
+    Ok((session, Some(value)))
+}
+
+async fn consent_decision(state: &AppState, headers: &HeaderMap, params: &Params) -> Response {
+    let (Ok(csrf), Ok(decision)) = (
+        single(params, CONSENT_CSRF_FIELD),
+        single(params, "consent"),
+    ) else {
+        return pages::error_page(StatusCode::BAD_REQUEST, "The form is malformed.");
+    };
+    let request = match checked(state, params) {
+        Ok(r) => r,
+        Err(res) => return res,
+    };
+    if !csrf_ok(headers, csrf) {
+        return csrf_refused();
+    }
+    let now = unix_now();
+    let Some((session, _user)) = (match current_session(state, headers, now).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    }) else {
+        // Signed out (or the session expired) while the consent page was open.
+        return login_page(state, &request, params, "", Some("Please sign in again."));
+    };
+    match decision {
+        Some("allow") => {
+            if let Err(e) = consent::record(
+                &state.pool,
+                &session.sub,
+                &request.client_id,
+                &request.scopes,
+                now,
             )
+            .await
+            {
+                return server_error("recording consent", &e);
+            }
+            answer(state, &request, &session, now).await
+        }
+        Some("deny") => {
+            tracing::info!(client = %request.client_id, "the user denied consent");
+            let mut res = error(
+                state,
+                &request.error("access_denied", "the user denied the request"),
+            );
+            browser::clear_csrf_cookie(state, &mut res);
+            res
+        }
+        _ => pages::error_page(StatusCode::BAD_REQUEST, "The form is malformed."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn carried_parameters_do_not_include_credentials() {
+        for secret in ["password", "username", "login_csrf", "csrf", "consent"] {
+            assert!(!super::CARRIED.contains(&secret), "{secret}");
         }
     }
 }

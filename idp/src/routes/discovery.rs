@@ -1,7 +1,8 @@
 //! JWKS and the discovery documents (OpenID Connect Discovery, RFC 8414).
 
 use super::{
-    AUTHORISE_PATH, INTROSPECT_PATH, JWKS_PATH, REVOCATIONS_PATH, REVOKE_PATH, TOKEN_PATH,
+    AUTHORISE_PATH, INTROSPECT_PATH, JWKS_PATH, LOGOUT_PATH, REVOCATIONS_PATH, REVOKE_PATH,
+    TOKEN_PATH, USERINFO_PATH,
 };
 use crate::state::AppState;
 use axum::Json;
@@ -41,9 +42,16 @@ pub async fn metadata(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "revocation_endpoint": format!("{iss}{REVOKE_PATH}"),
         "introspection_endpoint": format!("{iss}{INTROSPECT_PATH}"),
         "revocation_feed_endpoint": format!("{iss}{REVOCATIONS_PATH}"),
-        "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "userinfo_endpoint": format!("{iss}{USERINFO_PATH}"),
+        "end_session_endpoint": format!("{iss}{LOGOUT_PATH}"),
+        "grant_types_supported": ["authorization_code", "implicit", "client_credentials", "password", "refresh_token"],
+        "response_types_supported": ["code", "token"],
+        "response_modes_supported": ["query", "fragment"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "azp", "preferred_username", "name", "email"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
         "code_challenge_methods_supported": code_challenge_methods,
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": scopes,

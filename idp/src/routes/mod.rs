@@ -1,11 +1,14 @@
 //! The router and its thin handlers. Paths are constants shared with the discovery document.
 
 mod authorise;
+mod browser;
 mod discovery;
 mod introspect;
+mod logout;
 mod revocations;
 mod revoke;
 mod token;
+mod userinfo;
 
 use crate::state::AppState;
 use axum::Router;
@@ -17,6 +20,8 @@ pub const AUTHORISE_PATH: &str = "/oauth2/authorise";
 /// An alias of [`AUTHORISE_PATH`] in American spelling.
 pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
 pub const TOKEN_PATH: &str = "/oauth2/token";
+pub const USERINFO_PATH: &str = "/oauth2/userinfo";
+pub const LOGOUT_PATH: &str = "/oauth2/logout";
 pub const REVOKE_PATH: &str = "/oauth2/revoke";
 pub const INTROSPECT_PATH: &str = "/oauth2/introspect";
 pub const REVOCATIONS_PATH: &str = "/oauth2/revocations";
@@ -32,6 +37,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(AUTHORISE_PATH, get(authorise::get).post(authorise::post))
         .route(AUTHORIZE_PATH, get(authorise::get).post(authorise::post))
         .route(TOKEN_PATH, post(token::token))
+        .route(
+            USERINFO_PATH,
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route(LOGOUT_PATH, get(logout::get).post(logout::post))
         .route(REVOKE_PATH, post(revoke::revoke))
         .route(INTROSPECT_PATH, post(introspect::introspect))
         .route(REVOCATIONS_PATH, get(revocations::feed))
