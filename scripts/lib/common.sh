@@ -48,6 +48,39 @@ ensure_wasm_opt() {
   fi
 }
 
+# The browser tests (e2e/browser, run by e2e/tests/browser.rs) drive Debian's chromium with
+# playwright-core; playwright's own browser downloads are never used.
+CHROMIUM_BIN="${CHROMIUM_BIN:-/usr/bin/chromium}"
+export CHROMIUM_BIN
+
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null 2>&1 \
+    || { DEBIAN_FRONTEND=noninteractive apt-get update >/dev/null 2>&1 \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null 2>&1; }
+}
+
+ensure_chromium() {
+  if [ ! -x "$CHROMIUM_BIN" ]; then
+    say "installing chromium from Debian (browser tests)"
+    apt_install chromium || say "could not install chromium; the browser tests will fail"
+  fi
+}
+
+# npm ci in e2e/browser when node_modules is missing or older than package-lock.json.
+ensure_browser_deps() {
+  local dir="$ROOT/e2e/browser"
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    say "installing nodejs and npm from Debian (browser tests)"
+    apt_install nodejs npm || say "could not install nodejs/npm; the browser tests will fail"
+  fi
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    say "npm ci in e2e/browser"
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >&2) \
+      && touch "$dir/node_modules" \
+      || say "npm ci failed; the browser tests will fail"
+  fi
+}
+
 build_filter() {
   say "building filter.wasm (wasm32-wasip1, profile wasm-release)"
   cargo build --quiet --profile wasm-release --target wasm32-wasip1 -p filter
