@@ -109,7 +109,12 @@ async fn start(state: &AppState, headers: &HeaderMap, params: &Params) -> Respon
         Ok(s) => s,
         Err(res) => return res,
     };
-    let fresh_enough = |s: &SsoSession| request.max_age.is_none_or(|max| now - s.auth_time <= max);
+    // max_age=0 is prompt=login (OIDC Core §3.1.2.1).
+    let fresh_enough = |s: &SsoSession| {
+        request
+            .max_age
+            .is_none_or(|max| max > 0 && now - s.auth_time <= max)
+    };
     match session {
         Some((s, user)) if !request.prompt.login && fresh_enough(&s) => {
             proceed(state, &request, params, &s, &user, now).await

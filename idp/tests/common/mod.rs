@@ -65,11 +65,15 @@ max_failures = 3
 }
 
 pub async fn state_at(db: &std::path::Path) -> Arc<idp::AppState> {
+    state_with(db, &config()).await
+}
+
+pub async fn state_with(db: &std::path::Path, config: &str) -> Arc<idp::AppState> {
     let overrides = Overrides {
         database: Some(format!("sqlite://{}?mode=rwc", db.display())),
         ..Default::default()
     };
-    let settings = RawSettings::from_toml(&config())
+    let settings = RawSettings::from_toml(config)
         .unwrap()
         .validate(&overrides)
         .unwrap();
