@@ -9,3 +9,4 @@ pub mod client;
 pub mod envoy;
 pub mod process;
 pub mod stack;
+pub mod web_login;

@@ -16,6 +16,9 @@ pub const OTHER_CLIENT: (&str, &str) = ("other-client", "other-client-secret-012
 /// A client whose tokens live one second (for expiry tests).
 pub const SHORT_CLIENT: (&str, &str) = ("short-lived", "short-lived-secret-0123456789abcdef0");
 pub const GATEWAY_CLIENT: (&str, &str) = ("gateway", "gateway-secret-0123456789abcdef0123");
+/// A confidential web application (authorization code; first-party, so no consent page).
+pub const WEB_CLIENT: (&str, &str) = ("web-client", "web-client-secret-0123456789abcdef01");
+pub const WEB_CLIENT_REDIRECT: &str = "http://127.0.0.1/callback";
 /// The demo user (password grant through the demo client).
 pub const ALICE: (&str, &str) = ("alice", "alice-password-123");
 /// argon2id of ALICE's password (as in idp/idp.toml, made with `idp hash-password`).
@@ -53,6 +56,11 @@ pub fn idp_config() -> String {
             "access_token_ttl_seconds = 1",
         ),
         client(GATEWAY_CLIENT, "", "idp", "gateway = true"),
+        format!(
+            "[[clients]]\nid = \"{}\"\nsecret_sha256 = \"{}\"\nscopes = [\"openid\", \"read\"]\naudiences = [\"demo-api\"]\ngrant_types = [\"authorization_code\", \"refresh_token\"]\nredirect_uris = [\"{WEB_CLIENT_REDIRECT}\"]\nskip_consent = true\n",
+            WEB_CLIENT.0,
+            sha256_hex(WEB_CLIENT.1)
+        ),
         format!(
             "[[users]]\nusername = \"{}\"\npassword_argon2 = \"{ALICE_ARGON2}\"\n",
             ALICE.0

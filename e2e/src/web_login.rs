@@ -1,0 +1,163 @@
+//! Signing in at the IDP the way a browser does, without a browser: the authorization request,
+//! the login form (with its CSRF cookie), the redirect with a code, the code exchange; and
+//! RP-initiated logout with the same cookies. (The real-browser tests are in e2e/browser.)
+
+use crate::client::{self, Response};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Cookies the IDP set, by name.
+#[derive(Debug, Default, Clone)]
+pub struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn take(&mut self, res: &Response) {
+        for (k, v) in &res.headers {
+            if !k.eq_ignore_ascii_case("set-cookie") {
+                continue;
+            }
+            let Some((pair, attrs)) = v.split_once(';') else {
+                continue;
+            };
+            if let Some((name, value)) = pair.split_once('=') {
+                if attrs.contains("Max-Age=0") {
+                    self.0.remove(name);
+                } else {
+                    self.0.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent()
+}
+
+fn collect(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Response, String> {
+    let mut res = res.map_err(|e| e.to_string())?;
+    let status = res.status().as_u16();
+    let headers = res
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let body = res.body_mut().read_to_string().map_err(|e| e.to_string())?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A GET that does not follow redirects, with the jar's cookies (and keeping the new ones).
+pub fn get(jar: &mut Jar, url: &str) -> Result<Response, String> {
+    let res = collect(agent().get(url).header("cookie", jar.header()).call())?;
+    jar.take(&res);
+    Ok(res)
+}
+
+/// A form POST that does not follow redirects, with the jar's cookies.
+pub fn post(jar: &mut Jar, url: &str, form: &[(&str, &str)]) -> Result<Response, String> {
+    let res = collect(
+        agent()
+            .post(url)
+            .header("cookie", jar.header())
+            .send_form(form.iter().copied()),
+    )?;
+    jar.take(&res);
+    Ok(res)
+}
+
+fn location(res: &Response) -> Result<String, String> {
+    res.header("location")
+        .map(str::to_owned)
+        .ok_or_else(|| format!("expected a redirect, got {}: {}", res.status, res.body))
+}
+
+/// A client of the authorization code grant.
+pub struct CodeClient<'a> {
+    pub id: &'a str,
+    pub secret: &'a str,
+    pub redirect_uri: &'a str,
+    pub scope: &'a str,
+}
+
+/// Signs `user` in through the login form for `client` (a client without a consent page) and
+/// exchanges the code: the token response, and the browser's cookies.
+pub fn sign_in(
+    idp_url: &str,
+    client: &CodeClient<'_>,
+    (user, password): (&str, &str),
+) -> Result<(serde_json::Value, Jar), String> {
+    let mut jar = Jar::default();
+    let request = [
+        ("response_type", "code"),
+        ("client_id", client.id),
+        ("redirect_uri", client.redirect_uri),
+        ("scope", client.scope),
+        ("state", "e2e-state"),
+        ("nonce", "e2e-nonce"),
+    ];
+    let query = serde_urlencoded::to_string(request).map_err(|e| e.to_string())?;
+    let page = get(&mut jar, &format!("{idp_url}/oauth2/authorise?{query}"))?;
+    if page.status != 200 {
+        return Err(format!("login page: {} {}", page.status, page.body));
+    }
+    let csrf = jar
+        .get("idp_csrf")
+        .ok_or("the login page set no CSRF cookie")?
+        .to_owned();
+    let mut form = request.to_vec();
+    form.extend([
+        ("login_csrf", csrf.as_str()),
+        ("username", user),
+        ("password", password),
+    ]);
+    let res = post(&mut jar, &format!("{idp_url}/oauth2/authorise"), &form)?;
+    let back = url::Url::parse(&location(&res)?).map_err(|e| e.to_string())?;
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| format!("no code in {back}"))?;
+    let res = client::post_form(
+        &format!("{idp_url}/oauth2/token"),
+        &[],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", client.redirect_uri),
+            ("client_id", client.id),
+            ("client_secret", client.secret),
+        ],
+    )?;
+    if res.status != 200 {
+        return Err(format!("code exchange: {} {}", res.status, res.body));
+    }
+    Ok((res.json()?, jar))
+}
+
+/// RP-initiated logout at the IDP with the browser's cookies and an ID token as hint.
+pub fn sign_out(idp_url: &str, jar: &mut Jar, id_token: &str) -> Result<Response, String> {
+    let query =
+        serde_urlencoded::to_string([("id_token_hint", id_token)]).map_err(|e| e.to_string())?;
+    get(jar, &format!("{idp_url}/oauth2/logout?{query}"))
+}
