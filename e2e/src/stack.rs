@@ -22,7 +22,7 @@ pub const WEB_CLIENT_REDIRECT: &str = "http://127.0.0.1/callback";
 /// The demo user (password grant through the demo client).
 pub const ALICE: (&str, &str) = ("alice", "alice-password-123");
 /// argon2id of ALICE's password (as in idp/idp.toml, made with `idp hash-password`).
-const ALICE_ARGON2: &str = "$argon2id$v=19$m=19456,t=2,p=1$SrReCOeV/xQC+6i27a0vvQ$3DeSqOV5DjJmrMbb6VeomsSLsTWufj959MVrQvIUWYk";
+pub const ALICE_ARGON2: &str = "$argon2id$v=19$m=19456,t=2,p=1$SrReCOeV/xQC+6i27a0vvQ$3DeSqOV5DjJmrMbb6VeomsSLsTWufj959MVrQvIUWYk";
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -77,8 +77,19 @@ pub struct Idp {
 
 /// Starts an IDP with its own database in `dir`, issuing as `issuer` (None: its own URL).
 pub fn start_idp(dir: &Path, name: &str, port: u16, issuer: &str) -> Result<Idp, String> {
+    start_idp_with_config(dir, name, port, issuer, &idp_config())
+}
+
+/// Starts an IDP as [`start_idp`] does, with the given TOML configuration.
+pub fn start_idp_with_config(
+    dir: &Path,
+    name: &str,
+    port: u16,
+    issuer: &str,
+    toml: &str,
+) -> Result<Idp, String> {
     let config = dir.join(format!("{name}.toml"));
-    std::fs::write(&config, idp_config()).map_err(|e| e.to_string())?;
+    std::fs::write(&config, toml).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(artifacts::idp_bin()?);
     cmd.arg("serve")
         .arg("--config")
