@@ -81,6 +81,24 @@ ensure_browser_deps() {
   fi
 }
 
+# Debian packages for the Istio OCI image test (e2e/tests/oci_image.rs): a real OCI registry
+# (docker-registry, the CNCF distribution) on loopback and skopeo to push and pull. Optional: the
+# test says what is missing when they cannot be installed.
+ensure_apt_package() {  # PACKAGE BINARY
+  if ! command -v "$2" >/dev/null 2>&1 && [ ! -x "/usr/bin/$2" ]; then
+    say "installing $1 from Debian"
+    { apt-get install -y "$1" >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y "$1" >/dev/null 2>&1; }; } \
+      || say "could not install $1; the OCI registry test will fail"
+  fi
+}
+
+ensure_oci_tools() {
+  ensure_apt_package docker-registry docker-registry
+  ensure_apt_package skopeo skopeo
+  # the Debian package starts a registry service on :5000; the tests start their own
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+}
+
 build_filter() {
   say "building filter.wasm (wasm32-wasip1, profile wasm-release)"
   cargo build --quiet --profile wasm-release --target wasm32-wasip1 -p filter
@@ -98,8 +116,18 @@ build_filter() {
   say "filter: $FILTER_WASM ($(wc -c <"$FILTER_WASM") bytes)"
 }
 
+# The filter as an OCI image Istio's WasmPlugin pulls (tools/wasm-oci: Wasm image spec, compat
+# variant), as an OCI image layout; prints its digest (the WasmPlugin's sha256). Push it with
+#   skopeo copy oci:target/wasm32-wasip1/wasm-release/oci:latest docker://REGISTRY/oauth2-gateway:TAG
+build_oci_image() {
+  say "packing $FILTER_WASM as an OCI image (Istio WasmPlugin, compat variant)"
+  cargo run --quiet -p wasm-oci -- build "$FILTER_WASM" "$WASM_DIR/oci" latest >&2
+  ensure_oci_tools
+}
+
 build_all() {
   build_filter
+  build_oci_image
   say "building idp and resource-server"
   cargo build --quiet -p idp -p resource-server
 }
