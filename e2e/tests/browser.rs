@@ -141,7 +141,7 @@ fn browser_suite() {
     cmd.args([
         "--test",
         "--test-concurrency=1",
-        "--test-timeout=120000",
+        "--test-timeout=240000",
         "--test-reporter=spec",
     ]);
     cmd.args(&tests)

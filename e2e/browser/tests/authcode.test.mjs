@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   AUTHORISE, IDP_ORIGIN, artifact, codeRequest, decodeJwt, discover, env, isLoginPage, launchBrowser,
   logIn, newContext, oidc, params, recordDocuments, startCallbackServer, waitForCallback,
+  T,
 } from './helpers.mjs';
 
 const SCOPE = 'openid profile read';
@@ -28,7 +29,7 @@ describe('authorization code flow in the browser', () => {
     await cb?.close();
   });
 
-  test('discovery advertises OpenID Connect', () => {
+  test('discovery advertises OpenID Connect', T, () => {
     const md = config.serverMetadata();
     assert.equal(md.issuer, env.idpUrl);
     assert.equal(md.authorization_endpoint, AUTHORISE);
@@ -40,7 +41,7 @@ describe('authorization code flow in the browser', () => {
     assert.equal(md.authorization_response_iss_parameter_supported, true);
   });
 
-  test('log in, consent, code, token exchange with ID token, userinfo, refresh', async () => {
+  test('log in, consent, code, token exchange with ID token, userinfo, refresh', T, async () => {
     const req = await codeRequest(config, redirectUri, SCOPE);
     const page = await context.newPage();
     await page.goto(req.url.href);
@@ -102,7 +103,7 @@ describe('authorization code flow in the browser', () => {
     await page.close();
   });
 
-  test('second authorise in the same browser: no password, consent remembered', async () => {
+  test('second authorise in the same browser: no password, consent remembered', T, async () => {
     assert.ok(first, 'needs the first login');
     const req = await codeRequest(config, redirectUri, SCOPE);
     const page = await context.newPage();
@@ -127,7 +128,7 @@ describe('authorization code flow in the browser', () => {
     await page.close();
   });
 
-  test('prompt=login asks for the password again', async () => {
+  test('prompt=login asks for the password again', T, async () => {
     assert.ok(first, 'needs the first login');
     const req = await codeRequest(config, redirectUri, SCOPE, { prompt: 'login' });
     const page = await context.newPage();
@@ -148,7 +149,7 @@ describe('authorization code flow in the browser', () => {
     await page.close();
   });
 
-  test('max_age older than the sign-in asks for the password again', async () => {
+  test('max_age older than the sign-in asks for the password again', T, async () => {
     assert.ok(first, 'needs the first login');
     await new Promise((r) => setTimeout(r, 2100));
     const req = await codeRequest(config, redirectUri, SCOPE, { max_age: '1' });
@@ -160,7 +161,7 @@ describe('authorization code flow in the browser', () => {
     await page.close();
   });
 
-  test('prompt=consent asks again; consent denied: redirected with error=access_denied and the state', async () => {
+  test('prompt=consent asks again; consent denied: redirected with error=access_denied and the state', T, async () => {
     const ctx = await newContext(browser);
     try {
       const req = await codeRequest(config, redirectUri, SCOPE, { prompt: 'consent' });
@@ -180,7 +181,7 @@ describe('authorization code flow in the browser', () => {
     }
   });
 
-  test('first-party public client: no consent page; PKCE code flow without a secret', async () => {
+  test('first-party public client: no consent page; PKCE code flow without a secret', T, async () => {
     const ctx = await newContext(browser);
     try {
       const pub = await discover(env.publicClient.id, undefined);

@@ -33,6 +33,8 @@ export const IDP_ORIGIN = new URL(env.idpUrl).origin;
 export const AUTHORISE = `${env.idpUrl}/oauth2/authorise`;
 /** Bounded waits everywhere. */
 export const STEP_TIMEOUT = 15_000;
+/** Options of every test: a hang fails that test, not the whole file. */
+export const T = { timeout: 90_000 };
 
 export function artifact(name) {
   return path.join(env.artifacts, name);

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   AUTHORISE, decodeJwt, discover, env, launchBrowser, logIn, newContext, oidc, params,
   startCallbackServer, waitForCallback,
+  T,
 } from './helpers.mjs';
 
 function implicitUrl(clientId, redirectUri, extra = {}) {
@@ -30,11 +31,11 @@ describe('implicit flow in the browser', () => {
     await cb?.close();
   });
 
-  test('discovery lists response_type token', () => {
+  test('discovery lists response_type token', T, () => {
     assert.ok(config.serverMetadata().response_types_supported.includes('token'));
   });
 
-  test('token in the fragment: no refresh token, expires_in <= 300, state echoed', async () => {
+  test('token in the fragment: no refresh token, expires_in <= 300, state echoed', T, async () => {
     const state = oidc.randomState();
     const page = await context.newPage();
     await page.goto(implicitUrl(env.implicitClient.id, redirectUri, { state }));
@@ -64,7 +65,7 @@ describe('implicit flow in the browser', () => {
     await page.close();
   });
 
-  test('second implicit request in the same browser: no password', async () => {
+  test('second implicit request in the same browser: no password', T, async () => {
     const page = await context.newPage();
     await page.goto(implicitUrl(env.implicitClient.id, redirectUri, { state: 'again' }), { waitUntil: 'commit' });
     const { fragment } = params(await waitForCallback(page, cb.base));
@@ -73,7 +74,7 @@ describe('implicit flow in the browser', () => {
     await page.close();
   });
 
-  test('implicit without state: refused in the fragment', async () => {
+  test('implicit without state: refused in the fragment', T, async () => {
     const page = await context.newPage();
     await page.goto(implicitUrl(env.implicitClient.id, redirectUri), { waitUntil: 'commit' });
     const { query, fragment } = params(await waitForCallback(page, cb.base));
@@ -83,7 +84,7 @@ describe('implicit flow in the browser', () => {
     await page.close();
   });
 
-  test('clients not allowed implicit: unauthorized_client in the fragment, state echoed', async () => {
+  test('clients not allowed implicit: unauthorized_client in the fragment, state echoed', T, async () => {
     for (const clientId of [env.publicClient.id, env.webClient.id]) {
       const ctx = await newContext(browser);
       try {
@@ -102,7 +103,7 @@ describe('implicit flow in the browser', () => {
     }
   });
 
-  test('an implicit-only client cannot use the code flow: unauthorized_client in the query', async () => {
+  test('an implicit-only client cannot use the code flow: unauthorized_client in the query', T, async () => {
     const ctx = await newContext(browser);
     try {
       const page = await ctx.newPage();

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   AUTHORISE, IDP_ORIGIN, codeRequest, discover, env, errorPageText, isLoginPage, launchBrowser, logIn,
   newContext, oidc, params, recordDocuments, startCallbackServer, waitForCallback,
+  T,
 } from './helpers.mjs';
 
 const ERROR_TITLE = 'This sign-in request cannot be completed';
@@ -77,13 +78,13 @@ describe('refused authorization requests', () => {
     code_challenge_method: 'S256',
   });
 
-  test('unknown client: error page, no redirect', async () => {
+  test('unknown client: error page, no redirect', T, async () => {
     await expectErrorPage(authoriseUrl({ ...valid(), client_id: 'no-such-client' }), 'unknown client');
     const { client_id: _, ...noClient } = valid();
     await expectErrorPage(authoriseUrl(noClient), 'no client_id');
   });
 
-  test('unregistered and open-redirect redirect_uris: error page, no redirect', async () => {
+  test('unregistered and open-redirect redirect_uris: error page, no redirect', T, async () => {
     const port = new URL(cb.base).port;
     const bad = [
       'http://127.0.0.1.evil.example/cb',
@@ -116,7 +117,7 @@ describe('refused authorization requests', () => {
     assert.doesNotMatch(page.error, /<script/);
   });
 
-  test('a public client without PKCE: back to the client with invalid_request, state and iss', async () => {
+  test('a public client without PKCE: back to the client with invalid_request, state and iss', T, async () => {
     const got = await expectClientError(authoriseUrl({
       response_type: 'code', client_id: env.publicClient.id, redirect_uri: redirectUri, scope: 'openid', state: 'no-pkce-state',
     }));
@@ -126,7 +127,7 @@ describe('refused authorization requests', () => {
     assert.equal(got.query.code, undefined);
   });
 
-  test('PKCE plain is refused (S256 only)', async () => {
+  test('PKCE plain is refused (S256 only)', T, async () => {
     const got = await expectClientError(authoriseUrl({
       ...valid(), client_id: env.publicClient.id, code_challenge: 'a'.repeat(43), code_challenge_method: 'plain', state: 'plain-state',
     }));
@@ -134,7 +135,7 @@ describe('refused authorization requests', () => {
     assert.equal(got.query.state, 'plain-state');
   });
 
-  test('unsupported response_type: unsupported_response_type with the state', async () => {
+  test('unsupported response_type: unsupported_response_type with the state', T, async () => {
     for (const responseType of ['id_token', 'magic']) {
       const got = await expectClientError(authoriseUrl({ ...valid(), response_type: responseType, state: `rt-${responseType}` }));
       assert.equal(got.query.error, 'unsupported_response_type', responseType);
@@ -149,13 +150,13 @@ describe('refused authorization requests', () => {
     assert.equal(got.query.code, undefined);
   });
 
-  test('an invalid scope goes back as invalid_scope with the state', async () => {
+  test('an invalid scope goes back as invalid_scope with the state', T, async () => {
     const got = await expectClientError(authoriseUrl({ ...valid(), scope: 'openid admin', state: 'scope-state' }));
     assert.equal(got.query.error, 'invalid_scope');
     assert.equal(got.query.state, 'scope-state');
   });
 
-  test('state: any value echoed exactly; none sent, none returned (the server does not require it)', async () => {
+  test('state: any value echoed exactly; none sent, none returned (the server does not require it)', T, async () => {
     const ctx = await newContext(browser);
     try {
       const pub = await discover(env.publicClient.id, undefined);
@@ -216,7 +217,7 @@ describe('refused authorization requests', () => {
     await page.close();
   }
 
-  test('login form without its CSRF token, or with a wrong one: 400, nobody signed in', async () => {
+  test('login form without its CSRF token, or with a wrong one: 400, nobody signed in', T, async () => {
     const ctx = await newContext(browser);
     try {
       const { fields } = await loginForm(ctx, 'csrf-state');
@@ -254,7 +255,7 @@ describe('refused authorization requests', () => {
     }
   });
 
-  test('a replayed login form is refused; login answers 303; cookies HttpOnly and SameSite=Lax; no framing', async () => {
+  test('a replayed login form is refused; login answers 303; cookies HttpOnly and SameSite=Lax; no framing', T, async () => {
     const ctx = await newContext(browser);
     try {
       const { page } = await loginForm(ctx, 'replay-state');
