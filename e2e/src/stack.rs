@@ -165,7 +165,15 @@ impl Gateway {
         issuer: &str,
         options: StackOptions,
     ) -> Result<Gateway, String> {
-        Self::launch_template("envoy.yaml", dir, name, idp_port, rs_port, issuer, options)
+        Self::launch_template(
+            options.envoy_template,
+            dir,
+            name,
+            idp_port,
+            rs_port,
+            issuer,
+            options,
+        )
     }
 
     /// Starts Envoy with the given template of `envoy/` (same placeholders as envoy.yaml).
@@ -271,13 +279,20 @@ pub struct Stack {
 pub struct StackOptions {
     pub leeway_seconds: u64,
     pub jwks_refresh_seconds: u64,
+    /// The Envoy template in `envoy/`: `envoy.yaml` (the local stack) or `istio-sidecar.yaml`
+    /// (shaped like an Istio sidecar, see envoy/istio/README.md); same placeholders.
+    pub envoy_template: &'static str,
 }
+
+/// The Istio-sidecar-shaped Envoy template (`StackOptions::envoy_template`).
+pub const ISTIO_SIDECAR_TEMPLATE: &str = "istio-sidecar.yaml";
 
 impl Default for StackOptions {
     fn default() -> Self {
         StackOptions {
             leeway_seconds: 0,
             jwks_refresh_seconds: 300,
+            envoy_template: "envoy.yaml",
         }
     }
 }
