@@ -425,6 +425,7 @@ async fn issue_implicit(
     )
     .await?;
     tx.commit().await?;
+    state.metrics.issued("implicit");
     let text = |name: &str| {
         issued.body[name]
             .as_str()

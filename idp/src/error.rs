@@ -28,7 +28,7 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             OAuthError::InvalidRequest(_) => "invalid_request",
             OAuthError::InvalidClient => "invalid_client",

@@ -15,6 +15,7 @@ pub mod grants;
 pub mod id_token;
 pub mod keys;
 pub mod lockout;
+pub mod metrics;
 pub mod pages;
 pub mod pkce;
 pub mod routes;

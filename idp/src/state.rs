@@ -2,6 +2,7 @@
 
 use crate::keys::{self, KeyRing};
 use crate::lockout::Lockout;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use sqlx::SqlitePool;
 use std::sync::{Arc, RwLock};
@@ -16,6 +17,7 @@ pub struct AppState {
     pub lockout: Lockout,
     /// Bounds concurrent argon2 computations.
     pub hashing: Semaphore,
+    pub metrics: Metrics,
 }
 
 pub fn unix_now() -> i64 {
@@ -38,6 +40,7 @@ impl AppState {
             keys: RwLock::new(Arc::new(keys)),
             lockout,
             hashing,
+            metrics: Metrics::new(),
         }))
     }
 }

@@ -8,7 +8,9 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::*;
+use http_body_util::BodyExt;
 use serde_json::json;
+use tower::ServiceExt;
 
 #[tokio::test]
 async fn client_credentials_tokens_verify_with_the_gateway_code() {
@@ -409,4 +411,49 @@ async fn key_rotation_publishes_before_signing_and_keeps_old_tokens_valid() {
         r.json["active"], true,
         "a token signed by the previous key is still valid"
     );
+}
+
+#[tokio::test]
+async fn metrics_count_tokens_errors_and_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = idp::app(state_at(&dir.path().join("db.sqlite")).await);
+    token(&app, Some("read")).await;
+    token(&app, None).await;
+    let bad = send(
+        &app,
+        form(
+            "/oauth2/token",
+            Some(basic((DEMO.0, "wrong-secret-0123456789abcdef0123"))),
+            "grant_type=client_credentials",
+        ),
+    )
+    .await;
+    assert_eq!(bad.status, 401);
+    let res = app
+        .clone()
+        .oneshot(
+            axum::http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.contains("idp_tokens_issued_total{grant_type=\"client_credentials\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("idp_token_errors_total{error=\"invalid_client\"} 1"));
+    assert!(text.contains(
+        "idp_http_request_duration_seconds_count{method=\"POST\",route=\"/oauth2/token\",status=\"200\"} 2"
+    ));
+    assert!(text.contains("status=\"401\"} 1"));
 }

@@ -4,10 +4,10 @@
 use crate::client_auth::Authenticated;
 use crate::error::OAuthError;
 use crate::form::Form;
+use crate::grants;
 use crate::settings::GrantType;
 use crate::state::AppState;
 use crate::tokens::{AccessClaims, sign};
-use crate::grants;
 use serde_json::{Value, json};
 
 pub async fn grant(

@@ -10,10 +10,16 @@ mod revoke;
 mod token;
 mod userinfo;
 
+use crate::metrics::RouteLabels;
 use crate::state::AppState;
 use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::sync::Arc;
+use std::time::Instant;
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub const AUTHORISE_PATH: &str = "/oauth2/authorise";
@@ -32,6 +38,43 @@ pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 /// Request bodies larger than this are refused (413) before any handler runs.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+pub const METRICS_PATH: &str = "/metrics";
+
+/// Prometheus text exposition (unauthenticated, like every exporter: counts and latencies only).
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match state.metrics.render() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Records every request's latency by matched route (unmatched paths share one label).
+async fn timed(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let res = next.run(req).await;
+    state.metrics.observe(
+        RouteLabels {
+            method,
+            route,
+            status: res.status().as_u16(),
+        },
+        start.elapsed().as_secs_f64(),
+    );
+    res
+}
+
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route(AUTHORISE_PATH, get(authorise::get).post(authorise::post))
@@ -49,6 +92,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(OPENID_CONFIGURATION_PATH, get(discovery::metadata))
         .route(AS_METADATA_PATH, get(discovery::metadata))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(METRICS_PATH, get(metrics))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), timed))
         .with_state(state)
 }

@@ -23,16 +23,26 @@ pub async fn token(
 ) -> Response {
     let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
     match handle(&state, &headers, &body, peer).await {
-        Ok(body) => (
-            [
-                (header::CACHE_CONTROL, "no-store"),
-                (header::PRAGMA, "no-cache"),
-            ],
-            Json(body),
-        )
-            .into_response(),
-        Err(e) => e.into_response(),
+        Ok((grant_type, body)) => {
+            state.metrics.issued(grant_type);
+            ok(body)
+        }
+        Err(e) => {
+            state.metrics.error(e.code());
+            e.into_response()
+        }
     }
+}
+
+fn ok(body: serde_json::Value) -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Json(body),
+    )
+        .into_response()
 }
 
 async fn handle(
@@ -40,16 +50,28 @@ async fn handle(
     headers: &HeaderMap,
     body: &[u8],
     peer: Option<IpAddr>,
-) -> Result<serde_json::Value, OAuthError> {
+) -> Result<(&'static str, serde_json::Value), OAuthError> {
     let form = Form::parse(headers, body)?;
     let grant_type = form.require("grant_type")?;
     let auth = authenticate(&state.settings, headers, &form)?;
     let now = unix_now();
     match grant_type {
-        "authorization_code" => authorization_code::grant(state, &auth, &form, now).await,
-        "client_credentials" => client_credentials::grant(state, &auth, &form, now).await,
-        "password" => password::grant(state, &auth, &form, peer, now).await,
-        "refresh_token" => refresh_token::grant(state, &auth, &form, now).await,
+        "authorization_code" => Ok((
+            "authorization_code",
+            authorization_code::grant(state, &auth, &form, now).await?,
+        )),
+        "client_credentials" => Ok((
+            "client_credentials",
+            client_credentials::grant(state, &auth, &form, now).await?,
+        )),
+        "password" => Ok((
+            "password",
+            password::grant(state, &auth, &form, peer, now).await?,
+        )),
+        "refresh_token" => Ok((
+            "refresh_token",
+            refresh_token::grant(state, &auth, &form, now).await?,
+        )),
         _ => Err(OAuthError::UnsupportedGrantType),
     }
 }
