@@ -9,4 +9,5 @@ pub mod client;
 pub mod envoy;
 pub mod process;
 pub mod stack;
+pub mod suite;
 pub mod web_login;
