@@ -1,13 +1,13 @@
 //! OpenID Connect ID tokens (OIDC Core §2, §3.1.3.6): issued with the tokens of a login when the
 //! scope has `openid`; read back (signature and issuer only) as `id_token_hint` at logout.
 
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, SigningAlg};
 use crate::tokens::sign_typed;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::Validation;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 pub const TYP: &str = "JWT";
 
@@ -31,10 +31,15 @@ pub struct IdClaims {
     pub amr: Vec<String>,
 }
 
-/// `at_hash` for ES256: the left half of the SHA-256 of the access token, base64url.
-pub fn at_hash(access_token: &str) -> String {
-    let digest = Sha256::digest(access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..16])
+/// `at_hash` (OIDC Core §3.1.3.6): the left half of the hash of the access token, base64url —
+/// SHA-256 for ES256 and RS256, SHA-512 for EdDSA with Ed25519 (OIDC Core errata).
+pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
+    match alg {
+        SigningAlg::Es256 | SigningAlg::Rs256 => {
+            URL_SAFE_NO_PAD.encode(&Sha256::digest(access_token.as_bytes())[..16])
+        }
+        SigningAlg::EdDsa => URL_SAFE_NO_PAD.encode(&Sha512::digest(access_token.as_bytes())[..32]),
+    }
 }
 
 pub fn sign(keys: &KeyRing, claims: &IdClaims) -> Result<String, String> {
@@ -45,12 +50,11 @@ pub fn sign(keys: &KeyRing, claims: &IdClaims) -> Result<String, String> {
 /// not its expiry (a hint is usually an old token, OIDC RP-Initiated Logout §2).
 pub fn read_hint(keys: &KeyRing, issuer: &str, token: &str) -> Option<IdClaims> {
     let header = jsonwebtoken::decode_header(token).ok()?;
-    if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(TYP) {
+    if header.typ.as_deref() != Some(TYP) {
         return None;
     }
-    let kid = header.kid?;
-    let (_, key) = keys.verifying.iter().find(|(k, _)| *k == kid)?;
-    let mut validation = Validation::new(Algorithm::ES256);
+    let key = keys.verifier(&header.kid?, header.alg)?;
+    let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[issuer]);
     validation.validate_aud = false;
     validation.validate_exp = false;
@@ -68,7 +72,10 @@ mod tests {
     fn at_hash_follows_the_spec_example() {
         // OIDC Core appendix A.3 uses RS256 (SHA-256 too): this access token hashes to this value.
         assert_eq!(
-            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            at_hash(
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y",
+                SigningAlg::Rs256
+            ),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
     }

@@ -44,6 +44,10 @@ enum Command {
         /// refresh interval.
         #[arg(long, default_value_t = 600)]
         publish_seconds: u32,
+        /// The new key's algorithm (ES256, RS256, EdDSA); default: signing_algorithm of the
+        /// configuration.
+        #[arg(long)]
+        algorithm: Option<String>,
     },
 }
 
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
             config,
             database,
             publish_seconds,
+            algorithm,
         } => {
             let overrides = Overrides {
                 database,
@@ -73,10 +78,16 @@ fn main() -> ExitCode {
                 let settings = RawSettings::from_toml(&text)
                     .and_then(|raw| raw.validate(&overrides))
                     .map_err(|e| format!("{}: {e}", config.display()))?;
+                let alg = match algorithm.as_deref() {
+                    None => settings.signing_algorithm,
+                    Some(a) => idp::keys::SigningAlg::parse(a)
+                        .ok_or("--algorithm must be ES256, RS256 or EdDSA")?,
+                };
                 let pool = idp::db::open(&settings.database).await?;
                 let now = idp::state::unix_now();
-                idp::keys::advance(&pool, now, settings.key_retire_after_seconds()).await?;
-                idp::keys::schedule_rotation(&pool, now, i64::from(publish_seconds)).await
+                let retire = settings.key_retire_after_seconds();
+                idp::keys::advance(&pool, settings.signing_algorithm, now, retire).await?;
+                idp::keys::schedule_rotation(&pool, alg, now, i64::from(publish_seconds)).await
             };
             match tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -2,6 +2,7 @@
 //! `IDP_ISSUER`), then command-line flags — validated once into [`Settings`]. Secrets are held in
 //! types that print `[redacted]`.
 
+use crate::keys::SigningAlg;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -26,6 +27,8 @@ pub struct RawSettings {
     pub authorization_code_ttl_seconds: Option<u64>,
     /// How long a browser stays signed in at the IDP (single sign-on; default 8 hours).
     pub sso_session_ttl_seconds: Option<u64>,
+    /// The algorithm of new signing keys: ES256 (default), RS256 or EdDSA.
+    pub signing_algorithm: Option<String>,
     #[serde(default)]
     pub clients: Vec<RawClient>,
     #[serde(default)]
@@ -208,6 +211,7 @@ pub struct Settings {
     pub refresh_token_ttl_seconds: u64,
     pub authorization_code_ttl_seconds: u64,
     pub sso_session_ttl_seconds: u64,
+    pub signing_algorithm: SigningAlg,
     pub password_policy: PasswordPolicy,
 }
 
@@ -317,6 +321,11 @@ impl RawSettings {
                 "must be between 60 and 2592000",
             ));
         }
+        let signing_algorithm = match self.signing_algorithm.as_deref() {
+            None => SigningAlg::default(),
+            Some(a) => SigningAlg::parse(a)
+                .ok_or_else(|| err("signing_algorithm", "must be ES256, RS256 or EdDSA"))?,
+        };
         let password_policy = match self.password_policy {
             None => PasswordPolicy::default(),
             Some(p) => {
@@ -359,6 +368,7 @@ impl RawSettings {
             refresh_token_ttl_seconds,
             authorization_code_ttl_seconds,
             sso_session_ttl_seconds,
+            signing_algorithm,
             password_policy,
         })
     }

@@ -30,8 +30,13 @@ impl AppState {
     /// Opens the database (migrating it) and loads or creates the signing key.
     pub async fn open(settings: Settings) -> Result<Arc<AppState>, String> {
         let pool = crate::db::open(&settings.database).await?;
-        let keys =
-            keys::load_or_create(&pool, unix_now(), settings.key_retire_after_seconds()).await?;
+        let keys = keys::load_or_create(
+            &pool,
+            settings.signing_algorithm,
+            unix_now(),
+            settings.key_retire_after_seconds(),
+        )
+        .await?;
         let lockout = Lockout::new(settings.password_policy);
         let hashing = Semaphore::new(settings.password_policy.max_concurrent_hashes);
         Ok(Arc::new(AppState {
@@ -59,6 +64,7 @@ impl AppState {
     pub async fn refresh_keys(&self) -> Result<(), String> {
         keys::advance(
             &self.pool,
+            self.settings.signing_algorithm,
             unix_now(),
             self.settings.key_retire_after_seconds(),
         )

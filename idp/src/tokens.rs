@@ -3,7 +3,7 @@
 
 use crate::keys::KeyRing;
 use crate::settings::Client;
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +68,7 @@ pub fn sign(keys: &KeyRing, claims: &AccessClaims) -> Result<String, String> {
 /// Signs `claims` with the active key, with `typ` in the header (`at+jwt` for access tokens,
 /// `JWT` for ID tokens, so one can never be taken for the other).
 pub fn sign_typed(keys: &KeyRing, typ: &str, claims: &impl Serialize) -> Result<String, String> {
-    let mut header = Header::new(Algorithm::ES256);
+    let mut header = Header::new(keys.active_alg.jwt());
     header.typ = Some(typ.into());
     header.kid = Some(keys.active_kid.clone());
     jsonwebtoken::encode(&header, claims, &keys.encoding).map_err(|e| format!("signing: {e}"))
@@ -77,12 +77,11 @@ pub fn sign_typed(keys: &KeyRing, typ: &str, claims: &impl Serialize) -> Result<
 /// Our own, unexpired, correctly signed token's claims; `None` for anything else.
 pub fn verify_own(keys: &KeyRing, issuer: &str, token: &str) -> Option<AccessClaims> {
     let header = jsonwebtoken::decode_header(token).ok()?;
-    if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some("at+jwt") {
+    if header.typ.as_deref() != Some("at+jwt") {
         return None;
     }
-    let kid = header.kid?;
-    let (_, key) = keys.verifying.iter().find(|(k, _)| *k == kid)?;
-    let mut validation = Validation::new(Algorithm::ES256);
+    let key = keys.verifier(&header.kid?, header.alg)?;
+    let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[issuer]);
     validation.validate_aud = false;
     validation.leeway = 0;

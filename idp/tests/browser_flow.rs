@@ -272,7 +272,10 @@ async fn login_consent_code_id_token_and_userinfo() {
     assert_eq!(c["sid"], a["sid"]);
     assert_eq!(c["amr"], serde_json::json!(["pwd"]));
     assert!(c["auth_time"].as_i64().unwrap() >= before);
-    assert_eq!(c["at_hash"], idp::id_token::at_hash(at));
+    assert_eq!(
+        c["at_hash"],
+        idp::id_token::at_hash(at, idp::keys::SigningAlg::Es256)
+    );
     // userinfo: the claims of the granted scopes
     let r = userinfo(&b, at).await;
     assert_eq!(r.status, 200);

@@ -383,18 +383,20 @@ async fn key_rotation_publishes_before_signing_and_keeps_old_tokens_valid() {
     let old = token(&app, None).await;
     let now = idp::state::unix_now();
     // published 1 hour ahead: in the JWKS at once, not signing yet
-    let new_kid = idp::keys::schedule_rotation(&state.pool, now, 3_600)
-        .await
-        .unwrap();
+    let new_kid =
+        idp::keys::schedule_rotation(&state.pool, idp::keys::SigningAlg::Es256, now, 3_600)
+            .await
+            .unwrap();
     state.refresh_keys().await.unwrap();
     let keys = jwks().await["keys"].as_array().unwrap().clone();
     assert_eq!(keys.len(), 2);
     assert!(keys.iter().any(|k| k["kid"] == new_kid.as_str()));
     assert_eq!(kid_of(&token(&app, None).await), kid_of(&old));
     // due now: it signs; the old key stays published for the old tokens
-    let rotate_now = idp::keys::schedule_rotation(&state.pool, now, 0)
-        .await
-        .unwrap();
+    let rotate_now =
+        idp::keys::schedule_rotation(&state.pool, idp::keys::SigningAlg::Es256, now, 0)
+            .await
+            .unwrap();
     state.refresh_keys().await.unwrap();
     assert_eq!(kid_of(&token(&app, None).await), rotate_now);
     assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 3);

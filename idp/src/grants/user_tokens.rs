@@ -129,7 +129,7 @@ pub async fn issue(
             iat: now,
             auth_time: login.auth_time,
             nonce: login.nonce.map(str::to_owned),
-            at_hash: Some(id_token::at_hash(&access_token)),
+            at_hash: Some(id_token::at_hash(&access_token, state.keys().active_alg)),
             sid: sid.clone(),
             amr: login.amr.to_vec(),
         };

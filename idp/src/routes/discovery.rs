@@ -58,7 +58,7 @@ pub async fn metadata(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "id_token_signing_alg_values_supported": ["ES256"],
+        "id_token_signing_alg_values_supported": state.keys().algorithms(),
         "subject_types_supported": ["public"],
     }))
 }
