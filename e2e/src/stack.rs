@@ -201,7 +201,10 @@ impl Gateway {
             ),
             (
                 "FILTER_WASM",
-                artifacts::filter_wasm()?.display().to_string(),
+                match options.filter_wasm {
+                    Some(path) => path.to_owned(),
+                    None => artifacts::filter_wasm()?.display().to_string(),
+                },
             ),
         ]);
         let template =
@@ -282,6 +285,9 @@ pub struct StackOptions {
     /// The Envoy template in `envoy/`: `envoy.yaml` (the local stack) or `istio-sidecar.yaml`
     /// (shaped like an Istio sidecar, see envoy/istio/README.md); same placeholders.
     pub envoy_template: &'static str,
+    /// The module Envoy loads (None: the built filter, `artifacts::filter_wasm`), e.g. one pulled
+    /// back from an OCI registry.
+    pub filter_wasm: Option<&'static str>,
 }
 
 /// The Istio-sidecar-shaped Envoy template (`StackOptions::envoy_template`).
@@ -293,6 +299,7 @@ impl Default for StackOptions {
             leeway_seconds: 0,
             jwks_refresh_seconds: 300,
             envoy_template: "envoy.yaml",
+            filter_wasm: None,
         }
     }
 }
