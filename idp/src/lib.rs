@@ -4,6 +4,7 @@
 //!
 //! Layering: `routes` (thin axum handlers) → `grants` / `tokens` / `keys` (domain) → `store` (SQLite).
 
+pub mod admin;
 pub mod authorize;
 pub mod client_auth;
 pub mod consent;

@@ -29,6 +29,12 @@ enum Command {
         #[arg(long, env = "IDP_ISSUER")]
         issuer: Option<String>,
     },
+    /// Manage clients in the configuration file (restart the server to load the change).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage users in the configuration file (restart the server to load the change).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Read a client secret on stdin and print the secret_sha256 value for the configuration.
     HashSecret,
     /// Read a user password on stdin and print the password_argon2 value for the configuration.
@@ -51,6 +57,136 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Add a client; its secret is read on stdin (at least 32 characters) unless --public.
+    Add {
+        #[arg(long, default_value = "idp/idp.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        id: String,
+        /// A public client (no secret; authorization code with PKCE, implicit).
+        #[arg(long)]
+        public: bool,
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+        /// authorization_code, client_credentials, password, refresh_token, implicit.
+        #[arg(long = "grant")]
+        grant_types: Vec<String>,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A first-party client: no consent page.
+        #[arg(long)]
+        skip_consent: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read on stdin (at least 8 characters).
+    Add {
+        #[arg(long, default_value = "idp/idp.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+/// One line of stdin without its line ending (a secret or a password; never echoed).
+fn read_stdin_secret() -> Result<String, String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read stdin: {e}"))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn edit_config(
+    config: &std::path::Path,
+    edit: impl FnOnce(&str) -> Result<String, String>,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
+    let out = edit(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+    idp::admin::write_atomically(config, &out)
+}
+
+fn client_command(command: ClientCommand) -> Result<String, String> {
+    match command {
+        ClientCommand::Add {
+            config,
+            id,
+            public,
+            scopes,
+            audiences,
+            grant_types,
+            redirect_uris,
+            skip_consent,
+        } => {
+            let secret = if public {
+                None
+            } else {
+                Some(read_stdin_secret()?)
+            };
+            let client = idp::admin::NewClient {
+                id: id.clone(),
+                secret,
+                scopes,
+                audiences,
+                grant_types,
+                redirect_uris,
+                skip_consent,
+            };
+            edit_config(&config, |text| idp::admin::add_client(text, &client))?;
+            Ok(format!(
+                "client {id:?} added to {} (restart the IDP to load it)",
+                config.display()
+            ))
+        }
+    }
+}
+
+fn user_command(command: UserCommand) -> Result<String, String> {
+    match command {
+        UserCommand::Add {
+            config,
+            username,
+            name,
+            email,
+        } => {
+            let user = idp::admin::NewUser {
+                username: username.clone(),
+                password: read_stdin_secret()?,
+                name,
+                email,
+            };
+            edit_config(&config, |text| idp::admin::add_user(text, &user))?;
+            Ok(format!(
+                "user {username:?} added to {} (restart the IDP to load it)",
+                config.display()
+            ))
+        }
+    }
+}
+
+fn report(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("idp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -60,6 +196,8 @@ fn main() -> ExitCode {
         )
         .init();
     match Cli::parse().command {
+        Command::Client(command) => report(client_command(command)),
+        Command::User(command) => report(user_command(command)),
         Command::HashSecret => hash_secret(),
         Command::HashPassword => hash_password(),
         Command::RotateKey {
