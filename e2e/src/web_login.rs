@@ -100,13 +100,13 @@ pub struct CodeClient<'a> {
     pub scope: &'a str,
 }
 
-/// Signs `user` in through the login form for `client` (a client without a consent page) and
-/// exchanges the code: the token response, and the browser's cookies.
-pub fn sign_in(
+/// Signs `user` in through the login form for `client` (a client without a consent page):
+/// the authorization code the browser is sent back with, and the browser's cookies.
+pub fn authorise(
     idp_url: &str,
     client: &CodeClient<'_>,
     (user, password): (&str, &str),
-) -> Result<(serde_json::Value, Jar), String> {
+) -> Result<(String, Jar), String> {
     let mut jar = Jar::default();
     let request = [
         ("response_type", "code"),
@@ -138,17 +138,32 @@ pub fn sign_in(
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .ok_or_else(|| format!("no code in {back}"))?;
-    let res = client::post_form(
+    Ok((code, jar))
+}
+
+/// Redeems `code` at the token endpoint (whatever the answer).
+pub fn exchange(idp_url: &str, client: &CodeClient<'_>, code: &str) -> Result<Response, String> {
+    client::post_form(
         &format!("{idp_url}/oauth2/token"),
         &[],
         &[
             ("grant_type", "authorization_code"),
-            ("code", &code),
+            ("code", code),
             ("redirect_uri", client.redirect_uri),
             ("client_id", client.id),
             ("client_secret", client.secret),
         ],
-    )?;
+    )
+}
+
+/// [`authorise`] then [`exchange`]: the token response and the browser's cookies.
+pub fn sign_in(
+    idp_url: &str,
+    client: &CodeClient<'_>,
+    user: (&str, &str),
+) -> Result<(serde_json::Value, Jar), String> {
+    let (code, jar) = authorise(idp_url, client, user)?;
+    let res = exchange(idp_url, client, &code)?;
     if res.status != 200 {
         return Err(format!("code exchange: {} {}", res.status, res.body));
     }

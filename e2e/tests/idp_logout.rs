@@ -6,7 +6,7 @@
 
 use e2e::client;
 use e2e::stack::{ALICE, Stack, StackOptions, WEB_CLIENT, WEB_CLIENT_REDIRECT};
-use e2e::web_login::{CodeClient, sign_in, sign_out};
+use e2e::web_login::{CodeClient, authorise, exchange, sign_in, sign_out};
 use std::time::{Duration, Instant};
 
 fn hello(gateway: &str, token: &str) -> u16 {
@@ -121,4 +121,35 @@ fn logout_at_the_idp_revokes_the_session_on_every_gateway() {
     )
     .unwrap();
     assert_eq!(refreshed.json().unwrap()["error"], "invalid_grant");
+}
+
+#[test]
+fn a_replayed_authorization_code_revokes_its_tokens_on_every_gateway() {
+    let stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let b = stack
+        .another_gateway("envoy-b")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = CodeClient {
+        id: WEB_CLIENT.0,
+        secret: WEB_CLIENT.1,
+        redirect_uri: WEB_CLIENT_REDIRECT,
+        scope: "read",
+    };
+    let (code, _) = authorise(&stack.idp.url, &client, ALICE).unwrap();
+    let first = exchange(&stack.idp.url, &client, &code).unwrap();
+    assert_eq!(first.status, 200, "{}", first.body);
+    let token = first.json().unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gateways = [stack.gateway_url.as_str(), b.url.as_str()];
+    for g in gateways {
+        assert_eq!(hello(g, &token), 200);
+    }
+    // the code is stolen and replayed: refused, and what it gave is revoked everywhere
+    let replay = exchange(&stack.idp.url, &client, &code).unwrap();
+    assert_eq!(replay.status, 400);
+    assert_eq!(replay.json().unwrap()["error"], "invalid_grant");
+    let took = refused_everywhere(&gateways, &token, Duration::from_secs(5));
+    eprintln!("refused on every gateway {took:?} after the code replay");
 }
