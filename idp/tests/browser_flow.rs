@@ -633,3 +633,22 @@ async fn another_user_signing_in_ends_the_previous_users_session() {
     assert!(page.body.contains("<strong>bob</strong>"));
     assert!(!introspect_active(&b, tokens["access_token"].as_str().unwrap()).await);
 }
+
+#[tokio::test]
+async fn the_login_form_shares_the_password_grants_lockout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Browser::new(dir.path()).await;
+    let request = web_request("");
+    // five failures (the default policy) lock the user out...
+    for _ in 0..5 {
+        b.get(&format!("/oauth2/authorise?{request}")).await;
+        let page = sign_in(&mut b, &request, "alice", "not-her-password").await;
+        assert!(page.body.contains("Invalid username or password"));
+    }
+    // ...so the right password is refused too, with the same words (nothing confirms she exists)
+    b.get(&format!("/oauth2/authorise?{request}")).await;
+    let page = sign_in(&mut b, &request, "alice", "alice-password-123").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Invalid username or password"));
+    assert!(!b.jar.contains_key("idp_session"));
+}
