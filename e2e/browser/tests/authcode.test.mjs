@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   AUTHORISE, IDP_ORIGIN, artifact, codeRequest, decodeJwt, discover, env, isLoginPage, launchBrowser,
   logIn, newContext, oidc, params, recordDocuments, startCallbackServer, waitForCallback,
-  T,
+  T, closeBounded, closePage,
 } from './helpers.mjs';
 
 const SCOPE = 'openid profile read';
@@ -25,7 +25,7 @@ describe('authorization code flow in the browser', () => {
     config = await discover(env.webClient.id, env.webClient.secret);
   });
   after(async () => {
-    await browser?.close();
+    await closeBounded(browser);
     await cb?.close();
   });
 
@@ -100,7 +100,7 @@ describe('authorization code flow in the browser', () => {
     assert.ok(refreshed.refresh_token && refreshed.refresh_token !== tokens.refresh_token, 'rotated');
     assert.equal(decodeJwt(refreshed.access_token).payload.sub, claims.sub);
     first = claims;
-    await page.close();
+    await closePage(page);
   });
 
   test('second authorise in the same browser: no password, consent remembered', T, async () => {
@@ -125,7 +125,7 @@ describe('authorization code flow in the browser', () => {
     assert.equal(claims.sub, first.sub);
     assert.equal(claims.auth_time, first.auth_time, 'the same sign-in');
     assert.equal(typeof claims.sid, 'string');
-    await page.close();
+    await closePage(page);
   });
 
   test('prompt=login asks for the password again', T, async () => {
@@ -146,7 +146,7 @@ describe('authorization code flow in the browser', () => {
     });
     assert.equal(tokens.claims().sub, first.sub);
     assert.ok(tokens.claims().auth_time >= first.auth_time);
-    await page.close();
+    await closePage(page);
   });
 
   test('max_age older than the sign-in asks for the password again', T, async () => {
@@ -158,7 +158,7 @@ describe('authorization code flow in the browser', () => {
     assert.equal(new URL(page.url()).origin, IDP_ORIGIN);
     assert.ok(await isLoginPage(page), 'the login page');
     assert.deepEqual(cb.hits.filter((h) => h.includes(req.state)), []);
-    await page.close();
+    await closePage(page);
   });
 
   test('prompt=consent asks again; consent denied: redirected with error=access_denied and the state', T, async () => {
@@ -177,7 +177,7 @@ describe('authorization code flow in the browser', () => {
       assert.equal(got.code, undefined);
       assert.deepEqual(ctx.offLoopback, []);
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   });
 
@@ -202,7 +202,7 @@ describe('authorization code flow in the browser', () => {
       assert.ok([tokens.claims().aud].flat().includes(env.publicClient.id));
       assert.deepEqual(ctx.offLoopback, []);
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   });
 });

@@ -36,6 +36,12 @@ export const STEP_TIMEOUT = 15_000;
 /** Options of every test: a hang fails that test, not the whole file. */
 export const T = { timeout: 90_000 };
 
+const t0 = Date.now();
+/** A timestamped progress line on stderr (node's output is printed when the suite fails). */
+export function step(message) {
+  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(2)}s] ${message}\n`);
+}
+
 export function artifact(name) {
   return path.join(env.artifacts, name);
 }
@@ -206,14 +212,29 @@ export function decodeJwt(jwt) {
   return { header, payload };
 }
 
-/** Runs `fn` with a browser that is closed afterwards whatever happens. */
-export async function withBrowser(fn) {
-  const browser = await launchBrowser();
-  try {
-    return await fn(browser);
-  } finally {
-    await browser.close();
+/**
+ * Closes a page without hanging: Chromium can acknowledge a close that races a navigation commit
+ * and never close the target (crbug.com/536385539, playwright#42068), so first let the page
+ * finish loading, then re-issue the close until it is closed (bounded).
+ */
+export async function closePage(page) {
+  await page.waitForLoadState('load', { timeout: 5_000 }).catch(() => {});
+  for (let attempt = 0; attempt < 5 && !page.isClosed(); attempt++) {
+    await Promise.race([page.close().catch(() => {}), new Promise((r) => setTimeout(r, 1_000))]);
   }
+  if (!page.isClosed()) step(`warning: page ${page.url()} did not close; its context closes it`);
+}
+
+/** Closes a context or browser, waiting at most `ms` (their pages are closed with them). */
+export async function closeBounded(thing, ms = 15_000) {
+  if (!thing) return;
+  let timer;
+  const outcome = await Promise.race([
+    thing.close().then(() => 'closed', () => 'failed'),
+    new Promise((r) => { timer = setTimeout(() => r('timed out'), ms); }),
+  ]);
+  clearTimeout(timer);
+  if (outcome !== 'closed') step(`warning: close ${outcome}`);
 }
 
 export { oidc };

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   AUTHORISE, decodeJwt, discover, env, launchBrowser, logIn, newContext, oidc, params,
   startCallbackServer, waitForCallback,
-  T,
+  T, closeBounded, closePage,
 } from './helpers.mjs';
 
 function implicitUrl(clientId, redirectUri, extra = {}) {
@@ -27,7 +27,7 @@ describe('implicit flow in the browser', () => {
     config = await discover(env.implicitClient.id, undefined);
   });
   after(async () => {
-    await browser?.close();
+    await closeBounded(browser);
     await cb?.close();
   });
 
@@ -62,7 +62,7 @@ describe('implicit flow in the browser', () => {
     assert.ok(at.payload.exp - at.payload.iat <= 300, 'lives at most 5 minutes');
     const info = await oidc.fetchUserInfo(config, fragment.access_token, at.payload.sub);
     assert.equal(info.sub, at.payload.sub);
-    await page.close();
+    await closePage(page);
   });
 
   test('second implicit request in the same browser: no password', T, async () => {
@@ -71,7 +71,7 @@ describe('implicit flow in the browser', () => {
     const { fragment } = params(await waitForCallback(page, cb.base));
     assert.ok(fragment.access_token);
     assert.equal(fragment.state, 'again');
-    await page.close();
+    await closePage(page);
   });
 
   test('implicit without state: refused in the fragment', T, async () => {
@@ -81,7 +81,7 @@ describe('implicit flow in the browser', () => {
     assert.equal(fragment.error, 'invalid_request', JSON.stringify({ query, fragment }));
     assert.equal(fragment.access_token, undefined);
     assert.equal(query.access_token, undefined);
-    await page.close();
+    await closePage(page);
   });
 
   test('clients not allowed implicit: unauthorized_client in the fragment, state echoed', T, async () => {
@@ -98,7 +98,7 @@ describe('implicit flow in the browser', () => {
         assert.equal(query.error, undefined, 'not in the query');
         assert.deepEqual(ctx.offLoopback, []);
       } finally {
-        await ctx.close();
+        await closeBounded(ctx);
       }
     }
   });
@@ -115,7 +115,7 @@ describe('implicit flow in the browser', () => {
       assert.equal(query.error, 'unauthorized_client');
       assert.equal(query.state, 'code-for-implicit');
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   });
 });

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
   IDP_ORIGIN, STEP_TIMEOUT, artifact, codeRequest, consentIfAskedThenCallback, discover, env, errorPageText,
-  isLoginPage, launchBrowser, logIn, newContext, oidc, params, recordDocuments, startCallbackServer,
+  isLoginPage, launchBrowser, step, logIn, newContext, oidc, params, recordDocuments, startCallbackServer,
   waitForCallback,
-  T,
+  T, closeBounded, closePage,
 } from './helpers.mjs';
 
 const SCOPE = 'openid profile read';
@@ -27,7 +27,7 @@ describe('logout at the IDP', () => {
     implicitConfig = await discover(env.implicitClient.id, undefined);
   });
   after(async () => {
-    await browser?.close();
+    await closeBounded(browser);
     await cb?.close();
     await postLogout?.close();
   });
@@ -44,7 +44,7 @@ describe('logout at the IDP', () => {
     } else {
       callback = await waitForCallback(page, cb.base);
     }
-    await page.close();
+    await closePage(page);
     return oidc.authorizationCodeGrant(config, new URL(callback), {
       pkceCodeVerifier: req.verifier,
       expectedState: req.state,
@@ -62,23 +62,27 @@ describe('logout at the IDP', () => {
     }).toString();
     await page.goto(url.href, { waitUntil: 'commit' });
     const { fragment } = params(await waitForCallback(page, cb.base));
-    await page.close();
+    await closePage(page);
     assert.ok(fragment.access_token, 'an implicit token without a password');
     return fragment.access_token;
   }
 
   async function expectEnded(tokenSets, implicitAccessToken) {
     for (const [i, tokens] of tokenSets.entries()) {
+      step(`after logout: refresh ${i}`);
       await assert.rejects(
         oidc.refreshTokenGrant(config, tokens.refresh_token),
         (e) => e.error === 'invalid_grant',
         `refresh token ${i} refused with invalid_grant`,
       );
+      step(`after logout: introspection ${i}`);
       const intro = await oidc.tokenIntrospection(config, tokens.access_token);
       assert.equal(intro.active, false, `access token ${i} inactive`);
+      step(`after logout: userinfo ${i}`);
       await assert.rejects(oidc.fetchUserInfo(config, tokens.access_token, oidc.skipSubjectCheck), `userinfo refuses access token ${i}`);
     }
     if (implicitAccessToken) {
+      step('after logout: userinfo (implicit)');
       await assert.rejects(oidc.fetchUserInfo(implicitConfig, implicitAccessToken, oidc.skipSubjectCheck), 'userinfo refuses the implicit token');
     }
   }
@@ -89,7 +93,7 @@ describe('logout at the IDP', () => {
     await page.goto(req.url.href);
     assert.equal(new URL(page.url()).origin, IDP_ORIGIN);
     assert.ok(await isLoginPage(page), 'the password is asked again');
-    await page.close();
+    await closePage(page);
   }
 
   test('discovery has end_session_endpoint', T, () => {
@@ -99,9 +103,13 @@ describe('logout at the IDP', () => {
   test('with id_token_hint: back to the post-logout URI with state; every token of the session ended', T, async () => {
     const ctx = await newContext(browser);
     try {
+      step('logout with hint: first sign-in');
       const first = await signIn(ctx, { expectPassword: true });
+      step('logout with hint: second sign-in (SSO)');
       const second = await signIn(ctx, { expectPassword: false }); // SSO: another token session
+      step('logout with hint: implicit token');
       const implicit = await implicitToken(ctx);
+      step('logout with hint: introspection before');
       // Alive before the logout.
       assert.equal((await oidc.tokenIntrospection(config, second.access_token)).active, true);
 
@@ -113,19 +121,21 @@ describe('logout at the IDP', () => {
       });
       const page = await ctx.newPage();
       const docs = recordDocuments(page);
+      step('logout with hint: end session URL');
       await page.goto(endUrl.href, { waitUntil: 'commit' });
       await page.waitForURL((u) => u.href.startsWith(postLogoutUri), { timeout: STEP_TIMEOUT, waitUntil: 'commit' });
       const landed = params(page.url()).query;
       assert.equal(landed.state, state);
       assert.ok(docs.every((d) => d.status !== 200 || !d.url.startsWith(env.idpUrl)), `no confirmation page: ${JSON.stringify(docs)}`);
       assert.ok(postLogout.hits.some((h) => h.includes(`state=${state}`)));
-      await page.close();
+      await closePage(page);
 
       await expectEnded([first, second], implicit);
+      step('logout with hint: password asked?');
       await expectPasswordAsked(ctx);
       assert.deepEqual(ctx.offLoopback, []);
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   });
 
@@ -149,12 +159,12 @@ describe('logout at the IDP', () => {
       assert.equal(new URL(page.url()).origin, IDP_ORIGIN);
       assert.match(await page.locator('h1').first().textContent(), /Signed out/);
       await page.screenshot({ path: artifact('signed-out.png'), fullPage: true });
-      await page.close();
+      await closePage(page);
 
       await expectEnded([tokens]);
       await expectPasswordAsked(ctx);
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   });
 
@@ -171,11 +181,11 @@ describe('logout at the IDP', () => {
       await confirm.click();
       await page.waitForURL((u) => u.href.startsWith(postLogoutUri), { timeout: STEP_TIMEOUT, waitUntil: 'commit' });
       assert.equal(params(page.url()).query.state, 'confirm-state');
-      await page.close();
+      await closePage(page);
       await expectEnded([tokens]);
       await expectPasswordAsked(ctx);
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   });
 
@@ -197,9 +207,9 @@ describe('logout at the IDP', () => {
       assert.equal(res.status(), 400);
       assert.equal((await oidc.tokenIntrospection(config, tokens.access_token)).active, true, 'still valid');
       await signIn(ctx, { expectPassword: false });
-      await page.close();
+      await closePage(page);
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   });
 
@@ -216,11 +226,11 @@ describe('logout at the IDP', () => {
         assert.equal(res.status(), 400, uri);
         assert.ok((await errorPageText(page)).error.length > 0);
         assert.equal(postLogout.hits.length, hits);
-        await page.close();
+        await closePage(page);
       }
       assert.deepEqual(ctx.offLoopback, []);
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   });
 });

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   AUTHORISE, IDP_ORIGIN, codeRequest, discover, env, errorPageText, isLoginPage, launchBrowser, logIn,
   newContext, oidc, params, recordDocuments, startCallbackServer, waitForCallback,
-  T,
+  T, closeBounded, closePage,
 } from './helpers.mjs';
 
 const ERROR_TITLE = 'This sign-in request cannot be completed';
@@ -30,7 +30,7 @@ describe('refused authorization requests', () => {
     challenge = await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier());
   });
   after(async () => {
-    await browser?.close();
+    await closeBounded(browser);
     await cb?.close();
   });
 
@@ -52,7 +52,7 @@ describe('refused authorization requests', () => {
       assert.equal(cb.hits.length, hitsBefore, `${what}: the client was not called`);
       return text;
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   }
 
@@ -64,7 +64,7 @@ describe('refused authorization requests', () => {
       await page.goto(url, { waitUntil: 'commit' });
       return params(await waitForCallback(page, cb.base));
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   }
 
@@ -188,7 +188,7 @@ describe('refused authorization requests', () => {
       });
       assert.ok(tokens.access_token);
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   });
 
@@ -214,7 +214,7 @@ describe('refused authorization requests', () => {
     const page = await ctx.newPage();
     await page.goto(authoriseUrl({ ...valid(), state: 'check' }));
     assert.ok(await isLoginPage(page), 'still asked to sign in');
-    await page.close();
+    await closePage(page);
   }
 
   test('login form without its CSRF token, or with a wrong one: 400, nobody signed in', T, async () => {
@@ -245,13 +245,13 @@ describe('refused authorization requests', () => {
         assert.equal(res.headers().location, undefined);
         await expectNotSignedIn(other);
       } finally {
-        await other.close();
+        await closeBounded(other);
       }
       assert.equal(cb.hits.length, hitsBefore, 'no code was issued');
       assert.deepEqual((await ctx.cookies()).filter((c) => !/csrf/i.test(c.name)).map((c) => c.name), [], 'no cookie but the CSRF one');
       await expectNotSignedIn(ctx);
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   });
 
@@ -308,11 +308,11 @@ describe('refused authorization requests', () => {
         assert.equal(res.headers().location, undefined);
         await expectNotSignedIn(elsewhere);
       } finally {
-        await elsewhere.close();
+        await closeBounded(elsewhere);
       }
       assert.equal(cb.hits.length, hits, 'no second code');
     } finally {
-      await ctx.close();
+      await closeBounded(ctx);
     }
   });
 });
