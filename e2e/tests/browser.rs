@@ -11,7 +11,7 @@
 
 use e2e::artifacts::workspace_root;
 use e2e::process::free_port;
-use e2e::stack::{ALICE, ALICE_ARGON2, sha256_hex, start_idp_with_config};
+use e2e::stack::{ALICE, ALICE_ARGON2, GATEWAY_CLIENT, sha256_hex, start_idp_with_config};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -57,6 +57,13 @@ grant_types = ["authorization_code", "refresh_token"]
 redirect_uris = ["http://127.0.0.1/cb"]
 skip_consent = true
 
+# reads the revocation feed (logout must put the session's tokens there)
+[[clients]]
+id = "{gateway_id}"
+secret_sha256 = "{gateway_hash}"
+audiences = ["idp"]
+gateway = true
+
 [[users]]
 username = "{user}"
 password_argon2 = "{ALICE_ARGON2}"
@@ -64,6 +71,8 @@ name = "{USER_NAME}"
 email = "alice@example.test"
 "#,
         web_hash = sha256_hex(web_secret),
+        gateway_id = GATEWAY_CLIENT.0,
+        gateway_hash = sha256_hex(GATEWAY_CLIENT.1),
         user = ALICE.0,
     )
 }
@@ -153,6 +162,8 @@ fn browser_suite() {
         .env("WEB_CLIENT_SECRET", WEB_CLIENT.1)
         .env("IMPLICIT_CLIENT_ID", IMPLICIT_CLIENT)
         .env("PUBLIC_CLIENT_ID", PUBLIC_CLIENT)
+        .env("GATEWAY_CLIENT_ID", GATEWAY_CLIENT.0)
+        .env("GATEWAY_CLIENT_SECRET", GATEWAY_CLIENT.1)
         .env("USERNAME", ALICE.0)
         .env("PASSWORD", ALICE.1)
         .env("USER_NAME", USER_NAME)

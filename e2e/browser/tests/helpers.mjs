@@ -23,6 +23,8 @@ export const env = {
   implicitClient: { id: required('IMPLICIT_CLIENT_ID') },
   // public (no secret, PKCE required), first party, implicit NOT allowed
   publicClient: { id: required('PUBLIC_CLIENT_ID') },
+  // reads the revocation feed
+  gatewayClient: { id: required('GATEWAY_CLIENT_ID'), secret: required('GATEWAY_CLIENT_SECRET') },
   user: { username: required('USERNAME'), password: required('PASSWORD'), name: process.env.USER_NAME },
   // the one post-logout URI registered for the web client (exact match: a fixed port)
   postLogoutPort: Number(required('POST_LOGOUT_PORT')),
@@ -205,6 +207,17 @@ export async function errorPageText(page) {
     h1: (await page.locator('h1').first().textContent({ timeout: STEP_TIMEOUT })).trim(),
     error: (await page.locator('.error').first().textContent({ timeout: STEP_TIMEOUT })).trim(),
   };
+}
+
+/** The IDP's revocation feed (what gateways poll), read as the gateway client. */
+export async function revocationFeed() {
+  const { id, secret } = env.gatewayClient;
+  const res = await fetch(`${env.idpUrl}/oauth2/revocations?since=0`, {
+    headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` },
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(res.status, 200, 'revocation feed');
+  return res.json();
 }
 
 export function decodeJwt(jwt) {

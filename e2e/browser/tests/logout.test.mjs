@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
   IDP_ORIGIN, STEP_TIMEOUT, artifact, codeRequest, consentIfAskedThenCallback, discover, env, errorPageText,
-  isLoginPage, launchBrowser, step, logIn, newContext, oidc, params, recordDocuments, startCallbackServer,
+  decodeJwt, isLoginPage, launchBrowser, revocationFeed, step, logIn, newContext, oidc, params, recordDocuments, startCallbackServer,
   waitForCallback,
   T, closeBounded, closePage,
 } from './helpers.mjs';
@@ -131,6 +131,14 @@ describe('logout at the IDP', () => {
       await closePage(page);
 
       await expectEnded([first, second], implicit);
+      step('logout with hint: revocation feed');
+      const feed = await revocationFeed();
+      const revokedSids = new Set(feed.revoked.map((r) => r.sid).filter(Boolean));
+      for (const [what, token] of [['first', first.access_token], ['second', second.access_token], ['implicit', implicit]]) {
+        const { sid } = decodeJwt(token).payload;
+        assert.ok(sid, `${what} access token has a sid`);
+        assert.ok(revokedSids.has(sid), `${what} token's session ${sid} in the revocation feed: ${JSON.stringify(feed)}`);
+      }
       step('logout with hint: password asked?');
       await expectPasswordAsked(ctx);
       assert.deepEqual(ctx.offLoopback, []);
