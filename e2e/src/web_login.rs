@@ -86,6 +86,13 @@ pub fn post(jar: &mut Jar, url: &str, form: &[(&str, &str)]) -> Result<Response,
     Ok(res)
 }
 
+/// The value of the hidden input `name` of a page (values here are URL-safe, never escaped).
+fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let rest = &html[html.find(&marker)? + marker.len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
 fn location(res: &Response) -> Result<String, String> {
     res.header("location")
         .map(str::to_owned)
@@ -121,10 +128,11 @@ pub fn authorise(
     if page.status != 200 {
         return Err(format!("login page: {} {}", page.status, page.body));
     }
-    let csrf = jar
-        .get("idp_csrf")
-        .ok_or("the login page set no CSRF cookie")?
-        .to_owned();
+    if jar.get("idp_csrf").is_none() {
+        return Err("the login page set no CSRF cookie".into());
+    }
+    let csrf = hidden_field(&page.body, "login_csrf")
+        .ok_or("the login page has no login_csrf field")?;
     let mut form = request.to_vec();
     form.extend([
         ("login_csrf", csrf.as_str()),

@@ -12,6 +12,7 @@ pub mod cookies;
 pub mod db;
 pub mod error;
 pub mod form;
+pub mod form_tokens;
 pub mod grants;
 pub mod id_token;
 pub mod keys;

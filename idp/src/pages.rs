@@ -44,8 +44,12 @@ pub struct SignedOutPage;
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
+    pub heading: &'a str,
     pub message: &'a str,
 }
+
+pub const SIGN_IN_ERROR: &str = "This sign-in request cannot be completed";
+pub const SIGN_OUT_ERROR: &str = "This sign-out request cannot be completed";
 
 /// Renders `page` with `status` and the headers every page gets.
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
@@ -82,6 +86,11 @@ pub fn secure_headers(res: &mut Response) {
     );
 }
 
+/// An error of the sign-in (authorization) endpoint.
 pub fn error_page(status: StatusCode, message: &str) -> Response {
-    render(status, &ErrorPage { message })
+    error_page_headed(status, SIGN_IN_ERROR, message)
+}
+
+pub fn error_page_headed(status: StatusCode, heading: &str, message: &str) -> Response {
+    render(status, &ErrorPage { heading, message })
 }

@@ -69,6 +69,8 @@ password_argon2 = "{}"
 struct Browser {
     app: Router,
     jar: BTreeMap<String, String>,
+    /// The CSRF token of the last form shown.
+    form_token: Option<String>,
 }
 
 struct Page {
@@ -84,6 +86,7 @@ impl Browser {
         Browser {
             app: idp::app(state),
             jar: BTreeMap::new(),
+            form_token: None,
         }
     }
 
@@ -115,6 +118,13 @@ impl Browser {
         }
         let status = res.status();
         let body = res.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        for field in ["name=\"login_csrf\" value=\"", "name=\"csrf\" value=\""] {
+            if let Some(at) = text.find(field) {
+                let rest = &text[at + field.len()..];
+                self.form_token = Some(rest[..rest.find('"').unwrap()].to_owned());
+            }
+        }
         Page {
             status,
             location: headers
@@ -134,8 +144,21 @@ impl Browser {
         self.send(form(path, None, body)).await
     }
 
+    /// A browser sharing the IDP, without cookies.
+    fn fresh(&self) -> Browser {
+        Browser {
+            app: self.app.clone(),
+            jar: BTreeMap::new(),
+            form_token: None,
+        }
+    }
+
     fn csrf(&self) -> String {
-        self.jar.get("idp_csrf").cloned().expect("a CSRF cookie")
+        assert!(
+            self.jar.contains_key("idp_csrf"),
+            "the browser's CSRF cookie"
+        );
+        self.form_token.clone().expect("a form with a CSRF token")
     }
 }
 
@@ -342,10 +365,7 @@ async fn the_sso_session_skips_the_password_and_remembered_consent_skips_the_pag
         .await;
     assert!(query_of(page.location.as_deref().unwrap()).contains_key("code"));
     // ...and says login_required without one
-    let mut fresh = Browser {
-        app: b.app.clone(),
-        jar: BTreeMap::new(),
-    };
+    let mut fresh = b.fresh();
     let page = fresh
         .get(&format!(
             "/oauth2/authorise?{}",
@@ -393,10 +413,7 @@ async fn forms_need_their_csrf_token_and_cannot_be_replayed() {
         assert_eq!(page.status, 400, "{body}");
         assert!(!b.jar.contains_key("idp_session"));
     }
-    let mut other = Browser {
-        app: b.app.clone(),
-        jar: BTreeMap::new(),
-    };
+    let mut other = b.fresh();
     let body = format!("{request}&login_csrf={csrf}&username=alice&password=alice-password-123");
     assert_eq!(other.post("/oauth2/authorise", &body).await.status, 400);
     // the real form works once...
@@ -412,10 +429,7 @@ async fn forms_need_their_csrf_token_and_cannot_be_replayed() {
     );
     assert_eq!(b.post("/oauth2/authorise", &consent).await.status, 400);
     // a wrong password shows the form again, without the password
-    let mut c = Browser {
-        app: b.app.clone(),
-        jar: BTreeMap::new(),
-    };
+    let mut c = b.fresh();
     c.get(&format!("/oauth2/authorise?{request}")).await;
     let page = sign_in(&mut c, &request, "alice", "wrong-password").await;
     assert_eq!(page.status, 200);
@@ -651,4 +665,39 @@ async fn the_login_form_shares_the_password_grants_lockout() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Invalid username or password"));
     assert!(!b.jar.contains_key("idp_session"));
+}
+
+#[tokio::test]
+async fn forms_open_in_several_tabs_each_work_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Browser::new(dir.path()).await;
+    let tab_a = web_request("").replace("st-1", "tab-a");
+    let tab_b = web_request("").replace("st-1", "tab-b");
+    b.get(&format!("/oauth2/authorise?{tab_a}")).await;
+    let token_a = b.csrf();
+    b.get(&format!("/oauth2/authorise?{tab_b}")).await;
+    let token_b = b.csrf();
+    assert_ne!(token_a, token_b);
+    // tab A's form, posted after tab B was opened, still works
+    let body = format!("{tab_a}&login_csrf={token_a}&username=alice&password=alice-password-123");
+    assert_eq!(b.post("/oauth2/authorise", &body).await.status, 200);
+    // a token is bound to its form: tab B's login token cannot confirm a logout
+    let page = b
+        .post("/oauth2/logout", &format!("confirm=yes&csrf={token_b}"))
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("sign-out request cannot be completed"));
+    // a logout page opened before another sign-in in another tab still signs out
+    b.get("/oauth2/logout").await;
+    let logout_token = b.csrf();
+    let consent = b.get(&format!("/oauth2/authorise?{tab_b}")).await;
+    assert_eq!(consent.status, 200);
+    let page = b
+        .post(
+            "/oauth2/logout",
+            &format!("confirm=yes&csrf={logout_token}"),
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Signed out"));
 }

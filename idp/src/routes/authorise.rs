@@ -3,8 +3,8 @@
 //!
 //! A valid request from a browser signed in at the IDP (the `idp_session` cookie) goes straight
 //! to consent or to the client; otherwise the login page. The login and consent forms post back
-//! here with the request carried in hidden fields and a CSRF token (double submit: a cookie and
-//! a field; the cookie is replaced or cleared at each step, so a replayed form is refused).
+//! here with the request carried in hidden fields and a single-use CSRF token bound to the
+//! browser (see [`crate::form_tokens`]: a replayed form is refused, several tabs work).
 //! Every POST is answered with 303.
 
 // Early returns carry the finished error page; its size does not matter on this path.
@@ -12,10 +12,12 @@
 
 use super::AUTHORISE_PATH;
 use super::browser::{
-    self, Params, carried, csrf_ok, csrf_refused, current_session, see_other, server_error, single,
+    self, Params, carried, check_form_token, current_session, form_token, see_other, server_error,
+    single,
 };
 use crate::authorize::{self, AuthoriseError, ValidRequest};
 use crate::consent;
+use crate::form_tokens::Purpose;
 use crate::pages::{self, ConsentPage, LoginPage};
 use crate::settings::User;
 use crate::sso::{self, SsoSession};
@@ -117,7 +119,7 @@ async fn start(state: &AppState, headers: &HeaderMap, params: &Params) -> Respon
     };
     match session {
         Some((s, user)) if !request.prompt.login && fresh_enough(&s) => {
-            proceed(state, &request, params, &s, &user, now).await
+            proceed(state, headers, &request, params, &s, &user, now).await
         }
         _ if request.prompt.none => error(
             state,
@@ -125,7 +127,7 @@ async fn start(state: &AppState, headers: &HeaderMap, params: &Params) -> Respon
         ),
         _ => {
             let hint = single(params, "login_hint").ok().flatten().unwrap_or("");
-            login_page(state, &request, params, hint, None)
+            login_page(state, headers, &request, params, hint, None).await
         }
     }
 }
@@ -133,6 +135,7 @@ async fn start(state: &AppState, headers: &HeaderMap, params: &Params) -> Respon
 /// The user of `session` is signed in: ask for consent if needed, else answer the client.
 async fn proceed(
     state: &AppState,
+    headers: &HeaderMap,
     request: &ValidRequest,
     params: &Params,
     session: &SsoSession,
@@ -157,12 +160,12 @@ async fn proceed(
                 &request.error("consent_required", "the user must approve this client"),
             );
         }
-        return consent_page(state, request, params, user);
+        return consent_page(state, headers, request, params, user).await;
     }
     answer(state, request, session, now).await
 }
 
-/// Sends the user agent to the client with a code or a token; the CSRF cookie is used up.
+/// Sends the user agent to the client with a code or a token.
 async fn answer(
     state: &AppState,
     request: &ValidRequest,
@@ -172,23 +175,25 @@ async fn answer(
     match authorize::respond(state, request, session, now).await {
         Ok(url) => {
             tracing::info!(client = %request.client_id, response_type = ?request.response_type, "authorization granted");
-            let mut res = see_other(&url);
-            browser::clear_csrf_cookie(state, &mut res);
-            res
+            see_other(&url)
         }
         Err(e) => server_error("answering an authorization request", &e),
     }
 }
 
-fn login_page(
+async fn login_page(
     state: &AppState,
+    headers: &HeaderMap,
     request: &ValidRequest,
     params: &Params,
     username: &str,
     error: Option<&str>,
 ) -> Response {
     let carried = carried(params, CARRIED);
-    let csrf = browser::new_csrf();
+    let csrf = match form_token(state, headers, Purpose::Login).await {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
     let mut res = pages::render(
         StatusCode::OK,
         &LoginPage {
@@ -196,23 +201,27 @@ fn login_page(
             client_id: &request.client_id,
             scopes: &request.scopes,
             params: &carried,
-            csrf: &csrf,
+            csrf: &csrf.token,
             username,
             error,
         },
     );
-    browser::set_csrf_cookie(state, &mut res, &csrf);
+    csrf.attach(state, &mut res);
     res
 }
 
-fn consent_page(
+async fn consent_page(
     state: &AppState,
+    headers: &HeaderMap,
     request: &ValidRequest,
     params: &Params,
     user: &User,
 ) -> Response {
     let carried = carried(params, CARRIED);
-    let csrf = browser::new_csrf();
+    let csrf = match form_token(state, headers, Purpose::Consent).await {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
     let mut res = pages::render(
         StatusCode::OK,
         &ConsentPage {
@@ -221,10 +230,10 @@ fn consent_page(
             username: &user.username,
             scopes: &request.scopes,
             params: &carried,
-            csrf: &csrf,
+            csrf: &csrf.token,
         },
     );
-    browser::set_csrf_cookie(state, &mut res, &csrf);
+    csrf.attach(state, &mut res);
     res
 }
 
@@ -246,8 +255,10 @@ async fn login(
         Ok(r) => r,
         Err(res) => return res,
     };
-    if !csrf_ok(headers, csrf) {
-        return csrf_refused();
+    if let Err(res) =
+        check_form_token(state, headers, csrf, Purpose::Login, pages::SIGN_IN_ERROR).await
+    {
+        return res;
     }
     let username = username.unwrap_or("");
     let password = password.unwrap_or("");
@@ -255,22 +266,26 @@ async fn login(
     if username.is_empty() || password.is_empty() || username.len() > 256 {
         return login_page(
             state,
+            headers,
             &request,
             params,
             "",
             Some("Enter your username and password."),
-        );
+        )
+        .await;
     }
     let user = match verify_password(state, username, password, peer, now).await {
         Ok(user) => user,
         Err(LoginError::Rejected) => {
             return login_page(
                 state,
+                headers,
                 &request,
                 params,
                 username,
                 Some("Invalid username or password."),
-            );
+            )
+            .await;
         }
         Err(LoginError::Server(e)) => return server_error("login", &e),
     };
@@ -284,7 +299,7 @@ async fn login(
         Err(e) => return server_error("starting a session", &e),
     };
     tracing::info!(client = %request.client_id, "user signed in");
-    let mut res = proceed(state, &request, params, &session, &user, now).await;
+    let mut res = proceed(state, headers, &request, params, &session, &user, now).await;
     if let Some(value) = cookie {
         browser::set_session_cookie(state, &mut res, &value);
     }
@@ -324,8 +339,10 @@ async fn consent_decision(state: &AppState, headers: &HeaderMap, params: &Params
         Ok(r) => r,
         Err(res) => return res,
     };
-    if !csrf_ok(headers, csrf) {
-        return csrf_refused();
+    if let Err(res) =
+        check_form_token(state, headers, csrf, Purpose::Consent, pages::SIGN_IN_ERROR).await
+    {
+        return res;
     }
     let now = unix_now();
     let Some((session, _user)) = (match current_session(state, headers, now).await {
@@ -333,7 +350,15 @@ async fn consent_decision(state: &AppState, headers: &HeaderMap, params: &Params
         Err(res) => return res,
     }) else {
         // Signed out (or the session expired) while the consent page was open.
-        return login_page(state, &request, params, "", Some("Please sign in again."));
+        return login_page(
+            state,
+            headers,
+            &request,
+            params,
+            "",
+            Some("Please sign in again."),
+        )
+        .await;
     };
     match decision {
         Some("allow") => {
@@ -352,12 +377,10 @@ async fn consent_decision(state: &AppState, headers: &HeaderMap, params: &Params
         }
         Some("deny") => {
             tracing::info!(client = %request.client_id, "the user denied consent");
-            let mut res = error(
+            error(
                 state,
                 &request.error("access_denied", "the user denied the request"),
-            );
-            browser::clear_csrf_cookie(state, &mut res);
-            res
+            )
         }
         _ => pages::error_page(StatusCode::BAD_REQUEST, "The form is malformed."),
     }

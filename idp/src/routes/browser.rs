@@ -5,17 +5,18 @@
 #![allow(clippy::result_large_err)]
 
 use crate::cookies::{self, Lifetime};
+use crate::form_tokens::{self, Purpose};
 use crate::pages;
 use crate::settings::User;
 use crate::sso::{self, SsoSession};
-use crate::state::AppState;
+use crate::state::{AppState, unix_now};
 use crate::tokens::random_id;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use subtle::ConstantTimeEq;
 
 pub type Params = Vec<(String, String)>;
 
+/// The browser's CSRF binding (random, HttpOnly; the forms' tokens are bound to it).
 pub const CSRF_COOKIE: &str = "idp_csrf";
 pub const SESSION_COOKIE: &str = "idp_session";
 /// Longest value accepted for any parameter.
@@ -99,45 +100,81 @@ pub fn server_error(what: &str, e: &dyn std::fmt::Display) -> Response {
     )
 }
 
-/// A new CSRF token, set as a cookie on `res`; the page's form carries the same value.
-pub fn new_csrf() -> String {
-    random_id()
-}
-
-pub fn set_csrf_cookie(state: &AppState, res: &mut Response, token: &str) {
-    cookies::set(
-        res,
-        &state.settings.issuer,
-        CSRF_COOKIE,
-        token,
-        Lifetime::Browser,
-    );
-}
-
-/// Used up: the form that carried it cannot be posted again.
-pub fn clear_csrf_cookie(state: &AppState, res: &mut Response) {
-    cookies::set(
-        res,
-        &state.settings.issuer,
-        CSRF_COOKIE,
-        "",
-        Lifetime::Expired,
-    );
-}
-
-/// Whether the form's CSRF token (`field`) equals the cookie's (constant time).
-pub fn csrf_ok(headers: &HeaderMap, field: Option<&str>) -> bool {
-    match (field, cookies::get(headers, CSRF_COOKIE)) {
-        (Some(f), Some(c)) if !f.is_empty() => bool::from(f.as_bytes().ct_eq(c.as_bytes())),
-        _ => false,
+/// The browser's CSRF binding: the `idp_csrf` cookie, or a new value to set (`true`).
+fn browser_binding(headers: &HeaderMap) -> (String, bool) {
+    match cookies::get(headers, CSRF_COOKIE).filter(|v| {
+        (16..=64).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
+        Some(v) => (v.to_owned(), false),
+        None => (random_id(), true),
     }
 }
 
-pub fn csrf_refused() -> Response {
-    pages::error_page(
-        StatusCode::BAD_REQUEST,
-        "This form has expired or was already used. Start again from the application.",
-    )
+/// A CSRF token for a form about to be shown; call [`FormToken::attach`] on the page.
+pub struct FormToken {
+    pub token: String,
+    new_cookie: Option<String>,
+}
+
+impl FormToken {
+    /// Sets the browser's binding cookie on `res` if it did not have one.
+    pub fn attach(&self, state: &AppState, res: &mut Response) {
+        if let Some(value) = &self.new_cookie {
+            cookies::set(
+                res,
+                &state.settings.issuer,
+                CSRF_COOKIE,
+                value,
+                Lifetime::Browser,
+            );
+        }
+    }
+}
+
+pub async fn form_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    purpose: Purpose,
+) -> Result<FormToken, Response> {
+    let (browser, new) = browser_binding(headers);
+    let token = form_tokens::issue(&state.pool, &browser, purpose, unix_now())
+        .await
+        .map_err(|e| server_error("issuing a form token", &e))?;
+    Ok(FormToken {
+        token,
+        new_cookie: new.then_some(browser),
+    })
+}
+
+/// Checks (and uses up) the form's CSRF token `field`: it must have been issued to this
+/// browser, for this form, and not used before.
+pub async fn check_form_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    field: Option<&str>,
+    purpose: Purpose,
+    heading: &str,
+) -> Result<(), Response> {
+    let refused = || {
+        pages::error_page_headed(
+            StatusCode::BAD_REQUEST,
+            heading,
+            "This form has expired or was already used. Start again from the application.",
+        )
+    };
+    let (Some(token), Some(browser)) = (
+        field.filter(|f| !f.is_empty() && f.len() <= 64),
+        cookies::get(headers, CSRF_COOKIE),
+    ) else {
+        return Err(refused());
+    };
+    match form_tokens::consume(&state.pool, browser, token, purpose, unix_now()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(refused()),
+        Err(e) => Err(server_error("checking a form token", &e)),
+    }
 }
 
 /// The browser's live single-sign-on session and its user (a user removed from the

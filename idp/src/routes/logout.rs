@@ -13,8 +13,9 @@
 
 use super::LOGOUT_PATH;
 use super::browser::{
-    self, Params, carried, csrf_ok, csrf_refused, see_other, server_error, single,
+    self, Params, carried, check_form_token, form_token, see_other, server_error, single,
 };
+use crate::form_tokens::Purpose;
 use crate::id_token::{self, IdClaims};
 use crate::pages::{self, LogoutPage, SignedOutPage};
 use crate::sso;
@@ -50,8 +51,19 @@ pub async fn post(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
         Err(res) => return res,
     };
     let confirmed = params.iter().any(|(k, v)| k == "confirm" && v == "yes");
-    if confirmed && !csrf_ok(&headers, single(&params, "csrf").ok().flatten()) {
-        return csrf_refused();
+    if confirmed {
+        let field = single(&params, "csrf").ok().flatten();
+        if let Err(res) = check_form_token(
+            &state,
+            &headers,
+            field,
+            Purpose::Logout,
+            pages::SIGN_OUT_ERROR,
+        )
+        .await
+        {
+            return res;
+        }
     }
     logout(&state, &headers, &params, confirmed).await
 }
@@ -65,7 +77,7 @@ struct Request {
 
 fn bad(message: &str) -> Response {
     tracing::info!(reason = message, "logout request refused");
-    pages::error_page(StatusCode::BAD_REQUEST, message)
+    pages::error_page_headed(StatusCode::BAD_REQUEST, pages::SIGN_OUT_ERROR, message)
 }
 
 fn check(state: &AppState, params: &Params) -> Result<Request, Response> {
@@ -137,7 +149,7 @@ async fn logout(
     };
     let tied = matches!((&current, &hint_sso), (Some(c), Some(h)) if c.id == *h);
     if !tied && !confirmed {
-        return confirmation_page(state, params);
+        return confirmation_page(state, headers, params).await;
     }
     let feed_exp = now + state.settings.max_access_token_ttl_seconds();
     let mut ended = 0;
@@ -154,21 +166,23 @@ async fn logout(
         None => pages::render(StatusCode::OK, &SignedOutPage),
     };
     browser::clear_session_cookie(state, &mut res);
-    browser::clear_csrf_cookie(state, &mut res);
     res
 }
 
-fn confirmation_page(state: &AppState, params: &Params) -> Response {
+async fn confirmation_page(state: &AppState, headers: &HeaderMap, params: &Params) -> Response {
     let carried = carried(params, CARRIED);
-    let csrf = browser::new_csrf();
+    let csrf = match form_token(state, headers, Purpose::Logout).await {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
     let mut res = pages::render(
         StatusCode::OK,
         &LogoutPage {
             action: LOGOUT_PATH,
             params: &carried,
-            csrf: &csrf,
+            csrf: &csrf.token,
         },
     );
-    browser::set_csrf_cookie(state, &mut res, &csrf);
+    csrf.attach(state, &mut res);
     res
 }
