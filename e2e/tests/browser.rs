@@ -23,6 +23,8 @@ const WEB_CLIENT: (&str, &str) = ("web-app", "web-app-secret-0123456789abcdef012
 const IMPLICIT_CLIENT: &str = "spa-implicit";
 /// Public (PKCE required), first-party, code + refresh, no implicit.
 const PUBLIC_CLIENT: &str = "native-app";
+/// Confidential service: client_credentials, password, refresh (openid-client's grants test).
+const SERVICE_CLIENT: (&str, &str) = ("service-app", "service-app-secret-0123456789abcdef0");
 const USER_NAME: &str = "Alice Example";
 /// The whole Node suite; each Node test also has its own timeout.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(420);
@@ -57,6 +59,13 @@ grant_types = ["authorization_code", "refresh_token"]
 redirect_uris = ["http://127.0.0.1/cb"]
 skip_consent = true
 
+[[clients]]
+id = "{service_id}"
+secret_sha256 = "{service_hash}"
+scopes = ["read", "write"]
+audiences = ["demo-api"]
+grant_types = ["client_credentials", "password", "refresh_token"]
+
 # reads the revocation feed (logout must put the session's tokens there)
 [[clients]]
 id = "{gateway_id}"
@@ -71,6 +80,8 @@ name = "{USER_NAME}"
 email = "alice@example.test"
 "#,
         web_hash = sha256_hex(web_secret),
+        service_id = SERVICE_CLIENT.0,
+        service_hash = sha256_hex(SERVICE_CLIENT.1),
         gateway_id = GATEWAY_CLIENT.0,
         gateway_hash = sha256_hex(GATEWAY_CLIENT.1),
         user = ALICE.0,
@@ -162,6 +173,8 @@ fn browser_suite() {
         .env("WEB_CLIENT_SECRET", WEB_CLIENT.1)
         .env("IMPLICIT_CLIENT_ID", IMPLICIT_CLIENT)
         .env("PUBLIC_CLIENT_ID", PUBLIC_CLIENT)
+        .env("SERVICE_CLIENT_ID", SERVICE_CLIENT.0)
+        .env("SERVICE_CLIENT_SECRET", SERVICE_CLIENT.1)
         .env("GATEWAY_CLIENT_ID", GATEWAY_CLIENT.0)
         .env("GATEWAY_CLIENT_SECRET", GATEWAY_CLIENT.1)
         .env("USERNAME", ALICE.0)

@@ -21,6 +21,8 @@ export const env = {
   webClient: { id: required('WEB_CLIENT_ID'), secret: required('WEB_CLIENT_SECRET') },
   // public, implicit allowed, first party (no consent)
   implicitClient: { id: required('IMPLICIT_CLIENT_ID') },
+  // confidential service: client_credentials, password, refresh_token
+  serviceClient: { id: required('SERVICE_CLIENT_ID'), secret: required('SERVICE_CLIENT_SECRET') },
   // public (no secret, PKCE required), first party, implicit NOT allowed
   publicClient: { id: required('PUBLIC_CLIENT_ID') },
   // reads the revocation feed
