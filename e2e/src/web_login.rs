@@ -131,8 +131,8 @@ pub fn authorise(
     if jar.get("idp_csrf").is_none() {
         return Err("the login page set no CSRF cookie".into());
     }
-    let csrf = hidden_field(&page.body, "login_csrf")
-        .ok_or("the login page has no login_csrf field")?;
+    let csrf =
+        hidden_field(&page.body, "login_csrf").ok_or("the login page has no login_csrf field")?;
     let mut form = request.to_vec();
     form.extend([
         ("login_csrf", csrf.as_str()),
