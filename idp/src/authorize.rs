@@ -408,7 +408,7 @@ async fn issue_implicit(
         .settings
         .client(&request.client_id)
         .ok_or_else(|| OAuthError::Server("client vanished".into()))?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin_write(&state.pool).await?;
     let issued = user_tokens::issue(
         state,
         &mut tx,

@@ -28,7 +28,7 @@ pub async fn record(
     scopes: &[String],
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin_write(pool).await?;
     let before: Option<String> =
         sqlx::query_scalar("SELECT scope FROM consents WHERE sub = ? AND client_id = ?")
             .bind(sub)

@@ -1,7 +1,7 @@
 //! The embedded SQLite database (sqlx, with migrations).
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -32,4 +32,12 @@ pub async fn open(url: &str) -> Result<SqlitePool, String> {
         .await
         .map_err(|e| format!("migrating database: {e}"))?;
     Ok(pool)
+}
+
+/// A transaction holding SQLite's write lock from its first statement (`BEGIN IMMEDIATE`).
+/// Every transaction here writes; a deferred one that reads first fails at once with
+/// `SQLITE_BUSY` when another writer committed in between (WAL cannot upgrade a stale read
+/// snapshot), whereas an immediate one waits its turn (busy timeout).
+pub async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
 }

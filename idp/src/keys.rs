@@ -197,7 +197,9 @@ pub async fn schedule_rotation(
     now: i64,
     publish_seconds: i64,
 ) -> Result<String, String> {
-    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    let mut tx = crate::db::begin_write(pool)
+        .await
+        .map_err(|e| e.to_string())?;
     let kid = insert_key(&mut tx, alg, "published", Some(now + publish_seconds), now).await?;
     tx.commit().await.map_err(|e| e.to_string())?;
     Ok(kid)
@@ -214,7 +216,7 @@ pub async fn advance(
     retire_after: i64,
 ) -> Result<(), String> {
     let e = |e: sqlx::Error| e.to_string();
-    let mut tx = pool.begin().await.map_err(e)?;
+    let mut tx = crate::db::begin_write(pool).await.map_err(e)?;
     let has_active: Option<String> =
         sqlx::query_scalar("SELECT kid FROM signing_keys WHERE state = 'active' LIMIT 1")
             .fetch_optional(&mut *tx)

@@ -118,7 +118,7 @@ pub async fn end(
     feed_exp: i64,
     now: i64,
 ) -> Result<usize, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin_write(pool).await?;
     sqlx::query("UPDATE sso_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL")
         .bind(now)
         .bind(id)

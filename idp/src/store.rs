@@ -31,7 +31,7 @@ pub async fn revoke_token(
     session_exp: i64,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin_write(pool).await?;
     insert_revocation(&mut tx, "jti", &c.jti, c.exp, now).await?;
     if let Some(sid) = &c.sid {
         end_session(&mut tx, sid, session_exp, now).await?;
@@ -126,7 +126,7 @@ pub async fn revocations_since(
 
 /// Drops expired rows (tokens and revocations nobody can use any more).
 pub async fn purge_expired(pool: &SqlitePool, now: i64) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin_write(pool).await?;
     sqlx::query("DELETE FROM issued_tokens WHERE exp <= ?")
         .bind(now)
         .execute(&mut *tx)

@@ -160,3 +160,28 @@ async fn wrong_passwords_do_not_tell_and_lock_out() {
         "unauthorized_client"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refresh_chains_all_succeed() {
+    // Eight sessions rotating their refresh tokens at the same time: every rotation must get
+    // through (write transactions wait their turn instead of failing with SQLITE_BUSY).
+    let dir = tempfile::tempdir().unwrap();
+    let app = idp::app(state_at(&dir.path().join("db.sqlite")).await);
+    let mut chains = Vec::new();
+    for _ in 0..8 {
+        let r = login(&app, "alice-password-123", None).await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        let app = app.clone();
+        let mut rt = r.json["refresh_token"].as_str().unwrap().to_owned();
+        chains.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let r = refresh(&app, &rt, None).await;
+                assert_eq!(r.status, 200, "rotation {i}: {}", r.json);
+                rt = r.json["refresh_token"].as_str().unwrap().to_owned();
+            }
+        }));
+    }
+    for chain in chains {
+        chain.await.unwrap();
+    }
+}

@@ -38,7 +38,7 @@ pub async fn grant(
     let redirect_uri = form.require("redirect_uri")?;
     let verifier = form.get("code_verifier");
     let hash = code_hash(code);
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin_write(&state.pool).await?;
     let stored = match store::use_code(&mut tx, &hash, now).await? {
         CodeUse::Unknown => return Err(invalid("unknown authorization code")),
         CodeUse::Replayed { sid } => {

@@ -41,7 +41,7 @@ pub async fn grant(
         }
         Err(LoginError::Server(e)) => return Err(e),
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin_write(&state.pool).await?;
     let issued = user_tokens::issue(
         state,
         &mut tx,

@@ -26,7 +26,7 @@ pub async fn grant(
     }
     let presented = form.require("refresh_token")?;
     let hash = refresh_hash(presented);
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin_write(&state.pool).await?;
     let Some(stored) = store::find_refresh_token(&mut tx, &hash).await? else {
         return Err(OAuthError::InvalidGrant("unknown refresh token".into()));
     };

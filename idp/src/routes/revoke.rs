@@ -55,7 +55,7 @@ async fn revoke_refresh_token(
     token: &str,
 ) -> Result<(), OAuthError> {
     let hash = crate::grants::user_tokens::refresh_hash(token);
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin_write(&state.pool).await?;
     let Some(stored) = store::find_refresh_token(&mut tx, &hash).await? else {
         return Ok(()); // unknown: nothing to do (RFC 7009 §2.2)
     };
