@@ -5,8 +5,64 @@
 use crate::error::OAuthError;
 use crate::settings::User;
 use crate::state::AppState;
-use argon2::{Argon2, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use std::net::IpAddr;
+use std::sync::Mutex;
+use subtle::ConstantTimeEq;
+
+/// argon2's working memory (m KiB, 19 MiB by default), reused from one verification to the next.
+/// Allocating it per verification made glibc keep each freed block in its thread's arena: the
+/// IDP grew to ~480 MB after 200 logins (BENCHMARKS.md). At most `max_concurrent_hashes`
+/// buffers exist, since verifications are bounded by that semaphore.
+static BLOCKS: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+fn take_blocks(count: usize) -> Vec<Block> {
+    let spare = match BLOCKS.lock() {
+        Ok(mut pool) => pool.pop(),
+        Err(poisoned) => poisoned.into_inner().pop(),
+    };
+    let mut blocks = spare.unwrap_or_default();
+    if blocks.len() < count {
+        blocks.resize(count, Block::default());
+    }
+    blocks
+}
+
+fn give_back(blocks: Vec<Block>) {
+    match BLOCKS.lock() {
+        Ok(mut pool) => pool.push(blocks),
+        Err(poisoned) => poisoned.into_inner().push(blocks),
+    }
+}
+
+/// Whether `password` matches the argon2 PHC string `hash` (constant-time comparison), computed
+/// in pooled memory.
+pub fn argon2_matches(password: &[u8], hash: &str) -> bool {
+    let Ok(phc) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        Algorithm::try_from(phc.algorithm.as_str()),
+        Params::try_from(&phc),
+        phc.salt.as_ref(),
+        phc.hash.as_ref(),
+    ) else {
+        return false;
+    };
+    let version = match phc.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let expected: &[u8] = expected.as_ref();
+    let mut out = vec![0u8; expected.len()];
+    let mut blocks = take_blocks(params.block_count());
+    let argon2 = Argon2::new(algorithm, version, params);
+    let computed =
+        argon2.hash_password_into_with_memory(password, salt.as_ref(), &mut out, &mut blocks[..]);
+    give_back(blocks);
+    computed.is_ok() && bool::from(out.as_slice().ct_eq(expected))
+}
 
 /// A valid argon2 hash of a random password, verified when the user does not exist so that an
 /// unknown username takes as long as a wrong password.
@@ -48,13 +104,9 @@ pub async fn verify_password(
         .acquire()
         .await
         .map_err(|_| OAuthError::Server("hashing pool closed".into()))?;
-    let verified = tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok()
-    })
-    .await
-    .map_err(|e| OAuthError::Server(format!("hashing task: {e}")))?;
+    let verified = tokio::task::spawn_blocking(move || argon2_matches(password.as_bytes(), &hash))
+        .await
+        .map_err(|e| OAuthError::Server(format!("hashing task: {e}")))?;
     drop(permit);
     match user.filter(|_| verified) {
         Some(user) => {
@@ -65,5 +117,31 @@ pub async fn verify_password(
             state.lockout.record_failure(&keys, now);
             Err(LoginError::Rejected)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::PasswordHasher;
+
+    #[test]
+    fn pooled_verification_agrees_with_the_library() {
+        let hash = Argon2::default()
+            .hash_password(b"right-password")
+            .unwrap()
+            .to_string();
+        assert!(argon2_matches(b"right-password", &hash));
+        assert!(!argon2_matches(b"wrong-password", &hash));
+        assert!(!argon2_matches(b"x", DUMMY_HASH));
+        assert!(!argon2_matches(b"right-password", "not a hash"));
+        // other parameters (as an operator's own hashes may have) work too
+        let params = Params::new(8 * 1024, 1, 2, Some(16)).unwrap();
+        let small = Argon2::new(Algorithm::Argon2i, Version::V0x10, params)
+            .hash_password(b"pw-123456")
+            .unwrap()
+            .to_string();
+        assert!(argon2_matches(b"pw-123456", &small));
+        assert!(!argon2_matches(b"pw-1234567", &small));
     }
 }
