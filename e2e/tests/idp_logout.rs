@@ -153,3 +153,34 @@ fn a_replayed_authorization_code_revokes_its_tokens_on_every_gateway() {
     let took = refused_everywhere(&gateways, &token, Duration::from_secs(5));
     eprintln!("refused on every gateway {took:?} after the code replay");
 }
+
+#[test]
+fn refresh_token_reuse_revokes_the_session_on_every_gateway() {
+    let stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let b = stack
+        .another_gateway("envoy-b")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let login = e2e::stack::password_login(&stack.idp.url).unwrap();
+    let stolen = login["refresh_token"].as_str().unwrap().to_owned();
+    let (status, rotated) = e2e::stack::refresh(&stack.idp.url, &stolen).unwrap();
+    assert_eq!(status, 200, "{rotated}");
+    let token = rotated["access_token"].as_str().unwrap().to_owned();
+    let gateways = [stack.gateway_url.as_str(), b.url.as_str()];
+    for g in gateways {
+        assert_eq!(hello(g, &token), 200);
+    }
+    // the rotated-away token is presented again (stolen): the whole session ends
+    let (status, body) = e2e::stack::refresh(&stack.idp.url, &stolen).unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let took = refused_everywhere(&gateways, &token, Duration::from_secs(5));
+    eprintln!("refused on every gateway {took:?} after the refresh-token reuse");
+    let (status, _) =
+        e2e::stack::refresh(&stack.idp.url, rotated["refresh_token"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        status, 400,
+        "the current refresh token died with its session"
+    );
+}
