@@ -22,14 +22,22 @@ impl Response {
 }
 
 pub fn agent() -> ureq::Agent {
+    agent_following(10)
+}
+
+/// An agent that follows at most `redirects` redirects (0: the redirect is the answer).
+pub fn agent_following(redirects: u32) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(redirects)
         .timeout_global(Some(Duration::from_secs(10)))
         .build()
         .new_agent()
 }
 
-fn collect(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Response, String> {
+pub(crate) fn collect(
+    res: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<Response, String> {
     let mut res = res.map_err(|e| e.to_string())?;
     let status = res.status().as_u16();
     let headers = res

@@ -4,7 +4,6 @@
 
 use crate::client::{self, Response};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// Cookies the IDP set, by name.
 #[derive(Debug, Default, Clone)]
@@ -42,42 +41,22 @@ impl Jar {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent()
-}
-
-fn collect(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Response, String> {
-    let mut res = res.map_err(|e| e.to_string())?;
-    let status = res.status().as_u16();
-    let headers = res
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    let body = res.body_mut().read_to_string().map_err(|e| e.to_string())?;
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
-}
-
 /// A GET that does not follow redirects, with the jar's cookies (and keeping the new ones).
 pub fn get(jar: &mut Jar, url: &str) -> Result<Response, String> {
-    let res = collect(agent().get(url).header("cookie", jar.header()).call())?;
+    let res = client::collect(
+        client::agent_following(0)
+            .get(url)
+            .header("cookie", jar.header())
+            .call(),
+    )?;
     jar.take(&res);
     Ok(res)
 }
 
 /// A form POST that does not follow redirects, with the jar's cookies.
 pub fn post(jar: &mut Jar, url: &str, form: &[(&str, &str)]) -> Result<Response, String> {
-    let res = collect(
-        agent()
+    let res = client::collect(
+        client::agent_following(0)
             .post(url)
             .header("cookie", jar.header())
             .send_form(form.iter().copied()),

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use e2e::client;
-use e2e::stack::{ALICE, Stack, StackOptions, WEB_CLIENT, WEB_CLIENT_REDIRECT};
+use e2e::stack::{ALICE, Gateway, Stack, StackOptions, WEB_CLIENT, WEB_CLIENT_REDIRECT};
 use e2e::web_login::{CodeClient, authorise, exchange, sign_in, sign_out};
 use std::time::{Duration, Instant};
 
@@ -32,18 +32,28 @@ fn refused_everywhere(gateways: &[&str], token: &str, within: Duration) -> Durat
     }
 }
 
-#[test]
-fn logout_at_the_idp_revokes_the_session_on_every_gateway() {
+/// The stack and a second Envoy in front of the same IDP and resource server.
+fn two_gateways() -> (Stack, Gateway) {
     let stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let b = stack
         .another_gateway("envoy-b")
         .unwrap_or_else(|e| panic!("{e}"));
-    let client = CodeClient {
+    (stack, b)
+}
+
+fn web_client(scope: &str) -> CodeClient<'_> {
+    CodeClient {
         id: WEB_CLIENT.0,
         secret: WEB_CLIENT.1,
         redirect_uri: WEB_CLIENT_REDIRECT,
-        scope: "openid read",
-    };
+        scope,
+    }
+}
+
+#[test]
+fn logout_at_the_idp_revokes_the_session_on_every_gateway() {
+    let (stack, b) = two_gateways();
+    let client = web_client("openid read");
     let (tokens, mut jar) = sign_in(&stack.idp.url, &client, ALICE).unwrap();
     // a second sign-in in the same browser session (no password asked: SSO)
     let again: serde_json::Value = {
@@ -71,18 +81,7 @@ fn logout_at_the_idp_revokes_the_session_on_every_gateway() {
             .unwrap()
             .1
             .into_owned();
-        let r = client::post_form(
-            &format!("{}/oauth2/token", stack.idp.url),
-            &[],
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", client.redirect_uri),
-                ("client_id", client.id),
-                ("client_secret", client.secret),
-            ],
-        )
-        .unwrap();
+        let r = exchange(&stack.idp.url, &client, &code).unwrap();
         assert_eq!(r.status, 200, "{}", r.body);
         r.json().unwrap()
     };
@@ -125,16 +124,8 @@ fn logout_at_the_idp_revokes_the_session_on_every_gateway() {
 
 #[test]
 fn a_replayed_authorization_code_revokes_its_tokens_on_every_gateway() {
-    let stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let b = stack
-        .another_gateway("envoy-b")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client = CodeClient {
-        id: WEB_CLIENT.0,
-        secret: WEB_CLIENT.1,
-        redirect_uri: WEB_CLIENT_REDIRECT,
-        scope: "read",
-    };
+    let (stack, b) = two_gateways();
+    let client = web_client("read");
     let (code, _) = authorise(&stack.idp.url, &client, ALICE).unwrap();
     let first = exchange(&stack.idp.url, &client, &code).unwrap();
     assert_eq!(first.status, 200, "{}", first.body);
@@ -156,10 +147,7 @@ fn a_replayed_authorization_code_revokes_its_tokens_on_every_gateway() {
 
 #[test]
 fn refresh_token_reuse_revokes_the_session_on_every_gateway() {
-    let stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let b = stack
-        .another_gateway("envoy-b")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (stack, b) = two_gateways();
     let login = e2e::stack::password_login(&stack.idp.url).unwrap();
     let stolen = login["refresh_token"].as_str().unwrap().to_owned();
     let (status, rotated) = e2e::stack::refresh(&stack.idp.url, &stolen).unwrap();
