@@ -7,7 +7,7 @@ use crate::denial::Denial;
 use crate::denylist::Denylist;
 use crate::jwk::KeySet;
 use crate::policy::{Action, rule_for};
-use crate::token_cache::{TokenCache, key_of};
+use crate::token_cache::TokenCache;
 use crate::token_sources::{TokenSource, find_token};
 use crate::validate::validate_with;
 use crate::verified::VerifiedToken;
@@ -58,7 +58,7 @@ pub fn verify(
     if token.len() > config.max_token_bytes {
         return Err(Denial::TooLarge);
     }
-    let key = key_of(token);
+    let key = cache.key_of(token);
     let leeway = |p: usize| config.providers.get(p).map_or(0, |p| p.leeway_seconds);
     let verified = match cache.get(&key, k.now, leeway) {
         Some(hit) => hit,
