@@ -4,10 +4,13 @@
 //! through an Envoy runner, against real Envoy — the harness is only trusted where the two agree.
 //! The format is documented in `host-test/scenarios/README.md`.
 
+mod check;
 mod run;
 mod tokens;
 
+pub use check::Observed;
 pub use run::ScenarioReport;
+pub use tokens::{CannedResponse, SigningKeys};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -22,10 +25,10 @@ pub struct Scenario {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// The case needs something only the harness can do (e.g. hours of fake time); Envoy
-    /// runners skip it.
-    #[serde(default)]
-    pub harness_only: bool,
+    /// The case needs something only the harness can do (e.g. minutes of fake time); Envoy
+    /// runners skip it. Written `"harness_only": "why"` (or `true`, which gives no reason).
+    #[serde(default, deserialize_with = "harness_only")]
+    pub harness_only: Option<String>,
     /// The plugin configuration.
     pub config: Value,
     /// Envoy must refuse the configuration (and the steps are not run).
@@ -48,6 +51,21 @@ pub struct Scenario {
 
 fn default_workers() -> usize {
     2
+}
+
+/// `false`/absent: None; `true`: a case without a reason; a string: the reason.
+fn harness_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Reason(String),
+    }
+    Ok(match Flag::deserialize(d)? {
+        Flag::Bool(false) => None,
+        Flag::Bool(true) => Some("(no reason given)".to_owned()),
+        Flag::Reason(reason) => Some(reason),
+    })
 }
 
 /// A signing key derived from a seed, so every runner derives the same key.
@@ -86,6 +104,34 @@ pub struct ResponseSpec {
 
 fn default_status() -> u16 {
     200
+}
+
+impl ResponseSpec {
+    /// The response as a runner serves it at Unix time `now` (time placeholders in `json`
+    /// resolved, `jwks` built from `keys`). `hang` is the runner's business.
+    pub fn render(&self, keys: &SigningKeys, now: u64) -> Result<CannedResponse, String> {
+        tokens::render(self, keys, now)
+    }
+}
+
+/// The canned response of `routes` for a call: the path with its query string first, then
+/// without. `None`: the route is not listed (runners answer 404).
+pub fn route<'a>(
+    routes: &'a BTreeMap<String, ResponseSpec>,
+    method: &str,
+    path_and_query: &str,
+) -> Option<&'a ResponseSpec> {
+    let path = path_and_query.split('?').next().unwrap_or("/");
+    routes
+        .get(&format!("{method} {path_and_query}"))
+        .or_else(|| routes.get(&format!("{method} {path}")))
+}
+
+/// The key under which [`Step::expect_upstream_calls`] counts a call: `"cluster METHOD /path"`
+/// (query string dropped).
+pub fn call_key(cluster: &str, method: &str, path_and_query: &str) -> String {
+    let path = path_and_query.split('?').next().unwrap_or("/");
+    format!("{cluster} {method} {path}")
 }
 
 /// One step. Each step object has exactly one of these keys (plus `expect` for requests).
@@ -192,6 +238,17 @@ pub struct Expect {
 }
 
 impl Scenario {
+    /// The scenario's signing keys, derived from their seeds.
+    pub fn signing_keys(&self) -> Result<SigningKeys, String> {
+        SigningKeys::new(&self.keys)
+    }
+
+    /// The token text a request sends for `spec` at Unix time `now` (the scenario's default
+    /// claims with the token's overrides, signed by its key).
+    pub fn token(&self, keys: &SigningKeys, spec: &TokenSpec, now: u64) -> Result<String, String> {
+        keys.token(spec, &self.claims, now)
+    }
+
     pub fn from_json(text: &str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| e.to_string())
     }
@@ -267,6 +324,48 @@ mod tests {
         assert_eq!(duration_text::parse("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(duration_text::parse("2"), None);
         assert_eq!(duration_text::parse("s"), None);
+    }
+
+    #[test]
+    fn harness_only_takes_a_reason_or_a_flag() {
+        let parse = |flag: &str| {
+            Scenario::from_json(&format!(r#"{{"name":"x","config":{{}}{flag}}}"#))
+                .unwrap()
+                .harness_only
+        };
+        assert_eq!(parse(""), None);
+        assert_eq!(parse(r#","harness_only":false"#), None);
+        assert_eq!(
+            parse(r#","harness_only":true"#).as_deref(),
+            Some("(no reason given)")
+        );
+        assert_eq!(
+            parse(r##","harness_only":"needs 2 min""##).as_deref(),
+            Some("needs 2 min")
+        );
+    }
+
+    #[test]
+    fn routes_match_with_the_query_first() {
+        let mut routes = BTreeMap::new();
+        routes.insert("GET /feed".to_owned(), ResponseSpec::default());
+        routes.insert(
+            "GET /feed?cursor=2".to_owned(),
+            ResponseSpec {
+                status: 204,
+                ..ResponseSpec::default()
+            },
+        );
+        assert_eq!(
+            route(&routes, "GET", "/feed?cursor=2").map(|r| r.status),
+            Some(204)
+        );
+        assert_eq!(
+            route(&routes, "GET", "/feed?cursor=3").map(|r| r.status),
+            Some(0)
+        );
+        assert!(route(&routes, "POST", "/feed").is_none());
+        assert_eq!(call_key("idp", "GET", "/feed?cursor=3"), "idp GET /feed");
     }
 
     #[test]

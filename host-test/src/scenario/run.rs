@@ -1,14 +1,14 @@
 //! Runs a scenario in the harness: a simulated Envoy whose HTTP calls are answered by fake
 //! upstreams built from the scenario, as soon as they are made (like a local service would).
 
-use super::tokens::{self, Key};
-use super::{Expect, RequestSpec, ResponseSpec, Scenario, Step};
+use super::check::Observed;
+use super::tokens::SigningKeys;
+use super::{Expect, RequestSpec, ResponseSpec, Scenario, Step, call_key, route};
 use crate::envoy::{Envoy, EnvoyOptions};
 use crate::error::HostError;
 use crate::host::Host;
 use crate::http::{Outcome, Request, Response};
 use crate::http_calls::CallId;
-use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -42,24 +42,20 @@ fn err(e: HostError) -> String {
 
 impl Upstreams {
     /// Answers every pending call that has a (non-hanging) route; unknown routes get 404.
-    fn serve(&mut self, envoy: &mut Envoy, keys: &BTreeMap<String, Key>) -> crate::Result<()> {
+    fn serve(&mut self, envoy: &mut Envoy, keys: &SigningKeys) -> crate::Result<()> {
         for _ in 0..100 {
             let mut answered = false;
             for call in envoy.pending_http_calls() {
                 let method = call.method().unwrap_or("GET").to_owned();
                 let full_path = call.path().unwrap_or("/").to_owned();
-                let path = full_path.split('?').next().unwrap_or("/").to_owned();
                 if self.seen.insert(call.id) {
                     *self
                         .calls
-                        .entry(format!("{} {method} {path}", call.cluster))
+                        .entry(call_key(&call.cluster, &method, &full_path))
                         .or_default() += 1;
                 }
                 let routes = self.routes.get(&call.cluster);
-                let spec = routes.and_then(|r| {
-                    r.get(&format!("{method} {full_path}"))
-                        .or_else(|| r.get(&format!("{method} {path}")))
-                });
+                let spec = routes.and_then(|r| route(r, &method, &full_path));
                 let response = match spec {
                     Some(spec) if spec.hang => continue,
                     Some(spec) => response(spec, keys, envoy.clock().unix_seconds())
@@ -79,37 +75,14 @@ impl Upstreams {
     }
 }
 
-fn response(
-    spec: &ResponseSpec,
-    keys: &BTreeMap<String, Key>,
-    now: u64,
-) -> Result<Response, String> {
-    let mut response = Response::new(spec.status);
-    for (k, v) in &spec.headers {
-        response = response.header(k, v.clone());
+fn response(spec: &ResponseSpec, keys: &SigningKeys, now: u64) -> Result<Response, String> {
+    let canned = spec.render(keys, now)?;
+    let mut response = Response::new(canned.status);
+    for (k, v) in canned.headers {
+        response = response.header(&k, v);
     }
-    if let Some(body) = &spec.body {
-        response = response.body(body.clone());
-    }
-    if let Some(value) = &spec.json {
-        let mut value = value.clone();
-        tokens::resolve_time(&mut value, now);
-        response = response
-            .header("content-type", "application/json")
-            .body(value.to_string());
-    }
-    if let Some(names) = &spec.jwks {
-        let jwks: Result<Vec<Value>, String> = names
-            .iter()
-            .map(|n| {
-                keys.get(n)
-                    .map(Key::jwk)
-                    .ok_or_else(|| format!("no key {n}"))
-            })
-            .collect();
-        response = response
-            .header("content-type", "application/json")
-            .body(json!({ "keys": jwks? }).to_string());
+    if spec.body.is_some() || spec.json.is_some() || spec.jwks.is_some() {
+        response = response.body(canned.body);
     }
     Ok(response)
 }
@@ -118,11 +91,7 @@ impl Scenario {
     /// Runs the scenario in a simulated Envoy running `host`'s module. `Err` describes the first
     /// step whose expectations failed.
     pub fn run(&self, host: &Host) -> Result<ScenarioReport, String> {
-        let keys = self
-            .keys
-            .iter()
-            .map(|(name, spec)| Key::new(name, spec).map(|k| (name.clone(), k)))
-            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        let keys = self.signing_keys()?;
         let clusters: Vec<String> = self
             .upstreams
             .keys()
@@ -183,7 +152,7 @@ fn describe(step: &Step) -> String {
 struct Runner<'a> {
     scenario: &'a Scenario,
     envoy: Envoy,
-    keys: BTreeMap<String, Key>,
+    keys: SigningKeys,
     upstreams: Upstreams,
     next_worker: usize,
     report: ScenarioReport,
@@ -252,12 +221,8 @@ impl Runner<'_> {
             request = request.header(k, v.clone());
         }
         if let Some(token) = &spec.token {
-            let key = self
-                .keys
-                .get(&token.key)
-                .ok_or_else(|| format!("no key {}", token.key))?;
             let now = self.envoy.clock().unix_seconds();
-            let text = tokens::build(token, key, &self.scenario.claims, now)?;
+            let text = self.scenario.token(&self.keys, token, now)?;
             request = request.bearer(&text);
         }
         if let Some(body) = &spec.body {
@@ -289,67 +254,17 @@ impl Runner<'_> {
 
 /// Compares an outcome with the expectations; lists every mismatch.
 fn check(expect: &Expect, outcome: &Outcome) -> Result<(), String> {
-    let mut problems = Vec::new();
     let reply = outcome.reply();
-    if let Some(status) = expect.status
-        && outcome.status() != Some(status)
-    {
-        problems.push(format!(
-            "status: expected {status}, got {:?}",
-            outcome.status()
-        ));
-    }
-    if let Some(forwarded) = expect.forwarded
-        && outcome.is_continued() != forwarded
-    {
-        problems.push(format!(
-            "forwarded: expected {forwarded}, got {}",
-            outcome.is_continued()
-        ));
-    }
-    let upstream = outcome.upstream();
-    for (name, value) in &expect.upstream_headers {
-        let got = upstream.map(|u| u.request_headers.get_all(name));
-        if got.as_deref() != Some(&[value.as_str()][..]) {
-            problems.push(format!(
-                "upstream header {name}: expected {value:?}, got {got:?}"
-            ));
-        }
-    }
-    for name in &expect.upstream_headers_absent {
-        if let Some(value) = upstream.and_then(|u| u.header(name)) {
-            problems.push(format!(
-                "upstream header {name} should be absent, is {value:?}"
-            ));
-        }
-    }
-    for (name, value) in &expect.headers {
-        let got = reply.and_then(|r| r.header(name));
-        if got != Some(value.as_str()) {
-            problems.push(format!(
-                "response header {name}: expected {value:?}, got {got:?}"
-            ));
-        }
-    }
-    for (name, part) in &expect.headers_contain {
-        let got = reply.and_then(|r| r.header(name));
-        if !got.is_some_and(|g| g.contains(part.as_str())) {
-            problems.push(format!(
-                "response header {name}: expected to contain {part:?}, got {got:?}"
-            ));
-        }
-    }
-    let body = reply.map(|r| r.body_text()).unwrap_or_default();
-    if let Some(part) = &expect.body_contains
-        && !body.contains(part.as_str())
-    {
-        problems.push(format!("body: expected to contain {part:?}, got {body:?}"));
-    }
-    if let Some(part) = &expect.body_lacks
-        && body.contains(part.as_str())
-    {
-        problems.push(format!("body: must not contain {part:?}, got {body:?}"));
-    }
+    let observed = Observed {
+        status: outcome.status(),
+        forwarded: outcome.is_continued(),
+        upstream_headers: outcome
+            .upstream()
+            .map(|u| u.request_headers.as_pairs().to_vec()),
+        response_headers: reply.map(|r| r.headers.as_pairs().to_vec()),
+        body: reply.map(|r| r.body_text()).unwrap_or_default(),
+    };
+    let problems = expect.check(&observed);
     if problems.is_empty() {
         Ok(())
     } else {

@@ -1,10 +1,11 @@
 //! Keys and tokens of scenarios: derived from seeds, signed at request time against the clock.
 
-use super::{KeySpec, TokenSpec};
+use super::{KeySpec, ResponseSpec, TokenSpec};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use signature::Signer;
+use std::collections::BTreeMap;
 
 pub(crate) struct Key {
     kid: String,
@@ -43,6 +44,86 @@ impl Key {
         let signature: p256::ecdsa::Signature = self.signing.sign(input.as_bytes());
         signature.to_bytes().to_vec()
     }
+}
+
+/// A scenario's signing keys by name (derived from their seeds, so every runner has the same).
+pub struct SigningKeys(BTreeMap<String, Key>);
+
+impl SigningKeys {
+    pub(crate) fn new(specs: &BTreeMap<String, KeySpec>) -> Result<Self, String> {
+        specs
+            .iter()
+            .map(|(name, spec)| Key::new(name, spec).map(|k| (name.clone(), k)))
+            .collect::<Result<BTreeMap<_, _>, _>>()
+            .map(SigningKeys)
+    }
+
+    /// The token text for `spec` at Unix time `now`.
+    pub(crate) fn token(
+        &self,
+        spec: &TokenSpec,
+        default_claims: &Map<String, Value>,
+        now: u64,
+    ) -> Result<String, String> {
+        let key = self
+            .0
+            .get(&spec.key)
+            .ok_or_else(|| format!("no key {}", spec.key))?;
+        build(spec, key, default_claims, now)
+    }
+
+    /// A JWKS document with the public halves of these keys.
+    pub fn jwks(&self, names: &[String]) -> Result<Value, String> {
+        let keys: Result<Vec<Value>, String> = names
+            .iter()
+            .map(|n| {
+                self.0
+                    .get(n)
+                    .map(Key::jwk)
+                    .ok_or_else(|| format!("no key {n}"))
+            })
+            .collect();
+        Ok(json!({ "keys": keys? }))
+    }
+}
+
+/// A fake upstream's answer, ready to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannedResponse {
+    pub status: u16,
+    /// In order; `content-type` comes after the spec's own headers when `json`/`jwks` set it.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+pub(crate) fn render(
+    spec: &ResponseSpec,
+    keys: &SigningKeys,
+    now: u64,
+) -> Result<CannedResponse, String> {
+    let mut out = CannedResponse {
+        status: spec.status,
+        headers: spec
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        body: spec.body.clone().unwrap_or_default(),
+    };
+    let mut json_body = |body: String| {
+        out.headers
+            .push(("content-type".to_owned(), "application/json".to_owned()));
+        out.body = body;
+    };
+    if let Some(value) = &spec.json {
+        let mut value = value.clone();
+        resolve_time(&mut value, now);
+        json_body(value.to_string());
+    }
+    if let Some(names) = &spec.jwks {
+        json_body(keys.jwks(names)?.to_string());
+    }
+    Ok(out)
 }
 
 /// Replaces `"now"`, `"now+N"`, `"now-N"` strings (anywhere in `value`) with Unix seconds.
