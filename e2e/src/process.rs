@@ -122,8 +122,29 @@ impl Drop for Proc {
     }
 }
 
-/// A loopback port that was free a moment ago (for processes that cannot report their own).
+/// Ports handed out come from below the kernel's ephemeral range (32768–60999 on Linux): a port
+/// the kernel picked for `bind(0)` and then released can be picked again by the kernel for
+/// another process's `bind(0)` or outgoing connection before ours binds it ("address already in
+/// use", seen in CI). Ports from this range are never assigned by the kernel, so only processes
+/// using explicit ports can collide, and each test process starts at its own offset.
+const PORT_RANGE: std::ops::Range<u32> = 20_000..32_000;
+
+/// A loopback port that is free now and not handed out before by this process (for processes
+/// that cannot report their own).
 pub fn free_port() -> Result<u16, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = PORT_RANGE.end - PORT_RANGE.start;
+    let offset = (std::process::id() * 7919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let candidate = PORT_RANGE.start + (offset + n) % span;
+        let Ok(port) = u16::try_from(candidate) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(format!("no free port in {PORT_RANGE:?}"))
 }
