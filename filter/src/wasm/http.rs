@@ -166,23 +166,15 @@ impl HttpContext for Http {
             );
         };
         let headers = host::request_headers();
+        let pairs = headers.pairs();
         // Inbound copies of the headers the filter sets are removed (a client cannot forge them);
         // only those present cost a host call.
         for (name, _) in &worker.config.claim_headers {
-            if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            if pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
                 host::remove_request_header(name);
             }
         }
-        let value = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let pairs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let value = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
         // Revocations made by another worker of this Envoy (a logout) apply at once, not at the
         // next tick: one small shared-data read per request — only when something can revoke.
         if worker.config.revocation_feed.is_some() || worker.config.logout.is_some() {
