@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod client;
 pub mod envoy;
 pub mod process;
+pub mod scenario_runner;
 pub mod stack;
 pub mod suite;
 pub mod web_login;

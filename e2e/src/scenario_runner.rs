@@ -1,0 +1,549 @@
+//! Runs host-test's scenario files (`host-test/scenarios/*.json`, format in its README) against
+//! real Envoy: per scenario an Envoy with the scenario's plugin configuration and worker count,
+//! fake upstreams on loopback that answer what the scenario says (and count the calls they get),
+//! an echo service behind the route (so the headers the filter forwards are seen), the real clock
+//! (token times are relative to the real now, `advance` steps sleep), and the same expectation
+//! checks the harness makes ([`host_test::scenario::Observed`]).
+//!
+//! The harness is trusted only where the two agree; this is the other half of that comparison.
+
+use crate::artifacts;
+use crate::client;
+use crate::envoy;
+use crate::process::{Proc, free_port};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use host_test::Scenario;
+use host_test::scenario::{
+    Observed, RequestSpec, ResponseSpec, SigningKeys, Step, call_key, route,
+};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The cluster the gateway's route forwards allowed requests to (an echo service). The scenario
+/// format calls the forwarded-to upstream `resource-server`; here it is a cluster of its own so
+/// that the calls the filter makes to `resource-server` (logout) are counted apart from traffic.
+const ECHO_CLUSTER: &str = "scenario-echo";
+/// The header the runner tags each request with, so the echo service says which it received.
+const REQUEST_TAG: &str = "x-scenario-request";
+/// Real time a scenario may spend in `advance` steps; longer ones must be `harness_only`.
+pub const MAX_REAL_SLEEP: Duration = Duration::from_secs(5);
+/// How long a `hang` route holds a call (the filter's own timeout is far shorter).
+const HANG_FOR: Duration = Duration::from_secs(30);
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How a scenario ended on Envoy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Passed {
+        requests: usize,
+        elapsed: Duration,
+    },
+    /// `harness_only`, with the file's reason.
+    Skipped(String),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// What the fake services know and saw.
+struct Shared {
+    routes: BTreeMap<String, BTreeMap<String, ResponseSpec>>,
+    keys: SigningKeys,
+    /// `"cluster METHOD /path"` → calls received (the filter's own calls).
+    calls: BTreeMap<String, usize>,
+    /// Request tag → the headers the echo service received with it.
+    forwarded: BTreeMap<String, Vec<(String, String)>>,
+}
+
+/// The fake upstreams of one scenario: one HTTP server per cluster plus the echo service, on a
+/// tokio runtime of their own, all stopped when this is dropped.
+pub struct FakeUpstreams {
+    runtime: Option<tokio::runtime::Runtime>,
+    shared: Arc<Mutex<Shared>>,
+    /// Cluster name → loopback port.
+    pub ports: BTreeMap<String, u16>,
+}
+
+impl Drop for FakeUpstreams {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+async fn fake_service(
+    State((shared, cluster)): State<(Arc<Mutex<Shared>>, String)>,
+    request: Request,
+) -> Response {
+    let method = request.method().as_str().to_owned();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let canned = {
+        let mut s = lock(&shared);
+        *s.calls
+            .entry(call_key(&cluster, &method, &path))
+            .or_default() += 1;
+        match s
+            .routes
+            .get(&cluster)
+            .and_then(|r| route(r, &method, &path))
+        {
+            None => Err(None),
+            Some(spec) if spec.hang => Err(Some(())),
+            Some(spec) => Ok(spec.render(&s.keys, unix_now())),
+        }
+    };
+    match canned {
+        Err(None) => plain(StatusCode::NOT_FOUND, "no such route in the scenario"),
+        Err(Some(())) => {
+            tokio::time::sleep(HANG_FOR).await;
+            plain(StatusCode::GATEWAY_TIMEOUT, "hung")
+        }
+        Ok(Err(e)) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Ok(Ok(canned)) => {
+            let mut response = Response::new(Body::from(canned.body));
+            *response.status_mut() =
+                StatusCode::from_u16(canned.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            for (k, v) in canned.headers {
+                if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+                    response.headers_mut().append(k, v);
+                }
+            }
+            response
+        }
+    }
+}
+
+async fn echo_service(State(shared): State<Arc<Mutex<Shared>>>, request: Request) -> Response {
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    if let Some(tag) = request
+        .headers()
+        .get(REQUEST_TAG)
+        .and_then(|v| v.to_str().ok())
+    {
+        lock(&shared).forwarded.insert(tag.to_owned(), headers);
+    }
+    plain(StatusCode::OK, "echo")
+}
+
+fn plain(status: StatusCode, text: &str) -> Response {
+    let mut response = Response::new(Body::from(text.to_owned()));
+    *response.status_mut() = status;
+    response
+}
+
+impl FakeUpstreams {
+    /// Starts a server for every cluster of the scenario (and `resource-server`, which the
+    /// format always has), plus the echo service.
+    pub fn start(scenario: &Scenario) -> Result<FakeUpstreams, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tokio: {e}"))?;
+        let shared = Arc::new(Mutex::new(Shared {
+            routes: scenario.upstreams.clone(),
+            keys: scenario.signing_keys()?,
+            calls: BTreeMap::new(),
+            forwarded: BTreeMap::new(),
+        }));
+        let mut clusters: Vec<String> = scenario.upstreams.keys().cloned().collect();
+        if !clusters.iter().any(|c| c == "resource-server") {
+            clusters.push("resource-server".to_owned());
+        }
+        let mut ports = BTreeMap::new();
+        for cluster in clusters.into_iter().chain([ECHO_CLUSTER.to_owned()]) {
+            let router = if cluster == ECHO_CLUSTER {
+                Router::new()
+                    .fallback(echo_service)
+                    .with_state(shared.clone())
+            } else {
+                Router::new()
+                    .fallback(fake_service)
+                    .with_state((shared.clone(), cluster.clone()))
+            };
+            let listener = runtime
+                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .map_err(|e| format!("{cluster}: bind: {e}"))?;
+            let port = listener
+                .local_addr()
+                .map_err(|e| format!("{cluster}: {e}"))?
+                .port();
+            runtime.spawn(async move {
+                let _ = axum::serve(listener, router).await;
+            });
+            ports.insert(cluster, port);
+        }
+        Ok(FakeUpstreams {
+            runtime: Some(runtime),
+            shared,
+            ports,
+        })
+    }
+
+    /// Replaces a route's answer (a scenario's `upstream` step).
+    pub fn set_route(&self, cluster: &str, route: &str, response: ResponseSpec) {
+        lock(&self.shared)
+            .routes
+            .entry(cluster.to_owned())
+            .or_default()
+            .insert(route.to_owned(), response);
+    }
+
+    /// Calls received so far, by `"cluster METHOD /path"`.
+    pub fn calls(&self) -> BTreeMap<String, usize> {
+        lock(&self.shared).calls.clone()
+    }
+
+    /// The headers the echo service received with the request tagged `tag`, if it got it.
+    pub fn forwarded(&self, tag: &str) -> Option<Vec<(String, String)>> {
+        lock(&self.shared).forwarded.get(tag).cloned()
+    }
+}
+
+/// The Envoy bootstrap (JSON, which Envoy reads as YAML) for a scenario: the Wasm filter with the
+/// scenario's configuration in front of the echo service, a static cluster per fake upstream.
+pub fn bootstrap(
+    scenario: &Scenario,
+    listen_port: u16,
+    admin_port: u16,
+    wasm: &Path,
+    ports: &BTreeMap<String, u16>,
+) -> Value {
+    let address =
+        |port: u16| json!({"socket_address": {"address": "127.0.0.1", "port_value": port}});
+    let clusters: Vec<Value> = ports
+        .iter()
+        .map(|(name, port)| {
+            json!({
+                "name": name,
+                "type": "STATIC",
+                "connect_timeout": "2s",
+                "load_assignment": {"cluster_name": name, "endpoints": [
+                    {"lb_endpoints": [{"endpoint": {"address": address(*port)}}]}
+                ]}
+            })
+        })
+        .collect();
+    json!({
+        "admin": {"address": address(admin_port)},
+        "static_resources": {
+            "listeners": [{
+                "name": "gateway",
+                "address": address(listen_port),
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "gateway",
+                        "codec_type": "AUTO",
+                        "route_config": {"name": "local", "virtual_hosts": [{
+                            "name": "all", "domains": ["*"],
+                            "routes": [{"match": {"prefix": "/"},
+                                        "route": {"cluster": ECHO_CLUSTER, "timeout": "10s"}}]
+                        }]},
+                        "http_filters": [
+                            {"name": "envoy.filters.http.wasm", "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                                "config": {
+                                    "name": "oauth2_gateway",
+                                    "root_id": "oauth2_gateway",
+                                    "fail_open": false,
+                                    "vm_config": {
+                                        "vm_id": "oauth2_gateway",
+                                        "runtime": "envoy.wasm.runtime.v8",
+                                        "code": {"local": {"filename": wasm.display().to_string()}}
+                                    },
+                                    "configuration": {
+                                        "@type": "type.googleapis.com/google.protobuf.StringValue",
+                                        "value": scenario.config.to_string()
+                                    }
+                                }
+                            }},
+                            {"name": "envoy.filters.http.router", "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                            }}
+                        ]
+                    }
+                }]}]
+            }],
+            "clusters": clusters
+        }
+    })
+}
+
+/// A running Envoy for one scenario.
+struct ScenarioEnvoy {
+    proc: Proc,
+    url: String,
+    admin_url: String,
+}
+
+impl ScenarioEnvoy {
+    fn start(
+        dir: &Path,
+        scenario: &Scenario,
+        wasm: &Path,
+        ports: &BTreeMap<String, u16>,
+    ) -> Result<ScenarioEnvoy, String> {
+        let (listen_port, admin_port) = (free_port()?, free_port()?);
+        let config = dir.join("envoy.json");
+        let text = bootstrap(scenario, listen_port, admin_port, wasm, ports).to_string();
+        std::fs::write(&config, text).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(artifacts::envoy_bin()?);
+        cmd.arg("-c").arg(&config).args([
+            "--use-dynamic-base-id",
+            "--concurrency",
+            &scenario.workers.max(1).to_string(),
+            "-l",
+            "info",
+        ]);
+        let mut proc = Proc::start("envoy", cmd, dir)?;
+        let admin_url = format!("http://127.0.0.1:{admin_port}");
+        let deadline = Instant::now() + START_TIMEOUT;
+        while client::get(&format!("{admin_url}/ready"), &[]).map(|r| r.status) != Ok(200) {
+            if !proc.is_running() || Instant::now() > deadline {
+                return Err(format!("envoy not live; log:\n{}", proc.log_tail()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(ScenarioEnvoy {
+            proc,
+            url: format!("http://127.0.0.1:{listen_port}"),
+            admin_url,
+        })
+    }
+
+    /// Every `wasmcustom.*` counter, by the name the filter gave it.
+    fn metrics(&self) -> Result<BTreeMap<String, u64>, String> {
+        let res = client::get(
+            &format!("{}/stats?filter=^wasmcustom\\.", self.admin_url),
+            &[],
+        )?;
+        Ok(res
+            .body
+            .lines()
+            .filter_map(|line| {
+                let (k, v) = line.split_once(": ")?;
+                let name = k.trim().strip_prefix("wasmcustom.")?;
+                Some((name.to_owned(), v.trim().parse().ok()?))
+            })
+            .collect())
+    }
+}
+
+/// Sends one request; returns status, headers and body (a reset or refused connection is an
+/// observation too: no status).
+fn send(url: &str, spec: &RequestSpec, token: Option<&str>, tag: &str) -> client::Response {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .allow_non_standard_methods(true)
+        .timeout_global(Some(REQUEST_TIMEOUT))
+        .build()
+        .new_agent();
+    let mut builder = ureq::http::Request::builder()
+        .method(spec.method.as_str())
+        .uri(format!("{url}{}", spec.path))
+        .header(REQUEST_TAG, tag);
+    for (k, v) in &spec.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    let result = match &spec.body {
+        Some(body) => builder
+            .body(body.clone().into_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|r| client::collect(agent.run(r))),
+        None => builder
+            .body(())
+            .map_err(|e| e.to_string())
+            .and_then(|r| client::collect(agent.run(r))),
+    };
+    result.unwrap_or_else(|e| client::Response {
+        status: 0,
+        headers: Vec::new(),
+        body: format!("(no response: {e})"),
+    })
+}
+
+struct Run<'a> {
+    scenario: &'a Scenario,
+    envoy: ScenarioEnvoy,
+    upstreams: FakeUpstreams,
+    keys: SigningKeys,
+    requests: usize,
+}
+
+impl Run<'_> {
+    fn step(&mut self, step: &Step) -> Result<(), String> {
+        if let Some(by) = step.advance {
+            std::thread::sleep(by);
+        }
+        if let Some(change) = &step.upstream {
+            self.upstreams
+                .set_route(&change.cluster, &change.route, change.response.clone());
+        }
+        if let Some(request) = &step.request {
+            let token = match &request.token {
+                Some(spec) => Some(self.scenario.token(&self.keys, spec, unix_now())?),
+                None => None,
+            };
+            self.requests += 1;
+            let tag = self.requests.to_string();
+            let res = send(&self.envoy.url, request, token.as_deref(), &tag);
+            let upstream_headers = self.upstreams.forwarded(&tag);
+            let observed = Observed {
+                status: (res.status != 0).then_some(res.status),
+                forwarded: upstream_headers.is_some(),
+                upstream_headers,
+                response_headers: (res.status != 0).then(|| res.headers.clone()),
+                body: res.body.clone(),
+            };
+            let expect = step.expect.clone().unwrap_or_default();
+            let problems = expect.check(&observed);
+            if !problems.is_empty() {
+                return Err(format!("{}\nobserved: {observed:#?}", problems.join("\n")));
+            }
+        }
+        if let Some(expected) = &step.expect_upstream_calls {
+            let calls = self.upstreams.calls();
+            for (route, count) in expected {
+                let got = calls.get(route).copied().unwrap_or(0);
+                if got != *count {
+                    return Err(format!(
+                        "upstream calls to {route}: expected {count}, got {got} (all: {calls:?})"
+                    ));
+                }
+            }
+        }
+        if let Some(expected) = &step.expect_metrics {
+            let metrics = self.envoy.metrics()?;
+            for (name, value) in expected {
+                let got = metrics.get(name).copied().unwrap_or(0);
+                if got != *value {
+                    return Err(format!(
+                        "metric {name}: expected {value}, got {got} (all: {metrics:?})"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe(step: &Step) -> String {
+    if let Some(r) = &step.request {
+        return format!("({} {})", r.method, r.path);
+    }
+    if let Some(d) = step.advance {
+        return format!("(advance {d:?})");
+    }
+    step.note
+        .clone()
+        .map(|n| format!("({n})"))
+        .unwrap_or_default()
+}
+
+/// Real time the scenario's `advance` steps take.
+pub fn real_sleep(scenario: &Scenario) -> Duration {
+    scenario.steps.iter().filter_map(|s| s.advance).sum()
+}
+
+/// Runs `scenario` on a real Envoy loading `wasm`; `Err` names the first step that failed, what
+/// did not hold, and the tail of Envoy's log.
+pub fn run(scenario: &Scenario, wasm: &Path) -> Result<Verdict, String> {
+    if let Some(reason) = &scenario.harness_only {
+        return Ok(Verdict::Skipped(reason.clone()));
+    }
+    let sleep = real_sleep(scenario);
+    if sleep > MAX_REAL_SLEEP {
+        return Err(format!(
+            "its advance steps take {sleep:?} of real time (at most {MAX_REAL_SLEEP:?}): shorten \
+             them or mark the file \"harness_only\": \"<why>\""
+        ));
+    }
+    let started = Instant::now();
+    let dir = tempfile::Builder::new()
+        .prefix("oauth2gw-scenario-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let upstreams = FakeUpstreams::start(scenario)?;
+    if scenario.config_rejected {
+        let config = dir.path().join("envoy.json");
+        let text = bootstrap(scenario, free_port()?, free_port()?, wasm, &upstreams.ports);
+        std::fs::write(&config, text.to_string()).map_err(|e| e.to_string())?;
+        return match envoy::validate(&artifacts::envoy_bin()?, &config) {
+            Ok(log) => Err(format!(
+                "Envoy accepted the configuration, which should have been rejected; log:\n{log}"
+            )),
+            Err(log) if log.contains("invalid plugin configuration") => Ok(Verdict::Passed {
+                requests: 0,
+                elapsed: started.elapsed(),
+            }),
+            Err(log) => Err(format!(
+                "Envoy refused the configuration, but not because the filter did; log:\n{log}"
+            )),
+        };
+    }
+    let envoy = ScenarioEnvoy::start(dir.path(), scenario, wasm, &upstreams.ports)?;
+    let mut run = Run {
+        scenario,
+        envoy,
+        upstreams,
+        keys: scenario.signing_keys()?,
+        requests: 0,
+    };
+    for (index, step) in scenario.steps.iter().enumerate() {
+        run.step(step).map_err(|e| {
+            format!(
+                "step {} {}: {e}\nenvoy log (tail):\n{}",
+                index + 1,
+                describe(step),
+                run.envoy.proc.log_tail()
+            )
+        })?;
+    }
+    Ok(Verdict::Passed {
+        requests: run.requests,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The scenario directory of host-test.
+pub fn scenario_dir() -> PathBuf {
+    artifacts::workspace_root()
+        .join("host-test")
+        .join("scenarios")
+}

@@ -1,0 +1,72 @@
+//! Every scenario file of host-test (`host-test/scenarios/*.json`) on real Envoy: the same files,
+//! the same expectations as `cargo test -p host-test --test scenarios`. A scenario marked
+//! `harness_only` is skipped, and the test prints which and why.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use e2e::artifacts;
+use e2e::scenario_runner::{self, Verdict};
+use host_test::Scenario;
+use std::time::Instant;
+
+#[test]
+fn every_scenario_passes_on_envoy() {
+    let wasm = artifacts::filter_wasm().unwrap();
+    let scenarios = Scenario::load_dir(&scenario_runner::scenario_dir()).unwrap();
+    assert!(scenarios.len() >= 10, "{} scenarios", scenarios.len());
+    let started = Instant::now();
+    let (mut passed, mut skipped, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+    for (file, scenario) in &scenarios {
+        match scenario_runner::run(scenario, &wasm) {
+            Ok(Verdict::Passed { requests, elapsed }) => {
+                println!("ok    {file} ({requests} requests, {elapsed:.2?})");
+                passed.push(file.clone());
+            }
+            Ok(Verdict::Skipped(reason)) => skipped.push(format!("{file}: {reason}")),
+            Err(e) => {
+                println!("FAIL  {file}");
+                failures.push(format!("{file} ({}): {e}", scenario.name));
+            }
+        }
+    }
+    println!(
+        "{} scenarios on Envoy in {:.1?} ({} passed, {} failed, {} skipped)",
+        scenarios.len(),
+        started.elapsed(),
+        passed.len(),
+        failures.len(),
+        skipped.len()
+    );
+    for line in &skipped {
+        println!("skipped (harness only) {line}");
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+    // Skipping is the exception: most of the suite must have run on Envoy.
+    assert!(
+        skipped.len() * 4 <= scenarios.len(),
+        "too many harness-only scenarios: {skipped:#?}"
+    );
+}
+
+#[test]
+fn a_scenario_that_expects_the_wrong_thing_fails_on_envoy_with_the_step_and_the_difference() {
+    let wasm = artifacts::filter_wasm().unwrap();
+    let path = scenario_runner::scenario_dir().join("01-valid-token-forwarded.json");
+    let mut scenario = Scenario::from_file(&path).unwrap();
+    let expect = scenario
+        .steps
+        .iter_mut()
+        .find_map(|s| s.expect.as_mut())
+        .unwrap();
+    expect.status = Some(418);
+    expect
+        .upstream_headers
+        .insert("x-auth-sub".into(), "bob".into());
+    let error = scenario_runner::run(&scenario, &wasm).unwrap_err();
+    assert!(error.contains("step 3 (GET /api/hello)"), "{error}");
+    assert!(
+        error.contains("status: expected 418, got Some(200)"),
+        "{error}"
+    );
+    assert!(error.contains("x-auth-sub: expected \"bob\""), "{error}");
+}
