@@ -1,12 +1,15 @@
 //! Every scenario file of host-test (`host-test/scenarios/*.json`) on real Envoy: the same files,
 //! the same expectations as `cargo test -p host-test --test scenarios`. A scenario marked
-//! `harness_only` is skipped, and the test prints which and why.
+//! `harness_only` is skipped, and the test prints which and why. Each scenario also runs in the
+//! harness with the same module, and every request must have been seen alike by both (status,
+//! forwarded or not, the local reply's headers and body, the headers the upstream got) — also
+//! where the scenario expects nothing: a difference is a harness bug (or a filter bug) to find.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use e2e::artifacts;
 use e2e::scenario_runner::{self, Verdict};
-use host_test::Scenario;
+use host_test::{Host, Scenario};
 use std::time::Instant;
 
 #[test]
@@ -14,13 +17,50 @@ fn every_scenario_passes_on_envoy() {
     let wasm = artifacts::filter_wasm().unwrap();
     let scenarios = Scenario::load_dir(&scenario_runner::scenario_dir()).unwrap();
     assert!(scenarios.len() >= 10, "{} scenarios", scenarios.len());
+    let host = Host::from_bytes(&std::fs::read(&wasm).unwrap(), "filter.wasm").unwrap();
     let started = Instant::now();
     let (mut passed, mut skipped, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     for (file, scenario) in &scenarios {
         match scenario_runner::run(scenario, &wasm) {
-            Ok(Verdict::Passed { requests, elapsed }) => {
+            Ok(Verdict::Passed {
+                requests,
+                elapsed,
+                observed,
+            }) => {
                 println!("ok    {file} ({requests} requests, {elapsed:.2?})");
-                passed.push(file.clone());
+                let harness = match scenario.run(&host) {
+                    Ok(report) => report.observed,
+                    Err(e) => {
+                        failures.push(format!(
+                            "{file}: passes on Envoy, fails in the harness: {e}"
+                        ));
+                        continue;
+                    }
+                };
+                let differences: Vec<String> = harness
+                    .iter()
+                    .zip(&observed)
+                    .enumerate()
+                    .flat_map(|(i, (h, e))| {
+                        scenario_runner::differences(h, e)
+                            .into_iter()
+                            .map(move |d| format!("request {}: {d}", i + 1))
+                    })
+                    .collect();
+                if harness.len() != observed.len() {
+                    failures.push(format!(
+                        "{file}: {} requests in the harness, {} on Envoy",
+                        harness.len(),
+                        observed.len()
+                    ));
+                } else if !differences.is_empty() {
+                    failures.push(format!(
+                        "{file}: the harness and Envoy disagree:\n{}",
+                        differences.join("\n")
+                    ));
+                } else {
+                    passed.push(file.clone());
+                }
             }
             Ok(Verdict::Skipped(reason)) => skipped.push(format!("{file}: {reason}")),
             Err(e) => {

@@ -19,6 +19,8 @@ pub struct ScenarioReport {
     pub requests: usize,
     /// Fuel the filter spent on the scenario's requests (sum over streams).
     pub request_fuel: u64,
+    /// What each request step observed, in order (to compare with another runner's).
+    pub observed: Vec<Observed>,
 }
 
 /// How long a paused request may wait for its calls before the run gives up.
@@ -191,7 +193,14 @@ impl Runner<'_> {
         }
         if let Some(request) = &step.request {
             let outcome = self.request(request)?;
-            check(step.expect.as_ref().unwrap_or(&Expect::default()), &outcome)?;
+            let observed = observe(&outcome);
+            let result = check(
+                step.expect.as_ref().unwrap_or(&Expect::default()),
+                &observed,
+                &outcome,
+            );
+            self.report.observed.push(observed);
+            result?;
         }
         if let Some(expected) = &step.expect_upstream_calls {
             for (route, count) in expected {
@@ -252,10 +261,10 @@ impl Runner<'_> {
     }
 }
 
-/// Compares an outcome with the expectations; lists every mismatch.
-fn check(expect: &Expect, outcome: &Outcome) -> Result<(), String> {
+/// What the client and the upstream saw of a request.
+fn observe(outcome: &Outcome) -> Observed {
     let reply = outcome.reply();
-    let observed = Observed {
+    Observed {
         status: outcome.status(),
         forwarded: outcome.is_continued(),
         upstream_headers: outcome
@@ -263,8 +272,12 @@ fn check(expect: &Expect, outcome: &Outcome) -> Result<(), String> {
             .map(|u| u.request_headers.as_pairs().to_vec()),
         response_headers: reply.map(|r| r.headers.as_pairs().to_vec()),
         body: reply.map(|r| r.body_text()).unwrap_or_default(),
-    };
-    let problems = expect.check(&observed);
+    }
+}
+
+/// Compares an outcome with the expectations; lists every mismatch.
+fn check(expect: &Expect, observed: &Observed, outcome: &Outcome) -> Result<(), String> {
+    let problems = expect.check(observed);
     if problems.is_empty() {
         Ok(())
     } else {
