@@ -135,6 +135,58 @@ fn required_bytes(key: &Map<String, Value>, name: &str) -> Result<Vec<u8>, &'sta
     decode_segment(s).map_err(|_| "a member is not canonical base64url")
 }
 
+/// DER SubjectPublicKeyInfo (RFC 5280) of an uncompressed P-256 point (RFC 5480): the fixed
+/// prefix for id-ecPublicKey / prime256v1 and a 66-byte BIT STRING, then the point. Written here
+/// rather than through the crates' `pkcs8` encoders, which pull a DER library into the module.
+fn p256_spki(sec1: &[u8]) -> Vec<u8> {
+    const PREFIX: [u8; 26] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+    let mut out = Vec::with_capacity(PREFIX.len() + sec1.len());
+    out.extend_from_slice(&PREFIX);
+    out.extend_from_slice(sec1);
+    out
+}
+
+/// A DER element: tag, definite length (short or long form), content.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let len = content.len();
+    let mut out = Vec::with_capacity(len + 4);
+    out.push(tag);
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// A DER INTEGER from an unsigned big-endian magnitude without leading zeros.
+fn der_uint(magnitude: &[u8]) -> Vec<u8> {
+    let mut content = Vec::with_capacity(magnitude.len() + 1);
+    if magnitude.first().is_none_or(|b| b & 0x80 != 0) {
+        content.push(0);
+    }
+    content.extend_from_slice(magnitude);
+    der(0x02, &content)
+}
+
+/// DER SubjectPublicKeyInfo of an RSA key (RFC 8017 A.1.1 inside RFC 5280 §4.1):
+/// `SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING { SEQUENCE { n, e } } }`.
+fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
+    const ALGORITHM: [u8; 15] = [
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let key = der(0x30, &[der_uint(n), der_uint(e)].concat());
+    let bits = der(0x03, &[&[0u8][..], &key].concat());
+    der(0x30, &[&ALGORITHM[..], &bits].concat())
+}
+
 fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
     if member(key, "use")?.is_some_and(|u| u != "sig") {
         return Err("not a signature key (use != sig)");
@@ -170,9 +222,7 @@ fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
             sec1.extend_from_slice(&y);
             let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
                 .map_err(|_| "P-256 point is not on the curve")?;
-            spki_der = p256::pkcs8::EncodePublicKey::to_public_key_der(&vk)
-                .ok()
-                .map(|d| d.as_bytes().to_vec());
+            spki_der = Some(p256_spki(&sec1));
             KeyMaterial::P256(vk)
         }
         Some("RSA") => {
@@ -191,9 +241,7 @@ fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
                 BoxedUint::from_be_slice_vartime(e),
             )
             .map_err(|_| "invalid RSA public key")?;
-            spki_der = rsa::pkcs8::EncodePublicKey::to_public_key_der(&pk)
-                .ok()
-                .map(|d| d.as_bytes().to_vec());
+            spki_der = Some(rsa_spki(n, e));
             KeyMaterial::Rsa(Box::new(RsaKey {
                 pkcs1v15: rsa::pkcs1v15::VerifyingKey::new(pk.clone()),
                 pss: rsa::pss::VerifyingKey::new(pk),
@@ -230,4 +278,35 @@ fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {
     let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
     &b[first..]
+}
+
+#[cfg(test)]
+mod spki_tests {
+    use super::*;
+
+    #[test]
+    fn hand_written_spki_matches_the_crates_encoders() {
+        let sk = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+        let vk = *sk.verifying_key();
+        let point = vk.to_sec1_point(false);
+        let theirs = p256::pkcs8::EncodePublicKey::to_public_key_der(&vk).unwrap();
+        assert_eq!(p256_spki(point.as_bytes()), theirs.as_bytes());
+
+        // Moduli with and without the top bit set (a leading 0x00 in the INTEGER), and a
+        // multi-byte exponent.
+        for (first, e) in [(0xC3u8, &[1u8, 0, 1][..]), (0x5A, &[3][..])] {
+            for bytes in [256usize, 512] {
+                let mut n = vec![0xA5; bytes];
+                n[0] = first;
+                n[bytes - 1] |= 1;
+                let pk = rsa::PublicKey::new(
+                    BoxedUint::from_be_slice_vartime(&n),
+                    BoxedUint::from_be_slice_vartime(e),
+                )
+                .unwrap();
+                let theirs = rsa::pkcs8::EncodePublicKey::to_public_key_der(&pk).unwrap();
+                assert_eq!(rsa_spki(&n, e), theirs.as_bytes(), "{bytes} bytes, {first:#x}");
+            }
+        }
+    }
 }
