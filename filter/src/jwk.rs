@@ -305,7 +305,11 @@ mod spki_tests {
                 )
                 .unwrap();
                 let theirs = rsa::pkcs8::EncodePublicKey::to_public_key_der(&pk).unwrap();
-                assert_eq!(rsa_spki(&n, e), theirs.as_bytes(), "{bytes} bytes, {first:#x}");
+                assert_eq!(
+                    rsa_spki(&n, e),
+                    theirs.as_bytes(),
+                    "{bytes} bytes, {first:#x}"
+                );
             }
         }
     }
