@@ -12,7 +12,7 @@
 
 use super::AUTHORISE_PATH;
 use super::browser::{
-    self, Params, carried, check_form_token, current_session, form_token, see_other, server_error,
+    self, Params, carried, check_form_token, current_session, form_page, see_other, server_error,
     single,
 };
 use crate::authorize::{self, AuthoriseError, ValidRequest};
@@ -190,24 +190,21 @@ async fn login_page(
     error: Option<&str>,
 ) -> Response {
     let carried = carried(params, CARRIED);
-    let csrf = match form_token(state, headers, Purpose::Login).await {
-        Ok(t) => t,
-        Err(res) => return res,
-    };
-    let mut res = pages::render(
-        StatusCode::OK,
-        &LoginPage {
-            action: AUTHORISE_PATH,
-            client_id: &request.client_id,
-            scopes: &request.scopes,
-            params: &carried,
-            csrf: &csrf.token,
-            username,
-            error,
-        },
-    );
-    csrf.attach(state, &mut res);
-    res
+    form_page(state, headers, Purpose::Login, |csrf| {
+        pages::render(
+            StatusCode::OK,
+            &LoginPage {
+                action: AUTHORISE_PATH,
+                client_id: &request.client_id,
+                scopes: &request.scopes,
+                params: &carried,
+                csrf,
+                username,
+                error,
+            },
+        )
+    })
+    .await
 }
 
 async fn consent_page(
@@ -218,23 +215,20 @@ async fn consent_page(
     user: &User,
 ) -> Response {
     let carried = carried(params, CARRIED);
-    let csrf = match form_token(state, headers, Purpose::Consent).await {
-        Ok(t) => t,
-        Err(res) => return res,
-    };
-    let mut res = pages::render(
-        StatusCode::OK,
-        &ConsentPage {
-            action: AUTHORISE_PATH,
-            client_id: &request.client_id,
-            username: &user.username,
-            scopes: &request.scopes,
-            params: &carried,
-            csrf: &csrf.token,
-        },
-    );
-    csrf.attach(state, &mut res);
-    res
+    form_page(state, headers, Purpose::Consent, |csrf| {
+        pages::render(
+            StatusCode::OK,
+            &ConsentPage {
+                action: AUTHORISE_PATH,
+                client_id: &request.client_id,
+                username: &user.username,
+                scopes: &request.scopes,
+                params: &carried,
+                csrf,
+            },
+        )
+    })
+    .await
 }
 
 #[tracing::instrument(skip_all)]

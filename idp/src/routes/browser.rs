@@ -112,40 +112,30 @@ fn browser_binding(headers: &HeaderMap) -> (String, bool) {
     }
 }
 
-/// A CSRF token for a form about to be shown; call [`FormToken::attach`] on the page.
-pub struct FormToken {
-    pub token: String,
-    new_cookie: Option<String>,
-}
-
-impl FormToken {
-    /// Sets the browser's binding cookie on `res` if it did not have one.
-    pub fn attach(&self, state: &AppState, res: &mut Response) {
-        if let Some(value) = &self.new_cookie {
-            cookies::set(
-                res,
-                &state.settings.issuer,
-                CSRF_COOKIE,
-                value,
-                Lifetime::Browser,
-            );
-        }
-    }
-}
-
-pub async fn form_token(
+/// A page holding a form: `render` gets the form's new CSRF token (issued for `purpose`), and
+/// the browser's binding cookie is set if it had none.
+pub async fn form_page(
     state: &AppState,
     headers: &HeaderMap,
     purpose: Purpose,
-) -> Result<FormToken, Response> {
+    render: impl FnOnce(&str) -> Response,
+) -> Response {
     let (browser, new) = browser_binding(headers);
-    let token = form_tokens::issue(&state.pool, &browser, purpose, unix_now())
-        .await
-        .map_err(|e| server_error("issuing a form token", &e))?;
-    Ok(FormToken {
-        token,
-        new_cookie: new.then_some(browser),
-    })
+    let token = match form_tokens::issue(&state.pool, &browser, purpose, unix_now()).await {
+        Ok(t) => t,
+        Err(e) => return server_error("issuing a form token", &e),
+    };
+    let mut res = render(&token);
+    if new {
+        cookies::set(
+            &mut res,
+            &state.settings.issuer,
+            CSRF_COOKIE,
+            &browser,
+            Lifetime::Browser,
+        );
+    }
+    res
 }
 
 /// Checks (and uses up) the form's CSRF token `field`: it must have been issued to this

@@ -13,7 +13,7 @@
 
 use super::LOGOUT_PATH;
 use super::browser::{
-    self, Params, carried, check_form_token, form_token, see_other, server_error, single,
+    self, Params, carried, check_form_token, form_page, see_other, server_error, single,
 };
 use crate::form_tokens::Purpose;
 use crate::id_token::{self, IdClaims};
@@ -171,18 +171,15 @@ async fn logout(
 
 async fn confirmation_page(state: &AppState, headers: &HeaderMap, params: &Params) -> Response {
     let carried = carried(params, CARRIED);
-    let csrf = match form_token(state, headers, Purpose::Logout).await {
-        Ok(t) => t,
-        Err(res) => return res,
-    };
-    let mut res = pages::render(
-        StatusCode::OK,
-        &LogoutPage {
-            action: LOGOUT_PATH,
-            params: &carried,
-            csrf: &csrf.token,
-        },
-    );
-    csrf.attach(state, &mut res);
-    res
+    form_page(state, headers, Purpose::Logout, |csrf| {
+        pages::render(
+            StatusCode::OK,
+            &LogoutPage {
+                action: LOGOUT_PATH,
+                params: &carried,
+                csrf,
+            },
+        )
+    })
+    .await
 }
