@@ -13,7 +13,7 @@ use crate::pkce::{self, Method};
 use crate::settings::{Client, GrantType, Settings};
 use crate::sso::SsoSession;
 use crate::state::AppState;
-use crate::store::{self, NewCode};
+use crate::store::NewCode;
 use crate::tokens::random_id;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -368,9 +368,9 @@ async fn issue_code(
     let ttl = i64::try_from(state.settings.authorization_code_ttl_seconds).unwrap_or(60);
     let scope = request.scopes.join(" ");
     let amr = session.amr.join(" ");
-    store::insert_code(
-        &state.pool,
-        &NewCode {
+    state
+        .store
+        .insert_code(&NewCode {
             hash: &hash,
             client_id: &request.client_id,
             redirect_uri: &request.redirect_uri,
@@ -384,9 +384,8 @@ async fn issue_code(
             sso_id: Some(&session.id),
             now,
             expires_at: now + ttl,
-        },
-    )
-    .await?;
+        })
+        .await?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &request.state {
         params.push(("state", s));
@@ -408,10 +407,10 @@ async fn issue_implicit(
         .settings
         .client(&request.client_id)
         .ok_or_else(|| OAuthError::Server("client vanished".into()))?;
-    let mut tx = crate::db::begin_write(&state.pool).await?;
+    let mut tx = state.store.begin().await?;
     let issued = user_tokens::issue(
         state,
-        &mut tx,
+        &mut *tx,
         client,
         &session.sub,
         &request.scopes,

@@ -55,9 +55,9 @@ impl OAuthError {
     }
 }
 
-impl From<sqlx::Error> for OAuthError {
-    fn from(e: sqlx::Error) -> Self {
-        OAuthError::Server(format!("database: {e}"))
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        OAuthError::Server(e.to_string())
     }
 }
 

@@ -3,9 +3,9 @@
 //! by the first POST. A forged POST (no cookie, or another browser's), a replayed form, and an
 //! expired one are all refused; several forms open in several tabs all work.
 
+use crate::store::{FormToken, Store, StoreResult};
 use crate::tokens::random_id;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
 
 /// How long a form can wait before it is posted.
 pub const TTL_SECONDS: i64 = 30 * 60;
@@ -33,42 +33,32 @@ fn digest(value: &str) -> String {
 
 /// A new token for a form shown to the browser whose cookie is `browser`.
 pub async fn issue(
-    pool: &SqlitePool,
+    store: &dyn Store,
     browser: &str,
     purpose: Purpose,
     now: i64,
-) -> Result<String, sqlx::Error> {
+) -> StoreResult<String> {
     let token = random_id();
-    sqlx::query("DELETE FROM form_tokens WHERE expires_at <= ?")
-        .bind(now)
-        .execute(pool)
-        .await?;
-    sqlx::query("INSERT INTO form_tokens (hash, browser, purpose, expires_at) VALUES (?, ?, ?, ?)")
-        .bind(digest(&token))
-        .bind(digest(browser))
-        .bind(purpose.as_str())
-        .bind(now + TTL_SECONDS)
-        .execute(pool)
+    store
+        .insert_form_token(&FormToken {
+            hash: &digest(&token),
+            browser: &digest(browser),
+            purpose: purpose.as_str(),
+            expires_at: now + TTL_SECONDS,
+        })
         .await?;
     Ok(token)
 }
 
 /// Whether `token` was issued to this browser for this form and not used yet; uses it up.
 pub async fn consume(
-    pool: &SqlitePool,
+    store: &dyn Store,
     browser: &str,
     token: &str,
     purpose: Purpose,
     now: i64,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "DELETE FROM form_tokens WHERE hash = ? AND browser = ? AND purpose = ? AND expires_at > ?",
-    )
-    .bind(digest(token))
-    .bind(digest(browser))
-    .bind(purpose.as_str())
-    .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+) -> StoreResult<bool> {
+    store
+        .consume_form_token(&digest(token), &digest(browser), purpose.as_str(), now)
+        .await
 }

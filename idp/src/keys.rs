@@ -2,6 +2,7 @@
 //! and stored as PKCS#8 in the database; a restart reuses them. The JWKS publishes every key
 //! that is not retired. Keys are made by aws-lc-rs, the backend jsonwebtoken signs with here.
 
+use crate::store::{NewKey, Store, Transaction};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
@@ -9,7 +10,6 @@ use aws_lc_rs::signature::{
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use rand::RngCore;
 use serde_json::{Value, json};
-use sqlx::{Row, SqlitePool};
 
 /// The algorithms the IDP signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -166,24 +166,22 @@ fn decoding_key(alg: SigningAlg, jwk: &Value) -> Result<DecodingKey, String> {
 }
 
 async fn insert_key(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut dyn Transaction,
     alg: SigningAlg,
     state: &str,
     activate_at: Option<i64>,
     now: i64,
 ) -> Result<String, String> {
     let (kid, der, jwk) = new_key(alg)?;
-    sqlx::query(
-        "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, state, created_at, activate_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&kid)
-    .bind(alg.as_str())
-    .bind(der)
-    .bind(jwk.to_string())
-    .bind(state)
-    .bind(now)
-    .bind(activate_at)
-    .execute(&mut **tx)
+    tx.insert_key(&NewKey {
+        kid: &kid,
+        alg: alg.as_str(),
+        private_der: &der,
+        public_jwk: &jwk.to_string(),
+        state,
+        activate_at,
+        now,
+    })
     .await
     .map_err(|e| e.to_string())?;
     Ok(kid)
@@ -192,16 +190,15 @@ async fn insert_key(
 /// Starts a rotation: a new `alg` key is published in the JWKS now and signs from
 /// `now + publish`, so gateways have fetched it before they see a token signed with it.
 pub async fn schedule_rotation(
-    pool: &SqlitePool,
+    store: &dyn Store,
     alg: SigningAlg,
     now: i64,
     publish_seconds: i64,
 ) -> Result<String, String> {
-    let mut tx = crate::db::begin_write(pool)
-        .await
-        .map_err(|e| e.to_string())?;
-    let kid = insert_key(&mut tx, alg, "published", Some(now + publish_seconds), now).await?;
-    tx.commit().await.map_err(|e| e.to_string())?;
+    let e = |e: crate::store::StoreError| e.to_string();
+    let mut tx = store.begin().await.map_err(e)?;
+    let kid = insert_key(&mut *tx, alg, "published", Some(now + publish_seconds), now).await?;
+    tx.commit().await.map_err(e)?;
     Ok(kid)
 }
 
@@ -210,86 +207,52 @@ pub async fn schedule_rotation(
 /// more), and keys past their retirement leave the JWKS. Creates the first key (`alg`) if there
 /// is none.
 pub async fn advance(
-    pool: &SqlitePool,
+    store: &dyn Store,
     alg: SigningAlg,
     now: i64,
     retire_after: i64,
 ) -> Result<(), String> {
-    let e = |e: sqlx::Error| e.to_string();
-    let mut tx = crate::db::begin_write(pool).await.map_err(e)?;
-    let has_active: Option<String> =
-        sqlx::query_scalar("SELECT kid FROM signing_keys WHERE state = 'active' LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(e)?;
-    if has_active.is_none() {
-        let kid = insert_key(&mut tx, alg, "active", None, now).await?;
+    let e = |e: crate::store::StoreError| e.to_string();
+    let mut tx = store.begin().await.map_err(e)?;
+    if tx.active_key().await.map_err(e)?.is_none() {
+        let kid = insert_key(&mut *tx, alg, "active", None, now).await?;
         tracing::info!(%kid, alg = alg.as_str(), "generated a new signing key");
     }
-    let due: Option<String> = sqlx::query_scalar(
-        "SELECT kid FROM signing_keys WHERE state = 'published' AND activate_at IS NOT NULL AND activate_at <= ? ORDER BY activate_at LIMIT 1",
-    )
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(e)?;
-    if let Some(kid) = due {
-        sqlx::query(
-            "UPDATE signing_keys SET state = 'published', retire_at = ? WHERE state = 'active'",
-        )
-        .bind(now + retire_after)
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?;
-        sqlx::query("UPDATE signing_keys SET state = 'active', activate_at = NULL WHERE kid = ?")
-            .bind(&kid)
-            .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+    if let Some(kid) = tx.key_due(now).await.map_err(e)? {
+        tx.activate_key(&kid, now + retire_after).await.map_err(e)?;
         tracing::info!(%kid, "signing key rotated");
     }
-    sqlx::query("UPDATE signing_keys SET state = 'retired' WHERE state = 'published' AND retire_at IS NOT NULL AND retire_at <= ?")
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+    tx.retire_keys(now).await.map_err(e)?;
     tx.commit().await.map_err(e)
 }
 
 /// Loads the key ring, generating and storing the first key when there is none.
 pub async fn load_or_create(
-    pool: &SqlitePool,
+    store: &dyn Store,
     alg: SigningAlg,
     now: i64,
     retire_after: i64,
 ) -> Result<KeyRing, String> {
-    advance(pool, alg, now, retire_after).await?;
-    load(pool).await
+    advance(store, alg, now, retire_after).await?;
+    load(store).await
 }
 
 /// The current key ring: the active key signs; every key not retired is published.
-pub async fn load(pool: &SqlitePool) -> Result<KeyRing, String> {
-    let rows = sqlx::query(
-        "SELECT kid, alg, private_der, public_jwk, state FROM signing_keys WHERE state != 'retired' ORDER BY created_at",
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(|e| e.to_string())?;
+pub async fn load(store: &dyn Store) -> Result<KeyRing, String> {
+    let rows = store.signing_keys().await.map_err(|e| e.to_string())?;
     let mut active = None;
     let mut verifying = Vec::new();
     let mut published = Vec::new();
     for row in rows {
-        let kid: String = row.get("kid");
-        let alg_text: String = row.get("alg");
-        let alg = SigningAlg::parse(&alg_text)
-            .ok_or_else(|| format!("key {kid}: unknown algorithm {alg_text:?}"))?;
-        let der: Vec<u8> = row.get("private_der");
-        let jwk_text: String = row.get("public_jwk");
-        let state: String = row.get("state");
-        let jwk: Value = serde_json::from_str(&jwk_text).map_err(|e| format!("key {kid}: {e}"))?;
+        let kid = row.kid;
+        let alg = SigningAlg::parse(&row.alg)
+            .ok_or_else(|| format!("key {kid}: unknown algorithm {:?}", row.alg))?;
+        let jwk: Value =
+            serde_json::from_str(&row.public_jwk).map_err(|e| format!("key {kid}: {e}"))?;
         let decoding = decoding_key(alg, &jwk).map_err(|e| format!("key {kid}: {e}"))?;
-        if state == "active" {
-            let encoding = encoding_key(alg, &der).map_err(|e| format!("key {kid}: {e}"))?;
+        if row.active {
+            let encoding =
+                encoding_key(alg, &row.private_der).map_err(|e| format!("key {kid}: {e}"))?;
             active = Some((kid.clone(), alg, encoding));
         }
         verifying.push(PublicKey { kid, alg, decoding });

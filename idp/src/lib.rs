@@ -2,14 +2,14 @@
 //! that the gateway filter validates locally, with a revocation feed so revoked tokens die on
 //! every gateway.
 //!
-//! Layering: `routes` (thin axum handlers) → `grants` / `tokens` / `keys` (domain) → `store` (SQLite).
+//! Layering: `routes` (thin axum handlers) → `grants` / `tokens` / `keys` (domain) → `store` (the
+//! `Store` trait; SQLite by default).
 
 pub mod admin;
 pub mod authorize;
 pub mod client_auth;
 pub mod consent;
 pub mod cookies;
-pub mod db;
 pub mod error;
 pub mod form;
 pub mod form_tokens;

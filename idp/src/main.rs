@@ -221,11 +221,11 @@ fn main() -> ExitCode {
                     Some(a) => idp::keys::SigningAlg::parse(a)
                         .ok_or("--algorithm must be ES256, RS256 or EdDSA")?,
                 };
-                let pool = idp::db::open(&settings.database).await?;
+                let store = idp::store::open(&settings.database).await?;
                 let now = idp::state::unix_now();
                 let retire = settings.key_retire_after_seconds();
-                idp::keys::advance(&pool, settings.signing_algorithm, now, retire).await?;
-                idp::keys::schedule_rotation(&pool, alg, now, i64::from(publish_seconds)).await
+                idp::keys::advance(&*store, settings.signing_algorithm, now, retire).await?;
+                idp::keys::schedule_rotation(&*store, alg, now, i64::from(publish_seconds)).await
             };
             match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -328,6 +328,7 @@ async fn serve(config: PathBuf, overrides: Overrides) -> Result<(), String> {
     let listen = settings.listen;
     let state = idp::AppState::open(settings).await?;
     state.spawn_key_refresh(std::time::Duration::from_secs(1));
+    state.spawn_purge(std::time::Duration::from_secs(300));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

@@ -4,7 +4,7 @@ use crate::keys::{self, KeyRing};
 use crate::lockout::Lockout;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use sqlx::SqlitePool;
+use crate::store::Store;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,7 +12,8 @@ use tokio::sync::Semaphore;
 
 pub struct AppState {
     pub settings: Settings,
-    pub pool: SqlitePool,
+    /// Everything durable (SQLite by default; see [`crate::store`]).
+    pub store: Arc<dyn Store>,
     keys: RwLock<Arc<KeyRing>>,
     pub lockout: Lockout,
     /// Bounds concurrent argon2 computations.
@@ -29,9 +30,9 @@ pub fn unix_now() -> i64 {
 impl AppState {
     /// Opens the database (migrating it) and loads or creates the signing key.
     pub async fn open(settings: Settings) -> Result<Arc<AppState>, String> {
-        let pool = crate::db::open(&settings.database).await?;
+        let store = crate::store::open(&settings.database).await?;
         let keys = keys::load_or_create(
-            &pool,
+            &*store,
             settings.signing_algorithm,
             unix_now(),
             settings.key_retire_after_seconds(),
@@ -41,7 +42,7 @@ impl AppState {
         let hashing = Semaphore::new(settings.password_policy.max_concurrent_hashes);
         Ok(Arc::new(AppState {
             settings,
-            pool,
+            store,
             keys: RwLock::new(Arc::new(keys)),
             lockout,
             hashing,
@@ -63,13 +64,13 @@ impl AppState {
     /// `idp rotate-key` by another process is picked up here).
     pub async fn refresh_keys(&self) -> Result<(), String> {
         keys::advance(
-            &self.pool,
+            &*self.store,
             self.settings.signing_algorithm,
             unix_now(),
             self.settings.key_retire_after_seconds(),
         )
         .await?;
-        let ring = keys::load(&self.pool).await?;
+        let ring = keys::load(&*self.store).await?;
         match self.keys.write() {
             Ok(mut k) => *k = Arc::new(ring),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
@@ -86,6 +87,21 @@ impl AppState {
                 tick.tick().await;
                 if let Err(e) = state.refresh_keys().await {
                     tracing::error!(error = %e, "key refresh failed; keeping the current keys");
+                }
+            }
+        });
+    }
+
+    /// Drops expired records (see [`Store::purge_expired`]) every `period` until the process
+    /// ends.
+    pub fn spawn_purge(self: &Arc<Self>, period: Duration) {
+        let state = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.store.purge_expired(unix_now()).await {
+                    tracing::warn!(error = %e, "purging expired records failed");
                 }
             }
         });

@@ -36,7 +36,7 @@ fn demo_request(state: &AppState, pkce: bool) -> ValidRequest {
 
 /// Issues a code as the browser side would once alice logged in; returns the code.
 async fn code_for(state: &Arc<AppState>, req: &ValidRequest, now: i64) -> String {
-    let (_, session) = idp::sso::create(&state.pool, ALICE_SUB, &["pwd".to_owned()], now, 3600)
+    let (_, session) = idp::sso::create(&*state.store, ALICE_SUB, &["pwd".to_owned()], now, 3600)
         .await
         .unwrap();
     let url = respond(state, req, &session, now).await.unwrap();

@@ -99,7 +99,7 @@ async fn rotating_to_another_algorithm_keeps_old_tokens_valid() {
     let app = idp::app(state.clone());
     let old = token(&app, None).await;
     let now = idp::state::unix_now();
-    idp::keys::schedule_rotation(&state.pool, idp::keys::SigningAlg::EdDsa, now, 0)
+    idp::keys::schedule_rotation(&*state.store, idp::keys::SigningAlg::EdDsa, now, 0)
         .await
         .unwrap();
     state.refresh_keys().await.unwrap();

@@ -384,7 +384,7 @@ async fn key_rotation_publishes_before_signing_and_keeps_old_tokens_valid() {
     let now = idp::state::unix_now();
     // published 1 hour ahead: in the JWKS at once, not signing yet
     let new_kid =
-        idp::keys::schedule_rotation(&state.pool, idp::keys::SigningAlg::Es256, now, 3_600)
+        idp::keys::schedule_rotation(&*state.store, idp::keys::SigningAlg::Es256, now, 3_600)
             .await
             .unwrap();
     state.refresh_keys().await.unwrap();
@@ -394,7 +394,7 @@ async fn key_rotation_publishes_before_signing_and_keeps_old_tokens_valid() {
     assert_eq!(kid_of(&token(&app, None).await), kid_of(&old));
     // due now: it signs; the old key stays published for the old tokens
     let rotate_now =
-        idp::keys::schedule_rotation(&state.pool, idp::keys::SigningAlg::Es256, now, 0)
+        idp::keys::schedule_rotation(&*state.store, idp::keys::SigningAlg::Es256, now, 0)
             .await
             .unwrap();
     state.refresh_keys().await.unwrap();

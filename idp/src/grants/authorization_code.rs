@@ -15,7 +15,7 @@ use crate::form::Form;
 use crate::pkce::{self, Method};
 use crate::settings::GrantType;
 use crate::state::AppState;
-use crate::store::{self, CodeUse};
+use crate::store::CodeUse;
 use serde_json::Value;
 
 fn invalid(description: &str) -> OAuthError {
@@ -38,13 +38,13 @@ pub async fn grant(
     let redirect_uri = form.require("redirect_uri")?;
     let verifier = form.get("code_verifier");
     let hash = code_hash(code);
-    let mut tx = crate::db::begin_write(&state.pool).await?;
-    let stored = match store::use_code(&mut tx, &hash, now).await? {
+    let mut tx = state.store.begin().await?;
+    let stored = match tx.use_code(&hash, now).await? {
         CodeUse::Unknown => return Err(invalid("unknown authorization code")),
         CodeUse::Replayed { sid } => {
             if let Some(sid) = sid {
                 let feed_exp = now + state.settings.max_access_token_ttl_seconds();
-                store::end_session(&mut tx, &sid, feed_exp, now).await?;
+                tx.end_session(&sid, feed_exp, now).await?;
                 tx.commit().await?;
                 tracing::warn!(client = %client.id, "authorization code replayed: its session is ended");
             }
@@ -104,7 +104,7 @@ pub async fn grant(
         .collect();
     let issued = user_tokens::issue(
         state,
-        &mut tx,
+        &mut *tx,
         client,
         &stored.sub,
         &scopes,
@@ -117,7 +117,7 @@ pub async fn grant(
         now,
     )
     .await?;
-    store::set_code_session(&mut tx, &hash, &issued.sid).await?;
+    tx.set_code_session(&hash, &issued.sid).await?;
     tx.commit().await?;
     Ok(issued.body)
 }

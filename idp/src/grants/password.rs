@@ -41,10 +41,10 @@ pub async fn grant(
         }
         Err(LoginError::Server(e)) => return Err(e),
     };
-    let mut tx = crate::db::begin_write(&state.pool).await?;
+    let mut tx = state.store.begin().await?;
     let issued = user_tokens::issue(
         state,
-        &mut tx,
+        &mut *tx,
         client,
         &user.sub,
         &scopes,

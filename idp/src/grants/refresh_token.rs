@@ -9,7 +9,6 @@ use crate::error::OAuthError;
 use crate::form::Form;
 use crate::settings::GrantType;
 use crate::state::AppState;
-use crate::store;
 use serde_json::Value;
 
 pub async fn grant(
@@ -26,8 +25,8 @@ pub async fn grant(
     }
     let presented = form.require("refresh_token")?;
     let hash = refresh_hash(presented);
-    let mut tx = crate::db::begin_write(&state.pool).await?;
-    let Some(stored) = store::find_refresh_token(&mut tx, &hash).await? else {
+    let mut tx = state.store.begin().await?;
+    let Some(stored) = tx.find_refresh_token(&hash).await? else {
         return Err(OAuthError::InvalidGrant("unknown refresh token".into()));
     };
     if stored.client_id != client.id {
@@ -38,7 +37,7 @@ pub async fn grant(
     if stored.used && !stored.revoked && !stored.session_ended {
         // Reuse of a rotated token: someone else has a copy. End the session.
         let feed_exp = now + state.settings.max_access_token_ttl_seconds();
-        store::end_session(&mut tx, &stored.sid, feed_exp, now).await?;
+        tx.end_session(&stored.sid, feed_exp, now).await?;
         tx.commit().await?;
         tracing::warn!(client = %client.id, "refresh token reuse: session ended");
         return Err(OAuthError::InvalidGrant(
@@ -73,7 +72,7 @@ pub async fn grant(
             narrowed
         }
     };
-    if !store::mark_refresh_used(&mut tx, &hash, now).await? {
+    if !tx.mark_refresh_used(&hash, now).await? {
         // A concurrent request used it first.
         return Err(OAuthError::InvalidGrant(
             "the refresh token is no longer valid".into(),
@@ -85,7 +84,7 @@ pub async fn grant(
         session_expires_at: stored.session_expires_at,
     };
     let issued =
-        user_tokens::issue(state, &mut tx, client, &stored.sub, &scopes, origin, now).await?;
+        user_tokens::issue(state, &mut *tx, client, &stored.sub, &scopes, origin, now).await?;
     tx.commit().await?;
     Ok(issued.body)
 }

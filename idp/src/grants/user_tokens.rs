@@ -6,7 +6,7 @@ use crate::error::OAuthError;
 use crate::id_token::{self, IdClaims};
 use crate::settings::{Client, GrantType};
 use crate::state::AppState;
-use crate::store::{self, NewRefreshToken};
+use crate::store::{NewRefreshToken, NewSession, Transaction};
 use crate::tokens::{AccessClaims, random_id, sign};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -54,7 +54,7 @@ pub fn refresh_hash(token: &str) -> Vec<u8> {
 /// transaction).
 pub async fn issue(
     state: &AppState,
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut dyn Transaction,
     client: &Client,
     sub: &str,
     scopes: &[String],
@@ -80,7 +80,15 @@ pub async fn issue(
             let sid = random_id();
             let expires = now + refresh_ttl;
             let sso_id = login.and_then(|l| l.sso_id);
-            store::create_session(tx, &sid, sub, &client.id, sso_id, now, expires).await?;
+            tx.create_session(&NewSession {
+                sid: &sid,
+                sub,
+                client_id: &client.id,
+                sso_id,
+                now,
+                expires_at: expires,
+            })
+            .await?;
             (sid, random_id(), expires)
         }
     };
@@ -102,20 +110,17 @@ pub async fn issue(
     if !implicit && client.allows(GrantType::RefreshToken) {
         let refresh_token = format!("{}{}", random_id(), random_id());
         let hash = refresh_hash(&refresh_token);
-        store::insert_refresh_token(
-            tx,
-            &NewRefreshToken {
-                hash: &hash,
-                family: &family,
-                sid: &sid,
-                client_id: &client.id,
-                sub,
-                scope: &claims.scope,
-                now,
-                // a refresh token never outlives its session
-                expires_at: (now + refresh_ttl).min(session_expires_at),
-            },
-        )
+        tx.insert_refresh_token(&NewRefreshToken {
+            hash: &hash,
+            family: &family,
+            sid: &sid,
+            client_id: &client.id,
+            sub,
+            scope: &claims.scope,
+            now,
+            // a refresh token never outlives its session
+            expires_at: (now + refresh_ttl).min(session_expires_at),
+        })
         .await?;
         body["refresh_token"] = refresh_token.into();
     }
@@ -137,6 +142,6 @@ pub async fn issue(
             .map_err(OAuthError::Server)?
             .into();
     }
-    store::record_issued(&mut **tx, &claims).await?;
+    tx.record_issued(&claims).await?;
     Ok(Issued { body, sid })
 }

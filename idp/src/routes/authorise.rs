@@ -22,6 +22,7 @@ use crate::pages::{self, ConsentPage, LoginPage};
 use crate::settings::User;
 use crate::sso::{self, SsoSession};
 use crate::state::{AppState, unix_now};
+use crate::store::StoreError;
 use crate::users::{LoginError, verify_password};
 use axum::Extension;
 use axum::body::Bytes;
@@ -148,7 +149,7 @@ async fn proceed(
     let remembered = if client.skip_consent || request.prompt.consent {
         !request.prompt.consent
     } else {
-        match consent::covers(&state.pool, &session.sub, &client.id, &request.scopes).await {
+        match consent::covers(&*state.store, &session.sub, &client.id, &request.scopes).await {
             Ok(c) => c,
             Err(e) => return server_error("reading consent", &e),
         }
@@ -309,16 +310,19 @@ async fn signed_in(
     user: &User,
     amr: &[String],
     now: i64,
-) -> Result<(SsoSession, Option<String>), sqlx::Error> {
+) -> Result<(SsoSession, Option<String>), StoreError> {
     if let Some((s, _)) = previous {
         if s.sub == user.sub {
-            return Ok((sso::reauthenticated(&state.pool, &s, amr, now).await?, None));
+            return Ok((
+                sso::reauthenticated(&*state.store, &s, amr, now).await?,
+                None,
+            ));
         }
         let feed_exp = now + state.settings.max_access_token_ttl_seconds();
-        sso::end(&state.pool, &s.id, feed_exp, now).await?;
+        sso::end(&*state.store, &s.id, feed_exp, now).await?;
     }
     let ttl = i64::try_from(state.settings.sso_session_ttl_seconds).unwrap_or(3600);
-    let (value, session) = sso::create(&state.pool, &user.sub, amr, now, ttl).await?;
+    let (value, session) = sso::create(&*state.store, &user.sub, amr, now, ttl).await?;
     Ok((session, Some(value)))
 }
 
@@ -357,7 +361,7 @@ async fn consent_decision(state: &AppState, headers: &HeaderMap, params: &Params
     match decision {
         Some("allow") => {
             if let Err(e) = consent::record(
-                &state.pool,
+                &*state.store,
                 &session.sub,
                 &request.client_id,
                 &request.scopes,

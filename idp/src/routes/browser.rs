@@ -121,7 +121,7 @@ pub async fn form_page(
     render: impl FnOnce(&str) -> Response,
 ) -> Response {
     let (browser, new) = browser_binding(headers);
-    let token = match form_tokens::issue(&state.pool, &browser, purpose, unix_now()).await {
+    let token = match form_tokens::issue(&*state.store, &browser, purpose, unix_now()).await {
         Ok(t) => t,
         Err(e) => return server_error("issuing a form token", &e),
     };
@@ -160,7 +160,7 @@ pub async fn check_form_token(
     ) else {
         return Err(refused());
     };
-    match form_tokens::consume(&state.pool, browser, token, purpose, unix_now()).await {
+    match form_tokens::consume(&*state.store, browser, token, purpose, unix_now()).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(refused()),
         Err(e) => Err(server_error("checking a form token", &e)),
@@ -177,7 +177,7 @@ pub async fn current_session(
     let Some(value) = cookies::get(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let session = sso::find(&state.pool, value, now)
+    let session = sso::find(&*state.store, value, now)
         .await
         .map_err(|e| server_error("reading the session", &e))?;
     Ok(session.and_then(|s| {

@@ -4,7 +4,7 @@ use crate::client_auth::authenticate;
 use crate::error::OAuthError;
 use crate::form::Form;
 use crate::state::AppState;
-use crate::{store, tokens};
+use crate::tokens;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -39,7 +39,7 @@ async fn handle(
     let Some(c) = tokens::verify_own(&state.keys(), &state.settings.issuer, token) else {
         return Ok(inactive);
     };
-    if store::is_revoked(&state.pool, &c.jti, c.sid.as_deref()).await? {
+    if state.store.is_revoked(&c.jti, c.sid.as_deref()).await? {
         return Ok(inactive);
     }
     // Only the token's own client or a gateway learns about a token.

@@ -142,7 +142,7 @@ async fn logout(
     };
     let hint_sso = match &request.hint {
         None => None,
-        Some(h) => match sso::of_token_session(&state.pool, &h.sid).await {
+        Some(h) => match sso::of_token_session(&*state.store, &h.sid).await {
             Ok(id) => id,
             Err(e) => return server_error("reading a session", &e),
         },
@@ -155,7 +155,7 @@ async fn logout(
     let mut ended = 0;
     let ids = current.iter().map(|c| c.id.clone()).chain(hint_sso);
     for id in ids {
-        match sso::end(&state.pool, &id, feed_exp, now).await {
+        match sso::end(&*state.store, &id, feed_exp, now).await {
             Ok(n) => ended += n,
             Err(e) => return server_error("ending a session", &e),
         }

@@ -5,7 +5,6 @@ use crate::client_auth::authenticate_gateway;
 use crate::error::OAuthError;
 use crate::form::Form;
 use crate::state::{AppState, unix_now};
-use crate::store;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -63,7 +62,10 @@ async fn handle(
             }
         }
     }
-    let (entries, cursor) = store::revocations_since(&state.pool, since, unix_now(), PAGE).await?;
+    let (entries, cursor) = state
+        .store
+        .revocations_since(since, unix_now(), PAGE)
+        .await?;
     let revoked: Vec<_> = entries
         .iter()
         .map(|e| match e.kind.as_str() {

@@ -6,7 +6,7 @@ use crate::client_auth::authenticate;
 use crate::error::OAuthError;
 use crate::form::Form;
 use crate::state::{AppState, unix_now};
-use crate::{store, tokens};
+use crate::tokens;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -44,7 +44,12 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     let now = unix_now();
     // A session's tokens all expire within the longest access-token lifetime from now.
     let session_exp = now + state.settings.max_access_token_ttl_seconds();
-    store::revoke_token(&state.pool, &claims, session_exp, now).await?;
+    let mut tx = state.store.begin().await?;
+    tx.revoke_jti(&claims.jti, claims.exp, now).await?;
+    if let Some(sid) = &claims.sid {
+        tx.end_session(sid, session_exp, now).await?;
+    }
+    tx.commit().await?;
     tracing::info!(client = %auth.client.id, session = claims.sid.is_some(), "token revoked");
     Ok(())
 }
@@ -55,21 +60,16 @@ async fn revoke_refresh_token(
     token: &str,
 ) -> Result<(), OAuthError> {
     let hash = crate::grants::user_tokens::refresh_hash(token);
-    let mut tx = crate::db::begin_write(&state.pool).await?;
-    let Some(stored) = store::find_refresh_token(&mut tx, &hash).await? else {
+    let mut tx = state.store.begin().await?;
+    let Some(stored) = tx.find_refresh_token(&hash).await? else {
         return Ok(()); // unknown: nothing to do (RFC 7009 §2.2)
     };
     if stored.client_id != client.id && !client.gateway {
         return Ok(());
     }
     let now = unix_now();
-    store::end_session(
-        &mut tx,
-        &stored.sid,
-        stored.session_expires_at.max(now),
-        now,
-    )
-    .await?;
+    tx.end_session(&stored.sid, stored.session_expires_at.max(now), now)
+        .await?;
     tx.commit().await?;
     tracing::info!(client = %client.id, "refresh token revoked; session ended");
     Ok(())

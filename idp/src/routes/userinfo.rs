@@ -2,7 +2,7 @@
 //! with the `openid` scope. Errors are RFC 6750's, in `WWW-Authenticate`.
 
 use crate::state::AppState;
-use crate::{store, tokens};
+use crate::tokens;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -64,7 +64,11 @@ pub async fn userinfo(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
     let Some(claims) = tokens::verify_own(&state.keys(), &state.settings.issuer, token) else {
         return invalid();
     };
-    match store::is_revoked(&state.pool, &claims.jti, claims.sid.as_deref()).await {
+    match state
+        .store
+        .is_revoked(&claims.jti, claims.sid.as_deref())
+        .await
+    {
         Ok(false) => {}
         Ok(true) => return invalid(),
         Err(e) => {

@@ -1,0 +1,294 @@
+//! Storage: everything the IDP keeps (codes, sessions, refresh tokens, revocations, SSO sessions,
+//! consents, form tokens, signing keys), behind [`Store`] and [`Transaction`] so that another
+//! backend (PostgreSQL, for several IDP replicas) is one more implementation of these two traits
+//! and the domain code (grants, sessions, keys) does not change. [`sqlite`] is the embedded
+//! default.
+//!
+//! The contract every backend keeps:
+//! - Nothing is acknowledged before it is durable: a [`Transaction`] is committed (synchronously
+//!   on disk) before the caller answers, and one dropped without [`Transaction::commit`] leaves
+//!   no trace — a refused request changes nothing.
+//! - Transactions are serialisable where it matters: of two concurrent transactions that use the
+//!   same authorization code ([`Transaction::use_code`]) or refresh token
+//!   ([`Transaction::mark_refresh_used`]), exactly one wins.
+//! - Revocation sequence numbers only grow and are never reused, so a gateway's cursor into the
+//!   feed never skips an entry.
+//! - Secrets are stored only as digests: callers hand over hashes, never codes, tokens or cookies.
+
+pub mod sqlite;
+
+use crate::tokens::AccessClaims;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// A storage failure (the backend's own error, for the log); answered as `server_error`.
+#[derive(Debug, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StoreError(Box<dyn std::error::Error + Send + Sync>);
+
+impl StoreError {
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError(e.into())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the store a database URL names (creating and migrating it if needed).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, String> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        Err(format!(
+            "database {url:?}: no storage backend for this URL (supported: sqlite:)"
+        ))
+    }
+}
+
+/// Reads, single-statement writes, and the start of write transactions.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Starts a write transaction (it holds the write lock from its first statement).
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>>;
+
+    /// Whether the access token `jti`, or its session `sid`, is in the revocation feed.
+    async fn is_revoked(&self, jti: &str, sid: Option<&str>) -> StoreResult<bool>;
+    /// Live revocations after `since` (all live ones when `None`), at most `limit`, in order;
+    /// and the cursor to ask from next time.
+    async fn revocations_since(
+        &self,
+        since: Option<i64>,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<Revocation>, i64)>;
+    /// Drops what nobody can use any more: expired access-token records, revocations and form
+    /// tokens.
+    async fn purge_expired(&self, now: i64) -> StoreResult<()>;
+
+    async fn insert_code(&self, code: &NewCode<'_>) -> StoreResult<()>;
+
+    /// The live (not ended, not expired) single-sign-on session with this cookie digest.
+    async fn find_sso_session(&self, id: &str, now: i64) -> StoreResult<Option<SsoRecord>>;
+    /// The single-sign-on session a token session was started from, if any.
+    async fn sso_of_token_session(&self, sid: &str) -> StoreResult<Option<String>>;
+    async fn insert_sso_session(&self, session: &NewSsoSession<'_>) -> StoreResult<()>;
+    /// A new authentication (time and methods) in an existing single-sign-on session.
+    async fn reauthenticate_sso_session(
+        &self,
+        id: &str,
+        auth_time: i64,
+        amr: &str,
+    ) -> StoreResult<()>;
+
+    /// The scopes (space-separated) `sub` has granted `client_id` so far.
+    async fn consented_scopes(&self, sub: &str, client_id: &str) -> StoreResult<Option<String>>;
+
+    async fn insert_form_token(&self, token: &FormToken<'_>) -> StoreResult<()>;
+    /// Deletes the form token if it was issued to `browser` for `purpose` and has not expired;
+    /// `true` if it did (the token is used up).
+    async fn consume_form_token(
+        &self,
+        hash: &str,
+        browser: &str,
+        purpose: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+
+    /// Every signing key not retired, oldest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+}
+
+/// A write transaction. Dropping it without [`Transaction::commit`] rolls it back.
+#[async_trait]
+pub trait Transaction: Send {
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+
+    /// Records an issued access token.
+    async fn record_issued(&mut self, claims: &AccessClaims) -> StoreResult<()>;
+    /// Puts an access token's `jti` in the revocation feed until `exp` (idempotent; a repeated
+    /// revocation keeps its place and may extend the expiry).
+    async fn revoke_jti(&mut self, jti: &str, exp: i64, now: i64) -> StoreResult<()>;
+
+    async fn create_session(&mut self, session: &NewSession<'_>) -> StoreResult<()>;
+    /// Ends a token session: its refresh tokens stop working and its `sid` enters the
+    /// revocation feed until `feed_exp` (so every gateway refuses its access tokens). Idempotent.
+    async fn end_session(&mut self, sid: &str, feed_exp: i64, now: i64) -> StoreResult<()>;
+
+    async fn insert_refresh_token(&mut self, token: &NewRefreshToken<'_>) -> StoreResult<()>;
+    /// A stored refresh token with its session's state.
+    async fn find_refresh_token(&mut self, hash: &[u8]) -> StoreResult<Option<StoredRefresh>>;
+    /// Marks a refresh token used; `false` if it already was (a concurrent use won).
+    async fn mark_refresh_used(&mut self, hash: &[u8], now: i64) -> StoreResult<bool>;
+
+    /// Marks a code used and returns it, or says it was used before. Of two concurrent
+    /// redemptions, exactly one sees [`CodeUse::First`].
+    async fn use_code(&mut self, hash: &[u8], now: i64) -> StoreResult<CodeUse>;
+    /// Records the token session a redeemed code's tokens went to.
+    async fn set_code_session(&mut self, hash: &[u8], sid: &str) -> StoreResult<()>;
+
+    /// Ends a single-sign-on session; gives the token sessions started from it that are still
+    /// live (the caller ends them).
+    async fn end_sso_session(&mut self, id: &str, now: i64) -> StoreResult<Vec<String>>;
+
+    async fn consented_scopes(&mut self, sub: &str, client_id: &str)
+    -> StoreResult<Option<String>>;
+    /// Replaces the scopes `sub` has granted `client_id`.
+    async fn set_consent(
+        &mut self,
+        sub: &str,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    async fn insert_key(&mut self, key: &NewKey<'_>) -> StoreResult<()>;
+    async fn active_key(&mut self) -> StoreResult<Option<String>>;
+    /// The earliest published key due to start signing at `now`.
+    async fn key_due(&mut self, now: i64) -> StoreResult<Option<String>>;
+    /// The active key stops signing (it stays published until `retire_at`) and `kid` starts.
+    async fn activate_key(&mut self, kid: &str, retire_at: i64) -> StoreResult<()>;
+    /// Published keys past their retirement leave the JWKS.
+    async fn retire_keys(&mut self, now: i64) -> StoreResult<()>;
+}
+
+/// One revocation feed entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub seq: i64,
+    /// `jti` or `sid`.
+    pub kind: String,
+    pub value: String,
+    pub exp: i64,
+}
+
+pub struct NewSession<'a> {
+    pub sid: &'a str,
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub sso_id: Option<&'a str>,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+pub struct NewRefreshToken<'a> {
+    pub hash: &'a [u8],
+    pub family: &'a str,
+    pub sid: &'a str,
+    pub client_id: &'a str,
+    pub sub: &'a str,
+    pub scope: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// A stored refresh token with its session's state.
+#[derive(Debug, Clone)]
+pub struct StoredRefresh {
+    pub family: String,
+    pub sid: String,
+    pub client_id: String,
+    pub sub: String,
+    pub scope: String,
+    pub expires_at: i64,
+    pub used: bool,
+    pub revoked: bool,
+    pub session_ended: bool,
+    pub session_expires_at: i64,
+}
+
+pub struct NewCode<'a> {
+    pub hash: &'a [u8],
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub sub: &'a str,
+    pub scope: &'a str,
+    pub code_challenge: Option<&'a str>,
+    pub code_challenge_method: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub amr: &'a str,
+    pub sso_id: Option<&'a str>,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// An authorization code as stored.
+#[derive(Debug, Clone)]
+pub struct StoredCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub sub: String,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub amr: String,
+    pub sso_id: Option<String>,
+    pub expires_at: i64,
+}
+
+/// What presenting a code found.
+#[derive(Debug)]
+pub enum CodeUse {
+    /// The first use: the code is now marked used (in the transaction).
+    First(Box<StoredCode>),
+    /// The code was used before; `sid` is the session its tokens went to, if any were issued.
+    Replayed {
+        sid: Option<String>,
+    },
+    Unknown,
+}
+
+pub struct NewSsoSession<'a> {
+    /// Hex SHA-256 of the cookie value.
+    pub id: &'a str,
+    pub sub: &'a str,
+    pub auth_time: i64,
+    /// Space-separated (RFC 8176 values).
+    pub amr: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// A live single-sign-on session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoRecord {
+    pub sub: String,
+    pub auth_time: i64,
+    /// Space-separated (RFC 8176 values).
+    pub amr: String,
+}
+
+pub struct FormToken<'a> {
+    /// Hex SHA-256 of the token.
+    pub hash: &'a str,
+    /// Hex SHA-256 of the browser's binding cookie.
+    pub browser: &'a str,
+    /// `login`, `consent` or `logout`.
+    pub purpose: &'a str,
+    pub expires_at: i64,
+}
+
+pub struct NewKey<'a> {
+    pub kid: &'a str,
+    pub alg: &'a str,
+    /// PKCS#8.
+    pub private_der: &'a [u8],
+    pub public_jwk: &'a str,
+    /// `active` or `published`.
+    pub state: &'a str,
+    /// For a published key: when it starts signing.
+    pub activate_at: Option<i64>,
+    pub now: i64,
+}
+
+/// A signing key as stored.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub private_der: Vec<u8>,
+    pub public_jwk: String,
+    pub active: bool,
+}
