@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
 pub const DEFAULT_JWKS_REFRESH_SECONDS: u64 = 300;
+/// Default throttle of early JWKS fetches (a token with an unknown `kid`); capped at the
+/// provider's `refresh_seconds` when that is shorter.
+pub const DEFAULT_MIN_EARLY_REFRESH_SECONDS: u64 = 10;
 pub const DEFAULT_HTTP_TIMEOUT_MS: u64 = 5_000;
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +83,10 @@ pub struct RawJwksSource {
     pub authority: Option<String>,
     #[serde(default)]
     pub refresh_seconds: Option<u64>,
+    /// At least this long after a fetch before a token with an unknown `kid` may trigger an
+    /// early one (1..=`refresh_seconds`).
+    #[serde(default)]
+    pub min_early_refresh_seconds: Option<u64>,
     #[serde(default)]
     pub timeout_ms: Option<u64>,
 }
@@ -120,6 +127,7 @@ pub struct JwksSource {
     pub path: String,
     pub authority: String,
     pub refresh_seconds: u64,
+    pub min_early_refresh_seconds: u64,
     pub timeout_ms: u64,
 }
 
@@ -363,11 +371,22 @@ impl RawProvider {
 impl RawJwksSource {
     fn validate(self, at: &str) -> Result<JwksSource, ConfigError> {
         let refresh_seconds = self.refresh_seconds.unwrap_or(DEFAULT_JWKS_REFRESH_SECONDS);
-        if !(1..=86_400).contains(&refresh_seconds) {
-            return Err(err(
-                format!("{at}.refresh_seconds"),
-                "must be between 1 and 86400",
-            ));
+        let min_early_refresh_seconds = self
+            .min_early_refresh_seconds
+            .unwrap_or(DEFAULT_MIN_EARLY_REFRESH_SECONDS.min(refresh_seconds));
+        // One error path for both periods (the module's size counts).
+        let invalid = if !(1..=86_400).contains(&refresh_seconds) {
+            Some(("refresh_seconds", "must be between 1 and 86400"))
+        } else if !(1..=refresh_seconds).contains(&min_early_refresh_seconds) {
+            Some((
+                "min_early_refresh_seconds",
+                "must be between 1 and refresh_seconds",
+            ))
+        } else {
+            None
+        };
+        if let Some((field, message)) = invalid {
+            return Err(err(format!("{at}.{field}"), message));
         }
         let endpoint = RawCallout {
             cluster: self.cluster,
@@ -381,6 +400,7 @@ impl RawJwksSource {
             path: endpoint.path,
             authority: endpoint.authority,
             refresh_seconds,
+            min_early_refresh_seconds,
             timeout_ms: endpoint.timeout_ms,
         })
     }
@@ -413,4 +433,86 @@ pub(crate) fn validate_header_name(name: &str) -> Result<(), &'static str> {
         return Err("this header cannot carry claims");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// One provider whose `jwks` block is `jwks`.
+    fn with_jwks(jwks: Value) -> Result<FilterConfig, ConfigError> {
+        let config = json!({"providers": [{
+            "issuer": "http://127.0.0.1:9000", "audiences": ["demo-api"],
+            "algorithms": ["ES256"], "jwks": jwks
+        }]});
+        FilterConfig::from_json(config.to_string().as_bytes())
+    }
+
+    fn jwks_of(config: &FilterConfig) -> &JwksSource {
+        config.providers[0].jwks.as_ref().unwrap()
+    }
+
+    #[test]
+    fn early_refresh_gap_defaults_to_10_s_capped_at_the_refresh_period() {
+        let config = with_jwks(json!({"cluster": "idp", "path": "/jwks"})).unwrap();
+        assert_eq!(jwks_of(&config).refresh_seconds, 300);
+        assert_eq!(jwks_of(&config).min_early_refresh_seconds, 10);
+        let config =
+            with_jwks(json!({"cluster": "idp", "path": "/jwks", "refresh_seconds": 4})).unwrap();
+        assert_eq!(jwks_of(&config).min_early_refresh_seconds, 4);
+    }
+
+    #[test]
+    fn early_refresh_gap_is_configurable_from_1_s_to_the_refresh_period() {
+        for (refresh, gap) in [(60, 1), (60, 2), (60, 60), (1, 1), (86_400, 3_600)] {
+            let config = with_jwks(json!({"cluster": "idp", "path": "/jwks",
+                "refresh_seconds": refresh, "min_early_refresh_seconds": gap}))
+            .unwrap();
+            assert_eq!(jwks_of(&config).min_early_refresh_seconds, gap);
+        }
+    }
+
+    #[test]
+    fn an_early_refresh_gap_out_of_range_is_refused() {
+        for (refresh, gap) in [(60, json!(0)), (60, json!(61)), (1, json!(2))] {
+            let error = with_jwks(json!({"cluster": "idp", "path": "/jwks",
+                "refresh_seconds": refresh, "min_early_refresh_seconds": gap}))
+            .unwrap_err();
+            assert_eq!(
+                error,
+                err(
+                    "providers[0].jwks.min_early_refresh_seconds",
+                    "must be between 1 and refresh_seconds"
+                ),
+                "refresh {refresh}, gap {gap}"
+            );
+        }
+        // refresh_seconds is checked first, with its own message.
+        for refresh in [0, 86_401] {
+            let error =
+                with_jwks(json!({"cluster": "idp", "path": "/jwks", "refresh_seconds": refresh}))
+                    .unwrap_err();
+            assert_eq!(
+                error,
+                err(
+                    "providers[0].jwks.refresh_seconds",
+                    "must be between 1 and 86400"
+                )
+            );
+        }
+        // Not a whole number of seconds: refused by the parser.
+        for gap in [json!(-1), json!(1.5), json!("2s")] {
+            let error = with_jwks(
+                json!({"cluster": "idp", "path": "/jwks", "min_early_refresh_seconds": gap}),
+            )
+            .unwrap_err();
+            assert_eq!(error.field, "configuration");
+            assert!(
+                error.message.contains("invalid"),
+                "{gap}: {}",
+                error.message
+            );
+        }
+    }
 }

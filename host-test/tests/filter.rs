@@ -242,7 +242,7 @@ fn key_rotation_is_picked_up_by_an_early_refresh() {
     let old = Issuer::es256(7, "k1");
     let new = Issuer::es256(8, "k2");
     let mut envoy = ready_envoy(&old, 2);
-    // Early refreshes are throttled to one per 10 s after a fetch.
+    // Early refreshes are throttled to one per 10 s after a fetch by default.
     envoy.advance(Duration::from_secs(11)).unwrap();
     let token = new.token(&claims(envoy.clock().unix_seconds()));
     // Unknown kid: refused, and an early refresh is requested.
@@ -259,6 +259,57 @@ fn key_rotation_is_picked_up_by_an_early_refresh() {
     for _ in 0..2 {
         let outcome = envoy.request(Request::get("/").bearer(&token)).unwrap();
         assert!(outcome.is_continued(), "{outcome:#?}");
+    }
+}
+
+/// `jwks.min_early_refresh_seconds` is the throttle: within that gap after a fetch a token with
+/// an unknown `kid` fetches nothing (and is not remembered for later); after it, one does.
+#[test]
+fn the_configured_early_refresh_gap_is_honoured() {
+    let old = Issuer::es256(7, "k1");
+    let new = Issuer::es256(8, "k2");
+    let both = json!({"keys": [old.jwk(), new.jwk()]}).to_string();
+    for gap in [2, 5] {
+        let mut config = config();
+        config["providers"][0]["jwks"]["min_early_refresh_seconds"] = json!(gap);
+        let mut envoy = envoy_with(&config, 2);
+        envoy.advance(Duration::from_secs(1)).unwrap();
+        let answered = envoy
+            .respond_all("idp", &Response::json(200, old.jwks()))
+            .unwrap();
+        assert_eq!(answered, 1);
+        let token = new.token(&claims(envoy.clock().unix_seconds()));
+
+        // Half a second before the gap ends: refused, no fetch, on either worker.
+        envoy
+            .advance(Duration::from_millis(gap * 1_000 - 500))
+            .unwrap();
+        for _ in 0..2 {
+            let outcome = envoy.request(Request::get("/").bearer(&token)).unwrap();
+            assert_eq!(outcome.status(), Some(401), "gap {gap}: {outcome:#?}");
+        }
+        envoy.advance(Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            envoy.dispatched_http_calls().len(),
+            1,
+            "gap {gap}: no early fetch within the gap, nor after it for a throttled request"
+        );
+
+        // After the gap: the next unknown kid fetches at once (the next tick), once.
+        let outcome = envoy.request(Request::get("/").bearer(&token)).unwrap();
+        assert_eq!(outcome.status(), Some(401), "gap {gap}");
+        envoy.advance(Duration::from_millis(200)).unwrap();
+        let calls = envoy.pending_http_calls();
+        assert_eq!(calls.len(), 1, "gap {gap}: {calls:#?}");
+        envoy
+            .respond(calls[0].id, Response::json(200, both.clone()))
+            .unwrap();
+        for _ in 0..2 {
+            let outcome = envoy.request(Request::get("/").bearer(&token)).unwrap();
+            assert!(outcome.is_continued(), "gap {gap}: {outcome:#?}");
+        }
+        assert_eq!(envoy.dispatched_http_calls().len(), 2, "gap {gap}");
+        assert_eq!(envoy.metric("oauth2gw.denied.unknown_key"), Some(3));
     }
 }
 

@@ -14,9 +14,6 @@ use crate::refresh::Schedule;
 use crate::token_cache::TokenCache;
 use std::cell::{Ref, RefCell};
 
-/// How soon after a fetch a token with an unknown `kid` may trigger another one.
-const EARLY_REFRESH_MIN_GAP_MS: u64 = 10_000;
-
 pub struct Worker {
     pub config: FilterConfig,
     keys: RefCell<Vec<ProviderKeys>>,
@@ -119,7 +116,8 @@ impl Worker {
     }
 
     /// Asks for an early JWKS fetch for `provider` (a token named a key we do not have: the IDP
-    /// may have rotated). Throttled, so unknown `kid`s cannot make the gateway hammer the IDP.
+    /// may have rotated). Throttled to one per `min_early_refresh_seconds` after a fetch, so
+    /// unknown `kid`s cannot make the gateway hammer the IDP.
     pub fn request_early_refresh(&self, provider: usize, now_ms: u64) {
         let Some(source) = self
             .config
@@ -134,7 +132,8 @@ impl Worker {
             return;
         };
         let (schedule, payload) = Schedule::decode(&entry);
-        if let Some(early) = schedule.request_early(now_ms, EARLY_REFRESH_MIN_GAP_MS) {
+        let min_gap_ms = source.min_early_refresh_seconds.saturating_mul(1_000);
+        if let Some(early) = schedule.request_early(now_ms, min_gap_ms) {
             host::shared_set(&key, &early.encode(payload), Some(cas));
         }
     }
