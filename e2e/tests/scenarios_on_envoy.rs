@@ -1,14 +1,14 @@
 //! Every scenario file of host-test (`host-test/scenarios/*.json`) on real Envoy: the same files,
-//! the same expectations as `cargo test -p host-test --test scenarios`. A scenario marked
-//! `harness_only` is skipped, and the test prints which and why. Each scenario also runs in the
-//! harness with the same module, and every request must have been seen alike by both (status,
-//! forwarded or not, the local reply's headers and body, the headers the upstream got) — also
-//! where the scenario expects nothing: a difference is a harness bug (or a filter bug) to find.
+//! the same expectations as `cargo test -p host-test --test scenarios`, none skipped. Each
+//! scenario also runs in the harness with the same module, and every request must have been seen
+//! alike by both (status, forwarded or not, the local reply's headers and body, the headers the
+//! upstream got) — also where the scenario expects nothing: a difference is a harness bug (or a
+//! filter bug) to find.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use e2e::artifacts;
-use e2e::scenario_runner::{self, Verdict};
+use e2e::scenario_runner::{self, Passed};
 use host_test::{Host, Scenario};
 use std::time::Instant;
 
@@ -19,10 +19,10 @@ fn every_scenario_passes_on_envoy() {
     assert!(scenarios.len() >= 10, "{} scenarios", scenarios.len());
     let host = Host::from_bytes(&std::fs::read(&wasm).unwrap(), "filter.wasm").unwrap();
     let started = Instant::now();
-    let (mut passed, mut skipped, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut passed, mut failures) = (Vec::new(), Vec::new());
     for (file, scenario) in &scenarios {
         match scenario_runner::run(scenario, &wasm) {
-            Ok(Verdict::Passed {
+            Ok(Passed {
                 requests,
                 elapsed,
                 observed,
@@ -62,7 +62,6 @@ fn every_scenario_passes_on_envoy() {
                     passed.push(file.clone());
                 }
             }
-            Ok(Verdict::Skipped(reason)) => skipped.push(format!("{file}: {reason}")),
             Err(e) => {
                 println!("FAIL  {file}");
                 failures.push(format!("{file} ({}): {e}", scenario.name));
@@ -70,22 +69,14 @@ fn every_scenario_passes_on_envoy() {
         }
     }
     println!(
-        "{} scenarios on Envoy in {:.1?} ({} passed, {} failed, {} skipped)",
+        "{} scenarios on Envoy in {:.1?} ({} passed, {} failed)",
         scenarios.len(),
         started.elapsed(),
         passed.len(),
-        failures.len(),
-        skipped.len()
+        failures.len()
     );
-    for line in &skipped {
-        println!("skipped (harness only) {line}");
-    }
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
-    // Skipping is the exception: most of the suite must have run on Envoy.
-    assert!(
-        skipped.len() * 4 <= scenarios.len(),
-        "too many harness-only scenarios: {skipped:#?}"
-    );
+    assert_eq!(passed.len(), scenarios.len());
 }
 
 #[test]

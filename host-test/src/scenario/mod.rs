@@ -25,10 +25,6 @@ pub struct Scenario {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// The case needs something only the harness can do (e.g. minutes of fake time); Envoy
-    /// runners skip it. Written `"harness_only": "why"` (or `true`, which gives no reason).
-    #[serde(default, deserialize_with = "harness_only")]
-    pub harness_only: Option<String>,
     /// The plugin configuration.
     pub config: Value,
     /// Envoy must refuse the configuration (and the steps are not run).
@@ -51,21 +47,6 @@ pub struct Scenario {
 
 fn default_workers() -> usize {
     2
-}
-
-/// `false`/absent: None; `true`: a case without a reason; a string: the reason.
-fn harness_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Flag {
-        Bool(bool),
-        Reason(String),
-    }
-    Ok(match Flag::deserialize(d)? {
-        Flag::Bool(false) => None,
-        Flag::Bool(true) => Some("(no reason given)".to_owned()),
-        Flag::Reason(reason) => Some(reason),
-    })
 }
 
 /// A signing key derived from a seed, so every runner derives the same key.
@@ -324,25 +305,6 @@ mod tests {
         assert_eq!(duration_text::parse("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(duration_text::parse("2"), None);
         assert_eq!(duration_text::parse("s"), None);
-    }
-
-    #[test]
-    fn harness_only_takes_a_reason_or_a_flag() {
-        let parse = |flag: &str| {
-            Scenario::from_json(&format!(r#"{{"name":"x","config":{{}}{flag}}}"#))
-                .unwrap()
-                .harness_only
-        };
-        assert_eq!(parse(""), None);
-        assert_eq!(parse(r#","harness_only":false"#), None);
-        assert_eq!(
-            parse(r#","harness_only":true"#).as_deref(),
-            Some("(no reason given)")
-        );
-        assert_eq!(
-            parse(r##","harness_only":"needs 2 min""##).as_deref(),
-            Some("needs 2 min")
-        );
     }
 
     #[test]
