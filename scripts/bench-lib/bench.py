@@ -31,6 +31,8 @@ ROOT = os.environ["ROOT"]
 ENVOY_BIN = os.environ["ENVOY_BIN"]
 IDP_BIN = os.environ["IDP_BIN"]
 FILTER_WASM = os.environ["FILTER_WASM"]
+# The no-op proxy-wasm module (tools/noop-filter), for the variant noop-wasm.
+NOOP_WASM = os.environ.get("NOOP_WASM", "")
 WASM_DIR = os.environ["WASM_DIR"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -39,7 +41,12 @@ ROUNDS = int(os.environ.get("ROUNDS", "2"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "16"))
 N_TOKENS = int(os.environ.get("TOKENS", "6000"))
 STARTUP_RUNS = int(os.environ.get("STARTUP_RUNS", "5"))
-VARIANTS = os.environ.get("VARIANTS", "bare jwt-authn-cached jwt-authn filter filter-full").split()
+VARIANTS = os.environ.get(
+    "VARIANTS", "bare noop-wasm jwt-authn-cached jwt-authn filter filter-full").split()
+if not NOOP_WASM and "noop-wasm" in VARIANTS:
+    VARIANTS.remove("noop-wasm")
+# Variants that do not check tokens: one Envoy serves both token sets.
+SHARED = {"bare", "noop-wasm"}
 ALGS = os.environ.get("ALGS", "ES256 RS256").split()
 MODES = os.environ.get("MODES", "warm cold").split()
 WASM_OZ = os.environ.get("WASM_OZ", "1") == "1"
@@ -53,6 +60,7 @@ FILTER_CACHE, JWT_AUTHN_CACHE = 4096, 1000
 
 LABELS = {
     "bare": "bare Envoy",
+    "noop-wasm": "no-op Wasm filter (the floor)",
     "jwt-authn-cached": "jwt_authn + jwt_cache_config",
     "jwt-authn": "jwt_authn, no cache",
     "filter": "filter (cache 4096)",
@@ -243,7 +251,8 @@ class Envoy:
         render(f"{ROOT}/envoy/bench/{variant}.yaml", self.config, {
             "LISTEN_PORT": self.port, "ADMIN_PORT": self.admin, "IDP_PORT": idp_port,
             "RS_PORT": free_port(), "ISSUER": issuer, "LEEWAY_SECONDS": 30,
-            "JWKS_REFRESH_SECONDS": 300, "FILTER_WASM": FILTER_WASM})
+            "JWKS_REFRESH_SECONDS": 300,
+            "FILTER_WASM": NOOP_WASM if variant == "noop-wasm" else FILTER_WASM})
         self.proc = None
         self.position = {}
 
@@ -446,7 +455,7 @@ def run(work):
 
     # Start-up: sequential, interleaved over the variants, before any load.
     startup = {}
-    st_variants = [v for v in ("bare", "jwt-authn-cached", "filter") if v in VARIANTS]
+    st_variants = [v for v in ("bare", "noop-wasm", "jwt-authn-cached", "filter") if v in VARIANTS]
     if STARTUP_RUNS > 0 and "ES256" in token_sets:
         say(f"start-up time: {STARTUP_RUNS} runs each of {', '.join(st_variants)}")
         iss, port, tokens = token_sets["ES256"]
@@ -461,21 +470,20 @@ def run(work):
     envoys = {}
     for alg, (iss, port, tokens) in token_sets.items():
         for v in VARIANTS:
-            if v == "bare" and alg != ALGS[0]:
-                continue  # one bare Envoy serves both token sets
+            if v in SHARED and alg != ALGS[0]:
+                continue  # one Envoy serves both token sets
             if v in IDP_ONLY and alg != "ES256":
                 continue
             envoys[alg, v] = Envoy(work, f"{v}-{alg}", v, iss, port, tokens[0])
     say(f"starting {len(envoys)} Envoys (1 worker each)")
     for e in envoys.values():
         e.start()
-    bare = envoys.get((ALGS[0], "bare"))
     runs = []  # (alg, variant, mode)
     for mode in MODES:
         for alg in token_sets:
             for v in VARIANTS:
-                key = (ALGS[0], v) if v == "bare" else (alg, v)
-                if key in envoys:
+                key = (ALGS[0], v) if v in SHARED else (alg, v)
+                if key in envoys and not (v == "noop-wasm" and mode != "warm"):
                     runs.append((alg, v, mode))
     say("warm-up: 1 s per Envoy with its warm token, then VmRSS")
     rss = {}
@@ -490,7 +498,7 @@ def run(work):
     for rnd in range(ROUNDS):
         order = runs if rnd % 2 == 0 else list(reversed(runs))
         for alg, v, mode in order:
-            e = bare if v == "bare" else envoys[alg, v]
+            e = envoys[ALGS[0], v] if v in SHARED else envoys[alg, v]
             r = wrk(e, files[alg, mode], DURATION)
             results.setdefault((alg, v, mode), []).append(r)
             say(f"  round {rnd + 1} {alg} {mode:4} {v:17} {r['rps']:9.0f} req/s  p50 {r['p50']:.2f} ms"
@@ -498,9 +506,9 @@ def run(work):
     profiles = []
     if PROFILE and "ES256" in token_sets:
         say("profiles (perf, cpu-clock) of one run each")
-        for v, mode in (("bare", "warm"), ("jwt-authn-cached", "warm"), ("filter", "warm"),
+        for v, mode in (("bare", "warm"), ("noop-wasm", "warm"), ("jwt-authn-cached", "warm"), ("filter", "warm"),
                         ("jwt-authn", "cold"), ("filter", "cold")):
-            e = envoys.get(("ES256", v)) or (bare if v == "bare" else None)
+            e = envoys.get((ALGS[0] if v in SHARED else "ES256", v))
             if e is not None and mode in MODES:
                 r, split = profile(e, files["ES256", mode], work)
                 profiles.append((v, mode, r, split))
@@ -591,6 +599,32 @@ def run(work):
         goal("… until the first 200 with a token (includes the JWKS fetch)", f"{sf[1] / sb[1]:.2f} "
              f"({sf[1]:.0f} ms vs {sb[1]:.0f} ms)", "≤ 2", sf[1] / sb[1] <= 2)
     lines += ["### Goals (issue 8)", "", "| goal | measured | target | |", "|---|---|---|---|", *goals, ""]
+
+    # The floor: what the same goals give for a filter that does nothing.
+    floor = []
+    for alg in token_sets:
+        n_w = summary.get((alg, "noop-wasm", "warm"))
+        for what, ref, target in ((f"{alg} warm: no-op ÷ jwt_authn with cache", "jwt-authn-cached", 1.0),
+                                  (f"{alg} warm: no-op ÷ bare Envoy", "bare", 0.9)):
+            r = summary.get((alg, ref, "warm"))
+            if n_w and r:
+                floor.append(f"| {what} | {n_w['rps'] / r['rps']:.2f} (by Envoy CPU per request: "
+                             f"{r['cpu_us'] / n_w['cpu_us']:.2f}) | ≥ {target} |")
+    rn = rss.get((ALGS[0], "noop-wasm"))
+    if rb and rn:
+        floor.append(f"| Envoy VmRSS with the no-op ÷ without | {rn / rb:.2f} ({rn / 1024:.0f} MiB) | ≤ 1.5 |")
+    if "bare" in startup and "noop-wasm" in startup:
+        sb = statistics.median(x[0] for x in startup["bare"])
+        sn = statistics.median(x[0] for x in startup["noop-wasm"])
+        floor.append(f"| Envoy start-up with the no-op ÷ without: /ready LIVE | {sn / sb:.2f} "
+                     f"({sn:.0f} ms vs {sb:.0f} ms) | ≤ 2 |")
+    if floor:
+        size = os.path.getsize(NOOP_WASM)
+        lines += ["### The floor: a filter that does nothing", "",
+                  f"`tools/noop-filter` ({size:,} B, same SDK, profile and wasm-opt as the gateway "
+                  "filter) only returns Continue: what Envoy's Wasm runtime costs before any work. "
+                  "A goal this row misses cannot be met by any proxy-wasm filter on this Envoy.", "",
+                  "| the goals' measures, for the no-op | measured | target |", "|---|---|---|", *floor, ""]
 
     if profiles:
         lines += ["### Where Envoy's CPU time goes (ES256, perf)", "",

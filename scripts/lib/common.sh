@@ -99,31 +99,36 @@ ensure_oci_tools() {
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
 }
 
-build_filter() {
-  say "building filter.wasm (wasm32-wasip1, profile wasm-release)"
+# Builds the cdylib PACKAGE for wasm32-wasip1 (profile wasm-release), optimises it with wasm-opt
+# when there is one, and prints the path of the module to ship.
+build_wasm_module() {
+  local package="$1" name="${1//-/_}" remap=() dir
   # Panic locations name their source files. Without the machine's prefixes (the crates.io
-  # sources, the toolchain's library, this checkout) the module is about 5 KB smaller and the
-  # same wherever it is built, so the OCI image's digest is reproducible.
-  local remap=() dir
+  # sources, this checkout) the module is about 4 KB smaller and the same wherever it is built,
+  # so the OCI image's digest is reproducible.
   for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
     remap+=("--remap-path-prefix=$dir=")
   done
-  remap+=("--remap-path-prefix=/rustc/$(rustc -vV | sed -n 's/^commit-hash: //p')/=")
   remap+=("--remap-path-prefix=$ROOT/=")
   RUSTFLAGS="${RUSTFLAGS:-} ${remap[*]}" \
-    cargo build --quiet --profile wasm-release --target wasm32-wasip1 -p filter
-  ensure_wasm_opt
+    cargo build --quiet --profile wasm-release --target wasm32-wasip1 -p "$package" >&2 || return
+  ensure_wasm_opt >&2
   if command -v wasm-opt >/dev/null 2>&1; then
     # -Oz --converge: 12 KB smaller than -O3 on the opt-level "s" build, same fuel per request in
     # host-test's request_cost (BENCHMARKS.md, "Filter cost per request, after optimisation").
     wasm-opt -Oz --converge --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
       --enable-mutable-globals --enable-multivalue --enable-reference-types --enable-extended-const \
-      "$WASM_DIR/filter.wasm" -o "$WASM_DIR/filter.opt.wasm"
-    FILTER_WASM="$WASM_DIR/filter.opt.wasm"
+      "$WASM_DIR/$name.wasm" -o "$WASM_DIR/$name.opt.wasm" >&2 || return
+    echo "$WASM_DIR/$name.opt.wasm"
   else
-    rm -f "$WASM_DIR/filter.opt.wasm"
-    FILTER_WASM="$WASM_DIR/filter.wasm"
+    rm -f "$WASM_DIR/$name.opt.wasm"
+    echo "$WASM_DIR/$name.wasm"
   fi
+}
+
+build_filter() {
+  say "building filter.wasm (wasm32-wasip1, profile wasm-release)"
+  FILTER_WASM="$(build_wasm_module filter)"
   export FILTER_WASM
   say "filter: $FILTER_WASM ($(wc -c <"$FILTER_WASM") bytes)"
 }
