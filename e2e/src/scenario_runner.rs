@@ -464,19 +464,6 @@ impl Run<'_> {
     }
 }
 
-fn describe(step: &Step) -> String {
-    if let Some(r) = &step.request {
-        return format!("({} {})", r.method, r.path);
-    }
-    if let Some(d) = step.advance {
-        return format!("(advance {d:?})");
-    }
-    step.note
-        .clone()
-        .map(|n| format!("({n})"))
-        .unwrap_or_default()
-}
-
 /// Real time the scenario's `advance` steps take.
 pub fn real_sleep(scenario: &Scenario) -> Duration {
     scenario.steps.iter().filter_map(|s| s.advance).sum()
@@ -530,7 +517,7 @@ pub fn run(scenario: &Scenario, wasm: &Path) -> Result<Passed, String> {
             format!(
                 "step {} {}: {e}\nenvoy log (tail):\n{}",
                 index + 1,
-                describe(step),
+                step.describe(),
                 run.envoy.proc.log_tail()
             )
         })?;

@@ -141,6 +141,22 @@ pub struct Step {
     pub note: Option<String>,
 }
 
+impl Step {
+    /// A short label for error messages: the request, the time step, or the note.
+    pub fn describe(&self) -> String {
+        if let Some(r) = &self.request {
+            return format!("({} {})", r.method, r.path);
+        }
+        if let Some(d) = self.advance {
+            return format!("(advance {d:?})");
+        }
+        self.note
+            .clone()
+            .map(|n| format!("({n})"))
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamChange {

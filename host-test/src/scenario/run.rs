@@ -131,24 +131,11 @@ impl Scenario {
         for (index, step) in self.steps.iter().enumerate() {
             runner
                 .step(step)
-                .map_err(|e| format!("step {} {}: {e}", index + 1, describe(step)))?;
+                .map_err(|e| format!("step {} {}: {e}", index + 1, step.describe()))?;
             runner.report.steps += 1;
         }
         Ok(runner.report)
     }
-}
-
-fn describe(step: &Step) -> String {
-    if let Some(r) = &step.request {
-        return format!("({} {})", r.method, r.path);
-    }
-    if let Some(d) = step.advance {
-        return format!("(advance {d:?})");
-    }
-    step.note
-        .clone()
-        .map(|n| format!("({n})"))
-        .unwrap_or_default()
 }
 
 struct Runner<'a> {
