@@ -27,6 +27,8 @@ import tempfile
 import threading
 import time
 
+import processes  # scripts/bench-lib/processes.py
+
 ROOT = os.environ["ROOT"]
 ENVOY_BIN = os.environ["ENVOY_BIN"]
 IDP_BIN = os.environ["IDP_BIN"]
@@ -286,13 +288,7 @@ class Envoy:
         sys.exit(f"Envoy {self.name} did not answer 200 within 60 s: see {self.log}")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc)
         if self.proc in PROCS:
             PROCS.remove(self.proc)
 

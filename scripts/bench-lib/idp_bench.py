@@ -40,6 +40,8 @@ import threading
 import time
 import tomllib
 
+import processes  # scripts/bench-lib/processes.py
+
 ROOT = os.environ["ROOT"]
 IDP = os.environ.get("IDP_RELEASE_BIN", f"{ROOT}/target/release/idp")
 CONFIG = f"{ROOT}/idp/idp.toml"
@@ -144,22 +146,13 @@ class Idp:
         return (first - t0) * 1000
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc)
 
 
 # ----------------------------------------------------------------------------------------- wrk
 
-DONE = r'''
-local threads = {}
-function setup(thread)
-  threads[#threads + 1] = thread
-end
+# done(): one BENCH line of JSON (and the first error seen) from the threads in `threads`.
+REPORT_LUA = r'''
 function done(summary, latency, requests)
   local e = summary.errors
   local bad = 0
@@ -175,6 +168,14 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(99), latency.mean))
 end
 '''
+
+# Scripts without a setup() of their own: collect the threads, then report.
+DONE = r'''
+local threads = {}
+function setup(thread)
+  threads[#threads + 1] = thread
+end
+''' + REPORT_LUA
 
 # A fixed POST (client_credentials, password grant).
 STATIC = r'''
@@ -244,21 +245,7 @@ function response(status, headers, body)
     first_err = status .. " " .. body:sub(1, 300)
   end
 end
-function done(summary, latency, requests)
-  local e = summary.errors
-  local b = 0
-  for _, t in ipairs(threads) do
-    b = b + (t:get("bad") or 0)
-    local fe = t:get("first_err")
-    if fe then io.write("FIRSTERR " .. fe:gsub("\n", " ") .. "\n") end
-  end
-  io.write(string.format(
-    'BENCH {"requests":%d,"duration_us":%d,"non2xx":%d,"connect":%d,"read":%d,"write":%d,' ..
-    '"timeout":%d,"bad":%d,"p50_us":%d,"p99_us":%d,"mean_us":%.1f}\n',
-    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout, b,
-    latency:percentile(50), latency:percentile(99), latency.mean))
-end
-'''
+''' + REPORT_LUA
 
 
 class Sampler:
