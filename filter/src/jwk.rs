@@ -3,6 +3,7 @@
 //! a reason, so one odd key in an IDP's JWKS does not take down the others.
 
 use crate::algorithm::Algorithm;
+use crate::der;
 use crate::jws::decode_segment;
 use rsa::BoxedUint;
 use serde_json::{Map, Value};
@@ -149,42 +150,15 @@ fn p256_spki(sec1: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A DER element: tag, definite length (short or long form), content.
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let len = content.len();
-    let mut out = Vec::with_capacity(len + 4);
-    out.push(tag);
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-/// A DER INTEGER from an unsigned big-endian magnitude without leading zeros.
-fn der_uint(magnitude: &[u8]) -> Vec<u8> {
-    let mut content = Vec::with_capacity(magnitude.len() + 1);
-    if magnitude.first().is_none_or(|b| b & 0x80 != 0) {
-        content.push(0);
-    }
-    content.extend_from_slice(magnitude);
-    der(0x02, &content)
-}
-
 /// DER SubjectPublicKeyInfo of an RSA key (RFC 8017 A.1.1 inside RFC 5280 §4.1):
 /// `SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING { SEQUENCE { n, e } } }`.
 fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
     const ALGORITHM: [u8; 15] = [
         0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
     ];
-    let key = der(0x30, &[der_uint(n), der_uint(e)].concat());
-    let bits = der(0x03, &[&[0u8][..], &key].concat());
-    der(0x30, &[&ALGORITHM[..], &bits].concat())
+    let key = der::element(der::SEQUENCE, &[der::uint(n), der::uint(e)].concat());
+    let bits = der::element(der::BIT_STRING, &[&[0u8][..], &key].concat());
+    der::element(der::SEQUENCE, &[&ALGORITHM[..], &bits].concat())
 }
 
 fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {

@@ -12,6 +12,7 @@ pub mod claims;
 pub mod config;
 pub mod denial;
 pub mod denylist;
+pub mod der;
 pub mod gateway;
 pub mod jwk;
 pub mod jws;

@@ -2,6 +2,7 @@
 //! to the algorithm by the key set; a mismatch here is still refused.
 
 use crate::algorithm::Algorithm;
+use crate::der;
 use crate::jwk::{Jwk, KeyMaterial};
 use signature::Verifier;
 
@@ -44,11 +45,9 @@ pub fn verify_jwk(
 ) -> bool {
     if let (Some(native), Some(spki)) = (native, key.spki_der.as_deref()) {
         let answer = match (alg, &key.material) {
-            (Algorithm::Es256, KeyMaterial::P256(_)) => {
-                p256::ecdsa::Signature::from_slice(signature)
-                    .ok()
-                    .and_then(|sig| native.verify("sha256", spki, message, sig.to_der().as_bytes()))
-            }
+            // BoringSSL refuses r or s outside [1, n-1] itself.
+            (Algorithm::Es256, KeyMaterial::P256(_)) => der::ecdsa_signature(signature, 32)
+                .and_then(|sig| native.verify("sha256", spki, message, &sig)),
             (Algorithm::Rs256, KeyMaterial::Rsa(_)) => {
                 native.verify("sha256", spki, message, signature)
             }
