@@ -3,6 +3,7 @@
 
 use crate::algorithm::Algorithm;
 use crate::denial::Denial;
+use crate::jose_header;
 use crate::strict_json::parse_object;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -57,35 +58,35 @@ pub fn parse(token: &str) -> Result<Jws<'_>, Denial> {
 }
 
 fn parse_header(bytes: &[u8]) -> Result<Header, Denial> {
-    let obj = parse_object(bytes)
+    let raw = jose_header::read(bytes)
         .map_err(|_| Denial::Malformed("header is not a JSON object with unique members"))?;
     // RFC 7515 §4.1.11: a recipient must refuse `crit` extensions it does not understand, and
     // this gateway understands none.
-    if obj.contains_key("crit") {
+    if raw.crit {
         return Err(Denial::Malformed(
             "critical header extensions are not supported",
         ));
     }
-    if let Some(b64) = obj.get("b64")
-        && b64 != &Value::Bool(true)
-    {
+    if raw.b64.is_some_and(|b64| b64 != Value::Bool(true)) {
         return Err(Denial::Malformed("unencoded payloads are not supported"));
     }
-    let alg = match obj.get("alg") {
+    let alg = match raw.alg {
         Some(Value::String(s)) => s
             .parse::<Algorithm>()
             .map_err(|_| Denial::UnsupportedAlgorithm)?,
         _ => return Err(Denial::Malformed("header has no string alg")),
     };
-    let kid = optional_string(&obj, "kid")?;
-    let typ = optional_string(&obj, "typ")?;
-    Ok(Header { alg, kid, typ })
+    Ok(Header {
+        alg,
+        kid: optional_string(raw.kid)?,
+        typ: optional_string(raw.typ)?,
+    })
 }
 
-fn optional_string(obj: &Map<String, Value>, name: &'static str) -> Result<Option<String>, Denial> {
-    match obj.get(name) {
+fn optional_string(member: Option<Value>) -> Result<Option<String>, Denial> {
+    match member {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(Denial::Malformed("header member has the wrong type")),
     }
 }

@@ -14,6 +14,7 @@ pub mod denial;
 pub mod denylist;
 pub mod der;
 pub mod gateway;
+pub mod jose_header;
 pub mod jwk;
 pub mod jws;
 pub mod key_store;

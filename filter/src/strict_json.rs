@@ -3,6 +3,7 @@
 //! disagree on which `alg` or `exp` counts), so the gateway refuses such tokens outright.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -24,11 +25,18 @@ impl<'de> Deserialize<'de> for StrictObject {
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
                 let mut map = Map::new();
                 while let Some(key) = access.next_key::<String>()? {
-                    if map.contains_key(&key) {
-                        return Err(de::Error::custom(format_args!("duplicate member {key:?}")));
+                    // One search per member: the vacant entry is kept while the value is parsed.
+                    match map.entry(key) {
+                        Entry::Vacant(slot) => {
+                            slot.insert(access.next_value::<Value>()?);
+                        }
+                        Entry::Occupied(dup) => {
+                            return Err(de::Error::custom(format_args!(
+                                "duplicate member {:?}",
+                                dup.key()
+                            )));
+                        }
                     }
-                    let value: Value = access.next_value()?;
-                    map.insert(key, value);
                 }
                 Ok(StrictObject(map))
             }
