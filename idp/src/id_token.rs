@@ -42,8 +42,9 @@ pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
     }
 }
 
-pub fn sign(keys: &KeyRing, claims: &IdClaims) -> Result<String, String> {
-    sign_typed(keys, TYP, claims)
+/// Signs an ID token with the ring's `alg` key (the client's `id_token_signed_response_alg`).
+pub fn sign(keys: &KeyRing, alg: SigningAlg, claims: &IdClaims) -> Result<String, String> {
+    sign_typed(keys, alg, TYP, claims)
 }
 
 /// An ID token this IDP signed, for `id_token_hint`: signature, `typ` and issuer are checked, but

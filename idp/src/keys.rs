@@ -1,7 +1,9 @@
 //! Signing keys: generated on first start (ES256 by default; RS256 or EdDSA by configuration)
-//! and stored as PKCS#8 in the database; a restart reuses them. The JWKS publishes every key
+//! and stored in the database as PKCS#8 sealed with the key-encryption key
+//! ([`crate::key_encryption`]); a restart reuses them. The JWKS publishes every key
 //! that is not retired. Keys are made by aws-lc-rs, the backend jsonwebtoken signs with here.
 
+use crate::key_encryption::{self, Kek};
 use crate::store::{NewKey, Store, Transaction};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{
@@ -54,11 +56,21 @@ pub struct PublicKey {
     pub decoding: DecodingKey,
 }
 
+/// A private key that signs: its id, algorithm and key.
+pub struct Signer {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub encoding: EncodingKey,
+}
+
 /// The key tokens are signed with, plus the public keys to publish and verify with.
 pub struct KeyRing {
     pub active_kid: String,
     pub active_alg: SigningAlg,
     pub encoding: EncodingKey,
+    /// The standing RS256 key, when the active key is not RS256 and a client asks for RS256 ID
+    /// tokens (`id_token_signed_response_alg`).
+    pub rs256: Option<Signer>,
     /// Every published key, the active one included.
     pub verifying: Vec<PublicKey>,
     pub jwks: Value,
@@ -72,6 +84,17 @@ impl KeyRing {
             .iter()
             .find(|k| k.kid == kid && k.alg.jwt() == alg)
             .map(|k| &k.decoding)
+    }
+
+    /// The key that signs `alg` tokens: the active key, or the standing RS256 key.
+    pub fn signer(&self, alg: SigningAlg) -> Option<(&str, &EncodingKey)> {
+        if alg == self.active_alg {
+            return Some((&self.active_kid, &self.encoding));
+        }
+        self.rs256
+            .as_ref()
+            .filter(|s| s.alg == alg)
+            .map(|s| (s.kid.as_str(), &s.encoding))
     }
 
     /// The algorithms of the published keys (for discovery).
@@ -167,16 +190,18 @@ fn decoding_key(alg: SigningAlg, jwk: &Value) -> Result<DecodingKey, String> {
 
 async fn insert_key(
     tx: &mut dyn Transaction,
+    kek: &Kek,
     alg: SigningAlg,
     state: &str,
     activate_at: Option<i64>,
     now: i64,
 ) -> Result<String, String> {
     let (kid, der, jwk) = new_key(alg)?;
+    let sealed = kek.seal(&kid, &der).map_err(|e| e.to_string())?;
     tx.insert_key(&NewKey {
         kid: &kid,
         alg: alg.as_str(),
-        private_der: &der,
+        private_key: &sealed,
         public_jwk: &jwk.to_string(),
         state,
         activate_at,
@@ -191,13 +216,22 @@ async fn insert_key(
 /// `now + publish`, so gateways have fetched it before they see a token signed with it.
 pub async fn schedule_rotation(
     store: &dyn Store,
+    kek: &Kek,
     alg: SigningAlg,
     now: i64,
     publish_seconds: i64,
 ) -> Result<String, String> {
     let e = |e: crate::store::StoreError| e.to_string();
     let mut tx = store.begin().await.map_err(e)?;
-    let kid = insert_key(&mut *tx, alg, "published", Some(now + publish_seconds), now).await?;
+    let kid = insert_key(
+        &mut *tx,
+        kek,
+        alg,
+        "published",
+        Some(now + publish_seconds),
+        now,
+    )
+    .await?;
     tx.commit().await.map_err(e)?;
     Ok(kid)
 }
@@ -206,17 +240,39 @@ pub async fn schedule_rotation(
 /// stays published until `retire_after` seconds later, when no token it signed is valid any
 /// more), and keys past their retirement leave the JWKS. Creates the first key (`alg`) if there
 /// is none.
+/// What the key ring must hold.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPolicy {
+    /// The algorithm of the first key.
+    pub alg: SigningAlg,
+    /// A client asks for RS256 ID tokens: keep an RS256 key (the active one, or a standing one
+    /// beside it).
+    pub rs256_id_tokens: bool,
+    /// How long a replaced key stays published.
+    pub retire_after: i64,
+}
+
 pub async fn advance(
     store: &dyn Store,
-    alg: SigningAlg,
+    kek: &Kek,
+    policy: KeyPolicy,
     now: i64,
-    retire_after: i64,
 ) -> Result<(), String> {
+    let KeyPolicy {
+        alg,
+        rs256_id_tokens,
+        retire_after,
+    } = policy;
     let e = |e: crate::store::StoreError| e.to_string();
     let mut tx = store.begin().await.map_err(e)?;
     if tx.active_key().await.map_err(e)?.is_none() {
-        let kid = insert_key(&mut *tx, alg, "active", None, now).await?;
+        let kid = insert_key(&mut *tx, kek, alg, "active", None, now).await?;
         tracing::info!(%kid, alg = alg.as_str(), "generated a new signing key");
+    }
+    let rs256 = SigningAlg::Rs256.as_str();
+    if rs256_id_tokens && tx.usable_key(rs256).await.map_err(e)?.is_none() {
+        let kid = insert_key(&mut *tx, kek, SigningAlg::Rs256, "published", None, now).await?;
+        tracing::info!(%kid, "generated a standing RS256 key for RS256 ID tokens");
     }
     if let Some(kid) = tx.key_due(now).await.map_err(e)? {
         tx.activate_key(&kid, now + retire_after).await.map_err(e)?;
@@ -229,18 +285,41 @@ pub async fn advance(
 /// Loads the key ring, generating and storing the first key when there is none.
 pub async fn load_or_create(
     store: &dyn Store,
-    alg: SigningAlg,
+    kek: &Kek,
+    policy: KeyPolicy,
     now: i64,
-    retire_after: i64,
 ) -> Result<KeyRing, String> {
-    advance(store, alg, now, retire_after).await?;
-    load(store).await
+    seal_plaintext_keys(store, kek).await?;
+    advance(store, kek, policy, now).await?;
+    load(store, kek).await
+}
+
+/// The migration to encryption at rest: seals every private key still stored as plaintext
+/// PKCS#8 (a database written by an older version), retired keys included. Idempotent.
+pub async fn seal_plaintext_keys(store: &dyn Store, kek: &Kek) -> Result<usize, String> {
+    let e = |e: crate::store::StoreError| e.to_string();
+    let mut tx = store.begin().await.map_err(e)?;
+    let mut sealed = 0;
+    for (kid, stored) in tx.private_keys().await.map_err(e)? {
+        if key_encryption::is_sealed(&stored) {
+            continue;
+        }
+        let new = kek.seal(&kid, &stored).map_err(|e| e.to_string())?;
+        tx.set_private_key(&kid, &new).await.map_err(e)?;
+        sealed += 1;
+    }
+    tx.commit().await.map_err(e)?;
+    if sealed > 0 {
+        tracing::info!(keys = sealed, "encrypted plaintext signing keys at rest");
+    }
+    Ok(sealed)
 }
 
 /// The current key ring: the active key signs; every key not retired is published.
-pub async fn load(store: &dyn Store) -> Result<KeyRing, String> {
+pub async fn load(store: &dyn Store, kek: &Kek) -> Result<KeyRing, String> {
     let rows = store.signing_keys().await.map_err(|e| e.to_string())?;
     let mut active = None;
+    let mut rs256 = None;
     let mut verifying = Vec::new();
     let mut published = Vec::new();
     for row in rows {
@@ -251,9 +330,22 @@ pub async fn load(store: &dyn Store) -> Result<KeyRing, String> {
             serde_json::from_str(&row.public_jwk).map_err(|e| format!("key {kid}: {e}"))?;
         let decoding = decoding_key(alg, &jwk).map_err(|e| format!("key {kid}: {e}"))?;
         if row.active {
-            let encoding =
-                encoding_key(alg, &row.private_der).map_err(|e| format!("key {kid}: {e}"))?;
+            let der = kek
+                .open(&kid, &row.private_key)
+                .map_err(|e| e.to_string())?;
+            let encoding = encoding_key(alg, &der).map_err(|e| format!("key {kid}: {e}"))?;
             active = Some((kid.clone(), alg, encoding));
+        } else if row.standing && alg == SigningAlg::Rs256 {
+            // the newest standing key wins (rows come oldest first)
+            let der = kek
+                .open(&kid, &row.private_key)
+                .map_err(|e| e.to_string())?;
+            let encoding = encoding_key(alg, &der).map_err(|e| format!("key {kid}: {e}"))?;
+            rs256 = Some(Signer {
+                kid: kid.clone(),
+                alg,
+                encoding,
+            });
         }
         verifying.push(PublicKey { kid, alg, decoding });
         published.push(jwk);
@@ -263,6 +355,7 @@ pub async fn load(store: &dyn Store) -> Result<KeyRing, String> {
         active_kid,
         active_alg,
         encoding,
+        rs256,
         verifying,
         jwks: json!({ "keys": published }),
     })

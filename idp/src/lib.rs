@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod client_address;
 pub mod client_auth;
 pub mod consent;
 pub mod cookies;
@@ -15,6 +16,7 @@ pub mod form;
 pub mod form_tokens;
 pub mod grants;
 pub mod id_token;
+pub mod key_encryption;
 pub mod keys;
 pub mod lockout;
 pub mod metrics;

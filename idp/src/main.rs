@@ -208,6 +208,7 @@ fn main() -> ExitCode {
         } => {
             let overrides = Overrides {
                 database,
+                key_encryption_key: key_encryption_key_from_env(),
                 ..Default::default()
             };
             let run = async {
@@ -222,10 +223,13 @@ fn main() -> ExitCode {
                         .ok_or("--algorithm must be ES256, RS256 or EdDSA")?,
                 };
                 let store = idp::store::open(&settings.database).await?;
+                let kek = idp::key_encryption::Kek::load(&settings.key_encryption)
+                    .map_err(|e| e.to_string())?;
                 let now = idp::state::unix_now();
-                let retire = settings.key_retire_after_seconds();
-                idp::keys::advance(&*store, settings.signing_algorithm, now, retire).await?;
-                idp::keys::schedule_rotation(&*store, alg, now, i64::from(publish_seconds)).await
+                idp::keys::seal_plaintext_keys(&*store, &kek).await?;
+                idp::keys::advance(&*store, &kek, settings.key_policy(), now).await?;
+                idp::keys::schedule_rotation(&*store, &kek, alg, now, i64::from(publish_seconds))
+                    .await
             };
             match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -257,6 +261,7 @@ fn main() -> ExitCode {
                 listen,
                 database,
                 issuer,
+                key_encryption_key: key_encryption_key_from_env(),
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -277,6 +282,14 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `IDP_KEY_ENCRYPTION_KEY`: read from the environment only (a flag would show in `ps`).
+fn key_encryption_key_from_env() -> Option<idp::settings::RedactedString> {
+    std::env::var("IDP_KEY_ENCRYPTION_KEY")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(idp::settings::RedactedString)
 }
 
 fn hash_secret() -> ExitCode {

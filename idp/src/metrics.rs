@@ -36,6 +36,7 @@ pub struct Metrics {
     issued: Family<GrantLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    password_checks: Counter,
 }
 
 impl Default for Metrics {
@@ -67,11 +68,18 @@ impl Metrics {
             "Time to answer a request, by route and status",
             latency.clone(),
         );
+        let password_checks = Counter::default();
+        registry.register(
+            "password_checks",
+            "argon2 password verifications (every login attempt costs one, refused or not)",
+            password_checks.clone(),
+        );
         Metrics {
             registry,
             issued,
             errors,
             latency,
+            password_checks,
         }
     }
 
@@ -86,6 +94,11 @@ impl Metrics {
             _ => return,
         };
         self.issued.get_or_create(&GrantLabels { grant_type }).inc();
+    }
+
+    /// One argon2 password verification ran.
+    pub fn password_checked(&self) {
+        self.password_checks.inc();
     }
 
     pub fn error(&self, error: &'static str) {

@@ -2,6 +2,7 @@
 //! `IDP_ISSUER`), then command-line flags — validated once into [`Settings`]. Secrets are held in
 //! types that print `[redacted]`.
 
+use crate::key_encryption::KekSource;
 use crate::keys::SigningAlg;
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -35,6 +36,23 @@ pub struct RawSettings {
     pub users: Vec<RawUser>,
     #[serde(default)]
     pub password_policy: Option<RawPasswordPolicy>,
+    /// Proxies whose `X-Forwarded-For` names the real client (see [`Forwarded`]).
+    #[serde(default)]
+    pub forwarded: Option<RawForwarded>,
+    /// A file holding the key that encrypts signing keys at rest (64 hex digits or base64url);
+    /// `IDP_KEY_ENCRYPTION_KEY` wins over it. Default: a file generated next to the database.
+    pub key_encryption_key_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwarded {
+    /// Addresses or CIDR blocks of the proxies in front of the IDP (e.g. Envoy).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// How many `X-Forwarded-For` entries, counted from the right, trusted proxies appended
+    /// (default 1: Envoy with `use_remote_address: true` appends the address it saw).
+    pub trusted_hops: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +75,8 @@ pub struct RawPasswordPolicy {
     pub max_failures: Option<u32>,
     pub window_seconds: Option<u64>,
     pub lockout_seconds: Option<u64>,
+    pub user_delay_seconds: Option<u64>,
+    pub max_user_delay_seconds: Option<u64>,
     pub max_concurrent_hashes: Option<usize>,
 }
 
@@ -78,13 +98,18 @@ impl fmt::Debug for User {
     }
 }
 
-/// Brute-force protection of the password grant.
+/// Brute-force protection of password logins (see [`crate::lockout`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordPolicy {
-    /// Failures (per user, and per client IP) within `window_seconds` that lock it out.
+    /// Failures within `window_seconds` that lock a client address out for `lockout_seconds`,
+    /// and after which a user's attempts are delayed.
     pub max_failures: u32,
     pub window_seconds: u64,
     pub lockout_seconds: u64,
+    /// A user's first delay after `max_failures` failures; it doubles with every further
+    /// failure up to `max_user_delay_seconds` (a user is never locked out for longer).
+    pub user_delay_seconds: u64,
+    pub max_user_delay_seconds: u64,
     /// Concurrent argon2 computations (each takes ~19 MiB and tens of ms).
     pub max_concurrent_hashes: usize,
 }
@@ -95,9 +120,19 @@ impl Default for PasswordPolicy {
             max_failures: 5,
             window_seconds: 300,
             lockout_seconds: 300,
+            user_delay_seconds: 5,
+            max_user_delay_seconds: 60,
             max_concurrent_hashes: 4,
         }
     }
+}
+
+/// Which peers are proxies whose `X-Forwarded-For` the IDP believes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Forwarded {
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `X-Forwarded-For` entries (from the right) appended by trusted proxies; at least 1.
+    pub trusted_hops: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +164,9 @@ pub struct RawClient {
     /// Where RP-initiated logout may send the user agent afterwards (exact match).
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// The algorithm of this client's ID tokens (OIDC Registration §2): `RS256` (always
+    /// available), or the IDP's `signing_algorithm`. Default: the active key's algorithm.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// A SHA-256 digest of a client secret (secrets are high-entropy, so a fast hash is right).
@@ -189,6 +227,8 @@ pub struct Client {
     pub require_pkce: bool,
     pub skip_consent: bool,
     pub post_logout_redirect_uris: Vec<String>,
+    /// `None`: the active key's algorithm.
+    pub id_token_alg: Option<SigningAlg>,
 }
 
 impl Client {
@@ -213,6 +253,9 @@ pub struct Settings {
     pub sso_session_ttl_seconds: u64,
     pub signing_algorithm: SigningAlg,
     pub password_policy: PasswordPolicy,
+    pub forwarded: Forwarded,
+    /// Where the key that encrypts signing keys at rest comes from.
+    pub key_encryption: KekSource,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +278,49 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub database: Option<String>,
     pub issuer: Option<String>,
+    /// `IDP_KEY_ENCRYPTION_KEY` (read from the environment only, never a flag).
+    pub key_encryption_key: Option<RedactedString>,
+}
+
+/// A secret string that prints `[redacted]`.
+#[derive(Clone, Default)]
+pub struct RedactedString(pub String);
+
+impl fmt::Debug for RedactedString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The key-encryption key's source: the environment, the configured file, else a file generated
+/// next to a SQLite database file (an in-memory database gets a key for the process only).
+fn key_encryption_source(
+    overrides: &Overrides,
+    file: Option<String>,
+    database: &str,
+) -> Result<KekSource, SettingsError> {
+    if let Some(value) = &overrides.key_encryption_key {
+        crate::key_encryption::Kek::parse(&value.0)
+            .map_err(|e| err("IDP_KEY_ENCRYPTION_KEY", e.to_string()))?;
+        return Ok(KekSource::Value(value.0.clone()));
+    }
+    if let Some(path) = file {
+        return Ok(KekSource::File(path.into()));
+    }
+    let path = database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))
+        .unwrap_or(database);
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+        return Ok(KekSource::Ephemeral);
+    }
+    let dir = std::path::Path::new(path)
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
+    Ok(KekSource::Generated(
+        dir.join(crate::key_encryption::GENERATED_FILE_NAME),
+    ))
 }
 
 impl RawSettings {
@@ -334,6 +420,10 @@ impl RawSettings {
                     max_failures: p.max_failures.unwrap_or(d.max_failures),
                     window_seconds: p.window_seconds.unwrap_or(d.window_seconds),
                     lockout_seconds: p.lockout_seconds.unwrap_or(d.lockout_seconds),
+                    user_delay_seconds: p.user_delay_seconds.unwrap_or(d.user_delay_seconds),
+                    max_user_delay_seconds: p
+                        .max_user_delay_seconds
+                        .unwrap_or(d.max_user_delay_seconds),
                     max_concurrent_hashes: p
                         .max_concurrent_hashes
                         .unwrap_or(d.max_concurrent_hashes),
@@ -356,8 +446,34 @@ impl RawSettings {
                         "window_seconds and lockout_seconds must be positive",
                     ));
                 }
+                if policy.user_delay_seconds == 0
+                    || policy.max_user_delay_seconds < policy.user_delay_seconds
+                    || policy.max_user_delay_seconds > 3600
+                {
+                    return Err(err(
+                        "password_policy.max_user_delay_seconds",
+                        "need 0 < user_delay_seconds <= max_user_delay_seconds <= 3600",
+                    ));
+                }
                 policy
             }
+        };
+        for (i, c) in clients.iter().enumerate() {
+            if let Some(a) = c.id_token_alg
+                && a != SigningAlg::Rs256
+                && a != signing_algorithm
+            {
+                return Err(err(
+                    format!("clients[{i}].id_token_signed_response_alg"),
+                    "must be RS256 or the signing_algorithm",
+                ));
+            }
+        }
+        let key_encryption =
+            key_encryption_source(overrides, self.key_encryption_key_file, &database)?;
+        let forwarded = match self.forwarded {
+            None => Forwarded::default(),
+            Some(f) => f.validate()?,
         };
         Ok(Settings {
             issuer,
@@ -370,6 +486,34 @@ impl RawSettings {
             sso_session_ttl_seconds,
             signing_algorithm,
             password_policy,
+            forwarded,
+            key_encryption,
+        })
+    }
+}
+
+impl RawForwarded {
+    fn validate(self) -> Result<Forwarded, SettingsError> {
+        let mut trusted_proxies = Vec::with_capacity(self.trusted_proxies.len());
+        for (i, text) in self.trusted_proxies.iter().enumerate() {
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    err(
+                        format!("forwarded.trusted_proxies[{i}]"),
+                        format!("{text:?} is not an IP address or CIDR block"),
+                    )
+                })?;
+            trusted_proxies.push(net);
+        }
+        let hops = self.trusted_hops.unwrap_or(1);
+        if !(1..=10).contains(&hops) {
+            return Err(err("forwarded.trusted_hops", "must be between 1 and 10"));
+        }
+        Ok(Forwarded {
+            trusted_proxies,
+            trusted_hops: usize::try_from(hops).unwrap_or(1),
         })
     }
 }
@@ -478,6 +622,15 @@ impl RawClient {
         }
         let ttl = self.access_token_ttl_seconds.unwrap_or(default_ttl);
         check_ttl(&f("access_token_ttl_seconds"), ttl)?;
+        let id_token_alg = match self.id_token_signed_response_alg.as_deref() {
+            None => None,
+            Some(a) => Some(SigningAlg::parse(a).ok_or_else(|| {
+                err(
+                    f("id_token_signed_response_alg"),
+                    "must be RS256, ES256 or EdDSA",
+                )
+            })?),
+        };
         let public = secret.is_none();
         Ok(Client {
             id: self.id,
@@ -492,6 +645,7 @@ impl RawClient {
             require_pkce: self.require_pkce || public,
             skip_consent: self.skip_consent,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
+            id_token_alg,
         })
     }
 }
@@ -590,6 +744,18 @@ impl Settings {
         self.max_access_token_ttl_seconds() + 60
     }
 
+    /// What the key ring must hold for these settings.
+    pub fn key_policy(&self) -> crate::keys::KeyPolicy {
+        crate::keys::KeyPolicy {
+            alg: self.signing_algorithm,
+            rs256_id_tokens: self
+                .clients
+                .iter()
+                .any(|c| c.id_token_alg == Some(SigningAlg::Rs256)),
+            retire_after: self.key_retire_after_seconds(),
+        }
+    }
+
     pub fn user(&self, username: &str) -> Option<&User> {
         self.users.iter().find(|u| u.username == username)
     }
@@ -618,6 +784,7 @@ mod tests {
             listen: Some("127.0.0.1:0".into()),
             issuer: Some("https://idp.example".into()),
             database: None,
+            key_encryption_key: None,
         };
         let s = RawSettings::from_toml("listen = \"127.0.0.1:1\"")
             .unwrap()
@@ -625,6 +792,41 @@ mod tests {
             .unwrap();
         assert_eq!(s.listen.port(), 0);
         assert_eq!(s.issuer, "https://idp.example");
+    }
+
+    #[test]
+    fn the_key_encryption_key_comes_from_env_file_or_next_to_the_database() {
+        let at = |db: &str, file: Option<&str>, env: Option<&str>| {
+            let o = Overrides {
+                key_encryption_key: env.map(|v| RedactedString(v.into())),
+                ..Overrides::default()
+            };
+            key_encryption_source(&o, file.map(str::to_owned), db)
+        };
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            at(DEFAULT_DATABASE, Some("/x"), Some(&hex)).unwrap(),
+            KekSource::Value(hex.clone())
+        );
+        assert_eq!(
+            at(DEFAULT_DATABASE, Some("/run/kek"), None).unwrap(),
+            KekSource::File("/run/kek".into())
+        );
+        assert_eq!(
+            at(DEFAULT_DATABASE, None, None).unwrap(),
+            KekSource::Generated(".data/idp-key-encryption.key".into())
+        );
+        assert_eq!(
+            at("sqlite:///var/lib/idp/db.sqlite?mode=rwc", None, None).unwrap(),
+            KekSource::Generated("/var/lib/idp/idp-key-encryption.key".into())
+        );
+        assert_eq!(
+            at("sqlite::memory:", None, None).unwrap(),
+            KekSource::Ephemeral
+        );
+        let e = at(DEFAULT_DATABASE, None, Some("short")).unwrap_err();
+        assert_eq!(e.field, "IDP_KEY_ENCRYPTION_KEY");
+        assert!(!e.to_string().contains("short"), "the value is not echoed");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Shared state of the running server.
 
+use crate::key_encryption::Kek;
 use crate::keys::{self, KeyRing};
 use crate::lockout::Lockout;
 use crate::metrics::Metrics;
@@ -15,6 +16,8 @@ pub struct AppState {
     /// Everything durable (SQLite by default; see [`crate::store`]).
     pub store: Arc<dyn Store>,
     keys: RwLock<Arc<KeyRing>>,
+    /// Seals and opens the signing keys' private parts in the store.
+    kek: Kek,
     pub lockout: Lockout,
     /// Bounds concurrent argon2 computations.
     pub hashing: Semaphore,
@@ -31,19 +34,15 @@ impl AppState {
     /// Opens the database (migrating it) and loads or creates the signing key.
     pub async fn open(settings: Settings) -> Result<Arc<AppState>, String> {
         let store = crate::store::open(&settings.database).await?;
-        let keys = keys::load_or_create(
-            &*store,
-            settings.signing_algorithm,
-            unix_now(),
-            settings.key_retire_after_seconds(),
-        )
-        .await?;
+        let kek = Kek::load(&settings.key_encryption).map_err(|e| e.to_string())?;
+        let keys = keys::load_or_create(&*store, &kek, settings.key_policy(), unix_now()).await?;
         let lockout = Lockout::new(settings.password_policy);
         let hashing = Semaphore::new(settings.password_policy.max_concurrent_hashes);
         Ok(Arc::new(AppState {
             settings,
             store,
             keys: RwLock::new(Arc::new(keys)),
+            kek,
             lockout,
             hashing,
             metrics: Metrics::new(),
@@ -52,6 +51,11 @@ impl AppState {
 }
 
 impl AppState {
+    /// The key that seals signing keys in the store (for [`keys::schedule_rotation`]).
+    pub fn kek(&self) -> &Kek {
+        &self.kek
+    }
+
     /// The current key ring (cheap: an `Arc` clone).
     pub fn keys(&self) -> Arc<KeyRing> {
         match self.keys.read() {
@@ -65,17 +69,22 @@ impl AppState {
     pub async fn refresh_keys(&self) -> Result<(), String> {
         keys::advance(
             &*self.store,
-            self.settings.signing_algorithm,
+            &self.kek,
+            self.settings.key_policy(),
             unix_now(),
-            self.settings.key_retire_after_seconds(),
         )
         .await?;
-        let ring = keys::load(&*self.store).await?;
-        match self.keys.write() {
-            Ok(mut k) => *k = Arc::new(ring),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
-        }
+        let ring = keys::load(&*self.store, &self.kek).await?;
+        self.install_keys(Arc::new(ring));
         Ok(())
+    }
+
+    /// Replaces the key ring: issuances that already took their snapshot keep theirs.
+    pub fn install_keys(&self, ring: Arc<KeyRing>) {
+        match self.keys.write() {
+            Ok(mut k) => *k = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
     }
 
     /// Runs [`Self::refresh_keys`] every `period` until the process ends.

@@ -1,7 +1,7 @@
 //! RFC 9068 JWT access tokens: issuing (signed with the active key) and checking our own tokens
 //! (for revocation and introspection).
 
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, SigningAlg};
 use crate::settings::Client;
 use jsonwebtoken::{Header, Validation};
 use rand::RngCore;
@@ -62,16 +62,24 @@ pub fn audience(audiences: &[String]) -> serde_json::Value {
 }
 
 pub fn sign(keys: &KeyRing, claims: &AccessClaims) -> Result<String, String> {
-    sign_typed(keys, "at+jwt", claims)
+    sign_typed(keys, keys.active_alg, "at+jwt", claims)
 }
 
-/// Signs `claims` with the active key, with `typ` in the header (`at+jwt` for access tokens,
-/// `JWT` for ID tokens, so one can never be taken for the other).
-pub fn sign_typed(keys: &KeyRing, typ: &str, claims: &impl Serialize) -> Result<String, String> {
-    let mut header = Header::new(keys.active_alg.jwt());
+/// Signs `claims` with the ring's `alg` key (see [`KeyRing::signer`]), with `typ` in the header
+/// (`at+jwt` for access tokens, `JWT` for ID tokens, so one can never be taken for the other).
+pub fn sign_typed(
+    keys: &KeyRing,
+    alg: SigningAlg,
+    typ: &str,
+    claims: &impl Serialize,
+) -> Result<String, String> {
+    let (kid, encoding) = keys
+        .signer(alg)
+        .ok_or_else(|| format!("no {} signing key", alg.as_str()))?;
+    let mut header = Header::new(alg.jwt());
     header.typ = Some(typ.into());
-    header.kid = Some(keys.active_kid.clone());
-    jsonwebtoken::encode(&header, claims, &keys.encoding).map_err(|e| format!("signing: {e}"))
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, encoding).map_err(|e| format!("signing: {e}"))
 }
 
 /// Our own, unexpired, correctly signed token's claims; `None` for anything else.

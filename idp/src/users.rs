@@ -1,6 +1,6 @@
 //! Verifying a user's password, shared by the password grant and the login form: argon2 on a
-//! bounded pool of blocking threads, per-user and per-IP lockout, and the same answer (and the
-//! same cost) whether the user exists, the password is wrong, or the user is locked out.
+//! bounded pool of blocking threads, per-user delays and per-address lockout, and the same answer
+//! (and the same cost) whether the user exists, the password is wrong, or a budget is spent.
 
 use crate::error::OAuthError;
 use crate::settings::User;
@@ -78,22 +78,18 @@ pub enum LoginError {
     Server(#[from] OAuthError),
 }
 
-/// The user, if `password` is theirs and neither they nor `peer` is locked out.
+/// The user, if `password` is theirs and the login budgets of the user and of the client
+/// `address` (when known, see [`crate::client_address`]) allow a check now ([`crate::lockout`]).
+/// argon2 runs on every path, a refused budget included, so the time taken tells nothing.
 #[tracing::instrument(skip_all)]
 pub async fn verify_password(
     state: &AppState,
     username: &str,
     password: &str,
-    peer: Option<IpAddr>,
+    address: Option<IpAddr>,
     now: i64,
 ) -> Result<User, LoginError> {
-    let keys = [
-        format!("user:{username}"),
-        format!("ip:{}", peer.map_or("unknown".into(), |p| p.to_string())),
-    ];
-    if state.lockout.is_locked(&keys, now) {
-        return Err(LoginError::Rejected);
-    }
+    let admitted = state.lockout.admits(username, address, now);
     let user = state.settings.user(username).cloned();
     let hash = user
         .as_ref()
@@ -108,13 +104,18 @@ pub async fn verify_password(
         .await
         .map_err(|e| OAuthError::Server(format!("hashing task: {e}")))?;
     drop(permit);
+    state.metrics.password_checked();
+    if !admitted {
+        // Out of budget: refused whatever the password, and not counted again.
+        return Err(LoginError::Rejected);
+    }
     match user.filter(|_| verified) {
         Some(user) => {
-            state.lockout.record_success(&keys[0]);
+            state.lockout.record_success(username);
             Ok(user)
         }
         None => {
-            state.lockout.record_failure(&keys, now);
+            state.lockout.record_failure(username, address, now);
             Err(LoginError::Rejected)
         }
     }

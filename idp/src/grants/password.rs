@@ -1,6 +1,6 @@
 //! The resource owner password credentials grant (RFC 6749 §4.3): only for confidential clients
-//! explicitly allowed to use it; argon2 verification on a bounded pool; per-user and per-IP
-//! lockout; the same answer whether the user exists or not.
+//! explicitly allowed to use it; argon2 verification on a bounded pool; per-user delays and
+//! per-address lockout; the same answer whether the user exists or not.
 
 use super::user_tokens::{self, Login, Origin};
 use crate::client_auth::Authenticated;
@@ -21,7 +21,7 @@ pub async fn grant(
     state: &AppState,
     auth: &Authenticated<'_>,
     form: &Form,
-    peer: Option<IpAddr>,
+    address: Option<IpAddr>,
     now: i64,
 ) -> Result<Value, OAuthError> {
     let client = auth.client;
@@ -33,7 +33,7 @@ pub async fn grant(
     let username = form.require("username")?;
     let password = form.require("password")?;
     let scopes = grant_scopes(client, form.get("scope"))?;
-    let user = match verify_password(state, username, password, peer, now).await {
+    let user = match verify_password(state, username, password, address, now).await {
         Ok(user) => user,
         Err(LoginError::Rejected) => {
             tracing::info!(client = %client.id, "password grant failed");

@@ -61,6 +61,9 @@ pub async fn issue(
     origin: Origin<'_>,
     now: i64,
 ) -> Result<Issued, OAuthError> {
+    // One snapshot of the key ring for the whole issuance: a rotation that lands meanwhile must
+    // not sign the access token and the ID token (and its `at_hash`) with different keys.
+    let keys = state.keys();
     let refresh_ttl = i64::try_from(state.settings.refresh_token_ttl_seconds).unwrap_or(3600);
     let (login, implicit) = match origin {
         Origin::NewSession(login) => (Some(login), false),
@@ -100,7 +103,7 @@ pub async fn issue(
     if implicit {
         claims.exp = claims.exp.min(now + IMPLICIT_MAX_TTL);
     }
-    let access_token = sign(&state.keys(), &claims).map_err(OAuthError::Server)?;
+    let access_token = sign(&keys, &claims).map_err(OAuthError::Server)?;
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -125,6 +128,8 @@ pub async fn issue(
         body["refresh_token"] = refresh_token.into();
     }
     if let Some(login) = login.filter(|_| !implicit && scopes.iter().any(|s| s == "openid")) {
+        // `at_hash` uses the hash of the ID token's own algorithm (OIDC Core §3.1.3.6).
+        let id_alg = client.id_token_alg.unwrap_or(keys.active_alg);
         let id = IdClaims {
             iss: state.settings.issuer.clone(),
             sub: sub.to_owned(),
@@ -134,11 +139,11 @@ pub async fn issue(
             iat: now,
             auth_time: login.auth_time,
             nonce: login.nonce.map(str::to_owned),
-            at_hash: Some(id_token::at_hash(&access_token, state.keys().active_alg)),
+            at_hash: Some(id_token::at_hash(&access_token, id_alg)),
             sid: sid.clone(),
             amr: login.amr.to_vec(),
         };
-        body["id_token"] = id_token::sign(&state.keys(), &id)
+        body["id_token"] = id_token::sign(&keys, id_alg, &id)
             .map_err(OAuthError::Server)?
             .into();
     }

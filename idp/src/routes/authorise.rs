@@ -16,6 +16,7 @@ use super::browser::{
     single,
 };
 use crate::authorize::{self, AuthoriseError, ValidRequest};
+use crate::client_address::client_address;
 use crate::consent;
 use crate::form_tokens::Purpose;
 use crate::pages::{self, ConsentPage, LoginPage};
@@ -75,7 +76,8 @@ pub async fn post(
         consent_decision(&state, &headers, &params).await
     } else if has(LOGIN_CSRF_FIELD) || has("username") || has("password") {
         let peer = peer.map(|Extension(ConnectInfo(a))| a.ip());
-        login(&state, &headers, &params, peer).await
+        let address = client_address(&state.settings.forwarded, peer, &headers);
+        login(&state, &headers, &params, address).await
     } else {
         // An authorization request sent as a form (OIDC Core §3.1.2.1 allows POST).
         start(&state, &headers, &params).await
@@ -237,7 +239,7 @@ async fn login(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
-    peer: Option<IpAddr>,
+    address: Option<IpAddr>,
 ) -> Response {
     let (Ok(csrf), Ok(username), Ok(password)) = (
         single(params, LOGIN_CSRF_FIELD),
@@ -269,7 +271,7 @@ async fn login(
         )
         .await;
     }
-    let user = match verify_password(state, username, password, peer, now).await {
+    let user = match verify_password(state, username, password, address, now).await {
         Ok(user) => user,
         Err(LoginError::Rejected) => {
             return login_page(

@@ -19,6 +19,16 @@ pub async fn jwks(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
+/// The published keys' algorithms, and RS256, which any client may ask for (OIDC Discovery §3
+/// and Core §15.1 require it).
+fn id_token_algorithms(keys: &crate::keys::KeyRing) -> Vec<&'static str> {
+    let mut algs = keys.algorithms();
+    algs.push(crate::keys::SigningAlg::Rs256.as_str());
+    algs.sort_unstable();
+    algs.dedup();
+    algs
+}
+
 pub async fn metadata(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let iss = &state.settings.issuer;
     let code_challenge_methods = if state.settings.clients.iter().any(|c| c.allow_pkce_plain) {
@@ -58,7 +68,7 @@ pub async fn metadata(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "id_token_signing_alg_values_supported": state.keys().algorithms(),
+        "id_token_signing_alg_values_supported": id_token_algorithms(&state.keys()),
         "subject_types_supported": ["public"],
     }))
 }

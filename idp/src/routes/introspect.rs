@@ -30,11 +30,12 @@ async fn handle(
     body: &[u8],
 ) -> Result<serde_json::Value, OAuthError> {
     let form = Form::parse(headers, body)?;
-    let token = form.require("token")?;
+    // The client first (RFC 7662 §2.1); `token_type_hint`, known or not, is ignored.
     let auth = authenticate(&state.settings, headers, &form)?;
     if !auth.confidential {
         return Err(OAuthError::InvalidClient);
     }
+    let token = form.require("token")?;
     let inactive = json!({"active": false});
     let Some(c) = tokens::verify_own(&state.keys(), &state.settings.issuer, token) else {
         return Ok(inactive);

@@ -26,12 +26,12 @@ pub async fn revoke(
 
 async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
     let form = Form::parse(headers, body)?;
-    let token = form.require("token")?;
+    // The client first (RFC 7009 §2.1): a request without credentials is `invalid_client`
+    // whatever else is wrong with it.
     let auth = authenticate(&state.settings, headers, &form)?;
-    match form.get("token_type_hint") {
-        None | Some("access_token") | Some("refresh_token") => {}
-        Some(_) => return Err(OAuthError::UnsupportedTokenType),
-    }
+    let token = form.require("token")?;
+    // `token_type_hint` is only a hint: every token type is searched whatever it says, and an
+    // unknown value is ignored (RFC 7009 §2.1).
     let Some(claims) = tokens::verify_own(&state.keys(), &state.settings.issuer, token) else {
         // Not one of our access tokens: perhaps a refresh token (revoking it ends its session).
         return revoke_refresh_token(state, auth.client, token).await;

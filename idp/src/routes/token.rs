@@ -1,5 +1,6 @@
 //! `POST /oauth2/token`: authenticate the client, dispatch to the grant.
 
+use crate::client_address::client_address;
 use crate::client_auth::authenticate;
 use crate::error::OAuthError;
 use crate::form::Form;
@@ -22,7 +23,8 @@ pub async fn token(
     body: Bytes,
 ) -> Response {
     let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
-    match handle(&state, &headers, &body, peer).await {
+    let address = client_address(&state.settings.forwarded, peer, &headers);
+    match handle(&state, &headers, &body, address).await {
         Ok((grant_type, body)) => {
             state.metrics.issued(grant_type);
             ok(body)
@@ -49,7 +51,7 @@ async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-    peer: Option<IpAddr>,
+    address: Option<IpAddr>,
 ) -> Result<(&'static str, serde_json::Value), OAuthError> {
     let form = Form::parse(headers, body)?;
     let grant_type = form.require("grant_type")?;
@@ -66,7 +68,7 @@ async fn handle(
         )),
         "password" => Ok((
             "password",
-            password::grant(state, &auth, &form, peer, now).await?,
+            password::grant(state, &auth, &form, address, now).await?,
         )),
         "refresh_token" => Ok((
             "refresh_token",

@@ -14,6 +14,7 @@
 //! - Revocation sequence numbers only grow and are never reused, so a gateway's cursor into the
 //!   feed never skips an entry.
 //! - Secrets are stored only as digests: callers hand over hashes, never codes, tokens or cookies.
+//!   Signing keys' private parts arrive sealed (see `crate::key_encryption`).
 
 pub mod sqlite;
 
@@ -143,12 +144,20 @@ pub trait Transaction: Send {
 
     async fn insert_key(&mut self, key: &NewKey<'_>) -> StoreResult<()>;
     async fn active_key(&mut self) -> StoreResult<Option<String>>;
+    /// A key of `alg` that signs now (active) or stands by (published, with neither an
+    /// activation nor a retirement scheduled: a key that signs ID tokens for clients asking for
+    /// another algorithm than the active key's).
+    async fn usable_key(&mut self, alg: &str) -> StoreResult<Option<String>>;
     /// The earliest published key due to start signing at `now`.
     async fn key_due(&mut self, now: i64) -> StoreResult<Option<String>>;
     /// The active key stops signing (it stays published until `retire_at`) and `kid` starts.
     async fn activate_key(&mut self, kid: &str, retire_at: i64) -> StoreResult<()>;
     /// Published keys past their retirement leave the JWKS.
     async fn retire_keys(&mut self, now: i64) -> StoreResult<()>;
+    /// Every key's stored private part, retired keys included: `(kid, private_key)`.
+    async fn private_keys(&mut self) -> StoreResult<Vec<(String, Vec<u8>)>>;
+    /// Replaces the stored private part of `kid` (re-sealing it).
+    async fn set_private_key(&mut self, kid: &str, private_key: &[u8]) -> StoreResult<()>;
 }
 
 /// One revocation feed entry.
@@ -273,8 +282,8 @@ pub struct FormToken<'a> {
 pub struct NewKey<'a> {
     pub kid: &'a str,
     pub alg: &'a str,
-    /// PKCS#8.
-    pub private_der: &'a [u8],
+    /// The private key as the key module stores it (sealed; opaque to the store).
+    pub private_key: &'a [u8],
     pub public_jwk: &'a str,
     /// `active` or `published`.
     pub state: &'a str,
@@ -288,7 +297,10 @@ pub struct NewKey<'a> {
 pub struct StoredKey {
     pub kid: String,
     pub alg: String,
-    pub private_der: Vec<u8>,
+    /// As stored by [`NewKey::private_key`].
+    pub private_key: Vec<u8>,
     pub public_jwk: String,
     pub active: bool,
+    /// Published with nothing scheduled (see [`Transaction::usable_key`]).
+    pub standing: bool,
 }

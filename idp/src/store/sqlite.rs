@@ -244,7 +244,9 @@ impl Store for SqliteStore {
 
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
         let rows = sqlx::query(
-            "SELECT kid, alg, private_der, public_jwk, state FROM signing_keys WHERE state != 'retired' ORDER BY created_at",
+            "SELECT kid, alg, private_der, public_jwk, state,
+                    (state = 'published' AND activate_at IS NULL AND retire_at IS NULL) AS standing
+             FROM signing_keys WHERE state != 'retired' ORDER BY created_at, rowid",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -253,9 +255,10 @@ impl Store for SqliteStore {
             .map(|r| StoredKey {
                 kid: r.get("kid"),
                 alg: r.get("alg"),
-                private_der: r.get("private_der"),
+                private_key: r.get("private_der"),
                 public_jwk: r.get("public_jwk"),
                 active: r.get::<String, _>("state") == "active",
+                standing: r.get("standing"),
             })
             .collect())
     }
@@ -477,7 +480,7 @@ impl Transaction for SqliteTransaction {
         )
         .bind(k.kid)
         .bind(k.alg)
-        .bind(k.private_der)
+        .bind(k.private_key)
         .bind(k.public_jwk)
         .bind(k.state)
         .bind(k.now)
@@ -493,6 +496,17 @@ impl Transaction for SqliteTransaction {
                 .fetch_optional(&mut *self.tx)
                 .await?,
         )
+    }
+
+    async fn usable_key(&mut self, alg: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT kid FROM signing_keys WHERE alg = ? AND (state = 'active'
+               OR (state = 'published' AND activate_at IS NULL AND retire_at IS NULL))
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(alg)
+        .fetch_optional(&mut *self.tx)
+        .await?)
     }
 
     async fn key_due(&mut self, now: i64) -> StoreResult<Option<String>> {
@@ -521,6 +535,25 @@ impl Transaction for SqliteTransaction {
     async fn retire_keys(&mut self, now: i64) -> StoreResult<()> {
         sqlx::query("UPDATE signing_keys SET state = 'retired' WHERE state = 'published' AND retire_at IS NOT NULL AND retire_at <= ?")
             .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn private_keys(&mut self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let rows = sqlx::query("SELECT kid, private_der FROM signing_keys ORDER BY created_at")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("kid"), r.get("private_der")))
+            .collect())
+    }
+
+    async fn set_private_key(&mut self, kid: &str, private_key: &[u8]) -> StoreResult<()> {
+        sqlx::query("UPDATE signing_keys SET private_der = ? WHERE kid = ?")
+            .bind(private_key)
+            .bind(kid)
             .execute(&mut *self.tx)
             .await?;
         Ok(())
