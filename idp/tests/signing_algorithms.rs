@@ -37,7 +37,7 @@ fn verify(jwks: &Value, algorithms: &[&str], token: &str) -> filter::verified::V
     let c = json!({"providers": [{"issuer": ISSUER, "audiences": ["demo-api"], "algorithms": algorithms, "inline_jwks": jwks}]});
     let config = filter::config::FilterConfig::from_json(c.to_string().as_bytes()).unwrap();
     let keys = config.providers[0].inline_keys.clone().unwrap();
-    let now = idp::state::unix_now().try_into().unwrap();
+    let now = idp::http::state::unix_now().try_into().unwrap();
     filter::validate::validate(&config, &[&keys], token, now).unwrap()
 }
 
@@ -66,7 +66,7 @@ async fn each_algorithm_signs_tokens_the_filter_verifies() {
         let c = json!({"providers": [{"issuer": ISSUER, "audiences": ["demo-api"], "algorithms": [other], "inline_jwks": keys}]});
         let config = filter::config::FilterConfig::from_json(c.to_string().as_bytes()).unwrap();
         let ks = config.providers[0].inline_keys.clone().unwrap();
-        let now = idp::state::unix_now().try_into().unwrap();
+        let now = idp::http::state::unix_now().try_into().unwrap();
         assert!(filter::validate::validate(&config, &[&ks], &at, now).is_err());
         // discovery names the algorithm
         let meta = send(
@@ -105,11 +105,11 @@ async fn rotating_to_another_algorithm_keeps_old_tokens_valid() {
     let state = state_at(&dir.path().join("db.sqlite")).await;
     let app = idp::app(state.clone());
     let old = token(&app, None).await;
-    let now = idp::state::unix_now();
-    idp::keys::schedule_rotation(
+    let now = idp::http::state::unix_now();
+    idp::oauth::keys::schedule_rotation(
         &*state.store,
         state.kek(),
-        idp::keys::SigningAlg::EdDsa,
+        idp::oauth::keys::SigningAlg::EdDsa,
         now,
         0,
     )

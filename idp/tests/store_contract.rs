@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use idp::store::{
-    CodeUse, FormToken, NewCode, NewKey, NewRefreshToken, NewSession, NewSsoSession, Store,
+    CodeUse, FormToken, IssuedToken, NewCode, NewKey, NewRefreshToken, NewSession, NewSsoSession,
+    Store,
 };
-use idp::tokens::AccessClaims;
 use std::sync::Arc;
 
 const NOW: i64 = 1_800_000_000;
@@ -399,18 +399,14 @@ async fn store_kids(store: &dyn Store) -> Vec<String> {
 }
 
 async fn issued_tokens_are_recorded(store: Arc<dyn Store>) {
-    let claims = AccessClaims {
-        iss: "https://idp.example".into(),
-        sub: "alice".into(),
-        aud: serde_json::json!("api"),
-        client_id: "web".into(),
-        scope: "api:read".into(),
-        jti: "j-rec".into(),
-        iat: NOW,
-        nbf: NOW,
-        exp: NOW + 60,
+    let claims = IssuedToken {
+        jti: "j-rec",
+        client_id: "web",
+        sub: "alice",
         sid: None,
-        amr: None,
+        scope: "api:read",
+        issued_at: NOW,
+        exp: NOW + 60,
     };
     let mut tx = store.begin().await.unwrap();
     tx.record_issued(&claims).await.unwrap();

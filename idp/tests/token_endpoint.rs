@@ -382,12 +382,12 @@ async fn key_rotation_publishes_before_signing_and_keeps_old_tokens_valid() {
     };
     let kid_of = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
     let old = token(&app, None).await;
-    let now = idp::state::unix_now();
+    let now = idp::http::state::unix_now();
     // published 1 hour ahead: in the JWKS at once, not signing yet
-    let new_kid = idp::keys::schedule_rotation(
+    let new_kid = idp::oauth::keys::schedule_rotation(
         &*state.store,
         state.kek(),
-        idp::keys::SigningAlg::Es256,
+        idp::oauth::keys::SigningAlg::Es256,
         now,
         3_600,
     )
@@ -399,10 +399,10 @@ async fn key_rotation_publishes_before_signing_and_keeps_old_tokens_valid() {
     assert!(keys.iter().any(|k| k["kid"] == new_kid.as_str()));
     assert_eq!(kid_of(&token(&app, None).await), kid_of(&old));
     // due now: it signs; the old key stays published for the old tokens
-    let rotate_now = idp::keys::schedule_rotation(
+    let rotate_now = idp::oauth::keys::schedule_rotation(
         &*state.store,
         state.kek(),
-        idp::keys::SigningAlg::Es256,
+        idp::oauth::keys::SigningAlg::Es256,
         now,
         0,
     )

@@ -191,7 +191,7 @@ async fn concurrent_refresh_chains_all_succeed() {
 struct RotatesMidIssuance {
     inner: Box<dyn idp::store::Transaction>,
     state: std::sync::Arc<idp::AppState>,
-    other: std::sync::Arc<idp::keys::KeyRing>,
+    other: std::sync::Arc<idp::oauth::keys::KeyRing>,
 }
 
 #[async_trait::async_trait]
@@ -201,9 +201,9 @@ impl idp::store::Transaction for RotatesMidIssuance {
     }
     async fn record_issued(
         &mut self,
-        claims: &idp::tokens::AccessClaims,
+        token: &idp::store::IssuedToken<'_>,
     ) -> idp::store::StoreResult<()> {
-        self.inner.record_issued(claims).await
+        self.inner.record_issued(token).await
     }
     async fn revoke_jti(&mut self, jti: &str, exp: i64, now: i64) -> idp::store::StoreResult<()> {
         self.inner.revoke_jti(jti, exp, now).await
@@ -329,20 +329,24 @@ async fn one_issuance_signs_with_one_key_snapshot() {
         other,
     };
     let client = state.settings.client(DEMO.0).unwrap().clone();
-    let now = idp::state::unix_now();
+    let now = idp::http::state::unix_now();
     let amr = ["pwd".to_owned()];
-    let issued = idp::grants::user_tokens::issue(
-        &state,
+    // what the token endpoint does: one snapshot of the keys for the issuance
+    let keys = state.keys();
+    let issued = idp::oauth::grants::user_tokens::issue(
+        &state.grant_context(&keys),
         &mut tx,
         &client,
         "alice-sub",
         &["openid".to_owned()],
-        idp::grants::user_tokens::Origin::NewSession(idp::grants::user_tokens::Login {
-            amr: &amr,
-            auth_time: now,
-            sso_id: None,
-            nonce: None,
-        }),
+        idp::oauth::grants::user_tokens::Origin::NewSession(
+            idp::oauth::grants::user_tokens::Login {
+                amr: &amr,
+                auth_time: now,
+                sso_id: None,
+                nonce: None,
+            },
+        ),
         now,
     )
     .await
@@ -356,7 +360,7 @@ async fn one_issuance_signs_with_one_key_snapshot() {
         (Some("ES256"), Some("ES256"))
     );
     // the next issuance sees the new ring
-    assert_eq!(state.keys().active_alg, idp::keys::SigningAlg::EdDsa);
+    assert_eq!(state.keys().active_alg, idp::oauth::keys::SigningAlg::EdDsa);
 }
 
 /// A password-grant request that reaches the IDP through a proxy at 127.0.0.1 which says the
@@ -428,12 +432,27 @@ async fn a_named_user_is_delayed_not_locked_out() {
     let mut now = t;
     for gap in [0, 0, 0, 5, 10, 20, 40, 60] {
         now += gap;
-        let r = idp::users::verify_password(&state, "alice", "wrong", None, now).await;
+        let r = state
+            .passwords
+            .verify(&state.settings.users, "alice", "wrong", None, now)
+            .await;
         assert!(r.is_err());
     }
-    let early = idp::users::verify_password(&state, "alice", "alice-password-123", None, now + 59);
+    let early = state.passwords.verify(
+        &state.settings.users,
+        "alice",
+        "alice-password-123",
+        None,
+        now + 59,
+    );
     assert!(early.await.is_err(), "within the delay");
-    let later = idp::users::verify_password(&state, "alice", "alice-password-123", None, now + 60);
+    let later = state.passwords.verify(
+        &state.settings.users,
+        "alice",
+        "alice-password-123",
+        None,
+        now + 60,
+    );
     assert!(later.await.is_ok(), "the delay is over: not a lockout");
 }
 
