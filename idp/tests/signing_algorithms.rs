@@ -9,6 +9,7 @@ mod common;
 use axum::body::Body;
 use axum::http::Request;
 use common::*;
+use idp::settings::SigningAlg;
 use serde_json::{Value, json};
 
 fn header(jwt: &str) -> Value {
@@ -228,7 +229,7 @@ async fn an_older_database_with_plaintext_keys_is_encrypted_on_start() {
 }
 
 #[tokio::test]
-async fn a_wrong_key_encryption_key_stops_the_start_with_a_clear_error() {
+async fn a_wrong_key_encryption_key_stops_the_start_and_rotate_key_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite");
     let settings = |kek: &str| {
@@ -253,5 +254,16 @@ async fn a_wrong_key_encryption_key_stops_the_start_with_a_clear_error() {
         Err(e) => e.to_string(),
     };
     assert!(e.contains("wrong key-encryption key"), "{e}");
+    // `idp rotate-key` with the wrong key adds nothing (a key sealed with it could never sign)
+    let e = idp::cli::rotate_key(&settings(&"22".repeat(32)), SigningAlg::Es256, 0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("wrong key-encryption key"), "{e}");
+    assert_eq!(stored_private_keys(&db).await.len(), 1, "nothing added");
     assert!(idp::AppState::open(settings(&right)).await.is_ok());
+    idp::cli::rotate_key(&settings(&right), SigningAlg::Es256, 0)
+        .await
+        .unwrap();
+    assert_eq!(stored_private_keys(&db).await.len(), 2);
 }

@@ -391,9 +391,10 @@ pub enum RotateError {
     Keys(#[from] crate::oauth::keys::KeyError),
 }
 
-/// `idp rotate-key`: migrates and advances the keys as the server would, then schedules a new
-/// `alg` key that signs after `publish_seconds`.
-async fn rotate_key(
+/// `idp rotate-key`: migrates and advances the keys as the server would, checks that the
+/// key-encryption key opens them (a key sealed with another one could never sign), then
+/// schedules a new `alg` key that signs after `publish_seconds`.
+pub async fn rotate_key(
     settings: &crate::settings::Settings,
     alg: crate::settings::SigningAlg,
     publish_seconds: i64,
@@ -403,6 +404,7 @@ async fn rotate_key(
     let kek = keys::encryption::Kek::load(&settings.key_encryption)?;
     let now = crate::http::state::unix_now();
     keys::seal_plaintext_keys(&*store, &kek).await?;
+    keys::load(&*store, &kek).await?;
     keys::advance(&*store, &kek, keys::KeyPolicy::of(settings), now).await?;
     Ok(keys::schedule_rotation(&*store, &kek, alg, now, publish_seconds).await?)
 }
