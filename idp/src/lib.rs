@@ -2,31 +2,17 @@
 //! that the gateway filter validates locally, with a revocation feed so revoked tokens die on
 //! every gateway.
 //!
-//! Layering: `routes` (thin axum handlers) → `grants` / `tokens` / `keys` (domain) → `store` (the
-//! `Store` trait; SQLite by default).
+//! Layers, each using only those below it:
+//! - [`cli`]: the `idp` command (serve, manage clients and users, rotate keys);
+//! - [`http`]: the axum router, handlers, cookies, pages, forms, CSRF, metrics, server state;
+//! - [`oauth`]: the domain (authorization, grants, tokens, keys, users, SSO, consent);
+//! - [`store`]: the `Store` / `Transaction` traits and their records (SQLite by default);
+//! - [`settings`]: the validated configuration, used by every layer.
 
-pub mod admin;
-pub mod authorize;
-pub mod client_auth;
-pub mod consent;
-pub mod cookies;
-pub mod error;
-pub mod form;
-pub mod form_tokens;
-pub mod grants;
-pub mod id_token;
-pub mod keys;
-pub mod lockout;
-pub mod metrics;
-pub mod pages;
-pub mod pkce;
-pub mod routes;
+pub mod cli;
+pub mod http;
+pub mod oauth;
 pub mod settings;
-pub mod sso;
-pub mod state;
 pub mod store;
-pub mod tokens;
-pub mod users;
 
-pub use routes::app;
-pub use state::AppState;
+pub use http::{AppState, app};

@@ -8,7 +8,7 @@ mod common;
 use axum::Router;
 use common::*;
 use idp::AppState;
-use idp::authorize::{ValidRequest, respond, validate};
+use idp::oauth::authorization::{ValidRequest, respond, validate};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -36,10 +36,14 @@ fn demo_request(state: &AppState, pkce: bool) -> ValidRequest {
 
 /// Issues a code as the browser side would once alice logged in; returns the code.
 async fn code_for(state: &Arc<AppState>, req: &ValidRequest, now: i64) -> String {
-    let (_, session) = idp::sso::create(&*state.store, ALICE_SUB, &["pwd".to_owned()], now, 3600)
+    let (_, session) =
+        idp::oauth::sso::create(&*state.store, ALICE_SUB, &["pwd".to_owned()], now, 3600)
+            .await
+            .unwrap();
+    let keys = state.keys();
+    let url = respond(&state.grant_context(&keys), req, &session, now)
         .await
         .unwrap();
-    let url = respond(state, req, &session, now).await.unwrap();
     let parsed = url::Url::parse(&url).unwrap();
     let q: std::collections::HashMap<_, _> = parsed.query_pairs().into_owned().collect();
     assert_eq!(q.get("state").map(String::as_str), req.state.as_deref());
@@ -105,7 +109,7 @@ async fn code_with_pkce_gives_tokens_once_and_a_replay_revokes_them() {
     let dir = tempfile::tempdir().unwrap();
     let state = state_at(&dir.path().join("db.sqlite")).await;
     let app = idp::app(state.clone());
-    let now = idp::state::unix_now();
+    let now = idp::http::state::unix_now();
     let code = code_for(&state, &demo_request(&state, true), now).await;
     let body = format!("code={code}&redirect_uri={REDIRECT}&code_verifier={VERIFIER}");
 
@@ -177,7 +181,7 @@ async fn a_refused_redemption_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let state = state_at(&dir.path().join("db.sqlite")).await;
     let app = idp::app(state.clone());
-    let now = idp::state::unix_now();
+    let now = idp::http::state::unix_now();
     let code = code_for(&state, &demo_request(&state, true), now).await;
     let good = format!("code={code}&redirect_uri={REDIRECT}&code_verifier={VERIFIER}");
     let wrong_verifier = "x".repeat(43);
@@ -248,7 +252,7 @@ async fn pkce_downgrade_and_expiry_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let state = state_at(&dir.path().join("db.sqlite")).await;
     let app = idp::app(state.clone());
-    let now = idp::state::unix_now();
+    let now = idp::http::state::unix_now();
     // a code issued without a challenge (a confidential client may omit PKCE)...
     let code = code_for(&state, &demo_request(&state, false), now).await;
     // ...is refused with a verifier (downgrade), and accepted without
@@ -283,7 +287,7 @@ async fn a_public_client_redeems_with_pkce_only() {
     let dir = tempfile::tempdir().unwrap();
     let state = state_at(&dir.path().join("db.sqlite")).await;
     let app = idp::app(state.clone());
-    let now = idp::state::unix_now();
+    let now = idp::http::state::unix_now();
     let redirect = "app.example.native:/callback";
     let q = format!(
         "response_type=code&client_id=public-app&redirect_uri={redirect}&code_challenge={CHALLENGE}&code_challenge_method=S256"

@@ -280,7 +280,7 @@ async fn full_login(b: &mut Browser) -> Value {
 async fn login_consent_code_id_token_and_userinfo() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = Browser::new(dir.path()).await;
-    let before = idp::state::unix_now();
+    let before = idp::http::state::unix_now();
     let tokens = full_login(&mut b).await;
     let at = tokens["access_token"].as_str().unwrap();
     let id = tokens["id_token"].as_str().unwrap();
@@ -297,7 +297,7 @@ async fn login_consent_code_id_token_and_userinfo() {
     assert!(c["auth_time"].as_i64().unwrap() >= before);
     assert_eq!(
         c["at_hash"],
-        idp::id_token::at_hash(at, idp::keys::SigningAlg::Es256)
+        idp::oauth::id_token::at_hash(at, idp::oauth::keys::SigningAlg::Es256)
     );
     // userinfo: the claims of the granted scopes
     let r = userinfo(&b, at).await;

@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use idp::store::{
-    CodeUse, FormToken, NewCode, NewKey, NewRefreshToken, NewSession, NewSsoSession, Store,
+    CodeUse, FormToken, IssuedToken, NewCode, NewKey, NewRefreshToken, NewSession, NewSsoSession,
+    Store,
 };
-use idp::tokens::AccessClaims;
 use std::sync::Arc;
 
 const NOW: i64 = 1_800_000_000;
@@ -335,7 +335,7 @@ async fn signing_keys_rotate(store: Arc<dyn Store>) {
     let key = |kid, state, activate_at| NewKey {
         kid,
         alg: "ES256",
-        private_der: b"der",
+        private_key: b"der",
         public_jwk: r#"{"kty":"EC"}"#,
         state,
         activate_at,
@@ -348,23 +348,49 @@ async fn signing_keys_rotate(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(tx.active_key().await.unwrap().as_deref(), Some("k-1"));
+    // a standing key of another algorithm: usable, never due, never retired
+    assert_eq!(tx.usable_key("RS256").await.unwrap(), None);
+    tx.insert_key(&NewKey {
+        alg: "RS256",
+        ..key("k-rsa", "published", None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        tx.usable_key("RS256").await.unwrap().as_deref(),
+        Some("k-rsa")
+    );
+    assert_eq!(
+        tx.usable_key("ES256").await.unwrap().as_deref(),
+        Some("k-1")
+    );
     assert_eq!(tx.key_due(NOW + 9).await.unwrap(), None);
     assert_eq!(tx.key_due(NOW + 10).await.unwrap().as_deref(), Some("k-2"));
     tx.activate_key("k-2", NOW + 100).await.unwrap();
     tx.commit().await.unwrap();
 
     let keys = store.signing_keys().await.unwrap();
-    let states: Vec<(&str, bool)> = keys.iter().map(|k| (k.kid.as_str(), k.active)).collect();
-    assert_eq!(states, [("k-1", false), ("k-2", true)]);
-    assert_eq!(keys[1].private_der, b"der");
+    let states: Vec<(&str, bool, bool)> = keys
+        .iter()
+        .map(|k| (k.kid.as_str(), k.active, k.standing))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("k-1", false, false),
+            ("k-2", true, false),
+            ("k-rsa", false, true)
+        ]
+    );
+    assert_eq!(keys[1].private_key, b"der");
 
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.key_due(NOW + 50).await.unwrap(), None);
     tx.retire_keys(NOW + 99).await.unwrap();
-    assert_eq!(store_kids(&*store).await.len(), 2);
+    assert_eq!(store_kids(&*store).await.len(), 3);
     tx.retire_keys(NOW + 100).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(store_kids(&*store).await, ["k-2"]);
+    assert_eq!(store_kids(&*store).await, ["k-2", "k-rsa"]);
 }
 
 async fn store_kids(store: &dyn Store) -> Vec<String> {
@@ -373,18 +399,14 @@ async fn store_kids(store: &dyn Store) -> Vec<String> {
 }
 
 async fn issued_tokens_are_recorded(store: Arc<dyn Store>) {
-    let claims = AccessClaims {
-        iss: "https://idp.example".into(),
-        sub: "alice".into(),
-        aud: serde_json::json!("api"),
-        client_id: "web".into(),
-        scope: "api:read".into(),
-        jti: "j-rec".into(),
-        iat: NOW,
-        nbf: NOW,
-        exp: NOW + 60,
+    let claims = IssuedToken {
+        jti: "j-rec",
+        client_id: "web",
+        sub: "alice",
         sid: None,
-        amr: None,
+        scope: "api:read",
+        issued_at: NOW,
+        exp: NOW + 60,
     };
     let mut tx = store.begin().await.unwrap();
     tx.record_issued(&claims).await.unwrap();

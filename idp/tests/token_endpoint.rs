@@ -316,8 +316,9 @@ async fn revocation_feeds_the_gateways() {
             )
         )
         .await
-        .json["error"],
-        "unsupported_token_type"
+        .status,
+        StatusCode::OK,
+        "an unknown hint is ignored (RFC 7009 §2.1)"
     );
     let page = send(&app, feed(None, basic(GATEWAY))).await.json;
     assert_eq!(page["revoked"].as_array().unwrap().len(), 1);
@@ -381,22 +382,32 @@ async fn key_rotation_publishes_before_signing_and_keeps_old_tokens_valid() {
     };
     let kid_of = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
     let old = token(&app, None).await;
-    let now = idp::state::unix_now();
+    let now = idp::http::state::unix_now();
     // published 1 hour ahead: in the JWKS at once, not signing yet
-    let new_kid =
-        idp::keys::schedule_rotation(&*state.store, idp::keys::SigningAlg::Es256, now, 3_600)
-            .await
-            .unwrap();
+    let new_kid = idp::oauth::keys::schedule_rotation(
+        &*state.store,
+        state.kek(),
+        idp::oauth::keys::SigningAlg::Es256,
+        now,
+        3_600,
+    )
+    .await
+    .unwrap();
     state.refresh_keys().await.unwrap();
     let keys = jwks().await["keys"].as_array().unwrap().clone();
     assert_eq!(keys.len(), 2);
     assert!(keys.iter().any(|k| k["kid"] == new_kid.as_str()));
     assert_eq!(kid_of(&token(&app, None).await), kid_of(&old));
     // due now: it signs; the old key stays published for the old tokens
-    let rotate_now =
-        idp::keys::schedule_rotation(&*state.store, idp::keys::SigningAlg::Es256, now, 0)
-            .await
-            .unwrap();
+    let rotate_now = idp::oauth::keys::schedule_rotation(
+        &*state.store,
+        state.kek(),
+        idp::oauth::keys::SigningAlg::Es256,
+        now,
+        0,
+    )
+    .await
+    .unwrap();
     state.refresh_keys().await.unwrap();
     assert_eq!(kid_of(&token(&app, None).await), rotate_now);
     assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 3);
@@ -458,4 +469,52 @@ async fn metrics_count_tokens_errors_and_latency() {
         "idp_http_request_duration_seconds_count{method=\"POST\",route=\"/oauth2/token\",status=\"200\"} 2"
     ));
     assert!(text.contains("status=\"401\"} 1"));
+}
+
+#[tokio::test]
+async fn revoke_and_introspect_authenticate_the_client_first_and_ignore_unknown_hints() {
+    // Conformance 10 and 11 (issue 20): parameters were checked before client authentication
+    // (400 instead of 401 for a request without credentials), and revoke refused an unknown
+    // token_type_hint that introspect ignored.
+    let dir = tempfile::tempdir().unwrap();
+    let app = idp::app(state_at(&dir.path().join("db.sqlite")).await);
+    for path in ["/oauth2/revoke", "/oauth2/introspect"] {
+        for body in ["", "token_type_hint=access_token"] {
+            let r = send(&app, form(path, None, body)).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path} {body:?}");
+            assert_eq!(r.json["error"], "invalid_client", "{path}");
+            assert!(r.headers.contains_key(header::WWW_AUTHENTICATE), "{path}");
+        }
+        // an authenticated client without a token is a bad request
+        let r = send(&app, form(path, Some(basic(GATEWAY)), "")).await;
+        assert_eq!(
+            (r.status, r.json["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request")),
+            "{path}"
+        );
+    }
+    let at = token(&app, None).await;
+    let introspect = |hint: &str| {
+        form(
+            "/oauth2/introspect",
+            Some(basic(GATEWAY)),
+            &format!("token={at}&token_type_hint={hint}"),
+        )
+    };
+    assert_eq!(send(&app, introspect("made_up")).await.json["active"], true);
+    let r = send(
+        &app,
+        form(
+            "/oauth2/revoke",
+            Some(basic(DEMO)),
+            &format!("token={at}&token_type_hint=made_up"),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(
+        send(&app, introspect("made_up")).await.json["active"],
+        false,
+        "revoked whatever the hint said"
+    );
 }

@@ -35,6 +35,18 @@ ensure_envoy() {
   echo "$bin"
 }
 
+# Installs a Python package (pinned: NAME==VERSION) into .venv if it is not importable there.
+# Used for test dependencies, e.g. Authlib, which checks the IDP's discovery document
+# (idp/tests/oidc_conformance.rs).
+ensure_pip_pkg() {
+  local pkg="$1" version="$2" module="${3:-$1}"
+  ensure_envoy >/dev/null
+  if ! "$VENV/bin/python" -I -c "import $module" 2>/dev/null; then
+    say "installing $pkg==$version from PyPI into .venv"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$pkg==$version" >&2
+  fi
+}
+
 # The filter is built with the release profile (LTO, panic=abort, stripped: size and speed matter
 # inside Envoy). The native binaries use the dev profile, whose dependencies are optimised
 # (Cargo.toml), so the stack and the tests share one build.

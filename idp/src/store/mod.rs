@@ -14,10 +14,16 @@
 //! - Revocation sequence numbers only grow and are never reused, so a gateway's cursor into the
 //!   feed never skips an entry.
 //! - Secrets are stored only as digests: callers hand over hashes, never codes, tokens or cookies.
+//!   Signing keys' private parts arrive sealed (the domain's `oauth::keys::encryption`).
 
+mod records;
 pub mod sqlite;
 
-use crate::tokens::AccessClaims;
+pub use records::{
+    CodeUse, FormToken, IssuedToken, NewCode, NewKey, NewRefreshToken, NewSession, NewSsoSession,
+    Revocation, SsoRecord, StoredCode, StoredKey, StoredRefresh,
+};
+
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -34,14 +40,31 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenError {
+    #[error("database {url:?}: no storage backend for this URL (supported: sqlite:)")]
+    UnsupportedUrl { url: String },
+    #[error("database {url:?}: {source}")]
+    Open {
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("migrating database {url:?}: {source}")]
+    Migrate {
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
 /// Opens the store a database URL names (creating and migrating it if needed).
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, String> {
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreOpenError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
     } else {
-        Err(format!(
-            "database {url:?}: no storage backend for this URL (supported: sqlite:)"
-        ))
+        Err(StoreOpenError::UnsupportedUrl {
+            url: url.to_owned(),
+        })
     }
 }
 
@@ -103,8 +126,8 @@ pub trait Store: Send + Sync {
 pub trait Transaction: Send {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 
-    /// Records an issued access token.
-    async fn record_issued(&mut self, claims: &AccessClaims) -> StoreResult<()>;
+    /// Records an issued access token (its `jti` is unique).
+    async fn record_issued(&mut self, token: &IssuedToken<'_>) -> StoreResult<()>;
     /// Puts an access token's `jti` in the revocation feed until `exp` (idempotent; a repeated
     /// revocation keeps its place and may extend the expiry).
     async fn revoke_jti(&mut self, jti: &str, exp: i64, now: i64) -> StoreResult<()>;
@@ -143,152 +166,18 @@ pub trait Transaction: Send {
 
     async fn insert_key(&mut self, key: &NewKey<'_>) -> StoreResult<()>;
     async fn active_key(&mut self) -> StoreResult<Option<String>>;
+    /// A key of `alg` that signs now (active) or stands by (published, with neither an
+    /// activation nor a retirement scheduled: a key that signs ID tokens for clients asking for
+    /// another algorithm than the active key's).
+    async fn usable_key(&mut self, alg: &str) -> StoreResult<Option<String>>;
     /// The earliest published key due to start signing at `now`.
     async fn key_due(&mut self, now: i64) -> StoreResult<Option<String>>;
     /// The active key stops signing (it stays published until `retire_at`) and `kid` starts.
     async fn activate_key(&mut self, kid: &str, retire_at: i64) -> StoreResult<()>;
     /// Published keys past their retirement leave the JWKS.
     async fn retire_keys(&mut self, now: i64) -> StoreResult<()>;
-}
-
-/// One revocation feed entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Revocation {
-    pub seq: i64,
-    /// `jti` or `sid`.
-    pub kind: String,
-    pub value: String,
-    pub exp: i64,
-}
-
-pub struct NewSession<'a> {
-    pub sid: &'a str,
-    pub sub: &'a str,
-    pub client_id: &'a str,
-    pub sso_id: Option<&'a str>,
-    pub now: i64,
-    pub expires_at: i64,
-}
-
-pub struct NewRefreshToken<'a> {
-    pub hash: &'a [u8],
-    pub family: &'a str,
-    pub sid: &'a str,
-    pub client_id: &'a str,
-    pub sub: &'a str,
-    pub scope: &'a str,
-    pub now: i64,
-    pub expires_at: i64,
-}
-
-/// A stored refresh token with its session's state.
-#[derive(Debug, Clone)]
-pub struct StoredRefresh {
-    pub family: String,
-    pub sid: String,
-    pub client_id: String,
-    pub sub: String,
-    pub scope: String,
-    pub expires_at: i64,
-    pub used: bool,
-    pub revoked: bool,
-    pub session_ended: bool,
-    pub session_expires_at: i64,
-}
-
-pub struct NewCode<'a> {
-    pub hash: &'a [u8],
-    pub client_id: &'a str,
-    pub redirect_uri: &'a str,
-    pub sub: &'a str,
-    pub scope: &'a str,
-    pub code_challenge: Option<&'a str>,
-    pub code_challenge_method: Option<&'a str>,
-    pub nonce: Option<&'a str>,
-    pub auth_time: i64,
-    pub amr: &'a str,
-    pub sso_id: Option<&'a str>,
-    pub now: i64,
-    pub expires_at: i64,
-}
-
-/// An authorization code as stored.
-#[derive(Debug, Clone)]
-pub struct StoredCode {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub sub: String,
-    pub scope: String,
-    pub code_challenge: Option<String>,
-    pub code_challenge_method: Option<String>,
-    pub nonce: Option<String>,
-    pub auth_time: i64,
-    pub amr: String,
-    pub sso_id: Option<String>,
-    pub expires_at: i64,
-}
-
-/// What presenting a code found.
-#[derive(Debug)]
-pub enum CodeUse {
-    /// The first use: the code is now marked used (in the transaction).
-    First(Box<StoredCode>),
-    /// The code was used before; `sid` is the session its tokens went to, if any were issued.
-    Replayed {
-        sid: Option<String>,
-    },
-    Unknown,
-}
-
-pub struct NewSsoSession<'a> {
-    /// Hex SHA-256 of the cookie value.
-    pub id: &'a str,
-    pub sub: &'a str,
-    pub auth_time: i64,
-    /// Space-separated (RFC 8176 values).
-    pub amr: &'a str,
-    pub now: i64,
-    pub expires_at: i64,
-}
-
-/// A live single-sign-on session as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SsoRecord {
-    pub sub: String,
-    pub auth_time: i64,
-    /// Space-separated (RFC 8176 values).
-    pub amr: String,
-}
-
-pub struct FormToken<'a> {
-    /// Hex SHA-256 of the token.
-    pub hash: &'a str,
-    /// Hex SHA-256 of the browser's binding cookie.
-    pub browser: &'a str,
-    /// `login`, `consent` or `logout`.
-    pub purpose: &'a str,
-    pub expires_at: i64,
-}
-
-pub struct NewKey<'a> {
-    pub kid: &'a str,
-    pub alg: &'a str,
-    /// PKCS#8.
-    pub private_der: &'a [u8],
-    pub public_jwk: &'a str,
-    /// `active` or `published`.
-    pub state: &'a str,
-    /// For a published key: when it starts signing.
-    pub activate_at: Option<i64>,
-    pub now: i64,
-}
-
-/// A signing key as stored.
-#[derive(Debug, Clone)]
-pub struct StoredKey {
-    pub kid: String,
-    pub alg: String,
-    pub private_der: Vec<u8>,
-    pub public_jwk: String,
-    pub active: bool,
+    /// Every key's stored private part, retired keys included: `(kid, private_key)`.
+    async fn private_keys(&mut self) -> StoreResult<Vec<(String, Vec<u8>)>>;
+    /// Replaces the stored private part of `kid` (re-sealing it).
+    async fn set_private_key(&mut self, kid: &str, private_key: &[u8]) -> StoreResult<()>;
 }

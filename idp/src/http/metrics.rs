@@ -1,0 +1,138 @@
+//! Prometheus metrics (`GET /metrics`, text format 0.0.4, the `prometheus-client` crate): tokens
+//! issued by grant, token-endpoint errors by RFC 6749 code, and request latency by route.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GrantLabels {
+    pub grant_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub error: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    /// The matched route (never the raw path, so the label set stays bounded).
+    pub route: String,
+    pub status: u16,
+}
+
+fn latency_histogram() -> Histogram {
+    // 250 µs .. ~4 s
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    issued: Family<GrantLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Metrics {
+    /// `password_checks` is the count kept by the password checker
+    /// ([`crate::oauth::users::Passwords::checks`]).
+    pub fn new(password_checks: Counter) -> Self {
+        let mut registry = Registry::with_prefix("idp");
+        let issued = Family::<GrantLabels, Counter>::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "tokens_issued",
+            "Tokens issued by the token endpoint, by grant type",
+            issued.clone(),
+        );
+        registry.register(
+            "token_errors",
+            "Token endpoint errors, by RFC 6749 error code",
+            errors.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer a request, by route and status",
+            latency.clone(),
+        );
+        registry.register(
+            "password_checks",
+            "argon2 password verifications (every login attempt costs one, refused or not)",
+            password_checks,
+        );
+        Metrics {
+            registry,
+            issued,
+            errors,
+            latency,
+        }
+    }
+
+    /// A token response for `grant_type` (only the grants the IDP knows are labels).
+    pub fn issued(&self, grant_type: &str) {
+        let grant_type = match grant_type {
+            "authorization_code" => "authorization_code",
+            "client_credentials" => "client_credentials",
+            "password" => "password",
+            "refresh_token" => "refresh_token",
+            "implicit" => "implicit",
+            _ => return,
+        };
+        self.issued.get_or_create(&GrantLabels { grant_type }).inc();
+    }
+
+    pub fn error(&self, error: &'static str) {
+        self.errors.get_or_create(&ErrorLabels { error }).inc();
+    }
+
+    pub fn observe(&self, labels: RouteLabels, seconds: f64) {
+        self.latency.get_or_create(&labels).observe(seconds);
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_renders() {
+        let m = Metrics::new(Counter::default());
+        m.issued("client_credentials");
+        m.issued("client_credentials");
+        m.issued("made_up");
+        m.error("invalid_client");
+        m.observe(
+            RouteLabels {
+                method: "POST".into(),
+                route: "/oauth2/token".into(),
+                status: 200,
+            },
+            0.001,
+        );
+        let text = m.render().unwrap();
+        assert!(
+            text.contains("idp_tokens_issued_total{grant_type=\"client_credentials\"} 2"),
+            "{text}"
+        );
+        assert!(!text.contains("made_up"));
+        assert!(text.contains("idp_token_errors_total{error=\"invalid_client\"} 1"));
+        assert!(text.contains(
+            "idp_http_request_duration_seconds_count{method=\"POST\",route=\"/oauth2/token\",status=\"200\"} 1"
+        ));
+    }
+}

@@ -1,0 +1,36 @@
+//! Renders [`OAuthError`] as RFC 6749 §5.2 JSON: 401 with a `WWW-Authenticate` challenge for
+//! `invalid_client`, 500 (details logged, never sent) for server errors, else 400.
+
+use crate::oauth::error::OAuthError;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthError::Server(ref detail) => {
+                tracing::error!(%detail, "server error");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut body = json!({"error": self.code()});
+        if let Some(d) = self.description() {
+            body["error_description"] = d.into();
+        }
+        let mut res = (status, Json(body)).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"idp\""),
+            );
+        }
+        res
+    }
+}

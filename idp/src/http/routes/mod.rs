@@ -1,0 +1,99 @@
+//! The router and its thin handlers. Paths are constants shared with the discovery document.
+
+mod authorise;
+mod browser;
+mod discovery;
+mod introspect;
+mod logout;
+mod revocations;
+mod revoke;
+mod token;
+mod userinfo;
+
+use crate::http::metrics::RouteLabels;
+use crate::http::state::AppState;
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub const AUTHORISE_PATH: &str = "/oauth2/authorise";
+/// An alias of [`AUTHORISE_PATH`] in American spelling.
+pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
+pub const TOKEN_PATH: &str = "/oauth2/token";
+pub const USERINFO_PATH: &str = "/oauth2/userinfo";
+pub const LOGOUT_PATH: &str = "/oauth2/logout";
+pub const REVOKE_PATH: &str = "/oauth2/revoke";
+pub const INTROSPECT_PATH: &str = "/oauth2/introspect";
+pub const REVOCATIONS_PATH: &str = "/oauth2/revocations";
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+
+/// Request bodies larger than this are refused (413) before any handler runs.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub const METRICS_PATH: &str = "/metrics";
+
+/// Prometheus text exposition (unauthenticated, like every exporter: counts and latencies only).
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match state.metrics.render() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Records every request's latency by matched route (unmatched paths share one label).
+async fn timed(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let res = next.run(req).await;
+    state.metrics.observe(
+        RouteLabels {
+            method,
+            route,
+            status: res.status().as_u16(),
+        },
+        start.elapsed().as_secs_f64(),
+    );
+    res
+}
+
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(AUTHORISE_PATH, get(authorise::get).post(authorise::post))
+        .route(AUTHORIZE_PATH, get(authorise::get).post(authorise::post))
+        .route(TOKEN_PATH, post(token::token))
+        .route(
+            USERINFO_PATH,
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route(LOGOUT_PATH, get(logout::get).post(logout::post))
+        .route(REVOKE_PATH, post(revoke::revoke))
+        .route(INTROSPECT_PATH, post(introspect::introspect))
+        .route(REVOCATIONS_PATH, get(revocations::feed))
+        .route(JWKS_PATH, get(discovery::jwks))
+        .route(OPENID_CONFIGURATION_PATH, get(discovery::metadata))
+        .route(AS_METADATA_PATH, get(discovery::metadata))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(METRICS_PATH, get(metrics))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), timed))
+        .with_state(state)
+}

@@ -1,0 +1,55 @@
+//! RFC 6749 §5.2 errors: one enum for the domain; rendered in one place
+//! (the http layer's `oauth_error`).
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    /// Client authentication failed (401 with a `WWW-Authenticate` challenge).
+    #[error("invalid_client")]
+    InvalidClient,
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(String),
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    /// Something failed on our side; details are logged, never sent.
+    #[error("server_error: {0}")]
+    Server(String),
+}
+
+impl OAuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient => "invalid_client",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::Server(_) => "server_error",
+        }
+    }
+
+    /// The `error_description` sent with it (never server details).
+    pub fn description(&self) -> Option<&str> {
+        match self {
+            OAuthError::InvalidRequest(d)
+            | OAuthError::InvalidGrant(d)
+            | OAuthError::UnauthorizedClient(d)
+            | OAuthError::InvalidScope(d) => Some(d),
+            OAuthError::InvalidClient => Some("client authentication failed"),
+            OAuthError::UnsupportedGrantType => Some("the grant type is not supported"),
+            OAuthError::Server(_) => Some("the server could not complete the request"),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        OAuthError::Server(e.to_string())
+    }
+}

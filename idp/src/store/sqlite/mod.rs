@@ -1,0 +1,286 @@
+//! The embedded default backend: SQLite (sqlx) in WAL mode with `synchronous = FULL`, migrated on
+//! open. Write transactions start with `BEGIN IMMEDIATE`, so they hold the single write lock from
+//! their first statement: a deferred transaction that reads first fails at once with
+//! `SQLITE_BUSY` when another writer committed in between (WAL cannot upgrade a stale read
+//! snapshot), whereas an immediate one waits its turn (busy timeout). That lock is also what
+//! makes code and refresh-token use single-winner.
+
+use super::{
+    FormToken, NewCode, NewSsoSession, Revocation, SsoRecord, Store, StoreError, StoreOpenError,
+    StoreResult, StoredKey, Transaction,
+};
+mod transaction;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool};
+use std::str::FromStr;
+use transaction::SqliteTransaction;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::new(e)
+    }
+}
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreOpenError> {
+        let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreOpenError::Open {
+            url: url.to_owned(),
+            source: e,
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| failed(e.into()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Everything acknowledged to a client is durable.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        if let Some(parent) = options.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| failed(format!("creating {}: {e}", parent.display()).into()))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| failed(e.into()))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreOpenError::Migrate {
+                url: url.to_owned(),
+                source: e.into(),
+            })?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Box::new(SqliteTransaction { tx }))
+    }
+
+    async fn is_revoked(&self, jti: &str, sid: Option<&str>) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM revocations WHERE (kind = 'jti' AND value = ?) OR (kind = 'sid' AND value = ?)",
+        )
+        .bind(jti)
+        .bind(sid.unwrap_or(""))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn revocations_since(
+        &self,
+        since: Option<i64>,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<Revocation>, i64)> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, value, exp FROM revocations WHERE seq > ? AND exp > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(since.unwrap_or(0))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let entries: Vec<Revocation> = rows
+            .iter()
+            .map(|r| Revocation {
+                seq: r.get("seq"),
+                kind: r.get("kind"),
+                value: r.get("value"),
+                exp: r.get("exp"),
+            })
+            .collect();
+        let cursor = match entries.last() {
+            Some(last) => last.seq,
+            None if (limit > 0) => {
+                // Nothing live after `since`: the cursor moves to the newest sequence number
+                // handed out (expired entries need not be read again). AUTOINCREMENT keeps it
+                // even when those rows are purged.
+                let max: Option<i64> = sqlx::query_scalar(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'revocations'",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                max.unwrap_or(0).max(since.unwrap_or(0))
+            }
+            None => since.unwrap_or(0),
+        };
+        Ok((entries, cursor))
+    }
+
+    async fn purge_expired(&self, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for table in [
+            "DELETE FROM issued_tokens WHERE exp <= ?",
+            "DELETE FROM revocations WHERE exp <= ?",
+            "DELETE FROM form_tokens WHERE expires_at <= ?",
+        ] {
+            sqlx::query(table).bind(now).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_code(&self, c: &NewCode<'_>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (hash, client_id, redirect_uri, sub, scope, code_challenge, code_challenge_method, nonce, auth_time, amr, sso_id, issued_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.hash)
+        .bind(c.client_id)
+        .bind(c.redirect_uri)
+        .bind(c.sub)
+        .bind(c.scope)
+        .bind(c.code_challenge)
+        .bind(c.code_challenge_method)
+        .bind(c.nonce)
+        .bind(c.auth_time)
+        .bind(c.amr)
+        .bind(c.sso_id)
+        .bind(c.now)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_sso_session(&self, id: &str, now: i64) -> StoreResult<Option<SsoRecord>> {
+        let row = sqlx::query(
+            "SELECT sub, auth_time, amr FROM sso_sessions WHERE id = ? AND ended_at IS NULL AND expires_at > ?",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| SsoRecord {
+            sub: r.get("sub"),
+            auth_time: r.get("auth_time"),
+            amr: r.get("amr"),
+        }))
+    }
+
+    async fn sso_of_token_session(&self, sid: &str) -> StoreResult<Option<String>> {
+        let id =
+            sqlx::query_scalar::<_, Option<String>>("SELECT sso_id FROM sessions WHERE sid = ?")
+                .bind(sid)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(id.flatten())
+    }
+
+    async fn insert_sso_session(&self, s: &NewSsoSession<'_>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sso_sessions (id, sub, auth_time, amr, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(s.id)
+        .bind(s.sub)
+        .bind(s.auth_time)
+        .bind(s.amr)
+        .bind(s.now)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn reauthenticate_sso_session(
+        &self,
+        id: &str,
+        auth_time: i64,
+        amr: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE sso_sessions SET auth_time = ?, amr = ? WHERE id = ?")
+            .bind(auth_time)
+            .bind(amr)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn consented_scopes(&self, sub: &str, client_id: &str) -> StoreResult<Option<String>> {
+        Ok(consented_scopes(&self.pool, sub, client_id).await?)
+    }
+
+    async fn insert_form_token(&self, t: &FormToken<'_>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO form_tokens (hash, browser, purpose, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(t.hash)
+        .bind(t.browser)
+        .bind(t.purpose)
+        .bind(t.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn consume_form_token(
+        &self,
+        hash: &str,
+        browser: &str,
+        purpose: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM form_tokens WHERE hash = ? AND browser = ? AND purpose = ? AND expires_at > ?",
+        )
+        .bind(hash)
+        .bind(browser)
+        .bind(purpose)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, private_der, public_jwk, state,
+                    (state = 'published' AND activate_at IS NULL AND retire_at IS NULL) AS standing
+             FROM signing_keys WHERE state != 'retired' ORDER BY created_at, rowid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredKey {
+                kid: r.get("kid"),
+                alg: r.get("alg"),
+                private_key: r.get("private_der"),
+                public_jwk: r.get("public_jwk"),
+                active: r.get::<String, _>("state") == "active",
+                standing: r.get("standing"),
+            })
+            .collect())
+    }
+}
+
+pub(super) async fn consented_scopes<'e>(
+    db: impl sqlx::Executor<'e, Database = Sqlite>,
+    sub: &str,
+    client_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT scope FROM consents WHERE sub = ? AND client_id = ?")
+        .bind(sub)
+        .bind(client_id)
+        .fetch_optional(db)
+        .await
+}
