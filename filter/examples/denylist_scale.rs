@@ -2,7 +2,8 @@
 //! apply a feed page and for a worker to pick it up, and the cost of a look-up, at 10⁶ entries.
 //!
 //! `cargo run --release -p filter --example denylist_scale`
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
+// A benchmark reads the wall clock to time the core; the core itself never does.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::disallowed_methods)]
 
 use filter::denylist::{Denylist, IdKind, SHARDS};
 use filter::denylist_store::{Revocation, record, shared_bytes};

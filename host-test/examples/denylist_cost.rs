@@ -108,8 +108,10 @@ fn main() {
     );
     println!("|---|---|---|---|");
     for size in sizes {
-        let mut limits = Limits::default();
-        limits.max_shared_data_bytes = 256 << 20;
+        let limits = Limits {
+            max_shared_data_bytes: 256 << 20,
+            ..Limits::default()
+        };
         let options = EnvoyOptions::new()
             .workers(2)
             .clusters(["idp"])
