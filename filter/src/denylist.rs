@@ -1,234 +1,217 @@
-//! Revoked tokens (by `jti`) and ended sessions (by `sid`), learnt from the IDP's revocation feed
-//! and from logouts through this gateway. Bounded: an entry is dropped once the tokens it names
-//! have expired anyway (plus the largest leeway a provider may grant).
+//! Revoked tokens (by `jti`) and ended sessions (by `sid`), as one worker sees them: a read-only
+//! copy of the shared denylist (see [`crate::denylist_store`]), built for a million entries.
+//!
+//! Each revoked id is kept as a 64-bit SipHash of the id (a separate hash space for `jti` and
+//! `sid`), spread over [`SHARDS`] shards by its top bits; each shard is a sorted `Vec<u64>`.
+//! A look-up hashes the id, picks the shard and binary-searches ~250 hashes at a million entries
+//! (8 steps): no allocation, no string compare. A worker's copy costs 8 bytes per entry. When
+//! the shared list changes, a worker re-reads only the shards whose version moved.
+//!
+//! A shard that had to refuse an entry (full, see [`crate::denylist_store::MAX_SHARD_ENTRIES`])
+//! is *fail-closed*: every id hashing into it reads as revoked until the refused entry's token
+//! has expired, so an overflow never lets a revoked token through.
+//!
+//! A hash collision makes a valid token read as revoked (fail closed, never open); with 10⁶
+//! entries the chance for a given token is ≈ 10⁶ / 2⁶⁴ ≈ 5·10⁻¹⁴.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use std::collections::BTreeMap;
+use crate::shared_state::{SharedData, read_versioned};
+use siphasher::sip::SipHasher13;
+use std::hash::Hasher;
 
-/// A hard cap on entries; above it the oldest-expiring are dropped first (and an error logged by
-/// the glue). With entries dying at token expiry this is only reached under abuse.
-pub const MAX_ENTRIES: usize = 200_000;
+/// Shards of the list: a power of two (a shard is picked by the hash's top bits).
+pub const SHARD_BITS: u32 = 12;
+pub const SHARDS: usize = 1 << SHARD_BITS;
 /// Entries outlive the token's `exp` by this much, since a provider may accept a token for up to
 /// its leeway (at most 300 s) after `exp`.
 pub const EXPIRY_MARGIN_SECONDS: u64 = 300;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What an entry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Jti,
+    Sid,
+}
+
+/// The hash a revoked id is kept under. Fixed keys: every worker (and every Envoy) must agree.
+pub fn id_hash(kind: IdKind, id: &str) -> u64 {
+    let mut h = SipHasher13::new_with_keys(0x6f61_7574_6832_6777, 0x6465_6e79_6c69_7374);
+    h.write_u8(match kind {
+        IdKind::Jti => b'j',
+        IdKind::Sid => b's',
+    });
+    h.write(id.as_bytes());
+    h.finish()
+}
+
+pub fn shard_of(hash: u64) -> usize {
+    (hash >> (64 - SHARD_BITS)) as usize
+}
+
+/// The shared-data keys of the list.
+pub mod keys {
+    /// 8 bytes: the list's revision, read on every request and tick (the only per-request read).
+    pub const REVISION: &str = "oauth2gw/denylist/revision";
+    /// Every shard's version (and when its first entry dies), read when the revision moves.
+    pub const MANIFEST: &str = "oauth2gw/denylist/manifest";
+
+    pub fn shard(index: usize) -> String {
+        format!("oauth2gw/denylist/shard/{index:03x}")
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct LocalShard {
+    /// The shard's content version this copy is of (truncated; compared for equality).
+    version: u32,
+    hashes: Vec<u64>,
+    fail_closed: bool,
+}
+
+/// One worker's copy of the denylist.
+#[derive(Debug, Clone, Default)]
 pub struct Denylist {
-    /// The feed position this list is up to date with (opaque, from the IDP).
-    #[serde(default)]
-    pub cursor: Option<String>,
-    #[serde(default)]
-    jti: BTreeMap<String, u64>,
-    #[serde(default)]
-    sid: BTreeMap<String, u64>,
+    /// The shared revision this copy is up to date with; `None`: never synced.
+    revision: Option<u64>,
+    /// `SHARDS` shards once synced (empty before).
+    shards: Vec<LocalShard>,
+    entries: usize,
+    fail_closed_shards: usize,
+    /// Revocations recorded here that the shared list could not take (contention): kept so this
+    /// worker at least enforces them.
+    local_only: Vec<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FeedError {
-    #[error("revocation feed answer is not the expected JSON: {0}")]
-    Shape(String),
-}
-
-#[derive(Deserialize)]
-struct FeedPage {
-    cursor: Value,
-    revoked: Vec<FeedEntry>,
-}
-
-#[derive(Deserialize)]
-struct FeedEntry {
-    #[serde(default)]
-    jti: Option<String>,
-    #[serde(default)]
-    sid: Option<String>,
-    exp: u64,
+/// What a [`Denylist::sync`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Shards re-read (0: nothing changed).
+    pub shards_read: usize,
+    /// Shards refusing every token (an overflow), after the sync.
+    pub fail_closed_shards: usize,
 }
 
 impl Denylist {
     pub fn is_revoked(&self, jti: Option<&str>, sid: Option<&str>) -> bool {
-        jti.is_some_and(|j| self.jti.contains_key(j))
-            || sid.is_some_and(|s| self.sid.contains_key(s))
+        if self.entries == 0 && self.fail_closed_shards == 0 && self.local_only.is_empty() {
+            return false;
+        }
+        jti.is_some_and(|j| self.contains(id_hash(IdKind::Jti, j)))
+            || sid.is_some_and(|s| self.contains(id_hash(IdKind::Sid, s)))
     }
 
+    fn contains(&self, hash: u64) -> bool {
+        let listed = self
+            .shards
+            .get(shard_of(hash))
+            .is_some_and(|s| s.fail_closed || s.hashes.binary_search(&hash).is_ok());
+        listed || self.local_only.contains(&hash)
+    }
+
+    /// Entries in this copy.
     pub fn len(&self) -> usize {
-        self.jti.len() + self.sid.len()
+        self.entries + self.local_only.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn revoke_jti(&mut self, jti: &str, exp: u64) {
-        let e = self.jti.entry(jti.to_owned()).or_insert(exp);
-        *e = (*e).max(exp);
+    pub fn fail_closed_shards(&self) -> usize {
+        self.fail_closed_shards
     }
 
-    pub fn revoke_sid(&mut self, sid: &str, exp: u64) {
-        let e = self.sid.entry(sid.to_owned()).or_insert(exp);
-        *e = (*e).max(exp);
+    /// Bytes this copy holds on the heap (shard table and hashes).
+    pub fn heap_bytes(&self) -> usize {
+        self.shards.capacity() * std::mem::size_of::<LocalShard>()
+            + self
+                .shards
+                .iter()
+                .map(|s| s.hashes.capacity() * 8)
+                .sum::<usize>()
+            + self.local_only.capacity() * 8
     }
 
-    /// Applies one page of the feed (`{"cursor": C, "revoked": [{"jti"|"sid": .., "exp": ..}]}`)
-    /// and moves the cursor. Returns how many entries it named.
-    pub fn apply_feed(&mut self, body: &[u8], now: u64) -> Result<usize, FeedError> {
-        let page: FeedPage =
-            serde_json::from_slice(body).map_err(|e| FeedError::Shape(e.to_string()))?;
-        let cursor = match page.cursor {
-            Value::String(s) => s,
-            Value::Number(n) => n.to_string(),
-            Value::Null => return Err(FeedError::Shape("cursor is null".into())),
-            other => {
-                return Err(FeedError::Shape(format!(
-                    "cursor {other} is not a string or number"
-                )));
-            }
+    /// Enforces a revocation in this copy only (the shared list refused it). Kept until the VM
+    /// ends: only for the rare write that lost every compare-and-set.
+    pub fn add_local(&mut self, kind: IdKind, id: &str) {
+        let hash = id_hash(kind, id);
+        if !self.local_only.contains(&hash) {
+            self.local_only.push(hash);
+        }
+    }
+
+    /// [`Denylist::add_local`] for a `jti` (`exp` is not needed by a copy: the shared list
+    /// expires entries).
+    pub fn revoke_jti(&mut self, jti: &str, _exp: u64) {
+        self.add_local(IdKind::Jti, jti);
+    }
+
+    /// [`Denylist::add_local`] for a `sid`.
+    pub fn revoke_sid(&mut self, sid: &str, _exp: u64) {
+        self.add_local(IdKind::Sid, sid);
+    }
+
+    /// Brings this copy up to date with the shared list: one 8-byte read when nothing changed;
+    /// otherwise the manifest and the shards whose version moved.
+    pub fn sync(&mut self, shared: &dyn SharedData) -> SyncReport {
+        let revision = shared
+            .get(keys::REVISION)
+            .and_then(|(b, _)| b.first_chunk::<8>().map(|r| u64::from_le_bytes(*r)));
+        let Some(revision) = revision else {
+            return self.report(0);
         };
-        if !cursor
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
-        {
-            return Err(FeedError::Shape(
-                "cursor has characters unsafe in a URL".into(),
-            ));
+        if self.revision == Some(revision) {
+            return self.report(0);
         }
-        let count = page.revoked.len();
-        for entry in page.revoked {
-            match (entry.jti, entry.sid) {
-                (Some(jti), _) if !jti.is_empty() => self.revoke_jti(&jti, entry.exp),
-                (_, Some(sid)) if !sid.is_empty() => self.revoke_sid(&sid, entry.exp),
-                _ => {
-                    return Err(FeedError::Shape(
-                        "an entry names neither jti nor sid".into(),
-                    ));
-                }
+        let (_, manifest) = read_versioned(shared, keys::MANIFEST);
+        if self.shards.is_empty() {
+            self.shards = vec![LocalShard::default(); SHARDS];
+        }
+        let mut read = 0;
+        for (index, local) in self.shards.iter_mut().enumerate() {
+            let listed = manifest_version(&manifest, index);
+            if listed == local.version {
+                continue;
             }
+            let (version, payload) = read_versioned(shared, &keys::shard(index));
+            self.entries -= local.hashes.len();
+            self.fail_closed_shards -= usize::from(local.fail_closed);
+            (local.hashes, local.fail_closed) = decode_hashes(&payload);
+            local.version = version as u32;
+            self.entries += local.hashes.len();
+            self.fail_closed_shards += usize::from(local.fail_closed);
+            read += 1;
         }
-        self.cursor = Some(cursor);
-        self.prune(now);
-        Ok(count)
+        self.revision = Some(revision);
+        self.report(read)
     }
 
-    /// Drops entries whose tokens are expired beyond any leeway, and enforces [`MAX_ENTRIES`].
-    /// Returns how many were dropped because of the cap (0 normally).
-    pub fn prune(&mut self, now: u64) -> usize {
-        let alive = |exp: &u64| exp.saturating_add(EXPIRY_MARGIN_SECONDS) > now;
-        self.jti.retain(|_, exp| alive(exp));
-        self.sid.retain(|_, exp| alive(exp));
-        let mut over = self.len().saturating_sub(MAX_ENTRIES);
-        let dropped = over;
-        while over > 0 {
-            let oldest_jti = self
-                .jti
-                .iter()
-                .min_by_key(|(_, e)| **e)
-                .map(|(k, e)| (k.clone(), *e));
-            let oldest_sid = self
-                .sid
-                .iter()
-                .min_by_key(|(_, e)| **e)
-                .map(|(k, e)| (k.clone(), *e));
-            match (oldest_jti, oldest_sid) {
-                (Some((j, je)), Some((_, se))) if je <= se => self.jti.remove(&j),
-                (_, Some((s, _))) => self.sid.remove(&s),
-                (Some((j, _)), None) => self.jti.remove(&j),
-                (None, None) => break,
-            };
-            over -= 1;
-        }
-        dropped
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    /// A corrupt shared copy reads as empty with no cursor: the next poll starts over.
-    pub fn decode(bytes: &[u8]) -> Self {
-        serde_json::from_slice(bytes).unwrap_or_default()
-    }
-
-    /// Merges another list (a concurrent writer's) into this one.
-    pub fn merge(&mut self, other: &Denylist) {
-        for (k, e) in &other.jti {
-            self.revoke_jti(k, *e);
-        }
-        for (k, e) in &other.sid {
-            self.revoke_sid(k, *e);
+    fn report(&self, shards_read: usize) -> SyncReport {
+        SyncReport {
+            shards_read,
+            fail_closed_shards: self.fail_closed_shards,
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A shard's version as the manifest lists it (0: never written).
+pub(crate) fn manifest_version(manifest: &[u8], index: usize) -> u32 {
+    manifest
+        .get(index * 8..index * 8 + 4)
+        .and_then(|b| b.first_chunk::<4>())
+        .map_or(0, |b| u32::from_le_bytes(*b))
+}
 
-    #[test]
-    fn feed_pages_add_entries_and_move_the_cursor() {
-        let mut d = Denylist::default();
-        let page =
-            br#"{"cursor": 7, "revoked": [{"jti": "a", "exp": 1000}, {"sid": "s", "exp": 2000}]}"#;
-        assert_eq!(d.apply_feed(page, 500), Ok(2));
-        assert_eq!(d.cursor.as_deref(), Some("7"));
-        assert!(d.is_revoked(Some("a"), None));
-        assert!(d.is_revoked(Some("other"), Some("s")));
-        assert!(!d.is_revoked(Some("b"), Some("t")));
-        assert!(!d.is_revoked(None, None));
-    }
-
-    #[test]
-    fn entries_die_after_expiry_plus_margin() {
-        let mut d = Denylist::default();
-        d.revoke_jti("a", 1000);
-        d.revoke_sid("s", 5000);
-        d.prune(1000 + EXPIRY_MARGIN_SECONDS - 1);
-        assert!(d.is_revoked(Some("a"), None));
-        d.prune(1000 + EXPIRY_MARGIN_SECONDS);
-        assert!(!d.is_revoked(Some("a"), None));
-        assert!(d.is_revoked(None, Some("s")));
-    }
-
-    #[test]
-    fn bad_pages_change_nothing() {
-        let mut d = Denylist::default();
-        d.revoke_jti("keep", 10_000);
-        let before = d.clone();
-        for bad in [
-            &br#"{"revoked": []}"#[..],
-            br#"{"cursor": null, "revoked": []}"#,
-            br#"{"cursor": "a b", "revoked": []}"#,
-            br#"{"cursor": 1, "revoked": [{"exp": 5}]}"#,
-            br#"{"cursor": 1, "revoked": [{"jti": "x"}]}"#,
-            b"not json",
-        ] {
-            assert!(d.apply_feed(bad, 0).is_err());
-            assert_eq!(d, before);
-        }
-    }
-
-    #[test]
-    fn roundtrip_merge_and_corruption() {
-        let mut a = Denylist::default();
-        a.revoke_jti("a", 10);
-        a.cursor = Some("3".into());
-        let decoded = Denylist::decode(&a.encode());
-        assert_eq!(decoded, a);
-        let mut b = Denylist::default();
-        b.revoke_sid("s", 20);
-        b.merge(&a);
-        assert!(b.is_revoked(Some("a"), None) && b.is_revoked(None, Some("s")));
-        assert_eq!(Denylist::decode(b"garbage"), Denylist::default());
-    }
-
-    #[test]
-    fn the_cap_drops_the_soonest_expiring_first() {
-        let mut d = Denylist::default();
-        for i in 0..(MAX_ENTRIES as u64 + 3) {
-            d.revoke_jti(&format!("j{i}"), 1_000_000 + i);
-        }
-        assert_eq!(d.prune(0), 3);
-        assert_eq!(d.len(), MAX_ENTRIES);
-        assert!(!d.is_revoked(Some("j0"), None));
-        assert!(d.is_revoked(Some(&format!("j{}", MAX_ENTRIES as u64 + 2)), None));
-    }
+/// The sorted hashes of a shard payload and whether it is fail-closed (see
+/// [`crate::denylist_store`] for the layout). A corrupt shard is fail-closed.
+fn decode_hashes(payload: &[u8]) -> (Vec<u64>, bool) {
+    let Some((overflow, entries)) = payload.split_first_chunk::<4>() else {
+        return (Vec::new(), false);
+    };
+    let chunks = entries.chunks_exact(12);
+    let corrupt = !chunks.remainder().is_empty();
+    // Exactly sized: a worker's copy is 8 bytes per entry.
+    let mut hashes = Vec::with_capacity(entries.len() / 12);
+    hashes.extend(chunks.filter_map(|e| e.first_chunk::<8>().map(|h| u64::from_le_bytes(*h))));
+    (hashes, corrupt || u32::from_le_bytes(*overflow) != 0)
 }

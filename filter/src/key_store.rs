@@ -1,6 +1,6 @@
 //! A worker's copy of each provider's keys: the inline keys from the configuration plus the last
-//! JWKS fetched into shared data. A worker re-parses the shared copy only when its version (the
-//! shared-data CAS) changes, so parsing happens once per fetch per worker, not per request.
+//! JWKS fetched into shared data. A worker re-parses the shared copy only when its content version
+//! (see [`crate::jwks_share`]) changes, so parsing happens once per new document per worker.
 
 use crate::jwk::KeySet;
 
@@ -8,7 +8,7 @@ use crate::jwk::KeySet;
 pub struct ProviderKeys {
     inline: KeySet,
     fetched: KeySet,
-    version: Option<u32>,
+    version: Option<u64>,
     effective: KeySet,
 }
 
@@ -28,13 +28,13 @@ impl ProviderKeys {
         &self.effective
     }
 
-    pub fn version(&self) -> Option<u32> {
+    pub fn version(&self) -> Option<u64> {
         self.version
     }
 
     /// Takes a new shared JWKS payload seen at `version`. Returns `Err` with the reason when the
     /// payload is unusable; the previous keys are then kept (a bad fetch never empties the set).
-    pub fn absorb(&mut self, version: u32, payload: &[u8]) -> Result<(), String> {
+    pub fn absorb(&mut self, version: u64, payload: &[u8]) -> Result<(), String> {
         if self.version == Some(version) {
             return Ok(());
         }

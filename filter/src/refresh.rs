@@ -1,8 +1,16 @@
-//! Sans-IO bookkeeping for background fetches (JWKS, revocation feed) shared by every worker of an
-//! Envoy through proxy-wasm shared data. Envoy ticks every thread, so each tick any thread may see
-//! that a fetch is due; a lease taken with compare-and-swap makes exactly one of them fetch.
+//! The schedule of a background fetch (JWKS, revocation feed) shared by every worker of an Envoy:
+//! when it is due, how often it failed, when it last succeeded. Envoy ticks every thread, so each
+//! tick any thread may see that a fetch is due; the [`crate::lease`] makes exactly one of them
+//! fetch.
 //!
-//! Shared entry layout: `"<next_due_ms> <failures> <fetched_at_ms>\n" + payload`.
+//! A schedule lives in its own shared entry, apart from what is fetched: writing the schedule
+//! (backoff, early refresh) never looks like new content to the readers of the content.
+//!
+//! Entry layout: `"<next_due_ms> <failures> <fetched_at_ms>\n" + payload` (the feed keeps its
+//! cursor as the payload; the JWKS schedule has none).
+
+use crate::lease::{HeldLease, try_take};
+use crate::shared_state::{CAS_ATTEMPTS, SetError, SharedData};
 
 /// The schedule part of a shared entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,17 +94,101 @@ impl Schedule {
     }
 }
 
-/// A fetch lease: held by one thread until `until_ms`, after which anyone may take it (so a
-/// thread that died mid-fetch does not block fetching forever).
-pub fn lease_is_free(lease: Option<&[u8]>, now_ms: u64) -> bool {
-    match lease.and_then(|b| std::str::from_utf8(b).ok()?.parse::<u64>().ok()) {
-        Some(until) => now_ms >= until,
-        None => true,
+/// The schedule (and payload) at `key`; absent or corrupt: due now, no payload.
+pub fn read(shared: &dyn SharedData, key: &str) -> (Schedule, Vec<u8>) {
+    match shared.get(key) {
+        Some((entry, _)) => {
+            let (schedule, payload) = Schedule::decode(&entry);
+            (schedule, payload.to_vec())
+        }
+        None => (Schedule::default(), Vec::new()),
     }
 }
 
-pub fn encode_lease(until_ms: u64) -> Vec<u8> {
-    until_ms.to_string().into_bytes()
+/// Read-modify-write of a schedule entry with compare-and-set. `change` returns the new schedule
+/// and payload, or `None` to leave the entry alone. `Ok(true)`: written.
+pub fn update(
+    shared: &dyn SharedData,
+    key: &str,
+    mut change: impl FnMut(Schedule, &[u8]) -> Option<(Schedule, Vec<u8>)>,
+) -> Result<bool, SetError> {
+    let mut last = SetError::CasMismatch;
+    for _ in 0..CAS_ATTEMPTS {
+        let (entry, cas) = shared.get(key).unwrap_or_default();
+        let (schedule, payload) = Schedule::decode(&entry);
+        let Some((next, payload)) = change(schedule, payload) else {
+            return Ok(false);
+        };
+        let cas = (!entry.is_empty()).then_some(cas);
+        match shared.set(key, &next.encode(&payload), cas) {
+            Ok(()) => return Ok(true),
+            Err(SetError::Refused) => return Err(SetError::Refused),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// A job's two shared entries: its schedule and its lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobKeys {
+    pub schedule: String,
+    pub lease: String,
+}
+
+impl JobKeys {
+    /// If the job is due and this thread wins the lease (held for `hold_ms`), the lease.
+    pub fn start_if_due(
+        &self,
+        shared: &dyn SharedData,
+        now_ms: u64,
+        hold_ms: u64,
+    ) -> Option<HeldLease> {
+        if !read(shared, &self.schedule).0.is_due(now_ms) {
+            return None;
+        }
+        try_take(shared, &self.lease, now_ms, hold_ms)
+    }
+
+    /// A fetch succeeded: next one in `interval_ms`, the payload (feed cursor) replaced.
+    pub fn record_success(
+        &self,
+        shared: &dyn SharedData,
+        now_ms: u64,
+        interval_ms: u64,
+        payload: &[u8],
+    ) -> Result<bool, SetError> {
+        update(shared, &self.schedule, |_, _| {
+            Some((
+                Schedule::after_success(now_ms, interval_ms),
+                payload.to_vec(),
+            ))
+        })
+    }
+
+    /// A fetch failed: back off, keep the payload.
+    pub fn record_failure(
+        &self,
+        shared: &dyn SharedData,
+        now_ms: u64,
+        interval_ms: u64,
+    ) -> Result<bool, SetError> {
+        update(shared, &self.schedule, |s, p| {
+            Some((s.after_failure(now_ms, interval_ms), p.to_vec()))
+        })
+    }
+
+    /// Asks for a fetch now (throttled, see [`Schedule::request_early`]). `Ok(true)`: asked.
+    pub fn request_early(
+        &self,
+        shared: &dyn SharedData,
+        now_ms: u64,
+        min_gap_ms: u64,
+    ) -> Result<bool, SetError> {
+        update(shared, &self.schedule, |s, p| {
+            s.request_early(now_ms, min_gap_ms).map(|e| (e, p.to_vec()))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -155,10 +247,31 @@ mod tests {
     }
 
     #[test]
-    fn lease() {
-        assert!(lease_is_free(None, 5));
-        assert!(lease_is_free(Some(b"garbage"), 5));
-        assert!(!lease_is_free(Some(&encode_lease(10)), 5));
-        assert!(lease_is_free(Some(&encode_lease(10)), 10));
+    fn a_job_runs_once_per_period_and_backs_off_on_failure() {
+        let shared = crate::shared_state::MemoryShared::default();
+        let job = JobKeys {
+            schedule: "s".into(),
+            lease: "l".into(),
+        };
+        let lease = job.start_if_due(&shared, 0, 5_000);
+        assert!(lease.is_some(), "never fetched: due");
+        assert_eq!(job.start_if_due(&shared, 10, 5_000), None, "leased");
+        assert_eq!(job.record_success(&shared, 100, 60_000, b"c7"), Ok(true));
+        assert_eq!(lease.map(|l| l.release(&shared)), Some(Ok(())));
+        assert_eq!(job.start_if_due(&shared, 200, 5_000), None, "not due");
+        assert_eq!(
+            read(&shared, "s"),
+            (Schedule::after_success(100, 60_000), b"c7".to_vec())
+        );
+        assert_eq!(job.record_failure(&shared, 60_100, 60_000), Ok(true));
+        let (s, payload) = read(&shared, "s");
+        assert_eq!(
+            (s.next_due_ms, s.failures, payload),
+            (61_100, 1, b"c7".to_vec())
+        );
+        assert_eq!(job.request_early(&shared, 61_000, 0), Ok(true));
+        assert!(job.start_if_due(&shared, 61_000, 5_000).is_some());
+        // Throttled: no write at all.
+        assert_eq!(job.request_early(&shared, 61_001, 1_000_000), Ok(false));
     }
 }

@@ -39,20 +39,6 @@ pub fn set_tick_period(period: Duration) {
     }
 }
 
-/// A shared-data entry and its CAS version, `None` when absent.
-pub fn shared_get(key: &str) -> Option<(Vec<u8>, u32)> {
-    match hostcalls::get_shared_data(key) {
-        Ok((Some(value), Some(cas))) => Some((value, cas)),
-        Ok((None, Some(cas))) => Some((Vec::new(), cas)),
-        _ => None,
-    }
-}
-
-/// Writes a shared-data entry; with `cas`, only if nobody wrote it since. `false`: not written.
-pub fn shared_set(key: &str, value: &[u8], cas: Option<u32>) -> bool {
-    hostcalls::set_shared_data(key, Some(value), cas).is_ok()
-}
-
 /// The request's headers as the host serialised them, parsed in place: one host call and no
 /// allocation per header (the SDK's `get_map` copies every name and value into its own `String`,
 /// and panics on a value that is not UTF-8). Bytes of a value that is not UTF-8 read as `?`:

@@ -9,6 +9,7 @@ mod metrics;
 mod native_verifier;
 mod revocation_feed;
 mod root;
+mod shared_data;
 mod worker;
 
 use proxy_wasm::traits::RootContext;

@@ -7,6 +7,7 @@ use super::jwks_refresh;
 use super::revocation_feed;
 use super::worker::Worker;
 use crate::config::FilterConfig;
+use crate::lease::HeldLease;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::collections::HashMap;
@@ -16,11 +17,11 @@ use std::time::Duration;
 /// Every thread ticks; a tick only reads small shared entries unless something is due.
 const TICK: Duration = Duration::from_millis(100);
 
-/// A background call in flight from this thread.
-#[derive(Debug, Clone, Copy)]
+/// A background call in flight from this thread, with the lease it holds for it.
+#[derive(Debug)]
 enum Job {
-    Jwks(usize),
-    RevocationFeed,
+    Jwks(usize, HeldLease),
+    RevocationFeed(HeldLease),
 }
 
 enum Phase {
@@ -68,10 +69,12 @@ impl Context for Root {
         let body = host::http_call_body(body_size);
         let now_ms = host::now_ms();
         match job {
-            Job::Jwks(provider) => {
-                jwks_refresh::finish_fetch(worker, provider, status, &body, now_ms)
+            Job::Jwks(provider, lease) => {
+                jwks_refresh::finish_fetch(worker, provider, lease, status, &body, now_ms)
             }
-            Job::RevocationFeed => revocation_feed::finish_poll(worker, status, &body, now_ms),
+            Job::RevocationFeed(lease) => {
+                revocation_feed::finish_poll(worker, lease, status, &body, now_ms)
+            }
         }
     }
 }
@@ -126,15 +129,21 @@ impl RootContext for Root {
         worker.sync_denylist();
         let now_ms = host::now_ms();
         // A thread with a call of a kind in flight does not start another (its lease covers it).
-        if !self.jobs.values().any(|j| matches!(j, Job::Jwks(_))) {
+        if !self.jobs.values().any(|j| matches!(j, Job::Jwks(..))) {
             let started = jwks_refresh::start_due_fetches(worker, now_ms);
-            self.jobs
-                .extend(started.into_iter().map(|(t, p)| (t, Job::Jwks(p))));
+            self.jobs.extend(
+                started
+                    .into_iter()
+                    .map(|(t, p, lease)| (t, Job::Jwks(p, lease))),
+            );
         }
-        if !self.jobs.values().any(|j| matches!(j, Job::RevocationFeed))
-            && let Some(token) = revocation_feed::start_due_poll(worker, now_ms)
+        if !self
+            .jobs
+            .values()
+            .any(|j| matches!(j, Job::RevocationFeed(_)))
+            && let Some((token, lease)) = revocation_feed::start_due_poll(worker, now_ms)
         {
-            self.jobs.insert(token, Job::RevocationFeed);
+            self.jobs.insert(token, Job::RevocationFeed(lease));
         }
     }
 

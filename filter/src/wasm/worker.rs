@@ -1,26 +1,27 @@
 //! What one VM (Envoy's main thread or a worker) knows: the validated configuration, its copy of
-//! every provider's keys, and its metrics. Shared by the root context and its HTTP contexts.
+//! every provider's keys and of the denylist, and its metrics. Shared by the root context and its
+//! HTTP contexts. The shared-state protocol itself is the core's ([`crate::shared_state`]).
 
-use super::host::{self, log_at};
-use super::jwks_refresh::entry_key;
+use super::host::log_at;
 use super::metrics::Metrics;
 use super::native_verifier::EnvoyVerifier;
-use super::revocation_feed;
+use super::shared_data::HostShared;
 use crate::config::FilterConfig;
-use crate::denylist::Denylist;
+use crate::denylist::{Denylist, IdKind};
+use crate::denylist_store::{self, Revocation};
 use crate::jwk::KeySet;
+use crate::jwks_share::JwksShare;
 use crate::key_store::ProviderKeys;
-use crate::refresh::Schedule;
 use crate::token_cache::TokenCache;
 use std::cell::{Ref, RefCell};
 
 pub struct Worker {
     pub config: FilterConfig,
     keys: RefCell<Vec<ProviderKeys>>,
+    /// Each provider's shared JWKS entries (`None`: inline keys only).
+    pub jwks: Vec<Option<JwksShare>>,
     denylist: RefCell<Denylist>,
     pub cache: RefCell<TokenCache>,
-    /// The shared denylist version stamp this VM's copy corresponds to.
-    denylist_version: RefCell<Option<Vec<u8>>>,
     pub metrics: Metrics,
     /// Envoy's native signature verification, when present.
     pub native: Option<EnvoyVerifier>,
@@ -33,15 +34,20 @@ impl Worker {
             .iter()
             .map(|p| ProviderKeys::new(p.inline_keys.clone()))
             .collect();
+        let jwks = config
+            .providers
+            .iter()
+            .map(|p| p.jwks.as_ref().map(|s| JwksShare::new(&s.cluster, &s.path)))
+            .collect();
         let cache = RefCell::new(TokenCache::new(config.cache_max_entries));
         let native = EnvoyVerifier::probe();
         Worker {
             native,
             cache,
             config,
+            jwks,
             keys: RefCell::new(keys),
             denylist: RefCell::new(Denylist::default()),
-            denylist_version: RefCell::new(None),
             metrics: Metrics::default(),
         }
     }
@@ -58,54 +64,90 @@ impl Worker {
         self.denylist.borrow()
     }
 
-    /// Picks up the shared denylist when its version stamp moved.
+    /// Picks up changes to the shared denylist: one 8-byte read when there are none; otherwise
+    /// only the shards that changed.
     pub fn sync_denylist(&self) {
-        let stamp = host::shared_get(revocation_feed::VERSION_KEY).map(|(v, _)| v);
-        if stamp.is_none() || *self.denylist_version.borrow() == stamp {
-            return;
+        let report = self.denylist.borrow_mut().sync(&HostShared);
+        if report.shards_read > 0 && report.fail_closed_shards > 0 {
+            self.metrics.increment("denylist_fail_closed");
+            log_at!(
+                Error,
+                "oauth2-gateway: {} of the denylist's shards are over capacity: tokens hashing into them are refused until the refused revocations expire",
+                report.fail_closed_shards
+            );
         }
-        let (_, list, _) = revocation_feed::read_shared();
-        *self.denylist.borrow_mut() = list;
-        *self.denylist_version.borrow_mut() = stamp;
+    }
+
+    /// Records revocations in the shared list, loudly when some could not be kept.
+    pub fn record_revocations(&self, revocations: &[Revocation], now_ms: u64) -> bool {
+        match denylist_store::record(&HostShared, revocations, now_ms / 1_000) {
+            Ok(report) => {
+                self.note_refused(report.refused);
+                true
+            }
+            Err(why) => {
+                log_at!(
+                    Error,
+                    "oauth2-gateway: could not update the shared denylist: {why}"
+                );
+                false
+            }
+        }
+    }
+
+    pub fn note_refused(&self, refused: usize) {
+        if refused > 0 {
+            self.metrics.add("denylist_refused", refused as u64);
+            log_at!(
+                Error,
+                "oauth2-gateway: denylist full: {refused} revocation(s) refused; their shards now refuse every token they cover (fail closed)"
+            );
+        }
     }
 
     /// Records a revocation confirmed by the IDP during a logout through this gateway: in the
-    /// shared list (every worker of this Envoy) and in this VM's copy at once.
+    /// shared list (every worker of this Envoy), and picked up here at once.
     pub fn revoke_locally(&self, jti: Option<&str>, sid: Option<&str>, exp: u64, now_ms: u64) {
-        let apply = |list: &mut Denylist| {
-            if let Some(jti) = jti {
-                list.revoke_jti(jti, exp);
+        let ids: Vec<(IdKind, &str)> = [(IdKind::Jti, jti), (IdKind::Sid, sid)]
+            .into_iter()
+            .filter_map(|(kind, id)| Some((kind, id?)))
+            .collect();
+        let revocations: Vec<Revocation> = ids
+            .iter()
+            .map(|(kind, id)| Revocation::new(*kind, id, exp))
+            .collect();
+        if !self.record_revocations(&revocations, now_ms) {
+            let mut list = self.denylist.borrow_mut();
+            for (kind, id) in ids {
+                list.add_local(kind, id);
             }
-            if let Some(sid) = sid {
-                list.revoke_sid(sid, exp);
-            }
-        };
-        apply(&mut self.denylist.borrow_mut());
-        if revocation_feed::update_shared(now_ms, |_, list| apply(list)).is_none() {
             log_at!(
                 Error,
                 "oauth2-gateway: logout revocation recorded on this worker only"
             );
         }
+        self.sync_denylist();
     }
 
-    /// Picks up JWKS documents other threads fetched since this VM last looked.
+    /// Picks up JWKS documents other threads fetched since this VM last looked. The token cache
+    /// is flushed only when a provider's keys changed.
     pub fn sync_keys(&self) {
         let mut keys = self.keys.borrow_mut();
-        for (provider, slot) in self.config.providers.iter().zip(keys.iter_mut()) {
-            let Some(source) = &provider.jwks else {
-                continue;
-            };
-            let Some((entry, version)) = host::shared_get(&entry_key(source)) else {
-                continue;
-            };
-            if slot.version() == Some(version) {
+        for ((provider, share), slot) in self
+            .config
+            .providers
+            .iter()
+            .zip(&self.jwks)
+            .zip(keys.iter_mut())
+        {
+            let Some(share) = share else { continue };
+            let (version, document) = share.read(&HostShared);
+            if version == 0 || slot.version() == Some(version) {
                 continue;
             }
-            let (_, payload) = Schedule::decode(&entry);
             // New keys (or a key removed): cached verifications may no longer hold.
             self.cache.borrow_mut().clear();
-            if let Err(why) = slot.absorb(version, payload) {
+            if let Err(why) = slot.absorb(version, &document) {
                 log_at!(
                     Warn,
                     "oauth2-gateway: provider {:?}: shared JWKS unusable, keeping previous keys: {why}",
@@ -119,22 +161,21 @@ impl Worker {
     /// may have rotated). Throttled to one per `min_early_refresh_seconds` after a fetch, so
     /// unknown `kid`s cannot make the gateway hammer the IDP.
     pub fn request_early_refresh(&self, provider: usize, now_ms: u64) {
-        let Some(source) = self
-            .config
-            .providers
-            .get(provider)
-            .and_then(|p| p.jwks.as_ref())
+        let (Some(Some(share)), Some(p)) =
+            (self.jwks.get(provider), self.config.providers.get(provider))
         else {
             return;
         };
-        let key = entry_key(source);
-        let Some((entry, cas)) = host::shared_get(&key) else {
-            return;
-        };
-        let (schedule, payload) = Schedule::decode(&entry);
-        let min_gap_ms = source.min_early_refresh_seconds.saturating_mul(1_000);
-        if let Some(early) = schedule.request_early(now_ms, min_gap_ms) {
-            host::shared_set(&key, &early.encode(payload), Some(cas));
+        let min_gap_ms = p
+            .jwks
+            .as_ref()
+            .map_or(0, |s| s.min_early_refresh_seconds.saturating_mul(1_000));
+        if let Err(why) = share.job.request_early(&HostShared, now_ms, min_gap_ms) {
+            log_at!(
+                Warn,
+                "oauth2-gateway: provider {:?}: could not ask for an early JWKS fetch: {why}",
+                p.name
+            );
         }
     }
 

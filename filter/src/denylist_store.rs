@@ -1,0 +1,255 @@
+//! The shared denylist, written by the revocation-feed job and by logouts, read by every worker
+//! through [`crate::denylist::Denylist::sync`].
+//!
+//! Shared entries (all [versioned](crate::shared_state::update_versioned), so a version moves
+//! exactly when content changes):
+//! - shard `i`: `[u32 overflow_until]` then entries `[u64 hash][u32 dies_at]` sorted by hash,
+//!   12 bytes each;
+//! - the manifest: per shard `[u32 version][u32 first_death]` (32 KB for 4096 shards);
+//! - the revision: 8 bytes, the manifest's version, only ever moved forward.
+//!
+//! A writer changes shards (compare-and-set each), then the manifest, then the revision; a
+//! reader reads them in the opposite order, so a reader that saw a revision sees at least the
+//! shards it announces. Entries are dropped only once the token they name has expired
+//! (`dies_at` = `exp` + [`EXPIRY_MARGIN_SECONDS`]); a full shard refuses new entries and turns
+//! fail-closed until the refused token would have expired.
+
+use crate::denylist::{
+    EXPIRY_MARGIN_SECONDS, IdKind, SHARDS, id_hash, keys, manifest_version, shard_of,
+};
+use crate::shared_state::{CAS_ATTEMPTS, SetError, SharedData, Update, update_versioned};
+use std::collections::BTreeMap;
+
+/// Live entries one shard holds; with 4096 shards, 8 M entries on average, 8× the design load of
+/// 10⁶ (≈ 244 per shard; the fullest of 4096 shards then holds ≈ 300).
+pub const MAX_SHARD_ENTRIES: usize = 2_048;
+
+/// One revocation: an id's hash and when its entry may be dropped (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    pub hash: u64,
+    pub dies_at: u32,
+}
+
+impl Revocation {
+    pub fn new(kind: IdKind, id: &str, exp: u64) -> Self {
+        let dies_at = exp.saturating_add(EXPIRY_MARGIN_SECONDS);
+        Revocation {
+            hash: id_hash(kind, id),
+            dies_at: u32::try_from(dies_at).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Shards whose content changed.
+    pub shards_changed: usize,
+    /// Entries refused because their shard was full (their shard is now fail-closed).
+    pub refused: usize,
+    /// Expired entries dropped on the way.
+    pub expired: usize,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    overflow_until: u32,
+    entries: Vec<(u64, u32)>,
+}
+
+impl Shard {
+    fn decode(payload: &[u8]) -> Shard {
+        let Some((overflow, rest)) = payload.split_first_chunk::<4>() else {
+            return Shard::default();
+        };
+        let chunks = rest.chunks_exact(12);
+        // A torn or corrupt shard stays fail-closed for as long as any token can live.
+        let overflow_until = if chunks.remainder().is_empty() {
+            u32::from_le_bytes(*overflow)
+        } else {
+            u32::MAX
+        };
+        let entries = chunks
+            .filter_map(|e| {
+                let (h, d) = e.split_first_chunk::<8>()?;
+                Some((
+                    u64::from_le_bytes(*h),
+                    u32::from_le_bytes(*d.first_chunk::<4>()?),
+                ))
+            })
+            .collect();
+        Shard {
+            overflow_until,
+            entries,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + self.entries.len() * 12);
+        out.extend_from_slice(&self.overflow_until.to_le_bytes());
+        for (hash, dies_at) in &self.entries {
+            out.extend_from_slice(&hash.to_le_bytes());
+            out.extend_from_slice(&dies_at.to_le_bytes());
+        }
+        out
+    }
+
+    /// Drops what died by `now`; returns how many entries.
+    fn prune(&mut self, now: u64) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|(_, d)| u64::from(*d) > now);
+        if u64::from(self.overflow_until) <= now {
+            self.overflow_until = 0;
+        }
+        before - self.entries.len()
+    }
+
+    /// Adds (or extends) an entry; `false` when the shard is full and refused it.
+    fn insert(&mut self, r: Revocation) -> bool {
+        match self.entries.binary_search_by_key(&r.hash, |e| e.0) {
+            Ok(at) => {
+                self.entries[at].1 = self.entries[at].1.max(r.dies_at);
+                true
+            }
+            Err(_) if self.entries.len() >= MAX_SHARD_ENTRIES => {
+                self.overflow_until = self.overflow_until.max(r.dies_at);
+                false
+            }
+            Err(at) => {
+                self.entries.insert(at, (r.hash, r.dies_at));
+                true
+            }
+        }
+    }
+
+    /// When the next entry (or the overflow) may be dropped; 0 when nothing will.
+    fn first_death(&self) -> u32 {
+        let entries = self.entries.iter().map(|e| e.1);
+        let overflow = (self.overflow_until != 0).then_some(self.overflow_until);
+        entries.chain(overflow).min().unwrap_or(0)
+    }
+}
+
+/// Records revocations in the shared list; entries already present keep the later expiry.
+pub fn record(
+    shared: &dyn SharedData,
+    revocations: &[Revocation],
+    now: u64,
+) -> Result<WriteReport, SetError> {
+    let mut by_shard: BTreeMap<usize, Vec<Revocation>> = BTreeMap::new();
+    for r in revocations {
+        by_shard.entry(shard_of(r.hash)).or_default().push(*r);
+    }
+    rewrite(shared, by_shard, now)
+}
+
+/// Drops expired entries from the shards that have some (at most `max_shards` of them, to bound
+/// one call's work). Returns what it did.
+pub fn prune_expired(
+    shared: &dyn SharedData,
+    now: u64,
+    max_shards: usize,
+) -> Result<WriteReport, SetError> {
+    let (_, manifest) = crate::shared_state::read_versioned(shared, keys::MANIFEST);
+    let due: BTreeMap<usize, Vec<Revocation>> = (0..SHARDS)
+        .filter(|&i| {
+            let death = first_death(&manifest, i);
+            death != 0 && u64::from(death) <= now
+        })
+        .take(max_shards)
+        .map(|i| (i, Vec::new()))
+        .collect();
+    rewrite(shared, due, now)
+}
+
+fn rewrite(
+    shared: &dyn SharedData,
+    work: BTreeMap<usize, Vec<Revocation>>,
+    now: u64,
+) -> Result<WriteReport, SetError> {
+    let mut report = WriteReport::default();
+    let mut changed: Vec<(usize, u32, u32)> = Vec::new();
+    for (index, items) in work {
+        let (mut refused, mut expired, mut death) = (0, 0, 0);
+        let update = update_versioned(shared, &keys::shard(index), |payload| {
+            let mut shard = Shard::decode(payload);
+            expired = shard.prune(now);
+            refused = items.iter().filter(|r| !shard.insert(**r)).count();
+            death = shard.first_death();
+            Some(shard.encode())
+        })?;
+        report.refused += refused;
+        report.expired += expired;
+        if let Update::Changed(version) = update {
+            changed.push((index, version as u32, death));
+        }
+    }
+    report.shards_changed = changed.len();
+    if !changed.is_empty() {
+        publish(shared, &changed)?;
+    }
+    Ok(report)
+}
+
+fn first_death(manifest: &[u8], index: usize) -> u32 {
+    manifest
+        .get(index * 8 + 4..index * 8 + 8)
+        .and_then(|b| b.first_chunk::<4>())
+        .map_or(0, |b| u32::from_le_bytes(*b))
+}
+
+/// Announces changed shards in the manifest (a version never moves back: a slower writer's older
+/// news is ignored), then moves the revision forward.
+fn publish(shared: &dyn SharedData, changed: &[(usize, u32, u32)]) -> Result<(), SetError> {
+    let update = update_versioned(shared, keys::MANIFEST, |current| {
+        let mut manifest = current.to_vec();
+        manifest.resize(SHARDS * 8, 0);
+        for &(index, version, death) in changed {
+            let listed = manifest_version(&manifest, index);
+            // Newer, with wrap-around (a shard's version is truncated to 32 bits).
+            if (version.wrapping_sub(listed) as i32) > 0 {
+                manifest[index * 8..index * 8 + 4].copy_from_slice(&version.to_le_bytes());
+                manifest[index * 8 + 4..index * 8 + 8].copy_from_slice(&death.to_le_bytes());
+            }
+        }
+        Some(manifest)
+    })?;
+    let revision = match update {
+        Update::Changed(v) | Update::Unchanged(v) => v,
+    };
+    raise_revision(shared, revision)
+}
+
+/// Moves the revision to `revision` unless it is already there or beyond.
+fn raise_revision(shared: &dyn SharedData, revision: u64) -> Result<(), SetError> {
+    let mut last = SetError::CasMismatch;
+    for _ in 0..CAS_ATTEMPTS {
+        let (current, cas) = match shared.get(keys::REVISION) {
+            Some((bytes, cas)) => (
+                bytes
+                    .first_chunk::<8>()
+                    .map_or(0, |b| u64::from_le_bytes(*b)),
+                Some(cas),
+            ),
+            None => (0, None),
+        };
+        if current >= revision {
+            return Ok(());
+        }
+        match shared.set(keys::REVISION, &revision.to_le_bytes(), cas) {
+            Ok(()) => return Ok(()),
+            Err(SetError::Refused) => return Err(SetError::Refused),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Shared bytes the list holds (keys and values), for the benchmarks.
+pub fn shared_bytes(shared: &dyn SharedData) -> usize {
+    let entry = |key: &str| shared.get(key).map_or(0, |(v, _)| key.len() + v.len());
+    (0..SHARDS).map(|i| entry(&keys::shard(i))).sum::<usize>()
+        + entry(keys::MANIFEST)
+        + entry(keys::REVISION)
+}

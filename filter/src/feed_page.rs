@@ -1,0 +1,117 @@
+//! One page of the IDP's revocation feed: `{"cursor": C, "revoked": [{"jti"|"sid": .., "exp": ..}]}`,
+//! parsed whole before anything is applied (a bad page changes nothing).
+
+use crate::denylist::IdKind;
+use crate::denylist_store::Revocation;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    #[error("revocation feed answer is not the expected JSON: {0}")]
+    Shape(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedPage {
+    /// Where the next poll starts (opaque, from the IDP; safe in a URL).
+    pub cursor: String,
+    pub revocations: Vec<Revocation>,
+}
+
+#[derive(Deserialize)]
+struct RawPage {
+    cursor: Value,
+    revoked: Vec<RawEntry>,
+}
+
+#[derive(Deserialize)]
+struct RawEntry {
+    #[serde(default)]
+    jti: Option<String>,
+    #[serde(default)]
+    sid: Option<String>,
+    exp: u64,
+}
+
+impl FeedPage {
+    pub fn parse(body: &[u8]) -> Result<FeedPage, FeedError> {
+        let page: RawPage =
+            serde_json::from_slice(body).map_err(|e| FeedError::Shape(e.to_string()))?;
+        let cursor = match page.cursor {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Null => return Err(FeedError::Shape("cursor is null".into())),
+            other => {
+                return Err(FeedError::Shape(format!(
+                    "cursor {other} is not a string or number"
+                )));
+            }
+        };
+        if !cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        {
+            return Err(FeedError::Shape(
+                "cursor has characters unsafe in a URL".into(),
+            ));
+        }
+        let revocations = page
+            .revoked
+            .iter()
+            .map(|entry| match (&entry.jti, &entry.sid) {
+                (Some(jti), _) if !jti.is_empty() => {
+                    Ok(Revocation::new(IdKind::Jti, jti, entry.exp))
+                }
+                (_, Some(sid)) if !sid.is_empty() => {
+                    Ok(Revocation::new(IdKind::Sid, sid, entry.exp))
+                }
+                _ => Err(FeedError::Shape(
+                    "an entry names neither jti nor sid".into(),
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(FeedPage {
+            cursor,
+            revocations,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_parse_or_are_refused_whole() {
+        let page = FeedPage::parse(
+            br#"{"cursor": 7, "revoked": [{"jti": "a", "exp": 1000}, {"sid": "s", "exp": 2000}]}"#,
+        );
+        assert_eq!(
+            page,
+            Ok(FeedPage {
+                cursor: "7".into(),
+                revocations: vec![
+                    Revocation::new(IdKind::Jti, "a", 1000),
+                    Revocation::new(IdKind::Sid, "s", 2000)
+                ]
+            })
+        );
+        for bad in [
+            &br#"{"revoked": []}"#[..],
+            br#"{"cursor": null, "revoked": []}"#,
+            br#"{"cursor": "a b", "revoked": []}"#,
+            br#"{"cursor": [1], "revoked": []}"#,
+            br#"{"cursor": 1, "revoked": [{"exp": 5}]}"#,
+            br#"{"cursor": 1, "revoked": [{"jti": "", "exp": 5}]}"#,
+            br#"{"cursor": 1, "revoked": [{"jti": "x"}]}"#,
+            b"not json",
+        ] {
+            assert!(
+                FeedPage::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
