@@ -21,6 +21,7 @@ pub mod key_store;
 pub mod logout;
 pub mod policy;
 pub mod refresh;
+pub mod request_path;
 pub mod service_config;
 pub mod strict_json;
 pub mod token_cache;
