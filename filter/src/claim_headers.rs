@@ -57,7 +57,11 @@ mod tests {
         let claims = claims.as_object().cloned().unwrap();
         VerifiedToken {
             provider: 0,
-            lifetime: Lifetime { exp: 10, nbf: None },
+            lifetime: Lifetime {
+                exp: 10,
+                nbf: None,
+                iat: None,
+            },
             jti: None,
             sid: None,
             sub: None,

@@ -45,14 +45,17 @@ pub fn optional_string<'a>(
 pub struct Lifetime {
     pub exp: u64,
     pub nbf: Option<u64>,
+    /// When the token was issued (RFC 7519 §4.1.6): a token issued in the future (beyond the
+    /// leeway) is refused like one not yet valid.
+    pub iat: Option<u64>,
 }
 
 impl Lifetime {
     pub fn from_claims(claims: &Map<String, Value>) -> Result<Self, Denial> {
         let exp = numeric_date(claims, "exp")?.ok_or(Denial::Malformed("exp is required"))?;
         let nbf = numeric_date(claims, "nbf")?;
-        numeric_date(claims, "iat")?; // present-but-garbage iat is refused too
-        Ok(Lifetime { exp, nbf })
+        let iat = numeric_date(claims, "iat")?; // present-but-garbage iat is refused too
+        Ok(Lifetime { exp, nbf, iat })
     }
 
     pub fn check(&self, now: u64, leeway: u64) -> Result<(), Denial> {
@@ -60,8 +63,11 @@ impl Lifetime {
         if now >= self.exp.saturating_add(leeway) {
             return Err(Denial::Expired);
         }
-        if let Some(nbf) = self.nbf
-            && now.saturating_add(leeway) < nbf
+        // Neither nbf nor iat may lie in the future beyond the leeway: a token issued "tomorrow"
+        // is a forged clock or a broken issuer, never a valid token.
+        let not_before = self.nbf.into_iter().chain(self.iat).max();
+        if let Some(start) = not_before
+            && now.saturating_add(leeway) < start
         {
             return Err(Denial::NotYetValid);
         }
@@ -168,6 +174,7 @@ mod tests {
         let l = Lifetime {
             exp: 100,
             nbf: Some(50),
+            iat: None,
         };
         assert_eq!(l.check(99, 0), Ok(()));
         assert_eq!(l.check(100, 0), Err(Denial::Expired));
@@ -176,6 +183,30 @@ mod tests {
         assert_eq!(l.check(49, 0), Err(Denial::NotYetValid));
         assert_eq!(l.check(45, 5), Ok(()));
         assert_eq!(l.check(50, 0), Ok(()));
+    }
+
+    #[test]
+    fn iat_in_the_future_is_refused_beyond_the_leeway() {
+        let l = Lifetime {
+            exp: 1_000,
+            nbf: None,
+            iat: Some(500),
+        };
+        assert_eq!(l.check(499, 0), Err(Denial::NotYetValid));
+        assert_eq!(l.check(500, 0), Ok(()));
+        assert_eq!(l.check(470, 30), Ok(()));
+        assert_eq!(l.check(469, 30), Err(Denial::NotYetValid));
+        // the later of nbf and iat counts
+        let both = Lifetime {
+            exp: 1_000,
+            nbf: Some(100),
+            iat: Some(500),
+        };
+        assert_eq!(both.check(200, 0), Err(Denial::NotYetValid));
+        assert_eq!(
+            Lifetime::from_claims(&obj(json!({"exp": 10, "iat": 7}))).map(|l| l.iat),
+            Ok(Some(7))
+        );
     }
 
     #[test]

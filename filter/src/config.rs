@@ -6,7 +6,8 @@ use crate::algorithm::Algorithm;
 use crate::jwk::KeySet;
 use crate::policy::{RawRule, Rule};
 use crate::service_config::{
-    IdpClient, Logout, RawCallout, RawIdpClient, RawLogout, RawRevocationFeed, RevocationFeed,
+    IdpClient, Logout, RawCallout, RawIdpClient, RawLogout, RawProviderRevoke, RawRevocationFeed,
+    Revocation, RevocationFeed, resolve_revocations,
 };
 use crate::token_sources::{RawTokenSource, TokenSource, default_sources};
 use serde::Deserialize;
@@ -72,6 +73,9 @@ pub struct RawProvider {
     /// Where tokens of this provider may be; default: the Authorization Bearer header only.
     #[serde(default)]
     pub token_sources: Option<Vec<RawTokenSource>>,
+    /// Where logout revokes this provider's tokens (RFC 7009), as which client.
+    #[serde(default)]
+    pub revoke: Option<RawProviderRevoke>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +123,8 @@ pub struct Provider {
     pub token_types: Vec<String>,
     pub forward_token: bool,
     pub token_sources: Vec<TokenSource>,
+    /// Logout's revocation endpoint for this provider's tokens (none: logout is refused).
+    pub revocation: Option<Revocation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,7 +254,16 @@ impl RawConfig {
             .revocation_feed
             .map(|f| f.validate("revocation_feed"))
             .transpose()?;
-        let logout = self.logout.map(|l| l.validate("logout")).transpose()?;
+        let (logout, top_revoke) = match self.logout.map(|l| l.validate("logout")).transpose()? {
+            Some((logout, top)) => (Some(logout), top),
+            None => (None, None),
+        };
+        resolve_revocations(
+            &mut providers,
+            top_revoke,
+            idp_client.as_ref(),
+            logout.as_ref(),
+        )?;
         let mut token_sources: Vec<TokenSource> = Vec::new();
         for source in providers.iter().flat_map(|p| p.token_sources.iter()) {
             if !token_sources.contains(source) {
@@ -261,13 +276,8 @@ impl RawConfig {
         if cache_max_entries > 1_000_000 {
             return Err(err("cache_max_entries", "must be at most 1000000"));
         }
-        if idp_client.is_none() {
-            if revocation_feed.is_some() {
-                return Err(err("idp_client", "is required by revocation_feed"));
-            }
-            if logout.is_some() {
-                return Err(err("idp_client", "is required by logout"));
-            }
+        if idp_client.is_none() && revocation_feed.is_some() {
+            return Err(err("idp_client", "is required by revocation_feed"));
         }
         Ok(FilterConfig {
             providers,
@@ -364,6 +374,7 @@ impl RawProvider {
                 .unwrap_or_else(|| vec!["at+jwt".into(), "application/at+jwt".into()]),
             forward_token: self.forward_token.unwrap_or(true),
             token_sources,
+            revocation: self.revoke.map(|r| r.validate(&f("revoke"))).transpose()?,
         })
     }
 }

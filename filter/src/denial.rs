@@ -10,6 +10,9 @@ pub enum Denial {
     MultipleTokens,
     /// A token larger than the configured limit (invalid_request).
     TooLarge,
+    /// A request path that servers may read in different ways (`%2F`, `;`, …): see
+    /// `request_path` (400 invalid_request).
+    AmbiguousPath(&'static str),
     Malformed(&'static str),
     UnsupportedAlgorithm,
     UnknownKey,
@@ -41,7 +44,7 @@ impl Denial {
     pub fn metric_name(&self) -> &'static str {
         match self {
             Denial::Missing => "missing",
-            Denial::MultipleTokens | Denial::TooLarge => "bad_request",
+            Denial::MultipleTokens | Denial::TooLarge | Denial::AmbiguousPath(_) => "bad_request",
             Denial::Malformed(_) => "malformed",
             Denial::UnsupportedAlgorithm => "bad_algorithm",
             Denial::UnknownKey => "unknown_key",
@@ -86,6 +89,14 @@ impl Denial {
                     None,
                 ),
                 body: "invalid request\n",
+            },
+            Denial::AmbiguousPath(_) => DenialResponse {
+                status: 400,
+                www_authenticate: challenge(
+                    Some(("invalid_request", "the request path is ambiguous")),
+                    None,
+                ),
+                body: "invalid request path\n",
             },
             Denial::InsufficientScope(scope) => DenialResponse {
                 status: 403,
@@ -197,6 +208,18 @@ mod tests {
         assert_eq!(
             r.www_authenticate.as_deref(),
             Some(r#"Bearer realm="a\"b\\c""#)
+        );
+    }
+
+    #[test]
+    fn an_ambiguous_path_is_400_invalid_request() {
+        let r = Denial::AmbiguousPath("x").response("api");
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.www_authenticate.as_deref(),
+            Some(
+                "Bearer realm=\"api\", error=\"invalid_request\", error_description=\"the request path is ambiguous\""
+            )
         );
     }
 

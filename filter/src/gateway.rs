@@ -7,8 +7,9 @@ use crate::denial::Denial;
 use crate::denylist::Denylist;
 use crate::jwk::KeySet;
 use crate::policy::{Action, rule_for};
+use crate::request_path::{NormalPath, normalise};
 use crate::token_cache::TokenCache;
-use crate::token_sources::{TokenSource, find_token};
+use crate::token_sources::{TokenSource, cookies_without, find_token, without_query_param};
 use crate::validate::validate_with;
 use crate::verified::VerifiedToken;
 use crate::verify::NativeVerifier;
@@ -25,13 +26,15 @@ pub struct RequestInfo<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Send the request upstream with these claim headers; `token` is `None` when the route lets
-    /// it through without one.
+    /// Send the request upstream: first drop `remove_headers`, then set `headers`; `token` is
+    /// `None` when the route lets it through without one.
     Forward {
+        /// Claim headers, plus `:path` when the normalised path (or the query without a token)
+        /// differs from what the client sent, and `cookie` when a token cookie was cut out.
         headers: Vec<(String, String)>,
-        /// A header to drop before forwarding (the token's, when the provider does not forward
-        /// tokens).
-        remove_header: Option<String>,
+        /// The token's header when its provider does not forward tokens (`cookie` for a cookie
+        /// token, set again without it).
+        remove_headers: Vec<String>,
         token: Option<Rc<VerifiedToken>>,
     },
     Deny(Denial),
@@ -76,20 +79,25 @@ pub fn verify(
     Ok(verified)
 }
 
-/// Decides about one request.
+/// Decides about one request. Rules see the normalised path (see [`crate::request_path`]); an
+/// ambiguous path is refused.
 pub fn decide(
     config: &FilterConfig,
     k: Knowledge<'_>,
     request: RequestInfo<'_>,
     cache: &mut TokenCache,
 ) -> Outcome {
-    let rule = rule_for(&config.rules, request.method, request.path);
+    let target = match normalise(request.path) {
+        Ok(target) => target,
+        Err(why) => return Outcome::Deny(Denial::AmbiguousPath(why)),
+    };
+    let rule = rule_for(&config.rules, request.method, &target.path);
     if rule.action == Action::Bypass {
-        return forward_anonymous();
+        return forward_anonymous(&target);
     }
     let found = match find_token(&config.token_sources, request.path, request.headers) {
         Ok(Some(found)) => found,
-        Ok(None) if rule.action == Action::AllowMissing => return forward_anonymous(),
+        Ok(None) if rule.action == Action::AllowMissing => return forward_anonymous(&target),
         Ok(None) => return Outcome::Deny(Denial::Missing),
         Err(denial) => return Outcome::Deny(denial),
     };
@@ -106,29 +114,50 @@ pub fn decide(
     if let Err(denial) = rule.authorise(&verified, &provider.name) {
         return Outcome::Deny(denial);
     }
-    Outcome::Forward {
-        headers: claim_headers(
-            &verified,
-            &config.claim_headers,
-            &config.claim_header_separator,
-        ),
-        remove_header: if provider.forward_token {
-            None
-        } else {
-            match &found.source {
-                TokenSource::AuthorizationBearer => Some("authorization".to_owned()),
-                TokenSource::Header { name, .. } => Some(name.clone()),
-                TokenSource::Query(_) | TokenSource::Cookie(_) => None,
+    let mut headers = claim_headers(
+        &verified,
+        &config.claim_headers,
+        &config.claim_header_separator,
+    );
+    let mut remove_headers = Vec::new();
+    let mut rest = None;
+    if !provider.forward_token {
+        // Wherever the token was, the upstream does not see it.
+        match &found.source {
+            TokenSource::AuthorizationBearer => remove_headers.push("authorization".to_owned()),
+            TokenSource::Header { name, .. } => remove_headers.push(name.clone()),
+            TokenSource::Query(name) => rest = Some(without_query_param(target.rest, name)),
+            TokenSource::Cookie(name) => {
+                remove_headers.push("cookie".to_owned());
+                let others = cookies_without(request.headers, name);
+                if !others.is_empty() {
+                    headers.push(("cookie".to_owned(), others));
+                }
             }
-        },
+        }
+    }
+    headers.extend(rewritten_path(&target, rest));
+    Outcome::Forward {
+        headers,
+        remove_headers,
         token: Some(verified),
     }
 }
 
-fn forward_anonymous() -> Outcome {
+/// The `:path` to forward when it is not what the client sent: the normalised path and the query
+/// (`rest`, when a token was cut out of it).
+fn rewritten_path(target: &NormalPath<'_>, rest: Option<String>) -> Option<(String, String)> {
+    if !target.changed && rest.is_none() {
+        return None;
+    }
+    let rest = rest.as_deref().unwrap_or(target.rest);
+    Some((":path".to_owned(), format!("{}{rest}", target.path)))
+}
+
+fn forward_anonymous(target: &NormalPath<'_>) -> Outcome {
     Outcome::Forward {
-        headers: Vec::new(),
-        remove_header: None,
+        headers: rewritten_path(target, None).into_iter().collect(),
+        remove_headers: Vec::new(),
         token: None,
     }
 }

@@ -6,8 +6,13 @@
 //!
 //! Both calls go out at once; the answer waits for both, and is a success only when both
 //! succeeded — otherwise it names every step that failed.
+//!
+//! The token is revoked at its own provider's endpoint, as the gateway's client there; a token
+//! whose provider has no revocation endpoint is refused at once (400 `unsupported_token_type`,
+//! RFC 7009 §2.2.1) and nothing is called: it is never sent to another provider.
 
-use crate::service_config::{IdpClient, Logout, form_encode};
+use crate::config::FilterConfig;
+use crate::service_config::{Logout, Revocation, form_encode};
 use serde_json::json;
 
 /// A request for the glue to dispatch.
@@ -76,31 +81,61 @@ pub struct LogoutSubject<'a> {
     pub already_revoked: bool,
 }
 
+/// The logout configuration and the revocation endpoint of the token's provider (index
+/// `provider` in configuration order); `Err` is the answer when logout is not possible for it.
+pub fn logout_plan(
+    config: &FilterConfig,
+    provider: usize,
+) -> Result<(&Logout, &Revocation), LogoutResponse> {
+    let Some(logout) = &config.logout else {
+        return Err(LogoutResponse {
+            status: 404,
+            body: String::new(),
+        });
+    };
+    match config.providers.get(provider).and_then(|p| p.revocation.as_ref()) {
+        Some(revocation) => Ok((logout, revocation)),
+        None => Err(LogoutResponse {
+            status: 400,
+            body: json!({
+                "status": "logout_refused",
+                "error": "unsupported_token_type",
+                "error_description": "logout cannot revoke tokens of this issuer: no revocation endpoint is configured for it",
+            })
+            .to_string(),
+        }),
+    }
+}
+
 impl LogoutMachine {
     /// Starts a logout: the machine and the two requests to send, in [`Step`] order.
     pub fn start(
         config: &Logout,
-        client: &IdpClient,
+        revocation: &Revocation,
         subject: LogoutSubject<'_>,
     ) -> (LogoutMachine, [(Step, CalloutRequest); 2]) {
         let revoke_body = format!(
             "token={}&token_type_hint=access_token",
             form_encode(subject.token)
         );
+        let endpoint = &revocation.endpoint;
         let revoke = CalloutRequest {
-            cluster: config.revoke.cluster.clone(),
+            cluster: endpoint.cluster.clone(),
             headers: vec![
                 (":method".into(), "POST".into()),
-                (":path".into(), config.revoke.path.clone()),
-                (":authority".into(), config.revoke.authority.clone()),
+                (":path".into(), endpoint.path.clone()),
+                (":authority".into(), endpoint.authority.clone()),
                 (
                     "content-type".into(),
                     "application/x-www-form-urlencoded".into(),
                 ),
-                ("authorization".into(), client.basic_authorization()),
+                (
+                    "authorization".into(),
+                    revocation.client.basic_authorization(),
+                ),
             ],
             body: revoke_body.into_bytes(),
-            timeout_ms: config.revoke.timeout_ms,
+            timeout_ms: endpoint.timeout_ms,
         };
         let rs = &config.resource_server;
         let session = CalloutRequest {
@@ -211,11 +246,11 @@ impl LogoutMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service_config::{Callout, Secret};
+    use crate::service_config::{Callout, IdpClient, Secret};
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
 
-    fn config() -> (Logout, IdpClient) {
+    fn config() -> (Logout, Revocation) {
         let callout = |cluster: &str, path: &str| Callout {
             cluster: cluster.into(),
             path: path.into(),
@@ -225,23 +260,25 @@ mod tests {
         (
             Logout {
                 path: "/oauth2/logout".into(),
-                revoke: callout("idp", "/oauth2/revoke"),
                 resource_server: callout("rs", "/internal/sessions/revoke"),
                 resource_server_secret_header: "x-gateway-secret".into(),
                 resource_server_secret: Secret("s3cret-s3cret-s3cret".into()),
             },
-            IdpClient {
-                client_id: "gateway".into(),
-                client_secret: Secret("pa ss:w+rd/0123456789".into()),
+            Revocation {
+                endpoint: callout("idp", "/oauth2/revoke"),
+                client: IdpClient {
+                    client_id: "gateway".into(),
+                    client_secret: Secret("pa ss:w+rd/0123456789".into()),
+                },
             },
         )
     }
 
     fn start() -> (LogoutMachine, [(Step, CalloutRequest); 2]) {
-        let (logout, client) = config();
+        let (logout, revocation) = config();
         LogoutMachine::start(
             &logout,
-            &client,
+            &revocation,
             LogoutSubject {
                 token: "a.b.c",
                 sid: Some("sid-1"),

@@ -1,7 +1,7 @@
 //! Configuration of the services the filter calls besides the JWKS: the IDP's revocation feed and
 //! revocation endpoint, and the resource server's session-revoke endpoint (the logout sequence).
 
-use crate::config::{ConfigError, err, validate_header_name, validate_path};
+use crate::config::{ConfigError, Provider, err, validate_header_name, validate_path};
 use serde::Deserialize;
 use std::fmt;
 
@@ -191,27 +191,152 @@ pub struct RawResourceServerRevoke {
     pub secret: String,
 }
 
+/// A provider's RFC 7009 revocation endpoint and the gateway's client there (`providers[i].revoke`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProviderRevoke {
+    pub cluster: String,
+    pub path: String,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// Where logout revokes the tokens of one provider, and as which client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub endpoint: Callout,
+    pub client: IdpClient,
+}
+
+impl RawProviderRevoke {
+    pub fn validate(self, at: &str) -> Result<Revocation, ConfigError> {
+        let client = RawIdpClient {
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+        }
+        .validate(at)?;
+        let endpoint = RawCallout {
+            cluster: self.cluster,
+            path: self.path,
+            authority: self.authority,
+            timeout_ms: self.timeout_ms,
+        }
+        .validate(at)?;
+        Ok(Revocation { endpoint, client })
+    }
+}
+
+/// The single revocation endpoint of the top-level `logout` block (kept for older configs).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogoutRevoke {
+    pub cluster: String,
+    pub path: String,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// The provider (by name) whose tokens it revokes; required with several providers.
+    #[serde(default)]
+    pub provider: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLogout {
     #[serde(default)]
     pub path: Option<String>,
-    /// The IDP's RFC 7009 endpoint.
-    pub revoke: RawCallout,
+    /// An IDP's RFC 7009 endpoint, used with `idp_client` for one provider (see
+    /// [`resolve_revocations`]); providers may instead have their own `revoke`.
+    #[serde(default)]
+    pub revoke: Option<RawLogoutRevoke>,
     pub resource_server: RawResourceServerRevoke,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Logout {
     pub path: String,
-    pub revoke: Callout,
     pub resource_server: Callout,
     pub resource_server_secret_header: String,
     pub resource_server_secret: Secret,
 }
 
+/// Gives each provider the revocation endpoint logout uses for its tokens. A provider's own
+/// `revoke` wins; the top-level `logout.revoke` (with `idp_client`) belongs to the provider it
+/// names, or to the only provider. Ambiguous or useless combinations are refused.
+pub fn resolve_revocations(
+    providers: &mut [Provider],
+    top: Option<RawLogoutRevoke>,
+    idp_client: Option<&IdpClient>,
+    logout: Option<&Logout>,
+) -> Result<(), ConfigError> {
+    if let Some(top) = top {
+        let at = "logout.revoke";
+        let client = idp_client.ok_or_else(|| err("idp_client", "is required by logout.revoke"))?;
+        let index = match &top.provider {
+            Some(name) => providers
+                .iter()
+                .position(|p| &p.name == name)
+                .ok_or_else(|| {
+                    err(
+                        format!("{at}.provider"),
+                        format!("no provider named {name:?}"),
+                    )
+                })?,
+            None if providers.len() == 1 => 0,
+            None => {
+                return Err(err(
+                    at,
+                    "with several providers, name the provider whose tokens it revokes (provider), \
+                     or give each provider its own revoke",
+                ));
+            }
+        };
+        let endpoint = RawCallout {
+            cluster: top.cluster,
+            path: top.path,
+            authority: top.authority,
+            timeout_ms: top.timeout_ms,
+        }
+        .validate(at)?;
+        let Some(provider) = providers.get_mut(index) else {
+            return Err(err(at, "no such provider"));
+        };
+        if provider.revocation.is_some() {
+            return Err(err(
+                at,
+                format!(
+                    "provider {:?} has its own revoke: give it once",
+                    provider.name
+                ),
+            ));
+        }
+        provider.revocation = Some(Revocation {
+            endpoint,
+            client: client.clone(),
+        });
+    }
+    let any = providers.iter().position(|p| p.revocation.is_some());
+    match (logout, any) {
+        (Some(_), None) => Err(err(
+            "logout",
+            "no provider has a revocation endpoint (logout.revoke or providers[i].revoke)",
+        )),
+        (None, Some(i)) => Err(err(
+            format!("providers[{i}].revoke"),
+            "is only used by logout, which is not configured",
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl RawLogout {
-    pub fn validate(self, at: &str) -> Result<Logout, ConfigError> {
+    /// The validated block and its top-level `revoke`, for [`resolve_revocations`].
+    pub fn validate(self, at: &str) -> Result<(Logout, Option<RawLogoutRevoke>), ConfigError> {
         let path = self.path.unwrap_or_else(|| DEFAULT_LOGOUT_PATH.to_owned());
         validate_path(&path).map_err(|m| err(format!("{at}.path"), m))?;
         let rs = self.resource_server;
@@ -220,9 +345,8 @@ impl RawLogout {
             .map_err(|m| err(format!("{rs_at}.secret_header"), m))?;
         let secret_header = rs.secret_header.clone();
         let rs_secret = secret(rs.secret, format!("{rs_at}.secret"))?;
-        Ok(Logout {
+        let logout = Logout {
             path,
-            revoke: self.revoke.validate(&format!("{at}.revoke"))?,
             resource_server: RawCallout {
                 cluster: rs.cluster,
                 path: rs.path,
@@ -232,6 +356,7 @@ impl RawLogout {
             .validate(&rs_at)?,
             resource_server_secret_header: secret_header,
             resource_server_secret: rs_secret,
-        })
+        };
+        Ok((logout, self.revoke))
     }
 }

@@ -165,7 +165,11 @@ mod tests {
     fn token(exp: u64) -> VerifiedToken {
         VerifiedToken {
             provider: 0,
-            lifetime: Lifetime { exp, nbf: None },
+            lifetime: Lifetime {
+                exp,
+                nbf: None,
+                iat: None,
+            },
             jti: None,
             sid: None,
             sub: Some("s".into()),

@@ -151,6 +151,36 @@ pub fn find_token<'a>(
     Ok(found)
 }
 
+/// `rest` (`?query#fragment`, as [`crate::request_path::NormalPath::rest`]) without the query
+/// parameters named `name` — for a provider that does not forward its tokens.
+pub fn without_query_param(rest: &str, name: &str) -> String {
+    let Some(after) = rest.strip_prefix('?') else {
+        return rest.to_owned();
+    };
+    let (query, fragment) = after.split_at(after.find('#').unwrap_or(after.len()));
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| pair.split_once('=').map_or(*pair, |(k, _)| k) != name)
+        .filter(|pair| !pair.is_empty())
+        .collect();
+    if kept.is_empty() {
+        fragment.to_owned()
+    } else {
+        format!("?{}{fragment}", kept.join("&"))
+    }
+}
+
+/// The request's cookies (every `cookie` header, joined) without those named `name`.
+pub fn cookies_without(headers: &[(&str, &str)], name: &str) -> String {
+    header_values(headers, "cookie")
+        .flat_map(|h| h.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| pair.split_once('=').map_or(*pair, |(k, _)| k) != name)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn header_values<'a, 'n>(
     headers: &'a [(&'a str, &'a str)],
     name: &'n str,
@@ -249,5 +279,24 @@ mod tests {
         // sources that are not configured are not read
         let only_header = [TokenSource::AuthorizationBearer];
         assert_eq!(find_token(&only_header, "/a?access_token=t", &[]), Ok(None));
+    }
+
+    #[test]
+    fn query_tokens_are_cut_out_of_the_query() {
+        let cut = |rest| without_query_param(rest, "access_token");
+        assert_eq!(cut("?access_token=t"), "");
+        assert_eq!(cut("?a=1&access_token=t&b=2"), "?a=1&b=2");
+        assert_eq!(cut("?access_token=t#f"), "#f");
+        assert_eq!(cut("?x_access_token=t"), "?x_access_token=t");
+        assert_eq!(cut(""), "");
+        assert_eq!(cut("#f"), "#f");
+    }
+
+    #[test]
+    fn cookie_tokens_are_cut_out_of_the_cookies() {
+        let headers = [("cookie", "a=1; at=t; b=2"), ("Cookie", "at=u;c=3")];
+        assert_eq!(cookies_without(&headers, "at"), "a=1; b=2; c=3");
+        assert_eq!(cookies_without(&[("cookie", "at=t")], "at"), "");
+        assert_eq!(cookies_without(&[("cookie", "xat=t")], "at"), "xat=t");
     }
 }

@@ -110,13 +110,15 @@ fn scopes_and_claims_per_route() {
 fn forwarded_requests_carry_claim_headers() {
     let Outcome::Forward {
         headers,
-        remove_header,
+        remove_headers,
         ..
     } = run("GET", "/api/x", &[&bearer()])
     else {
         panic!("expected forward");
     };
-    assert_eq!(remove_header, None);
+    assert!(remove_headers.is_empty());
+    // the path was already normal: it is not rewritten
+    assert!(!headers.iter().any(|(k, _)| k == ":path"), "{headers:?}");
     let get = |n: &str| {
         headers
             .iter()
@@ -223,6 +225,9 @@ fn tokens_from_other_places_when_the_provider_accepts_them() {
         "token_sources": [{"header": "authorization", "prefix": "Bearer "}, {"cookie": "at"}, {"header": "x-token"}],
         "forward_token": false
     }]}));
+    let with_query = config_with(json!({"providers": [{
+        "token_sources": [{"query": "access_token"}], "forward_token": false
+    }]}));
     let denylist = Denylist::default();
     let k = Knowledge {
         keys: &[&keys],
@@ -239,21 +244,54 @@ fn tokens_from_other_places_when_the_provider_accepts_them() {
         path,
         headers,
     };
-    let out = decide(&config, k, request("/api/x", &cookie_headers), &mut cache);
-    assert!(
-        matches!(
-            out,
-            Outcome::Forward {
-                remove_header: None,
-                ..
-            }
-        ),
-        "{out:?}"
+    // forward_token: false keeps the token from the upstream wherever it was (issue 20, defect
+    // 4): the cookie is cut out of the cookies, the other cookies stay
+    let Outcome::Forward {
+        headers,
+        remove_headers,
+        ..
+    } = decide(&config, k, request("/api/x", &cookie_headers), &mut cache)
+    else {
+        panic!("expected forward");
+    };
+    assert_eq!(remove_headers, ["cookie"]);
+    let cookie_out: Vec<_> = headers.iter().filter(|(h, _)| h == "cookie").collect();
+    assert_eq!(
+        cookie_out,
+        [&("cookie".to_owned(), "theme=dark".to_owned())]
     );
+    let alone = format!("at={token}");
+    let alone_headers = [("cookie", alone.as_str())];
+    let Outcome::Forward {
+        headers,
+        remove_headers,
+        ..
+    } = decide(&config, k, request("/api/x", &alone_headers), &mut cache)
+    else {
+        panic!("expected forward");
+    };
+    assert_eq!(remove_headers, ["cookie"]);
+    assert!(!headers.iter().any(|(h, _)| h == "cookie"), "{headers:?}");
     let out = decide(&config, k, request("/api/x", &token_headers), &mut cache);
     assert!(
-        matches!(&out, Outcome::Forward { remove_header: Some(h), .. } if h == "x-token"),
+        matches!(&out, Outcome::Forward { remove_headers, .. } if remove_headers == &["x-token"]),
         "{out:?}"
+    );
+    // the query token is cut out of the forwarded :path, the other parameters stay
+    let path = format!("/api/x?a=1&access_token={token}&b=2");
+    let Outcome::Forward {
+        headers,
+        remove_headers,
+        ..
+    } = decide(&with_query, k, request(&path, &[]), &mut cache)
+    else {
+        panic!("expected forward");
+    };
+    assert!(remove_headers.is_empty());
+    let forwarded: Vec<_> = headers.iter().filter(|(h, _)| h == ":path").collect();
+    assert_eq!(
+        forwarded,
+        [&(":path".to_owned(), "/api/x?a=1&b=2".to_owned())]
     );
     // not configured: the query string is not read
     let path = format!("/api/x?access_token={token}");

@@ -133,6 +133,41 @@ fn expiry_and_not_before_respect_the_leeway() {
     assert_eq!(check(&idp, &future).unwrap_err(), Denial::NotYetValid);
 }
 
+/// Issue 20, defect 12: `iat` in the future, beyond the leeway (30 s here), is refused as `nbf`
+/// is. Named vectors: (name, claims changed from a valid token, expected result).
+#[test]
+fn vector_iat_in_the_future_beyond_the_leeway_is_refused() {
+    let idp = TestIssuer::es256(1, "k1");
+    let vectors = [
+        (
+            "iat-a-day-ahead",
+            json!({"iat": NOW + 86_400, "nbf": null}),
+            Err(Denial::NotYetValid),
+        ),
+        (
+            "iat-just-past-leeway",
+            json!({"iat": NOW + 31, "nbf": null}),
+            Err(Denial::NotYetValid),
+        ),
+        (
+            "iat-ahead-nbf-past",
+            json!({"iat": NOW + 3_600, "nbf": NOW - 10}),
+            Err(Denial::NotYetValid),
+        ),
+        (
+            "iat-at-leeway-edge",
+            json!({"iat": NOW + 30, "nbf": null}),
+            Ok(()),
+        ),
+        ("iat-now", json!({"iat": NOW, "nbf": null}), Ok(())),
+        ("iat-absent", json!({"iat": null, "nbf": null}), Ok(())),
+    ];
+    for (name, change, expected) in vectors {
+        let got = check(&idp, &idp.token(&with(change))).map(|_| ());
+        assert_eq!(got, expected, "vector {name}");
+    }
+}
+
 #[test]
 fn missing_or_garbage_exp_is_refused_never_read_as_no_expiry() {
     let idp = TestIssuer::es256(1, "k1");

@@ -7,6 +7,7 @@ use super::worker::Worker;
 use crate::denial::Denial;
 use crate::gateway::{Knowledge, Outcome, RequestInfo, decide, logout_subject, unverified_issuer};
 use crate::logout::LogoutResponse;
+use crate::request_path::normalise;
 use crate::token_sources::find_token;
 use crate::verify::NativeVerifier;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -184,8 +185,10 @@ impl HttpContext for Http {
         let path = value(":path").unwrap_or("/");
         let now_ms = host::now_ms();
 
+        // The logout path is recognised after normalisation too (an ambiguous path is refused
+        // by `decide`).
         if let Some(logout) = &worker.config.logout
-            && path.split('?').next() == Some(logout.path.as_str())
+            && normalise(path).is_ok_and(|n| n.path == logout.path.as_str())
         {
             if method != "POST" {
                 return self.reply(
@@ -229,14 +232,14 @@ impl HttpContext for Http {
         match outcome {
             Outcome::Forward {
                 headers,
-                remove_header,
+                remove_headers,
                 ..
             } => {
+                for name in &remove_headers {
+                    host::remove_request_header(name);
+                }
                 for (name, value) in &headers {
                     host::set_request_header(name, Some(value));
-                }
-                if let Some(name) = remove_header {
-                    host::remove_request_header(&name);
                 }
                 worker.metrics.increment("allowed");
                 Action::Continue

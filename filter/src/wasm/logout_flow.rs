@@ -3,7 +3,7 @@
 
 use super::host::{self, log_at};
 use super::worker::Worker;
-use crate::logout::{CallResult, LogoutMachine, LogoutResponse, LogoutSubject, Step};
+use crate::logout::{CallResult, LogoutMachine, LogoutResponse, LogoutSubject, Step, logout_plan};
 use crate::verified::VerifiedToken;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -27,20 +27,15 @@ impl LogoutFlow {
         verified: &VerifiedToken,
         already_revoked: bool,
     ) -> Result<LogoutFlow, LogoutResponse> {
-        let (Some(logout), Some(client)) = (&worker.config.logout, &worker.config.idp_client)
-        else {
-            return Err(LogoutResponse {
-                status: 404,
-                body: String::new(),
-            });
-        };
+        // Revocation goes to the token's own provider, or nowhere (logout refused).
+        let (logout, revocation) = logout_plan(&worker.config, verified.provider)?;
         let subject = LogoutSubject {
             token,
             sid: verified.sid.as_deref(),
             sub: verified.sub.as_deref(),
             already_revoked,
         };
-        let (machine, requests) = LogoutMachine::start(logout, client, subject);
+        let (machine, requests) = LogoutMachine::start(logout, revocation, subject);
         let mut flow = LogoutFlow {
             machine,
             calls: HashMap::new(),
