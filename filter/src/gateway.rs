@@ -2,14 +2,16 @@
 //! applies, whether a token is needed, and what to forward. The glue executes the outcome.
 
 use crate::claim_headers::claim_headers;
+use crate::config::Action;
 use crate::config::FilterConfig;
+use crate::config::TokenSource;
 use crate::denial::Denial;
 use crate::denylist::Denylist;
 use crate::jwk::KeySet;
-use crate::policy::{Action, rule_for};
+use crate::policy::rule_for;
 use crate::request_path::{NormalPath, normalise};
 use crate::token_cache::TokenCache;
-use crate::token_sources::{TokenSource, cookies_without, find_token, without_query_param};
+use crate::token_sources::{cookies_without, find_token, without_query_param};
 use crate::validate::validate_with;
 use crate::verified::VerifiedToken;
 use crate::verify::NativeVerifier;

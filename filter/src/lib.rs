@@ -26,7 +26,6 @@ pub mod logout;
 pub mod policy;
 pub mod refresh;
 pub mod request_path;
-pub mod service_config;
 pub mod shared_state;
 pub mod strict_json;
 pub mod token_cache;

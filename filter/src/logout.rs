@@ -12,7 +12,7 @@
 //! RFC 7009 §2.2.1) and nothing is called: it is never sent to another provider.
 
 use crate::config::FilterConfig;
-use crate::service_config::{Logout, Revocation, form_encode};
+use crate::config::services::{Logout, Revocation, form_encode};
 use serde_json::json;
 
 /// A request for the glue to dispatch.
@@ -246,7 +246,7 @@ impl LogoutMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service_config::{Callout, IdpClient, Secret};
+    use crate::config::services::{Callout, IdpClient, Secret};
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
 

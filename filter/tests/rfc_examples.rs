@@ -29,7 +29,12 @@ fn examples() -> Vec<Example> {
         .map(|e| {
             let set = json!({ "keys": [e["jwk"]] }).to_string();
             let parsed = KeySet::parse(set.as_bytes()).unwrap();
-            assert!(parsed.skipped.is_empty(), "{}: {:?}", e["name"], parsed.skipped);
+            assert!(
+                parsed.skipped.is_empty(),
+                "{}: {:?}",
+                e["name"],
+                parsed.skipped
+            );
             Example {
                 name: e["name"].as_str().unwrap().to_owned(),
                 alg: e["alg"].as_str().unwrap().parse().unwrap(),

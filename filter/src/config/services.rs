@@ -1,7 +1,8 @@
 //! Configuration of the services the filter calls besides the JWKS: the IDP's revocation feed and
 //! revocation endpoint, and the resource server's session-revoke endpoint (the logout sequence).
 
-use crate::config::{ConfigError, Provider, err, validate_header_name, validate_path};
+use super::error::{ConfigError, err, validate_header_name, validate_path};
+use super::provider::Provider;
 use serde::Deserialize;
 use std::fmt;
 

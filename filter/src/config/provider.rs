@@ -1,0 +1,208 @@
+//! One identity provider: the issuer whose tokens are accepted, its audiences and algorithms,
+//! where its keys come from, where its tokens may be, and where logout revokes them.
+
+use super::error::{ConfigError, err};
+use super::services::RawCallout;
+use super::services::{RawProviderRevoke, Revocation};
+use super::token_sources::{RawTokenSource, TokenSource, default_sources};
+use super::{
+    DEFAULT_HTTP_TIMEOUT_MS, DEFAULT_JWKS_REFRESH_SECONDS, DEFAULT_LEEWAY_SECONDS,
+    DEFAULT_MIN_EARLY_REFRESH_SECONDS,
+};
+use crate::algorithm::Algorithm;
+use crate::jwk::KeySet;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<String>,
+    #[serde(default)]
+    pub jwks: Option<RawJwksSource>,
+    /// A JWKS document given inline (object), used instead of or before a fetched one.
+    #[serde(default)]
+    pub inline_jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub leeway_seconds: Option<u64>,
+    /// Accepted `typ` header values; absent: RFC 9068's `at+jwt`. An empty list accepts any.
+    #[serde(default)]
+    pub token_types: Option<Vec<String>>,
+    /// Keep the Authorization header on the upstream request (default true).
+    #[serde(default)]
+    pub forward_token: Option<bool>,
+    /// Where tokens of this provider may be; default: the Authorization Bearer header only.
+    #[serde(default)]
+    pub token_sources: Option<Vec<RawTokenSource>>,
+    /// Where logout revokes this provider's tokens (RFC 7009), as which client.
+    #[serde(default)]
+    pub revoke: Option<RawProviderRevoke>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwksSource {
+    pub cluster: String,
+    pub path: String,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub refresh_seconds: Option<u64>,
+    /// At least this long after a fetch before a token with an unknown `kid` may trigger an
+    /// early one (1..=`refresh_seconds`).
+    #[serde(default)]
+    pub min_early_refresh_seconds: Option<u64>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: String,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub jwks: Option<JwksSource>,
+    pub inline_keys: Option<KeySet>,
+    pub leeway_seconds: u64,
+    pub token_types: Vec<String>,
+    pub forward_token: bool,
+    pub token_sources: Vec<TokenSource>,
+    /// Logout's revocation endpoint for this provider's tokens (none: logout is refused).
+    pub revocation: Option<Revocation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwksSource {
+    pub cluster: String,
+    pub path: String,
+    pub authority: String,
+    pub refresh_seconds: u64,
+    pub min_early_refresh_seconds: u64,
+    pub timeout_ms: u64,
+}
+
+impl RawProvider {
+    pub(super) fn validate(self, at: &str) -> Result<Provider, ConfigError> {
+        let f = |name: &str| format!("{at}.{name}");
+        if self.issuer.trim().is_empty() || self.issuer.trim() != self.issuer {
+            return Err(err(
+                f("issuer"),
+                "must be a non-empty string without surrounding spaces",
+            ));
+        }
+        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
+            return Err(err(
+                f("audiences"),
+                "at least one non-empty audience is required (tokens without a matching aud are refused)",
+            ));
+        }
+        if self.algorithms.is_empty() {
+            return Err(err(f("algorithms"), "at least one algorithm is required"));
+        }
+        let mut algorithms = Vec::new();
+        for (j, a) in self.algorithms.iter().enumerate() {
+            let alg = a.parse::<Algorithm>().map_err(|_| {
+                err(
+                    format!("{at}.algorithms[{j}]"),
+                    format!("unsupported algorithm {a:?} (supported: ES256, RS256, PS256, EdDSA)"),
+                )
+            })?;
+            if !algorithms.contains(&alg) {
+                algorithms.push(alg);
+            }
+        }
+        let jwks = self.jwks.map(|j| j.validate(&f("jwks"))).transpose()?;
+        let inline_keys = match self.inline_jwks {
+            None => None,
+            Some(v) => {
+                let bytes = match &v {
+                    serde_json::Value::String(s) => s.as_bytes().to_vec(),
+                    other => other.to_string().into_bytes(),
+                };
+                let parsed =
+                    KeySet::parse(&bytes).map_err(|e| err(f("inline_jwks"), e.to_string()))?;
+                Some(parsed.set)
+            }
+        };
+        if jwks.is_none() && inline_keys.is_none() {
+            return Err(err(at, "needs a jwks source, inline_jwks, or both"));
+        }
+        let token_sources = match self.token_sources {
+            None => default_sources(),
+            Some(list) if list.is_empty() => {
+                return Err(err(f("token_sources"), "at least one source is required"));
+            }
+            Some(list) => {
+                let mut out: Vec<TokenSource> = Vec::with_capacity(list.len());
+                for (j, raw) in list.into_iter().enumerate() {
+                    let source = raw.validate(&format!("{at}.token_sources[{j}]"))?;
+                    if !out.contains(&source) {
+                        out.push(source);
+                    }
+                }
+                out
+            }
+        };
+        let leeway_seconds = self.leeway_seconds.unwrap_or(DEFAULT_LEEWAY_SECONDS);
+        if leeway_seconds > 300 {
+            return Err(err(f("leeway_seconds"), "must be at most 300"));
+        }
+        Ok(Provider {
+            name: self.name.unwrap_or_else(|| self.issuer.clone()),
+            issuer: self.issuer,
+            audiences: self.audiences,
+            algorithms,
+            jwks,
+            inline_keys,
+            leeway_seconds,
+            token_types: self
+                .token_types
+                .unwrap_or_else(|| vec!["at+jwt".into(), "application/at+jwt".into()]),
+            forward_token: self.forward_token.unwrap_or(true),
+            token_sources,
+            revocation: self.revoke.map(|r| r.validate(&f("revoke"))).transpose()?,
+        })
+    }
+}
+
+impl RawJwksSource {
+    fn validate(self, at: &str) -> Result<JwksSource, ConfigError> {
+        let refresh_seconds = self.refresh_seconds.unwrap_or(DEFAULT_JWKS_REFRESH_SECONDS);
+        let min_early_refresh_seconds = self
+            .min_early_refresh_seconds
+            .unwrap_or(DEFAULT_MIN_EARLY_REFRESH_SECONDS.min(refresh_seconds));
+        // One error path for both periods (the module's size counts).
+        let invalid = if !(1..=86_400).contains(&refresh_seconds) {
+            Some(("refresh_seconds", "must be between 1 and 86400"))
+        } else if !(1..=refresh_seconds).contains(&min_early_refresh_seconds) {
+            Some((
+                "min_early_refresh_seconds",
+                "must be between 1 and refresh_seconds",
+            ))
+        } else {
+            None
+        };
+        if let Some((field, message)) = invalid {
+            return Err(err(format!("{at}.{field}"), message));
+        }
+        let endpoint = RawCallout {
+            cluster: self.cluster,
+            path: self.path,
+            authority: self.authority,
+            timeout_ms: Some(self.timeout_ms.unwrap_or(DEFAULT_HTTP_TIMEOUT_MS)),
+        }
+        .validate(at)?;
+        Ok(JwksSource {
+            cluster: endpoint.cluster,
+            path: endpoint.path,
+            authority: endpoint.authority,
+            refresh_seconds,
+            min_early_refresh_seconds,
+            timeout_ms: endpoint.timeout_ms,
+        })
+    }
+}

@@ -1,0 +1,149 @@
+//! Per-route rules as configured: how a rule matches a request and what it requires. Matching
+//! requests against them is [`crate::policy`].
+
+use super::error::{ConfigError, err, validate_path};
+use super::provider::Provider;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    #[serde(rename = "match")]
+    pub matcher: RawMatch,
+    #[serde(default)]
+    pub action: Option<Action>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub claims: BTreeMap<String, Value>,
+    /// Only tokens of these providers (by name) are accepted here; empty: any provider.
+    #[serde(default)]
+    pub providers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub exact: Option<String>,
+    #[serde(default)]
+    pub regex: Option<String>,
+    #[serde(default)]
+    pub methods: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A valid token is required (the default).
+    Require,
+    /// No token is fine; a token that is present must be valid.
+    AllowMissing,
+    /// No check at all (health checks, CORS preflight). Claim headers are still stripped.
+    Bypass,
+}
+
+#[derive(Debug, Clone)]
+pub enum PathMatch {
+    Prefix(String),
+    Exact(String),
+    Regex(regex_lite::Regex),
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub path: PathMatch,
+    pub methods: Vec<String>,
+    pub action: Action,
+    pub scopes: Vec<String>,
+    pub claims: Vec<(String, Value)>,
+    pub providers: Vec<String>,
+}
+
+/// The rule applied when none matches.
+pub static DEFAULT_RULE: Rule = Rule {
+    path: PathMatch::Prefix(String::new()),
+    methods: Vec::new(),
+    action: Action::Require,
+    scopes: Vec::new(),
+    claims: Vec::new(),
+    providers: Vec::new(),
+};
+
+impl RawRule {
+    pub fn validate(self, at: &str, providers: &[Provider]) -> Result<Rule, ConfigError> {
+        let m = self.matcher;
+        let path = match (m.prefix, m.exact, m.regex) {
+            (Some(p), None, None) => {
+                validate_path(&p).map_err(|e| err(format!("{at}.match.prefix"), e))?;
+                PathMatch::Prefix(p)
+            }
+            (None, Some(p), None) => {
+                validate_path(&p).map_err(|e| err(format!("{at}.match.exact"), e))?;
+                PathMatch::Exact(p)
+            }
+            (None, None, Some(r)) => {
+                // Anchored so that a regex describes the whole path, as Envoy's safe_regex does.
+                let re = regex_lite::Regex::new(&format!("^(?:{r})$"))
+                    .map_err(|e| err(format!("{at}.match.regex"), e.to_string()))?;
+                PathMatch::Regex(re)
+            }
+            _ => {
+                return Err(err(
+                    format!("{at}.match"),
+                    "exactly one of prefix, exact or regex is required",
+                ));
+            }
+        };
+        let mut methods = Vec::new();
+        for (j, method) in m.methods.into_iter().enumerate() {
+            if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(err(
+                    format!("{at}.match.methods[{j}]"),
+                    "must be an uppercase HTTP method",
+                ));
+            }
+            methods.push(method);
+        }
+        let action = self.action.unwrap_or(Action::Require);
+        if action == Action::Bypass && (!self.scopes.is_empty() || !self.claims.is_empty()) {
+            return Err(err(at, "a bypass rule cannot require scopes or claims"));
+        }
+        for (j, s) in self.scopes.iter().enumerate() {
+            if s.is_empty() || s.contains(' ') {
+                return Err(err(
+                    format!("{at}.scopes[{j}]"),
+                    "must be one non-empty scope token",
+                ));
+            }
+        }
+        for (name, value) in &self.claims {
+            if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+                return Err(err(
+                    format!("{at}.claims.{name}"),
+                    "must be a string, number or boolean",
+                ));
+            }
+        }
+        for (j, name) in self.providers.iter().enumerate() {
+            if !providers.iter().any(|p| &p.name == name) {
+                return Err(err(
+                    format!("{at}.providers[{j}]"),
+                    format!("no provider named {name:?}"),
+                ));
+            }
+        }
+        Ok(Rule {
+            path,
+            methods,
+            action,
+            scopes: self.scopes,
+            claims: self.claims.into_iter().collect(),
+            providers: self.providers,
+        })
+    }
+}

@@ -1,0 +1,72 @@
+//! Where a provider's tokens may be, as configured. Finding them in a request is
+//! [`crate::token_sources`].
+
+use super::error::{ConfigError, err, validate_header_name};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokenSource {
+    #[serde(default)]
+    pub header: Option<String>,
+    /// For `header`: text before the token, e.g. "Bearer " (case-insensitive).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub query: Option<String>,
+    #[serde(default)]
+    pub cookie: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>`, parsed strictly (RFC 6750 §2.1).
+    AuthorizationBearer,
+    Header {
+        name: String,
+        prefix: String,
+    },
+    Query(String),
+    Cookie(String),
+}
+
+pub fn default_sources() -> Vec<TokenSource> {
+    vec![TokenSource::AuthorizationBearer]
+}
+
+impl RawTokenSource {
+    pub fn validate(self, at: &str) -> Result<TokenSource, ConfigError> {
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        match (self.header, self.query, self.cookie) {
+            (Some(h), None, None) => {
+                let h = h.to_ascii_lowercase();
+                let prefix = self.prefix.unwrap_or_default();
+                if h == "authorization" {
+                    if prefix.trim().eq_ignore_ascii_case("bearer") {
+                        return Ok(TokenSource::AuthorizationBearer);
+                    }
+                    return Err(err(
+                        format!("{at}.prefix"),
+                        "the authorization header only carries \"Bearer \" tokens",
+                    ));
+                }
+                validate_header_name(&h).map_err(|m| err(format!("{at}.header"), m))?;
+                Ok(TokenSource::Header { name: h, prefix })
+            }
+            (None, Some(q), None) if self.prefix.is_none() && name_ok(&q) => {
+                Ok(TokenSource::Query(q))
+            }
+            (None, None, Some(c)) if self.prefix.is_none() && name_ok(&c) => {
+                Ok(TokenSource::Cookie(c))
+            }
+            _ => Err(err(
+                at,
+                "name exactly one of header (with an optional prefix), query or cookie, with a valid name",
+            )),
+        }
+    }
+}
