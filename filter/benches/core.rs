@@ -16,7 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use filter::denylist::Denylist;
 use filter::jwk::KeySet;
 use filter::token_cache::TokenCache;
-use filter::validate::validate;
+use filter::validation::validate;
 use serde_json::json;
 use std::hint::black_box;
 use std::rc::Rc;

@@ -1,7 +1,7 @@
 //! Copying verified claims into upstream request headers (`x-auth-sub`, …). The same names are
 //! always removed from the inbound request first, so a client cannot forge them.
 
-use crate::verified::VerifiedToken;
+use crate::verified_token::VerifiedToken;
 use serde_json::Value;
 
 /// The headers to set for `token`: `(header, value)` for every mapped claim present as a string,

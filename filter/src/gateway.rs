@@ -10,11 +10,11 @@ use crate::denylist::Denylist;
 use crate::jwk::KeySet;
 use crate::policy::rule_for;
 use crate::request_path::{NormalPath, normalise};
+use crate::signature::NativeVerifier;
 use crate::token_cache::TokenCache;
 use crate::token_sources::{cookies_without, find_token, without_query_param};
-use crate::validate::validate_with;
-use crate::verified::VerifiedToken;
-use crate::verify::NativeVerifier;
+use crate::validation::validate_with;
+use crate::verified_token::VerifiedToken;
 use std::rc::Rc;
 
 /// What the gateway sees of a request.
@@ -54,7 +54,7 @@ pub struct Knowledge<'a> {
 }
 
 /// Validates a token (or finds it in the verified-token cache) and checks it was not revoked.
-pub fn verify(
+pub fn admit(
     config: &FilterConfig,
     k: Knowledge<'_>,
     token: &str,
@@ -103,7 +103,7 @@ pub fn decide(
         Ok(None) => return Outcome::Deny(Denial::Missing),
         Err(denial) => return Outcome::Deny(denial),
     };
-    let verified = match verify(config, k, found.token, cache) {
+    let verified = match admit(config, k, found.token, cache) {
         Ok(v) => v,
         Err(denial) => return Outcome::Deny(denial),
     };

@@ -1,9 +1,28 @@
-//! OAuth2 gateway filter for Envoy (proxy-wasm).
+//! OAuth2 gateway filter for Envoy: one pure core, hosted by a glue layer per host.
 //!
-//! The crate is a pure core — token parsing and validation, JWKS, per-route policy, denylist,
-//! verified-token cache, logout state machine — with no proxy-wasm types and time passed in, plus a
-//! thin proxy-wasm glue layer (`wasm` module, compiled for `wasm32` only) that moves data between
-//! the host and the core.
+//! The core has no host types and takes time as a parameter. Its layers, from the request down:
+//!
+//! - **admission** ([`gateway`]): the decision for one request — which rule applies
+//!   ([`policy`]), where the token is ([`token_sources`]), whether a cached or newly validated token
+//!   is admitted ([`gateway::admit`]: cache, denylist, validation), what goes upstream;
+//! - **validation** ([`validation`]): a compact token to a [`VerifiedToken`] — parse ([`jws`]),
+//!   pick the provider and key ([`jwk`]), check the signature ([`signature`]), then the registered
+//!   claims ([`claims`]);
+//! - **configuration** ([`config`]): the JSON the host passes, validated once into
+//!   [`FilterConfig`]; every other module reads it, it reads none of them but leaf types;
+//! - **shared state** ([`shared_state`], [`lease`], [`jwks_share`], [`denylist_store`],
+//!   [`refresh`]): what one Envoy's workers share (keys, the denylist, job schedules), over a
+//!   host-neutral [`SharedData`] trait; [`logout`] is the logout sequence's state machine.
+//!
+//! The proxy-wasm glue (`wasm`, compiled for `wasm32` only) moves data between Envoy and the core.
+//! The names below are the façade a host glue needs; the modules stay public for tests and tools.
+
+pub use config::{ConfigError, FilterConfig};
+pub use gateway::{Knowledge, Outcome, RequestInfo, decide};
+pub use shared_state::SharedData;
+pub use signature::NativeVerifier;
+pub use validation::validate;
+pub use verified_token::VerifiedToken;
 
 pub mod algorithm;
 pub mod bearer;
@@ -27,12 +46,12 @@ pub mod policy;
 pub mod refresh;
 pub mod request_path;
 pub mod shared_state;
+pub mod signature;
 pub mod strict_json;
 pub mod token_cache;
 pub mod token_sources;
-pub mod validate;
-pub mod verified;
-pub mod verify;
+pub mod validation;
+pub mod verified_token;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

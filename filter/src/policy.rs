@@ -3,7 +3,7 @@
 
 use crate::config::{DEFAULT_RULE, PathMatch, Rule};
 use crate::denial::Denial;
-use crate::verified::VerifiedToken;
+use crate::verified_token::VerifiedToken;
 use serde_json::Value;
 
 impl Rule {

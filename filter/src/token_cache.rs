@@ -9,7 +9,7 @@
 //! compute a digest, let alone a token colliding with a cached one, and 128 bits leave blind
 //! guessing at 2⁻¹²⁸ per try — the same protection a truncated SHA-256 would give, ~20× cheaper.
 
-use crate::verified::VerifiedToken;
+use crate::verified_token::VerifiedToken;
 use siphasher::sip128::{Hasher128, SipHasher24};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};

@@ -7,10 +7,10 @@ mod common;
 
 use common::*;
 use filter::denial::Denial;
-use filter::validate::validate;
+use filter::validation::validate;
 use serde_json::json;
 
-fn check(token: &str) -> Result<filter::verified::VerifiedToken, Denial> {
+fn check(token: &str) -> Result<filter::verified_token::VerifiedToken, Denial> {
     let idp = TestIssuer::es256(1, "k1");
     let config = config_with(json!({"providers": [{"algorithms": ["ES256", "EdDSA"]}]}));
     validate(&config, &[&idp.key_set()], token, NOW)

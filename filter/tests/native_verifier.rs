@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use filter::denial::Denial;
-use filter::validate::validate_with;
-use filter::verify::NativeVerifier;
+use filter::signature::NativeVerifier;
+use filter::validation::validate_with;
 use p256::pkcs8::DecodePublicKey;
 use serde_json::json;
 use signature::Verifier;

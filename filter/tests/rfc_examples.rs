@@ -8,7 +8,7 @@
 use filter::algorithm::Algorithm;
 use filter::jwk::{Jwk, KeySet};
 use filter::jws;
-use filter::verify::verify_jwk;
+use filter::signature::verify_jwk;
 use serde_json::{Value, json};
 
 struct Example {

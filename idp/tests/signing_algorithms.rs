@@ -34,12 +34,12 @@ async fn jwks(app: &axum::Router) -> Value {
     .json
 }
 
-fn verify(jwks: &Value, algorithms: &[&str], token: &str) -> filter::verified::VerifiedToken {
+fn verify(jwks: &Value, algorithms: &[&str], token: &str) -> filter::verified_token::VerifiedToken {
     let c = json!({"providers": [{"issuer": ISSUER, "audiences": ["demo-api"], "algorithms": algorithms, "inline_jwks": jwks}]});
     let config = filter::config::FilterConfig::from_json(c.to_string().as_bytes()).unwrap();
     let keys = config.providers[0].inline_keys.clone().unwrap();
     let now = idp::http::state::unix_now().try_into().unwrap();
-    filter::validate::validate(&config, &[&keys], token, now).unwrap()
+    filter::validation::validate(&config, &[&keys], token, now).unwrap()
 }
 
 #[tokio::test]
@@ -68,7 +68,7 @@ async fn each_algorithm_signs_tokens_the_filter_verifies() {
         let config = filter::config::FilterConfig::from_json(c.to_string().as_bytes()).unwrap();
         let ks = config.providers[0].inline_keys.clone().unwrap();
         let now = idp::http::state::unix_now().try_into().unwrap();
-        assert!(filter::validate::validate(&config, &[&ks], &at, now).is_err());
+        assert!(filter::validation::validate(&config, &[&ks], &at, now).is_err());
         // discovery names the algorithm
         let meta = send(
             &app,

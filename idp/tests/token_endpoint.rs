@@ -55,7 +55,7 @@ async fn client_credentials_tokens_verify_with_the_gateway_code() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let v = filter::validate::validate(&config, &[&keys], at, now).unwrap();
+    let v = filter::validation::validate(&config, &[&keys], at, now).unwrap();
     assert_eq!(v.sub.as_deref(), Some("client:demo-client"));
     assert_eq!(v.scopes, ["read"]);
     assert_eq!(v.claims["client_id"], "demo-client");

@@ -4,7 +4,7 @@
 use super::host::{self, log_at};
 use super::worker::Worker;
 use crate::logout::{CallResult, LogoutMachine, LogoutResponse, LogoutSubject, Step, logout_plan};
-use crate::verified::VerifiedToken;
+use crate::verified_token::VerifiedToken;
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -6,8 +6,8 @@ use crate::config::FilterConfig;
 use crate::denial::Denial;
 use crate::jwk::KeySet;
 use crate::jws;
-use crate::verified::VerifiedToken;
-use crate::verify::{NativeVerifier, verify_jwk};
+use crate::signature::{NativeVerifier, verify_jwk};
+use crate::verified_token::VerifiedToken;
 
 /// Validates `token` against the configuration and the current keys of each provider
 /// (`keys[i]` belongs to `config.providers[i]`). `now` is seconds since the Unix epoch.
