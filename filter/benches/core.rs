@@ -11,7 +11,7 @@ mod common;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
-use common::{NOW, TestIssuer, b64, claims, config_with};
+use common::{Issuer, KeySetOf, NOW, b64, claims, config_with};
 use criterion::{Criterion, criterion_group, criterion_main};
 use filter::denylist::Denylist;
 use filter::jwk::KeySet;
@@ -50,8 +50,8 @@ fn rs256() -> (String, KeySet) {
 
 fn verification(c: &mut Criterion) {
     let config = config_with(json!({"providers": [{"algorithms": ["ES256", "RS256", "EdDSA"]}]}));
-    let es = TestIssuer::es256(7, "es-1");
-    let ed = TestIssuer::eddsa(9, "ed-1");
+    let es = Issuer::es256(7, "es-1");
+    let ed = Issuer::eddsa(9, "ed-1");
     let (rs_token, rs_keys) = rs256();
     let cases = [
         ("ES256", es.token(&claims()), es.key_set()),

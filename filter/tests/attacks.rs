@@ -11,7 +11,7 @@ use filter::validation::validate;
 use serde_json::json;
 
 fn check(token: &str) -> Result<filter::verified_token::VerifiedToken, Denial> {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let config = config_with(json!({"providers": [{"algorithms": ["ES256", "EdDSA"]}]}));
     validate(&config, &[&idp.key_set()], token, NOW)
 }
@@ -22,7 +22,7 @@ fn payload() -> String {
 
 #[test]
 fn the_valid_baseline_passes() {
-    assert!(check(&TestIssuer::es256(1, "k1").token(&claims())).is_ok());
+    assert!(check(&Issuer::es256(1, "k1").token(&claims())).is_ok());
 }
 
 #[test]
@@ -57,7 +57,7 @@ fn rs256_to_hs256_confusion_is_refused() {
 fn embedded_keys_and_key_urls_are_ignored() {
     // The attacker signs with their own key and offers it in the header, inline or by URL. Keys
     // come only from the configured JWKS, so the signature does not verify.
-    let attacker = TestIssuer::es256(9, "k1");
+    let attacker = Issuer::es256(9, "k1");
     for extra in [
         json!({"jwk": attacker.jwk()}),
         json!({"jku": "http://attacker.example/jwks.json"}),
@@ -83,7 +83,7 @@ fn embedded_keys_and_key_urls_are_ignored() {
 
 #[test]
 fn crit_headers_are_refused_even_when_signed() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let mut header = idp.header();
     header["crit"] = json!(["exp"]);
     assert!(matches!(
@@ -101,7 +101,7 @@ fn crit_headers_are_refused_even_when_signed() {
 
 #[test]
 fn non_canonical_base64_is_refused() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let token = idp.token(&claims());
     let (input, sig) = token.rsplit_once('.').unwrap();
     // 64 signature bytes leave 4 unused bits in the last character: set one.
@@ -129,7 +129,7 @@ fn non_canonical_base64_is_refused() {
 
 #[test]
 fn signature_malleability_and_truncation_are_refused() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let token = idp.token(&claims());
     let (input, sig) = token.rsplit_once('.').unwrap();
     let mut bytes = filter::jws::decode_segment(sig).unwrap();

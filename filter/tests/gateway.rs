@@ -27,7 +27,7 @@ fn run(method: &str, path: &str, auth: &[&str]) -> Outcome {
 }
 
 fn run_with(denylist: &Denylist, method: &str, path: &str, auth: &[&str]) -> Outcome {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let keys = idp.key_set();
     let k = Knowledge {
         keys: &[&keys],
@@ -51,7 +51,7 @@ fn run_with(denylist: &Denylist, method: &str, path: &str, auth: &[&str]) -> Out
 }
 
 fn bearer() -> String {
-    format!("Bearer {}", TestIssuer::es256(1, "k1").token(&claims()))
+    format!("Bearer {}", Issuer::es256(1, "k1").token(&claims()))
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn scopes_and_claims_per_route() {
         run("GET", "/write/a", &[&bearer()]),
         Outcome::Forward { .. }
     ));
-    let other = TestIssuer::es256(1, "k1").token(&{
+    let other = Issuer::es256(1, "k1").token(&{
         let mut c = claims();
         c["client_id"] = "other".into();
         c
@@ -165,7 +165,7 @@ fn revoked_tokens_and_ended_sessions_are_refused() {
 
 #[test]
 fn the_cache_serves_a_token_seen_before_but_never_a_revoked_or_expired_one() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let keys = idp.key_set();
     let sets = [&keys];
     let config = rules_config();
@@ -218,7 +218,7 @@ fn the_cache_serves_a_token_seen_before_but_never_a_revoked_or_expired_one() {
 
 #[test]
 fn tokens_from_other_places_when_the_provider_accepts_them() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let keys = idp.key_set();
     let token = idp.token(&claims());
     let config = config_with(json!({"providers": [{

@@ -39,14 +39,14 @@ impl NativeVerifier for Fixed {
 
 #[test]
 fn es256_goes_native_with_der_key_and_signature() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let config = config_with(json!({}));
     let keys = idp.key_set();
     let native = DerVerifier {
         calls: Cell::new(0),
     };
     assert!(validate_with(&config, &[&keys], &idp.token(&claims()), NOW, Some(&native)).is_ok());
-    let forged = TestIssuer::es256(2, "k1").token(&claims());
+    let forged = Issuer::es256(2, "k1").token(&claims());
     assert_eq!(
         validate_with(&config, &[&keys], &forged, NOW, Some(&native)).unwrap_err(),
         Denial::BadSignature
@@ -56,7 +56,7 @@ fn es256_goes_native_with_der_key_and_signature() {
 
 #[test]
 fn a_native_no_is_final_and_absence_falls_back() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let config = config_with(json!({}));
     let keys = idp.key_set();
     let token = idp.token(&claims());
@@ -66,7 +66,7 @@ fn a_native_no_is_final_and_absence_falls_back() {
     );
     assert!(validate_with(&config, &[&keys], &token, NOW, Some(&Fixed(None))).is_ok());
     // algorithms the native verifier does not cover never reach it
-    let ed = TestIssuer::eddsa(3, "e1");
+    let ed = Issuer::eddsa(3, "e1");
     let config = config_with(json!({"providers": [{"algorithms": ["EdDSA"]}]}));
     assert!(
         validate_with(

@@ -22,7 +22,7 @@ fn run(path: &str, token: bool) -> Outcome {
             {"match": {"regex": "/reports/[0-9]+"}, "scopes": ["admin"]}
         ]
     }));
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let keys = idp.key_set();
     let bearer = format!("Bearer {}", idp.token(&claims()));
     let headers: Vec<(&str, &str)> = if token {

@@ -9,10 +9,7 @@ use filter::denial::Denial;
 use filter::validation::validate;
 use serde_json::json;
 
-fn check(
-    issuer: &TestIssuer,
-    token: &str,
-) -> Result<filter::verified_token::VerifiedToken, Denial> {
+fn check(issuer: &Issuer, token: &str) -> Result<filter::verified_token::VerifiedToken, Denial> {
     let config = config_with(json!({}));
     validate(&config, &[&issuer.key_set()], token, NOW)
 }
@@ -31,7 +28,7 @@ fn with(change: serde_json::Value) -> serde_json::Value {
 
 #[test]
 fn a_valid_token_is_accepted_with_its_claims() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let v = check(&idp, &idp.token(&claims())).unwrap();
     assert_eq!(v.sub.as_deref(), Some("alice"));
     assert_eq!(v.sid.as_deref(), Some("sid-1"));
@@ -42,7 +39,7 @@ fn a_valid_token_is_accepted_with_its_claims() {
 
 #[test]
 fn a_changed_payload_breaks_the_signature() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let token = idp.token(&claims());
     let forged_payload = b64(with(json!({"scope": "admin"})).to_string().as_bytes());
     let parts: Vec<&str> = token.split('.').collect();
@@ -52,8 +49,8 @@ fn a_changed_payload_breaks_the_signature() {
 
 #[test]
 fn a_token_signed_by_another_key_with_the_same_kid_is_refused() {
-    let idp = TestIssuer::es256(1, "k1");
-    let rogue = TestIssuer::es256(2, "k1");
+    let idp = Issuer::es256(1, "k1");
+    let rogue = Issuer::es256(2, "k1");
     assert_eq!(
         check(&idp, &rogue.token(&claims())).unwrap_err(),
         Denial::BadSignature
@@ -62,8 +59,8 @@ fn a_token_signed_by_another_key_with_the_same_kid_is_refused() {
 
 #[test]
 fn an_unknown_kid_is_reported_as_such() {
-    let idp = TestIssuer::es256(1, "k1");
-    let rotated = TestIssuer::es256(2, "k2");
+    let idp = Issuer::es256(1, "k1");
+    let rotated = Issuer::es256(2, "k2");
     assert_eq!(
         check(&idp, &rotated.token(&claims())).unwrap_err(),
         Denial::UnknownKey
@@ -72,7 +69,7 @@ fn an_unknown_kid_is_reported_as_such() {
 
 #[test]
 fn no_keys_yet_fails_closed() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let config = config_with(json!({}));
     let empty = filter::jwk::KeySet::default();
     assert_eq!(
@@ -83,7 +80,7 @@ fn no_keys_yet_fails_closed() {
 
 #[test]
 fn algorithms_outside_the_allow_list_are_refused() {
-    let ed = TestIssuer::eddsa(3, "k1");
+    let ed = Issuer::eddsa(3, "k1");
     // EdDSA is a good algorithm, but this provider allows ES256 only.
     assert_eq!(
         check(&ed, &ed.token(&claims())).unwrap_err(),
@@ -96,7 +93,7 @@ fn algorithms_outside_the_allow_list_are_refused() {
 
 #[test]
 fn alg_none_and_hmac_are_never_accepted() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     for alg in ["none", "HS256", "RS512", "es256"] {
         let header = json!({"alg": alg, "typ": "at+jwt", "kid": "k1"});
         let token = idp.sign(&header, &claims());
@@ -118,8 +115,8 @@ fn alg_none_and_hmac_are_never_accepted() {
 #[test]
 fn key_type_must_match_the_algorithm() {
     // An ES256 token whose kid names an Ed25519 key: no usable key.
-    let ed = TestIssuer::eddsa(3, "shared");
-    let es = TestIssuer::es256(1, "shared");
+    let ed = Issuer::eddsa(3, "shared");
+    let es = Issuer::es256(1, "shared");
     let config = config_with(json!({"providers": [{"algorithms": ["ES256", "EdDSA"]}]}));
     let err = validate(&config, &[&ed.key_set()], &es.token(&claims()), NOW).unwrap_err();
     assert_eq!(err, Denial::UnknownKey);
@@ -127,7 +124,7 @@ fn key_type_must_match_the_algorithm() {
 
 #[test]
 fn expiry_and_not_before_respect_the_leeway() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let expired_in_leeway = idp.token(&with(json!({"exp": NOW - 29})));
     assert!(check(&idp, &expired_in_leeway).is_ok());
     let expired = idp.token(&with(json!({"exp": NOW - 31})));
@@ -140,7 +137,7 @@ fn expiry_and_not_before_respect_the_leeway() {
 /// is. Named vectors: (name, claims changed from a valid token, expected result).
 #[test]
 fn vector_iat_in_the_future_beyond_the_leeway_is_refused() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let vectors = [
         (
             "iat-a-day-ahead",
@@ -173,7 +170,7 @@ fn vector_iat_in_the_future_beyond_the_leeway_is_refused() {
 
 #[test]
 fn missing_or_garbage_exp_is_refused_never_read_as_no_expiry() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     for change in [
         json!({"exp": null}),
         json!({"exp": "1900000000"}),
@@ -188,7 +185,7 @@ fn missing_or_garbage_exp_is_refused_never_read_as_no_expiry() {
 
 #[test]
 fn issuer_and_audience_must_match() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     assert_eq!(
         check(
             &idp,
@@ -220,7 +217,7 @@ fn issuer_and_audience_must_match() {
 
 #[test]
 fn only_access_token_types_are_accepted() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     // An ID token (typ JWT) must not be usable as an access token.
     let id_token = idp.sign(
         &json!({"alg": "ES256", "typ": "JWT", "kid": "k1"}),
@@ -233,7 +230,7 @@ fn only_access_token_types_are_accepted() {
 
 #[test]
 fn duplicate_claims_are_malformed() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let payload = format!(
         r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{},"sub":"alice","sub":"admin"}}"#,
         NOW + 60
@@ -247,15 +244,15 @@ fn duplicate_claims_are_malformed() {
 
 #[test]
 fn oversized_tokens_are_refused_before_parsing() {
-    let idp = TestIssuer::es256(1, "k1");
+    let idp = Issuer::es256(1, "k1");
     let big = idp.token(&with(json!({"pad": "x".repeat(9_000)})));
     assert_eq!(check(&idp, &big).unwrap_err(), Denial::TooLarge);
 }
 
 #[test]
 fn the_right_provider_is_chosen_by_issuer() {
-    let a = TestIssuer::es256(1, "a");
-    let b = TestIssuer::es256(2, "b");
+    let a = Issuer::es256(1, "a");
+    let b = Issuer::es256(2, "b");
     let config = config_with(json!({"providers": [
         {"name": "a", "issuer": ISSUER, "audiences": [AUDIENCE], "algorithms": ["ES256"]},
         {"name": "b", "issuer": "https://b.example", "audiences": ["b-api"], "algorithms": ["ES256"],

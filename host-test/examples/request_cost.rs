@@ -11,39 +11,23 @@
     clippy::print_stdout
 )]
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use host_test::{EnvoyOptions, Host, Request, Response};
 use serde_json::json;
-use signature::Signer;
 use std::time::{Duration, Instant};
+use test_support::Issuer;
 
 const ISSUER: &str = "http://127.0.0.1:9000";
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 fn main() {
     let host = Host::filter().unwrap_or_else(|e| panic!("{e}"));
-    let key = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
-    let point = key.verifying_key().to_sec1_point(false);
-    let bytes = point.as_bytes();
-    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "k1",
-                                "x": b64(&bytes[1..33]), "y": b64(&bytes[33..65])}]});
+    let key = Issuer::es256(7, "k1");
+    let jwks = key.jwks();
     let config = json!({"providers": [{"name": "idp", "issuer": ISSUER, "audiences": ["demo-api"],
         "algorithms": ["ES256"], "jwks": {"cluster": "idp", "path": "/.well-known/jwks.json"}}]});
     let token = |now: u64, jti: usize| {
-        let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": "k1"});
         let claims = json!({"iss": ISSUER, "sub": "alice", "aud": "demo-api", "iat": now,
                             "exp": now + 3600, "jti": format!("jti-{jti}"), "scope": "read"});
-        let input = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
-        let sig: p256::ecdsa::Signature = key.sign(input.as_bytes());
-        format!("{input}.{}", b64(&sig.to_bytes()))
+        key.token(&claims)
     };
 
     println!("| case | fuel per request | median time |");

@@ -85,7 +85,7 @@ fn the_jwks_is_fetched_once_per_period_for_the_whole_envoy() {
     envoy.advance(Duration::from_secs(3)).unwrap();
     assert_eq!(envoy.pending_http_calls().len(), 1);
     envoy
-        .respond(call.id, Response::json(200, issuer.jwks()))
+        .respond(call.id, Response::json(200, issuer.jwks().to_string()))
         .unwrap();
 
     // Nothing more until the refresh period (60 s after the answer) has passed…
@@ -251,7 +251,7 @@ fn key_rotation_is_picked_up_by_an_early_refresh() {
     envoy.advance(Duration::from_secs(1)).unwrap();
     let calls = envoy.pending_http_calls();
     assert_eq!(calls.len(), 1, "{calls:#?}");
-    let both = json!({"keys": [old.jwk(), new.jwk()]}).to_string();
+    let both = support::jwks(&[&old, &new]).to_string();
     envoy
         .respond(calls[0].id, Response::json(200, both))
         .unwrap();
@@ -268,14 +268,14 @@ fn key_rotation_is_picked_up_by_an_early_refresh() {
 fn the_configured_early_refresh_gap_is_honoured() {
     let old = Issuer::es256(7, "k1");
     let new = Issuer::es256(8, "k2");
-    let both = json!({"keys": [old.jwk(), new.jwk()]}).to_string();
+    let both = support::jwks(&[&old, &new]).to_string();
     for gap in [2, 5] {
         let mut config = config();
         config["providers"][0]["jwks"]["min_early_refresh_seconds"] = json!(gap);
         let mut envoy = envoy_with(&config, 2);
         envoy.advance(Duration::from_secs(1)).unwrap();
         let answered = envoy
-            .respond_all("idp", &Response::json(200, old.jwks()))
+            .respond_all("idp", &Response::json(200, old.jwks().to_string()))
             .unwrap();
         assert_eq!(answered, 1);
         let token = new.token(&claims(envoy.clock().unix_seconds()));
@@ -363,7 +363,7 @@ fn signatures_are_checked_natively_when_the_host_can_and_in_wasm_otherwise() {
         let mut envoy = support::host().envoy(options).unwrap();
         envoy.advance(Duration::from_secs(1)).unwrap();
         envoy
-            .respond_all("idp", &Response::json(200, issuer.jwks()))
+            .respond_all("idp", &Response::json(200, issuer.jwks().to_string()))
             .unwrap();
         let now = envoy.clock().unix_seconds();
         let good = envoy
@@ -399,7 +399,7 @@ fn logout_calls_carry_the_credentials_and_the_session() {
     let mut envoy = envoy_with(&config, 1);
     envoy.advance(Duration::from_secs(1)).unwrap();
     envoy
-        .respond_all("idp", &Response::json(200, issuer.jwks()))
+        .respond_all("idp", &Response::json(200, issuer.jwks().to_string()))
         .unwrap();
     let token = issuer.token(&claims(envoy.clock().unix_seconds()));
     let outcome = envoy

@@ -1,20 +1,13 @@
 //! Keys and tokens of scenarios: derived from seeds, signed at request time against the clock.
+//! The keys and signatures are test-support's, the same as the filter's and host-test's tests.
 
 use super::{KeySpec, ResponseSpec, TokenSpec};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
-use signature::Signer;
 use std::collections::BTreeMap;
+use test_support::{Issuer, b64};
 
-pub(crate) struct Key {
-    kid: String,
-    signing: p256::ecdsa::SigningKey,
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+/// A scenario key: ES256 only (the format's `alg` is checked, so others can come later).
+pub(crate) struct Key(Issuer);
 
 impl Key {
     pub(crate) fn new(name: &str, spec: &KeySpec) -> Result<Self, String> {
@@ -24,25 +17,14 @@ impl Key {
                 spec.alg
             ));
         }
-        let signing = p256::ecdsa::SigningKey::from_slice(&[spec.seed; 32])
-            .map_err(|e| format!("key {name}: seed {} gives no key: {e}", spec.seed))?;
-        Ok(Key {
-            kid: spec.kid.clone().unwrap_or_else(|| name.to_owned()),
-            signing,
-        })
+        let kid = spec.kid.as_deref().unwrap_or(name);
+        Issuer::try_es256(spec.seed, kid)
+            .map(Key)
+            .map_err(|e| format!("key {name}: {e}"))
     }
 
     pub(crate) fn jwk(&self) -> Value {
-        let point = self.signing.verifying_key().to_sec1_point(false);
-        let bytes = point.as_bytes();
-        let (x, y) = (bytes.get(1..33), bytes.get(33..65));
-        json!({"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
-               "x": b64(x.unwrap_or_default()), "y": b64(y.unwrap_or_default())})
-    }
-
-    fn sign(&self, input: &str) -> Vec<u8> {
-        let signature: p256::ecdsa::Signature = self.signing.sign(input.as_bytes());
-        signature.to_bytes().to_vec()
+        self.0.jwk()
     }
 }
 
@@ -179,7 +161,7 @@ pub(crate) fn build(
     }
     let mut claims = Value::Object(merged(default_claims, &spec.claims));
     resolve_time(&mut claims, now);
-    let base_header = json!({"alg": "ES256", "typ": "at+jwt", "kid": key.kid});
+    let base_header = key.0.header();
     let header = match &base_header {
         Value::Object(map) => Value::Object(merged(map, &spec.header)),
         _ => base_header.clone(),
@@ -189,7 +171,7 @@ pub(crate) fn build(
         b64(header.to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     );
-    let mut signature = key.sign(&input);
+    let mut signature = key.0.signature(input.as_bytes());
     let mut payload_part = input.clone();
     match spec.tamper.as_deref() {
         None => {}
