@@ -73,7 +73,10 @@ fn native_logout_revokes_here_at_once_and_on_another_gateway_within_the_poll() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    println!("revocation reached gateway B after {:?}", logged_out_at.elapsed());
+    println!(
+        "revocation reached gateway B after {:?}",
+        logged_out_at.elapsed()
+    );
     assert_eq!(hello(a, Some(&survivor)).status, 200);
     let again = logout(&b.url, &token);
     assert_eq!(again.status, 200, "{}", again.body);
@@ -118,7 +121,10 @@ fn native_module_and_jwt_authn_agree() {
             "tampered scope",
             Some(with_payload(&valid, |c| c["scope"] = "admin".into())),
         ),
-        ("wrong audience", Some(stack.token(OTHER_CLIENT, None).unwrap())),
+        (
+            "wrong audience",
+            Some(stack.token(OTHER_CLIENT, None).unwrap()),
+        ),
         (
             "unknown key, same issuer",
             Some(token_from(&rogue.url, DEMO_CLIENT, None).unwrap()),
@@ -166,13 +172,23 @@ fn native_key_rotation_without_a_single_401() {
         .args(["--publish-seconds", "3"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let start = Instant::now();
     let mut new_kid_seen = None;
     while start.elapsed() < Duration::from_secs(8) {
         let token = stack.token(DEMO_CLIENT, None).unwrap();
         let res = hello(&stack.gateway_url, Some(&token));
-        assert_eq!(res.status, 200, "kid {} after {:?}", kid(&token), start.elapsed());
+        assert_eq!(
+            res.status,
+            200,
+            "kid {} after {:?}",
+            kid(&token),
+            start.elapsed()
+        );
         assert_eq!(hello(&stack.gateway_url, Some(&old)).status, 200);
         if kid(&token) != old_kid {
             new_kid_seen.get_or_insert(start.elapsed());
@@ -211,7 +227,10 @@ fn native_idp_down_keeps_cached_keys_and_a_cold_gateway_fails_closed() {
     assert!(res.body.contains("not available"), "{}", res.body);
     let start = Instant::now();
     while cold.counter("oauth2gw.jwks_fetch_failed").unwrap_or(0) < 1 {
-        assert!(start.elapsed() < Duration::from_secs(10), "no failed fetch counted");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no failed fetch counted"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(hello(&cold.url, Some(&token)).status, 503);
@@ -237,8 +256,16 @@ fn native_config_is_valid_and_an_invalid_one_is_refused_with_the_reason_in_the_l
     let log = validate(&artifacts::envoy_bin().unwrap(), &good).unwrap_or_else(|e| panic!("{e}"));
     assert!(log.contains("ABI version v0.2.0 matched"), "{log}");
     let cases = [
-        ("\"algorithms\": [\"ES256\"]", "\"algorithms\": [\"HS256\"]", "providers[0].algorithms[0]"),
-        ("\"realm\": \"gateway\",", "\"realm\": \"gateway\", \"typo_option\": 1,", "typo_option"),
+        (
+            "\"algorithms\": [\"ES256\"]",
+            "\"algorithms\": [\"HS256\"]",
+            "providers[0].algorithms[0]",
+        ),
+        (
+            "\"realm\": \"gateway\",",
+            "\"realm\": \"gateway\", \"typo_option\": 1,",
+            "typo_option",
+        ),
     ];
     for (from, to, reason) in cases {
         assert!(text.contains(from), "template lacks {from}");

@@ -22,14 +22,19 @@ fn every_scenario_passes_on_envoy_with_the_native_module_and_agrees_with_wasm() 
     for (file, scenario) in &scenarios {
         let on_native = match scenario_runner::run_module(scenario, &native) {
             Ok(Passed {
-                requests, elapsed, observed,
+                requests,
+                elapsed,
+                observed,
             }) => {
                 println!("ok    {file} native ({requests} requests, {elapsed:.2?})");
                 observed
             }
             Err(e) => {
                 println!("FAIL  {file} native");
-                failures.push(format!("{file} ({}) with the native module: {e}", scenario.name));
+                failures.push(format!(
+                    "{file} ({}) with the native module: {e}",
+                    scenario.name
+                ));
                 continue;
             }
         };
@@ -90,5 +95,8 @@ fn a_scenario_that_expects_the_wrong_thing_fails_with_the_native_module_too() {
         .unwrap();
     expect.status = Some(418);
     let error = scenario_runner::run_module(&scenario, &native).unwrap_err();
-    assert!(error.contains("status: expected 418, got Some(200)"), "{error}");
+    assert!(
+        error.contains("status: expected 418, got Some(200)"),
+        "{error}"
+    );
 }

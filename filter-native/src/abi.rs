@@ -261,7 +261,9 @@ impl Scheduler {
         }
         // SAFETY: a scheduler Envoy created and that is deleted only in `drop`, after the ticker
         // thread (the only other user) has been joined.
-        unsafe { envoy_dynamic_module_callback_http_filter_config_scheduler_commit(self.0, event_id) }
+        unsafe {
+            envoy_dynamic_module_callback_http_filter_config_scheduler_commit(self.0, event_id)
+        }
     }
 }
 
@@ -479,7 +481,12 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
 ) -> *const c_void {
     let handle = ConfigHandle(config_envoy);
     // SAFETY: Envoy owns the name and config bytes for the duration of this hook.
-    let (name, bytes) = unsafe { (slice(name.ptr, name.length), slice(config.ptr, config.length)) };
+    let (name, bytes) = unsafe {
+        (
+            slice(name.ptr, name.length),
+            slice(config.ptr, config.length),
+        )
+    };
     let created = boundary::guard("configuration", || {
         let state = glue::configure(name, bytes, |n| handle.define_counter(n))?;
         let ticker = (!validation_mode()).then(|| glue::Ticker::start(handle.scheduler()));
@@ -567,7 +574,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
         Ok(glue::Next::Continue) => HEADERS_CONTINUE,
         Ok(glue::Next::Stop) => HEADERS_STOP_ITERATION,
         Ok(glue::Next::StopAndBuffer) => HEADERS_STOP_ALL_AND_BUFFER,
-        Err(()) => {
+        Err(_) => {
             glue::fail_closed(&mut FilterHandle(filter_envoy));
             HEADERS_STOP_ITERATION
         }

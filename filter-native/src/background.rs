@@ -164,7 +164,8 @@ impl Background {
         body: &[u8],
         now_ms: u64,
     ) {
-        let (Some(provider), Some(fetch)) = (gw.config.providers.get(index), self.jwks.get_mut(index))
+        let (Some(provider), Some(fetch)) =
+            (gw.config.providers.get(index), self.jwks.get_mut(index))
         else {
             return;
         };
@@ -193,7 +194,10 @@ impl Background {
                 gw.publish_keys(KeySnapshot::new(sets, self.generation));
                 log(
                     Level::Debug,
-                    &format!("oauth2-gateway: provider {:?}: JWKS refreshed", provider.name),
+                    &format!(
+                        "oauth2-gateway: provider {:?}: JWKS refreshed",
+                        provider.name
+                    ),
                 );
             }
             Err(why) => {

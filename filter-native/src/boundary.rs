@@ -8,8 +8,12 @@
 use crate::log::{Level, log};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// Runs `f`; `Err(())` (after logging the panic's message) when it panicked.
-pub fn guard<R>(what: &str, f: impl FnOnce() -> R) -> Result<R, ()> {
+/// A caught panic, with its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Panicked(pub String);
+
+/// Runs `f`; `Err` (after logging the panic's message) when it panicked.
+pub fn guard<R>(what: &str, f: impl FnOnce() -> R) -> Result<R, Panicked> {
     // The state `f` touches is either rebuilt per call or replaced whole (arc-swap), so a panic
     // halfway leaves nothing half-written that a later call trusts: asserting unwind safety is
     // sound here.
@@ -21,10 +25,9 @@ pub fn guard<R>(what: &str, f: impl FnOnce() -> R) -> Result<R, ()> {
             .unwrap_or_else(|| "(no message)".to_owned());
         log(
             Level::Critical,
-            &format!(
-                "oauth2-gateway: internal error (panic) in {what}: {message}; failing closed"
-            ),
+            &format!("oauth2-gateway: internal error (panic) in {what}: {message}; failing closed"),
         );
+        Panicked(message)
     })
 }
 
@@ -34,11 +37,13 @@ mod tests {
 
     #[test]
     fn a_panic_is_caught_and_reported_as_an_error() {
-        let result: Result<u32, ()> = guard("test", || panic!("boom"));
-        assert_eq!(result, Err(()));
-        assert!(crate::log::take_test_lines()
-            .iter()
-            .any(|l| l.contains("internal error (panic) in test: boom")));
+        let result: Result<u32, Panicked> = guard("test", || panic!("boom"));
+        assert_eq!(result, Err(Panicked("boom".to_owned())));
+        assert!(
+            crate::log::take_test_lines()
+                .iter()
+                .any(|l| l.contains("internal error (panic) in test: boom"))
+        );
     }
 
     #[test]

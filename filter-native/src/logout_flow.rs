@@ -56,7 +56,12 @@ impl LogoutFlow {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            match stream.callout(&request.cluster, &headers, &request.body, request.timeout_ms) {
+            match stream.callout(
+                &request.cluster,
+                &headers,
+                &request.body,
+                request.timeout_ms,
+            ) {
                 Some(id) => {
                     flow.calls.insert(id, (step, now_ms, request.timeout_ms));
                 }

@@ -272,7 +272,10 @@ fn reply(
     content_type: &str,
     body: &str,
 ) {
-    let mut all = vec![("content-type", content_type), ("cache-control", "no-store")];
+    let mut all = vec![
+        ("content-type", content_type),
+        ("cache-control", "no-store"),
+    ];
     all.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
     stream.send_response(status, &all, body.as_bytes());
 }
@@ -285,10 +288,22 @@ pub fn answer_logout(stream: &mut impl Stream, response: &LogoutResponse) {
         "logout_failed"
     };
     stream.count(outcome, 1);
-    reply(stream, response.status, &[], "application/json", &response.body);
+    reply(
+        stream,
+        response.status,
+        &[],
+        "application/json",
+        &response.body,
+    );
 }
 
 /// The answer when the module itself failed (a caught panic): closed, 503.
 pub fn fail_closed(stream: &mut impl Stream) {
-    reply(stream, 503, &[], "text/plain; charset=utf-8", "gateway error\n");
+    reply(
+        stream,
+        503,
+        &[],
+        "text/plain; charset=utf-8",
+        "gateway error\n",
+    );
 }

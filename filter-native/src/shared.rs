@@ -147,9 +147,12 @@ mod tests {
     fn gateway() -> Gateway {
         let config = FilterConfig::from_json(
             br#"{"providers":[{"issuer":"https://idp","audiences":["api"],"algorithms":["ES256"],
-                 "inline_jwks":{"keys":[]}}]}"#,
+                 "jwks":{"cluster":"idp","path":"/jwks"}}]}"#,
         );
-        Gateway::new(config.unwrap_or_else(|e| panic!("{e}")), Counters::default())
+        Gateway::new(
+            config.unwrap_or_else(|e| panic!("{e}")),
+            Counters::default(),
+        )
     }
 
     #[test]

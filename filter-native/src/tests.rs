@@ -27,10 +27,19 @@ struct FakeMain {
 }
 
 impl MainThread for FakeMain {
-    fn callout(&mut self, cluster: &str, headers: &[(&str, &str)], _: &[u8], _: u64) -> Option<u64> {
+    fn callout(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        _: &[u8],
+        _: u64,
+    ) -> Option<u64> {
         self.calls.push((
             cluster.to_owned(),
-            headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         ));
         self.next_id += 1;
         Some(self.next_id)
@@ -52,10 +61,13 @@ impl FakeMain {
     }
 }
 
+/// A local reply: status, headers, body.
+type Reply = (u32, Vec<(String, String)>, String);
+
 #[derive(Default)]
 struct FakeStream {
     headers: BTreeMap<String, Option<String>>,
-    reply: Option<(u32, Vec<(String, String)>, String)>,
+    reply: Option<Reply>,
     calls: Vec<(u64, String)>,
     counts: BTreeMap<String, u64>,
     next_id: u64,
@@ -63,13 +75,17 @@ struct FakeStream {
 
 impl Stream for FakeStream {
     fn set_request_header(&mut self, name: &str, value: Option<&str>) {
-        self.headers.insert(name.to_owned(), value.map(str::to_owned));
+        self.headers
+            .insert(name.to_owned(), value.map(str::to_owned));
     }
     fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
         assert!(self.reply.is_none(), "a second local reply");
         self.reply = Some((
             status,
-            headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             String::from_utf8_lossy(body).into_owned(),
         ));
     }
@@ -133,8 +149,14 @@ impl Setup {
             .find(|i| self.main.paths()[*i] == "idp /jwks")
             .map(|i| i as u64 + 1)
             .expect("a JWKS fetch");
-        self.bg
-            .answer(&self.gw, &mut self.main, id, Some(status), body.as_bytes(), now);
+        self.bg.answer(
+            &self.gw,
+            &mut self.main,
+            id,
+            Some(status),
+            body.as_bytes(),
+            now,
+        );
     }
 
     fn token(&self, kid: &str, jti: &str) -> String {
@@ -149,7 +171,10 @@ impl Setup {
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        let sig = self.key.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        let sig = self
+            .key
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
     }
 
@@ -186,7 +211,10 @@ fn no_keys_yet_is_503_then_one_fetch_makes_tokens_valid_with_claim_headers() {
 
     let first = s.request("GET", "/api", &token, T0 + 200);
     assert_eq!(first.reply, None);
-    assert_eq!(first.headers.get("x-auth-sub"), Some(&Some("alice".to_owned())));
+    assert_eq!(
+        first.headers.get("x-auth-sub"),
+        Some(&Some("alice".to_owned()))
+    );
     assert_eq!(first.counts.get("allowed"), Some(&1));
     assert_eq!(first.counts.get("cache_miss"), Some(&1));
     let second = s.request("GET", "/api", &token, T0 + 300);
@@ -198,14 +226,21 @@ fn a_forged_claim_header_is_removed_even_when_the_route_lets_it_through() {
     let mut s = setup();
     let jwks = s.jwks.clone();
     s.fetch_keys(T0, 200, &jwks);
-    let headers = [(":method", "GET"), (":path", "/api"), ("X-Auth-Sub", "forged")];
+    let headers = [
+        (":method", "GET"),
+        (":path", "/api"),
+        ("X-Auth-Sub", "forged"),
+    ];
     // No token: a 401, and nothing forwarded.
     let plan = request::plan(&s.gw, &headers, T0);
     assert!(matches!(plan, Plan::Reply { status: 401, .. }), "{plan:?}");
     let token = s.token("k1", "j-2");
     let stream = s.request("GET", "/api", &token, T0);
     // Removed (inbound copy), then set from the token.
-    assert_eq!(stream.headers.get("x-auth-sub"), Some(&Some("alice".to_owned())));
+    assert_eq!(
+        stream.headers.get("x-auth-sub"),
+        Some(&Some("alice".to_owned()))
+    );
 }
 
 #[test]
@@ -270,7 +305,11 @@ fn logout_revokes_on_every_worker_once_the_idp_confirms_and_answers_once() {
         scope
             .spawn(|| {
                 let bearer = format!("Bearer {t}");
-                let h = [(":method", "GET"), (":path", "/api"), ("authorization", bearer.as_str())];
+                let h = [
+                    (":method", "GET"),
+                    (":path", "/api"),
+                    ("authorization", bearer.as_str()),
+                ];
                 match request::plan(gw, &h, now) {
                     Plan::Reply { status, counts, .. } => {
                         assert!(counts.contains(&("denied.revoked", 1)));
@@ -313,9 +352,15 @@ fn logout_reports_a_timed_out_step() {
 #[test]
 fn get_on_the_logout_path_is_405() {
     let s = setup();
-    let plan = request::plan(&s.gw, &[(":method", "GET"), (":path", "/oauth2/logout")], T0);
+    let plan = request::plan(
+        &s.gw,
+        &[(":method", "GET"), (":path", "/oauth2/logout")],
+        T0,
+    );
     match plan {
-        Plan::Reply { status, headers, .. } => {
+        Plan::Reply {
+            status, headers, ..
+        } => {
             assert_eq!(status, 405);
             assert_eq!(headers, [("allow", "POST".to_owned())]);
         }
@@ -333,16 +378,37 @@ fn the_revocation_feed_is_applied_and_its_cursor_followed() {
         .calls
         .iter()
         .enumerate()
-        .find(|(_, (_, h))| h.iter().any(|(k, v)| k == ":path" && v == "/oauth2/revocations"))
+        .find(|(_, (_, h))| {
+            h.iter()
+                .any(|(k, v)| k == ":path" && v == "/oauth2/revocations")
+        })
         .unwrap();
-    assert!(headers.iter().any(|(k, v)| k == "authorization" && v.starts_with("Basic ")));
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v.starts_with("Basic "))
+    );
     let page = json!({"cursor": "7", "revoked": [{"jti": "j-7", "exp": T0 / 1000 + 300}]});
-    s.bg.answer(&s.gw, &mut s.main, index as u64 + 1, Some(200), page.to_string().as_bytes(), T0);
+    s.bg.answer(
+        &s.gw,
+        &mut s.main,
+        index as u64 + 1,
+        Some(200),
+        page.to_string().as_bytes(),
+        T0,
+    );
     assert_eq!(s.main.counts.get("revocation_poll_ok"), Some(&1));
     let token = s.token("k1", "j-7");
-    assert_eq!(s.request("GET", "/api", &token, T0 + 10).reply.unwrap().0, 401);
+    assert_eq!(
+        s.request("GET", "/api", &token, T0 + 10).reply.unwrap().0,
+        401
+    );
     s.bg.tick(&s.gw, &mut s.main, T0 + 600);
-    assert!(s.main.paths().contains(&"idp /oauth2/revocations?since=7".to_owned()));
+    assert!(
+        s.main
+            .paths()
+            .contains(&"idp /oauth2/revocations?since=7".to_owned())
+    );
 }
 
 #[test]

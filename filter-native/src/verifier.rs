@@ -75,35 +75,36 @@ pub mod tests {
     use filter::algorithm::Algorithm;
     use filter::verify::verify_jwk;
 
-    /// A fresh P-256 key: its JWKS (kid "k1") and the key pair.
+    /// A fresh P-256 key: its JWKS (kid "k1") and the key pair (JWS signatures).
     pub fn p256_jwks() -> (String, EcdsaKeyPair) {
+        let (jwks, pair, _) = p256_jwks_pkcs8();
+        (jwks, pair)
+    }
+
+    fn p256_jwks_pkcs8() -> (String, EcdsaKeyPair, Vec<u8>) {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let pkcs8 = pkcs8.as_ref().to_vec();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).unwrap();
         let point = pair.public_key().as_ref().to_vec();
         let jwks = serde_json::json!({"keys": [{
             "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
             "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
             "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
         }]});
-        (jwks.to_string(), pair)
+        (jwks.to_string(), pair, pkcs8)
     }
 
     #[test]
     fn a_p256_key_is_parsed_once_and_verifies_der_signatures() {
-        let (jwks, pair) = p256_jwks();
+        let (jwks, _, pkcs8) = p256_jwks_pkcs8();
         let set = KeySet::parse(jwks.as_bytes()).unwrap().set;
         let parsed = ParsedKeys::build(std::slice::from_ref(&set));
         assert_eq!(parsed.len(), 1);
         let spki = set.keys[0].spki_der.clone().unwrap();
         // A DER signature by the same key, made with AWS-LC's ASN.1 signer.
         let rng = SystemRandom::new();
-        let der_pair = EcdsaKeyPair::from_private_key_der(
-            &ECDSA_P256_SHA256_ASN1_SIGNING,
-            pair.private_key().as_der().unwrap().as_ref(),
-        )
-        .unwrap();
+        let der_pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8).unwrap();
         let sig = der_pair.sign(&rng, b"message").unwrap();
         assert_eq!(
             parsed.verify("sha256", &spki, b"message", sig.as_ref()),
@@ -128,7 +129,19 @@ pub mod tests {
         let sig = pair.sign(&rng, b"header.payload").unwrap();
         let native: &dyn NativeVerifier = &parsed;
         let key = &set.keys[0];
-        assert!(verify_jwk(Some(native), Algorithm::Es256, key, b"header.payload", sig.as_ref()));
-        assert!(!verify_jwk(Some(native), Algorithm::Es256, key, b"header.payloaD", sig.as_ref()));
+        assert!(verify_jwk(
+            Some(native),
+            Algorithm::Es256,
+            key,
+            b"header.payload",
+            sig.as_ref()
+        ));
+        assert!(!verify_jwk(
+            Some(native),
+            Algorithm::Es256,
+            key,
+            b"header.payloaD",
+            sig.as_ref()
+        ));
     }
 }

@@ -99,9 +99,7 @@ impl Module {
         ])
         .arg(config);
         self.prepare(&mut cmd);
-        let out = cmd
-            .output()
-            .map_err(|e| format!("cannot run envoy: {e}"))?;
+        let out = cmd.output().map_err(|e| format!("cannot run envoy: {e}"))?;
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -153,7 +151,10 @@ mod tests {
             ("x-request-id".into(), "b".into()),
             ("x-auth-sub".into(), "alice".into()),
         ]);
-        assert_eq!(differences_between_modules(&wasm, &native), Vec::<String>::new());
+        assert_eq!(
+            differences_between_modules(&wasm, &native),
+            Vec::<String>::new()
+        );
         native.upstream_headers = Some(vec![("x-request-id".into(), "b".into())]);
         let found = differences_between_modules(&wasm, &native);
         assert_eq!(found.len(), 1, "{found:?}");
@@ -162,7 +163,13 @@ mod tests {
     #[test]
     fn the_native_filter_names_the_module_and_passes_the_config_as_a_string() {
         let filter = Module::Native(PathBuf::from("/x")).http_filter("{\"a\":1}");
-        assert_eq!(filter["typed_config"]["dynamic_module_config"]["name"], "oauth2_gateway");
-        assert_eq!(filter["typed_config"]["filter_config"]["value"], "{\"a\":1}");
+        assert_eq!(
+            filter["typed_config"]["dynamic_module_config"]["name"],
+            "oauth2_gateway"
+        );
+        assert_eq!(
+            filter["typed_config"]["filter_config"]["value"],
+            "{\"a\":1}"
+        );
     }
 }
