@@ -25,7 +25,14 @@ pub fn render(template: &str, values: &BTreeMap<&str, String>) -> Result<String,
 
 /// Runs `envoy --mode validate`; returns its combined output, `Err` with it when Envoy refuses.
 pub fn validate(envoy: &Path, config: &Path) -> Result<String, String> {
-    let out = Command::new(envoy)
+    let mut cmd = Command::new(envoy);
+    // Configs with the native module (envoy/envoy-native.yaml) need to find liboauth2_gateway.so.
+    if std::env::var_os(crate::scenario_runner::module::SEARCH_PATH_VAR).is_none()
+        && let Ok(dir) = crate::scenario_runner::native_module_dir()
+    {
+        cmd.env(crate::scenario_runner::module::SEARCH_PATH_VAR, dir);
+    }
+    let out = cmd
         .args([
             "--mode",
             "validate",

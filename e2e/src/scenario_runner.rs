@@ -9,7 +9,6 @@
 
 use crate::artifacts;
 use crate::client;
-use crate::envoy;
 use crate::process::{Proc, free_port};
 use axum::Router;
 use axum::body::Body;
@@ -26,6 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub mod module;
+pub use module::{Module, differences_between_modules, native_module_dir};
 
 /// The cluster the gateway's route forwards allowed requests to (an echo service). The scenario
 /// format calls the forwarded-to upstream `resource-server`; here it is a cluster of its own so
@@ -238,6 +240,23 @@ pub fn bootstrap(
     wasm: &Path,
     ports: &BTreeMap<String, u16>,
 ) -> Value {
+    bootstrap_for(
+        scenario,
+        listen_port,
+        admin_port,
+        &Module::Wasm(wasm.to_path_buf()),
+        ports,
+    )
+}
+
+/// [`bootstrap`] for either build of the filter.
+pub fn bootstrap_for(
+    scenario: &Scenario,
+    listen_port: u16,
+    admin_port: u16,
+    module: &Module,
+    ports: &BTreeMap<String, u16>,
+) -> Value {
     let address =
         |port: u16| json!({"socket_address": {"address": "127.0.0.1", "port_value": port}});
     let clusters: Vec<Value> = ports
@@ -271,23 +290,7 @@ pub fn bootstrap(
                                         "route": {"cluster": ECHO_CLUSTER, "timeout": "10s"}}]
                         }]},
                         "http_filters": [
-                            {"name": "envoy.filters.http.wasm", "typed_config": {
-                                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                                "config": {
-                                    "name": "oauth2_gateway",
-                                    "root_id": "oauth2_gateway",
-                                    "fail_open": false,
-                                    "vm_config": {
-                                        "vm_id": "oauth2_gateway",
-                                        "runtime": "envoy.wasm.runtime.v8",
-                                        "code": {"local": {"filename": wasm.display().to_string()}}
-                                    },
-                                    "configuration": {
-                                        "@type": "type.googleapis.com/google.protobuf.StringValue",
-                                        "value": scenario.config.to_string()
-                                    }
-                                }
-                            }},
+                            module.http_filter(&scenario.config.to_string()),
                             {"name": "envoy.filters.http.router", "typed_config": {
                                 "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
                             }}
@@ -305,20 +308,23 @@ struct ScenarioEnvoy {
     proc: Proc,
     url: String,
     admin_url: String,
+    /// What Envoy puts before the filter's own counter names.
+    stats_prefix: &'static str,
 }
 
 impl ScenarioEnvoy {
     fn start(
         dir: &Path,
         scenario: &Scenario,
-        wasm: &Path,
+        module: &Module,
         ports: &BTreeMap<String, u16>,
     ) -> Result<ScenarioEnvoy, String> {
         let (listen_port, admin_port) = (free_port()?, free_port()?);
         let config = dir.join("envoy.json");
-        let text = bootstrap(scenario, listen_port, admin_port, wasm, ports).to_string();
+        let text = bootstrap_for(scenario, listen_port, admin_port, module, ports).to_string();
         std::fs::write(&config, text).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(artifacts::envoy_bin()?);
+        module.prepare(&mut cmd);
         cmd.arg("-c").arg(&config).args([
             "--use-dynamic-base-id",
             "--concurrency",
@@ -339,13 +345,19 @@ impl ScenarioEnvoy {
             proc,
             url: format!("http://127.0.0.1:{listen_port}"),
             admin_url,
+            stats_prefix: module.stats_prefix(),
         })
     }
 
-    /// Every `wasmcustom.*` counter, by the name the filter gave it.
+    /// Every counter of the filter (`wasmcustom.*` for the Wasm module), by the name the filter
+    /// gave it.
     fn metrics(&self) -> Result<BTreeMap<String, u64>, String> {
         let res = client::get(
-            &format!("{}/stats?filter=^wasmcustom\\.", self.admin_url),
+            &format!(
+                "{}/stats?filter=^{}",
+                self.admin_url,
+                self.stats_prefix.replace('.', "\\.")
+            ),
             &[],
         )?;
         Ok(res
@@ -353,7 +365,7 @@ impl ScenarioEnvoy {
             .lines()
             .filter_map(|line| {
                 let (k, v) = line.split_once(": ")?;
-                let name = k.trim().strip_prefix("wasmcustom.")?;
+                let name = k.trim().strip_prefix(self.stats_prefix)?;
                 Some((name.to_owned(), v.trim().parse().ok()?))
             })
             .collect())
@@ -472,6 +484,11 @@ pub fn real_sleep(scenario: &Scenario) -> Duration {
 /// Runs `scenario` on a real Envoy loading `wasm`; `Err` names the first step that failed, what
 /// did not hold, and the tail of Envoy's log.
 pub fn run(scenario: &Scenario, wasm: &Path) -> Result<Passed, String> {
+    run_module(scenario, &Module::Wasm(wasm.to_path_buf()))
+}
+
+/// [`run`] with either build of the filter.
+pub fn run_module(scenario: &Scenario, module: &Module) -> Result<Passed, String> {
     let sleep = real_sleep(scenario);
     if sleep > MAX_REAL_SLEEP {
         return Err(format!(
@@ -487,9 +504,15 @@ pub fn run(scenario: &Scenario, wasm: &Path) -> Result<Passed, String> {
     let upstreams = FakeUpstreams::start(scenario)?;
     if scenario.config_rejected {
         let config = dir.path().join("envoy.json");
-        let text = bootstrap(scenario, free_port()?, free_port()?, wasm, &upstreams.ports);
+        let text = bootstrap_for(
+            scenario,
+            free_port()?,
+            free_port()?,
+            module,
+            &upstreams.ports,
+        );
         std::fs::write(&config, text.to_string()).map_err(|e| e.to_string())?;
-        return match envoy::validate(&artifacts::envoy_bin()?, &config) {
+        return match module.validate(&config) {
             Ok(log) => Err(format!(
                 "Envoy accepted the configuration, which should have been rejected; log:\n{log}"
             )),
@@ -503,7 +526,7 @@ pub fn run(scenario: &Scenario, wasm: &Path) -> Result<Passed, String> {
             )),
         };
     }
-    let envoy = ScenarioEnvoy::start(dir.path(), scenario, wasm, &upstreams.ports)?;
+    let envoy = ScenarioEnvoy::start(dir.path(), scenario, module, &upstreams.ports)?;
     let mut run = Run {
         scenario,
         envoy,

@@ -220,6 +220,13 @@ impl Gateway {
             "-l",
             "info",
         ]);
+        if template.contains("dynamic_modules") {
+            // The native module (envoy/envoy-native.yaml): Envoy loads liboauth2_gateway.so from here.
+            cmd.env(
+                crate::scenario_runner::module::SEARCH_PATH_VAR,
+                crate::scenario_runner::native_module_dir()?,
+            );
+        }
         let proc = Proc::start(name, cmd, dir)?;
         Ok(Gateway {
             proc,
@@ -249,19 +256,24 @@ impl Gateway {
         }
     }
 
-    /// The value of an Envoy counter defined by the filter (`wasmcustom.` prefix is added).
+    /// The value of an Envoy counter defined by the filter (the Wasm module's `wasmcustom.` or
+    /// the native module's `dynamicmodulescustom.` prefix is added).
     pub fn counter(&self, name: &str) -> Option<u64> {
-        let full = format!("wasmcustom.{name}");
-        let url = format!(
-            "{}/stats?filter=^{}$",
-            self.admin_url,
-            full.replace('.', "\\.")
-        );
-        let res = client::get(&url, &[]).ok()?;
-        res.body.lines().find_map(|line| {
-            let (k, v) = line.split_once(": ")?;
-            (k.trim() == full).then(|| v.trim().parse().ok())?
-        })
+        ["wasmcustom.", "dynamicmodulescustom."]
+            .iter()
+            .find_map(|prefix| {
+                let full = format!("{prefix}{name}");
+                let url = format!(
+                    "{}/stats?filter=^{}$",
+                    self.admin_url,
+                    full.replace('.', "\\.")
+                );
+                let res = client::get(&url, &[]).ok()?;
+                res.body.lines().find_map(|line| {
+                    let (k, v) = line.split_once(": ")?;
+                    (k.trim() == full).then(|| v.trim().parse().ok())?
+                })
+            })
     }
 }
 

@@ -35,6 +35,9 @@ IDP_BIN = os.environ["IDP_BIN"]
 FILTER_WASM = os.environ["FILTER_WASM"]
 # The no-op proxy-wasm module (tools/noop-filter), for the variant noop-wasm.
 NOOP_WASM = os.environ.get("NOOP_WASM", "")
+# The native dynamic module (filter-native: liboauth2_gateway.so in this directory), for the
+# variant native.
+NATIVE_MODULE_DIR = os.environ.get("NATIVE_MODULE_DIR", "")
 WASM_DIR = os.environ["WASM_DIR"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -44,9 +47,11 @@ CONNECTIONS = int(os.environ.get("CONNECTIONS", "16"))
 N_TOKENS = int(os.environ.get("TOKENS", "6000"))
 STARTUP_RUNS = int(os.environ.get("STARTUP_RUNS", "5"))
 VARIANTS = os.environ.get(
-    "VARIANTS", "bare noop-wasm jwt-authn-cached jwt-authn filter filter-full").split()
+    "VARIANTS", "bare noop-wasm jwt-authn-cached jwt-authn filter filter-full native").split()
 if not NOOP_WASM and "noop-wasm" in VARIANTS:
     VARIANTS.remove("noop-wasm")
+if "native" in VARIANTS and not os.path.isfile(f"{NATIVE_MODULE_DIR}/liboauth2_gateway.so"):
+    VARIANTS.remove("native")
 # Variants that do not check tokens: one Envoy serves both token sets.
 SHARED = {"bare", "noop-wasm"}
 ALGS = os.environ.get("ALGS", "ES256 RS256").split()
@@ -68,6 +73,7 @@ LABELS = {
     "filter": "filter (cache 4096)",
     "filter-nocache": "filter, cache off",
     "filter-full": "filter, envoy.yaml config (rules, revocation feed, logout)",
+    "native": "native module (cache 4096)",
 }
 
 WASM_OPT_FLAGS = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
@@ -262,9 +268,13 @@ class Envoy:
         """Starts Envoy; returns (ms until admin /ready says LIVE, ms until the first 200 with the
         token on the listener: the latter includes the JWKS fetch)."""
         t0 = time.monotonic()
+        env = dict(os.environ)
+        if self.variant == "native":
+            env["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = NATIVE_MODULE_DIR
         self.proc = subprocess.Popen([ENVOY_BIN, "-c", self.config, "--concurrency", "1",
                                       "--use-dynamic-base-id", "-l", "warn"],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),
+                                     env=env)
         PROCS.append(self.proc)
         live = first = None
         deadline = t0 + 60
@@ -451,7 +461,7 @@ def run(work):
 
     # Start-up: sequential, interleaved over the variants, before any load.
     startup = {}
-    st_variants = [v for v in ("bare", "noop-wasm", "jwt-authn-cached", "filter") if v in VARIANTS]
+    st_variants = [v for v in ("bare", "noop-wasm", "jwt-authn-cached", "filter", "native") if v in VARIANTS]
     if STARTUP_RUNS > 0 and "ES256" in token_sets:
         say(f"start-up time: {STARTUP_RUNS} runs each of {', '.join(st_variants)}")
         iss, port, tokens = token_sets["ES256"]

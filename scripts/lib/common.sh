@@ -158,8 +158,18 @@ build_oci_image() {
   ensure_oci_tools
 }
 
+# The filter as a native Envoy dynamic module (crate filter-native): liboauth2_gateway.so in
+# target/native-release, built with its own profile (the release profile with panic = "unwind",
+# so the module can catch a panic at the ABI boundary and answer 503 instead of aborting Envoy).
+build_native_module() {
+  say "building liboauth2_gateway.so (native dynamic module, profile native-release)"
+  cargo build --quiet --profile native-release -p filter-native >&2
+  say "native module: $NATIVE_MODULE_DIR/liboauth2_gateway.so ($(wc -c <"$NATIVE_MODULE_DIR/liboauth2_gateway.so") bytes)"
+}
+
 build_all() {
   build_filter
+  build_native_module
   build_oci_image
   say "building idp and resource-server"
   cargo build --quiet -p idp -p resource-server
@@ -169,4 +179,5 @@ WASM_DIR="$ROOT/target/wasm32-wasip1/wasm-release"
 FILTER_WASM="$WASM_DIR/filter.wasm"
 IDP_BIN="$ROOT/target/debug/idp"
 RS_BIN="$ROOT/target/debug/resource-server"
-export FILTER_WASM IDP_BIN RS_BIN
+NATIVE_MODULE_DIR="$ROOT/target/native-release"
+export FILTER_WASM IDP_BIN RS_BIN NATIVE_MODULE_DIR

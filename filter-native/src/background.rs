@@ -1,0 +1,268 @@
+//! Background work of one configuration, on Envoy's main thread only: each provider's JWKS and the
+//! revocation feed, fetched through Envoy's own HTTP callouts from the filter configuration (the
+//! 1.40 ABI's `http_filter_config_http_callout`) to the configured clusters. There is one main
+//! thread, so one fetch per Envoy needs no lease: the schedule, backoff and throttling are the
+//! core's [`Schedule`]; results are published to every worker through [`Gateway`].
+
+use crate::host::MainThread;
+use crate::log::{Level, log};
+use crate::shared::{Gateway, KeySnapshot};
+use filter::jwk::KeySet;
+use filter::key_store::ProviderKeys;
+use filter::refresh::Schedule;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    Jwks(usize),
+    RevocationFeed,
+}
+
+#[derive(Debug, Default)]
+struct Fetch {
+    schedule: Schedule,
+    in_flight: bool,
+}
+
+/// Main-thread state of the background fetches.
+pub struct Background {
+    jwks: Vec<Fetch>,
+    keys: Vec<ProviderKeys>,
+    feed: Fetch,
+    calls: HashMap<u64, Job>,
+    /// Version handed to [`ProviderKeys::absorb`] (one per successful fetch).
+    fetches: u32,
+    generation: u64,
+}
+
+impl Background {
+    pub fn new(gateway: &Gateway) -> Background {
+        let providers = &gateway.config.providers;
+        Background {
+            jwks: providers.iter().map(|_| Fetch::default()).collect(),
+            keys: providers
+                .iter()
+                .map(|p| ProviderKeys::new(p.inline_keys.clone()))
+                .collect(),
+            feed: Fetch::default(),
+            calls: HashMap::new(),
+            fetches: 0,
+            generation: 0,
+        }
+    }
+
+    /// Starts whatever is due (or asked for early).
+    pub fn tick(&mut self, gw: &Gateway, host: &mut impl MainThread, now_ms: u64) {
+        for (index, provider) in gw.config.providers.iter().enumerate() {
+            let (Some(source), Some(fetch)) = (&provider.jwks, self.jwks.get_mut(index)) else {
+                continue;
+            };
+            if gw.take_early_refresh(index)
+                && let Some(early) = fetch.schedule.request_early(
+                    now_ms,
+                    source.min_early_refresh_seconds.saturating_mul(1_000),
+                )
+            {
+                fetch.schedule = early;
+            }
+            if fetch.in_flight || !fetch.schedule.is_due(now_ms) {
+                continue;
+            }
+            let headers = [
+                (":method", "GET"),
+                (":path", source.path.as_str()),
+                (":authority", source.authority.as_str()),
+                ("accept", "application/json"),
+            ];
+            match host.callout(&source.cluster, &headers, b"", source.timeout_ms) {
+                Some(id) => {
+                    fetch.in_flight = true;
+                    self.calls.insert(id, Job::Jwks(index));
+                }
+                None => {
+                    host.count("jwks_fetch_failed", 1);
+                    let interval = source.refresh_seconds.saturating_mul(1_000);
+                    fetch.schedule = fetch.schedule.after_failure(now_ms, interval);
+                    log(
+                        Level::Error,
+                        &format!(
+                            "oauth2-gateway: cannot call cluster {:?} for {} (is the cluster defined?)",
+                            source.cluster, source.path
+                        ),
+                    );
+                }
+            }
+        }
+        self.poll_feed(gw, host, now_ms);
+    }
+
+    fn poll_feed(&mut self, gw: &Gateway, host: &mut impl MainThread, now_ms: u64) {
+        let (Some(feed), Some(client)) = (&gw.config.revocation_feed, &gw.config.idp_client) else {
+            return;
+        };
+        if self.feed.in_flight || !self.feed.schedule.is_due(now_ms) {
+            return;
+        }
+        let e = &feed.endpoint;
+        let path = match &gw.denylist().cursor {
+            Some(cursor) => {
+                let sep = if e.path.contains('?') { '&' } else { '?' };
+                format!("{}{sep}since={cursor}", e.path)
+            }
+            None => e.path.clone(),
+        };
+        let auth = client.basic_authorization();
+        let headers = [
+            (":method", "GET"),
+            (":path", path.as_str()),
+            (":authority", e.authority.as_str()),
+            ("accept", "application/json"),
+            ("authorization", auth.as_str()),
+        ];
+        match host.callout(&e.cluster, &headers, b"", e.timeout_ms) {
+            Some(id) => {
+                self.feed.in_flight = true;
+                self.calls.insert(id, Job::RevocationFeed);
+            }
+            None => {
+                host.count("revocation_poll_failed", 1);
+                self.feed.schedule = self
+                    .feed
+                    .schedule
+                    .after_failure(now_ms, feed.poll_ms.max(1_000));
+            }
+        }
+    }
+
+    /// The answer to one of our calls: `status` is `None` when there was no response (reset,
+    /// connection failure).
+    pub fn answer(
+        &mut self,
+        gw: &Gateway,
+        host: &mut impl MainThread,
+        call: u64,
+        status: Option<u32>,
+        body: &[u8],
+        now_ms: u64,
+    ) {
+        match self.calls.remove(&call) {
+            Some(Job::Jwks(index)) => self.jwks_answer(gw, host, index, status, body, now_ms),
+            Some(Job::RevocationFeed) => self.feed_answer(gw, host, status, body, now_ms),
+            None => log(
+                Level::Warn,
+                &format!("oauth2-gateway: answer to an unknown call {call} ignored"),
+            ),
+        }
+    }
+
+    fn jwks_answer(
+        &mut self,
+        gw: &Gateway,
+        host: &mut impl MainThread,
+        index: usize,
+        status: Option<u32>,
+        body: &[u8],
+        now_ms: u64,
+    ) {
+        let (Some(provider), Some(fetch)) =
+            (gw.config.providers.get(index), self.jwks.get_mut(index))
+        else {
+            return;
+        };
+        fetch.in_flight = false;
+        let Some(source) = &provider.jwks else { return };
+        let interval = source.refresh_seconds.saturating_mul(1_000);
+        let outcome = match status {
+            Some(200) => KeySet::parse(body).map(|_| ()).map_err(|e| e.to_string()),
+            Some(other) => Err(format!("HTTP status {other}")),
+            None => Err("no response (timeout or connection failure)".to_owned()),
+        };
+        let absorbed = outcome.and_then(|()| {
+            self.fetches = self.fetches.wrapping_add(1);
+            let slot = self
+                .keys
+                .get_mut(index)
+                .ok_or_else(|| "no such provider".to_owned())?;
+            slot.absorb(self.fetches, body)
+        });
+        match absorbed {
+            Ok(()) => {
+                fetch.schedule = Schedule::after_success(now_ms, interval);
+                host.count("jwks_fetch_ok", 1);
+                self.generation += 1;
+                let sets = self.keys.iter().map(|k| k.keys().clone()).collect();
+                gw.publish_keys(KeySnapshot::new(sets, self.generation));
+                log(
+                    Level::Debug,
+                    &format!(
+                        "oauth2-gateway: provider {:?}: JWKS refreshed",
+                        provider.name
+                    ),
+                );
+            }
+            Err(why) => {
+                fetch.schedule = fetch.schedule.after_failure(now_ms, interval);
+                host.count("jwks_fetch_failed", 1);
+                log(
+                    Level::Warn,
+                    &format!(
+                        "oauth2-gateway: provider {:?}: JWKS fetch from cluster {:?} {} failed: {why}; keeping previous keys",
+                        provider.name, source.cluster, source.path
+                    ),
+                );
+            }
+        }
+    }
+
+    fn feed_answer(
+        &mut self,
+        gw: &Gateway,
+        host: &mut impl MainThread,
+        status: Option<u32>,
+        body: &[u8],
+        now_ms: u64,
+    ) {
+        self.feed.in_flight = false;
+        let Some(feed) = &gw.config.revocation_feed else {
+            return;
+        };
+        let outcome = match status {
+            Some(200) => gw.update_denylist(now_ms, |list| {
+                let mut next = list.clone();
+                let applied = next.apply_feed(body, now_ms / 1_000);
+                if applied.is_ok() {
+                    *list = next;
+                }
+                applied.map_err(|e| e.to_string())
+            }),
+            Some(other) => Err(format!("HTTP status {other}")),
+            None => Err("no response (timeout or connection failure)".to_owned()),
+        };
+        match outcome {
+            Ok(added) => {
+                self.feed.schedule = Schedule::after_success(now_ms, feed.poll_ms);
+                host.count("revocation_poll_ok", 1);
+                if added > 0 {
+                    log(
+                        Level::Debug,
+                        &format!("oauth2-gateway: revocation feed: {added} new entries"),
+                    );
+                }
+            }
+            Err(why) => {
+                self.feed.schedule = self
+                    .feed
+                    .schedule
+                    .after_failure(now_ms, feed.poll_ms.max(1_000));
+                host.count("revocation_poll_failed", 1);
+                log(
+                    Level::Warn,
+                    &format!(
+                        "oauth2-gateway: revocation feed poll ({:?} {}) failed: {why}; enforcing the known list and retrying",
+                        feed.endpoint.cluster, feed.endpoint.path
+                    ),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Ties the safe glue (request path, logout, background fetches) to Envoy's handles: one
+//! [`ConfigState`] per filter configuration (shared by every worker), one [`FilterState`] per
+//! stream.
+
+use crate::abi::{ConfigHandle, FilterHandle, Scheduler};
+use crate::background::Background;
+use crate::clock::now_ms;
+use crate::host::{MainThread, Stream};
+use crate::log::{Level, log};
+use crate::logout_flow::LogoutFlow;
+use crate::metrics::Counters;
+use crate::request;
+use crate::shared::Gateway;
+use crate::ticker::Poke;
+use filter::config::FilterConfig;
+use std::sync::{Arc, Mutex, PoisonError};
+
+pub use crate::request::{Next, header_text};
+pub use crate::ticker::Ticker;
+
+impl Poke for Scheduler {
+    fn poke(&self) {
+        self.commit(0);
+    }
+}
+
+/// One filter configuration.
+pub struct ConfigState {
+    gateway: Arc<Gateway>,
+    background: Mutex<Background>,
+}
+
+/// Parses and validates the configuration and defines the counters; `None` (with the reason in
+/// Envoy's log) refuses it, so Envoy does not start with it.
+pub fn configure(
+    name: &[u8],
+    bytes: &[u8],
+    define_counter: impl FnMut(&str) -> Option<usize>,
+) -> Option<ConfigState> {
+    let config = match FilterConfig::from_json(bytes) {
+        Ok(config) => config,
+        Err(e) => {
+            log(
+                Level::Critical,
+                &format!(
+                    "oauth2-gateway: invalid plugin configuration, refusing to start: {}: {}",
+                    e.field, e.message
+                ),
+            );
+            return None;
+        }
+    };
+    let (counters, refused) = Counters::define(define_counter);
+    if !refused.is_empty() {
+        log(
+            Level::Warn,
+            &format!("oauth2-gateway: Envoy refused the counters {refused:?}"),
+        );
+    }
+    log(
+        Level::Info,
+        &format!(
+            "oauth2-gateway: configured ({}): {} provider(s), {} rule(s); native module, signatures verified in AWS-LC with keys parsed once",
+            String::from_utf8_lossy(name),
+            config.providers.len(),
+            config.rules.len()
+        ),
+    );
+    let gateway = Arc::new(Gateway::new(config, counters));
+    let background = Mutex::new(Background::new(&gateway));
+    Some(ConfigState {
+        gateway,
+        background,
+    })
+}
+
+struct EnvoyMain<'a> {
+    handle: &'a ConfigHandle,
+    counters: &'a Counters,
+}
+
+impl MainThread for EnvoyMain<'_> {
+    fn callout(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u64> {
+        self.handle.callout(cluster, headers, body, timeout_ms)
+    }
+
+    fn count(&mut self, name: &str, n: u64) {
+        if let Some(id) = self.counters.id(name) {
+            self.handle.increment_counter(id, n);
+        }
+    }
+}
+
+struct EnvoyStream<'a> {
+    handle: &'a mut FilterHandle,
+    counters: &'a Counters,
+}
+
+impl Stream for EnvoyStream<'_> {
+    fn set_request_header(&mut self, name: &str, value: Option<&str>) {
+        if !self.handle.set_request_header(name, value) && value.is_some() {
+            log(
+                Level::Warn,
+                &format!("oauth2-gateway: cannot set request header {name}"),
+            );
+        }
+    }
+
+    fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        self.handle.send_response(status, headers, body);
+    }
+
+    fn callout(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u64> {
+        self.handle.callout(cluster, headers, body, timeout_ms)
+    }
+
+    fn count(&mut self, name: &str, n: u64) {
+        if let Some(id) = self.counters.id(name) {
+            self.handle.increment_counter(id, n);
+        }
+    }
+}
+
+impl ConfigState {
+    /// A tick on the main thread: start the background fetches that are due.
+    pub fn tick(&self, handle: &ConfigHandle) {
+        let gw = &self.gateway;
+        let mut host = EnvoyMain {
+            handle,
+            counters: &gw.counters,
+        };
+        self.background
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tick(gw, &mut host, now_ms());
+    }
+
+    pub fn background_answer(
+        &self,
+        handle: &ConfigHandle,
+        call: u64,
+        status: Option<u32>,
+        body: &[u8],
+    ) {
+        let gw = &self.gateway;
+        let mut host = EnvoyMain {
+            handle,
+            counters: &gw.counters,
+        };
+        self.background
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .answer(gw, &mut host, call, status, body, now_ms());
+    }
+
+    pub fn new_filter(&self) -> FilterState {
+        FilterState {
+            gateway: Arc::clone(&self.gateway),
+            logout: None,
+        }
+    }
+}
+
+/// One stream.
+pub struct FilterState {
+    gateway: Arc<Gateway>,
+    logout: Option<LogoutFlow>,
+}
+
+impl FilterState {
+    pub fn on_request_headers(&mut self, handle: &mut FilterHandle) -> Next {
+        let now = now_ms();
+        let gw = &self.gateway;
+        let plan = handle.with_request_headers(|headers| request::plan(gw, headers, now));
+        let mut stream = EnvoyStream {
+            handle,
+            counters: &gw.counters,
+        };
+        let (next, flow) = request::execute(gw, &mut stream, plan, now);
+        self.logout = flow;
+        next
+    }
+
+    /// A logout is running: the request must not continue upstream.
+    pub fn holds_request(&self) -> bool {
+        self.logout.is_some()
+    }
+
+    pub fn on_callout_done(&mut self, handle: &mut FilterHandle, call: u64, status: Option<u32>) {
+        let gw = &self.gateway;
+        let Some(flow) = self.logout.as_mut() else {
+            return;
+        };
+        if let Some(response) = flow.on_answer(gw, call, status, now_ms()) {
+            self.logout = None;
+            let mut stream = EnvoyStream {
+                handle,
+                counters: &gw.counters,
+            };
+            request::answer_logout(&mut stream, &response);
+        }
+    }
+}
+
+/// After a caught panic: 503, closed.
+pub fn fail_closed(handle: &mut FilterHandle) {
+    let counters = Counters::default();
+    let mut stream = EnvoyStream {
+        handle,
+        counters: &counters,
+    };
+    request::fail_closed(&mut stream);
+}

@@ -1,0 +1,32 @@
+//! What the glue needs from Envoy, as traits: the ABI module implements them over Envoy's
+//! callbacks, the unit tests over fakes that record what was asked.
+
+/// One HTTP stream, during one of its hooks (a worker thread).
+pub trait Stream {
+    /// Sets (`Some`) or removes (`None`) a request header.
+    fn set_request_header(&mut self, name: &str, value: Option<&str>);
+    /// Answers the client locally.
+    fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]);
+    /// An HTTP call tied to this stream; its id, or `None` when Envoy refused to start it.
+    fn callout(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u64>;
+    /// Adds `n` to the counter `oauth2gw.<name>`.
+    fn count(&mut self, name: &str, n: u64);
+}
+
+/// The filter configuration on Envoy's main thread.
+pub trait MainThread {
+    fn callout(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u64>;
+    fn count(&mut self, name: &str, n: u64);
+}

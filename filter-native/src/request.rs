@@ -1,0 +1,309 @@
+//! The request path, in two steps so that Envoy's header buffers are only read while no header is
+//! being changed: [`plan`] reads the headers and asks the core for a decision (owning everything
+//! it returns), then [`execute`] applies it through the [`Stream`].
+//!
+//! The verified-token cache is per worker thread (as per Wasm VM in the Wasm module), emptied when
+//! the shared keys change.
+
+use crate::host::Stream;
+use crate::logout_flow::LogoutFlow;
+use crate::shared::Gateway;
+use filter::denial::Denial;
+use filter::gateway::{Knowledge, Outcome, RequestInfo, decide, logout_subject, unverified_issuer};
+use filter::jwk::KeySet;
+use filter::logout::LogoutResponse;
+use filter::token_cache::TokenCache;
+use filter::token_sources::find_token;
+use filter::verified::VerifiedToken;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// What the hook tells Envoy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    /// A local reply was sent.
+    Stop,
+    /// A logout is running: hold the request (and its body) until it answers.
+    StopAndBuffer,
+}
+
+/// What to do with a request, decided from its headers.
+#[derive(Debug)]
+pub enum Plan {
+    Forward {
+        /// Inbound copies of the claim headers (a client cannot forge them).
+        remove: Vec<String>,
+        set: Vec<(String, String)>,
+        /// The token's header, when its provider does not forward tokens.
+        drop_token_header: Option<String>,
+        counts: Vec<(&'static str, u64)>,
+    },
+    Reply {
+        status: u32,
+        headers: Vec<(&'static str, String)>,
+        content_type: &'static str,
+        body: String,
+        counts: Vec<(&'static str, u64)>,
+    },
+    Logout {
+        token: String,
+        verified: Box<VerifiedToken>,
+        already_revoked: bool,
+    },
+}
+
+/// A worker thread's own state for one configuration.
+struct WorkerState {
+    cache: TokenCache,
+    /// The key generation the cache was filled under.
+    generation: u64,
+}
+
+thread_local! {
+    static WORKERS: RefCell<HashMap<u64, WorkerState>> = RefCell::new(HashMap::new());
+}
+
+/// A header name or value as text: borrowed when it is UTF-8, else with its non-ASCII bytes read
+/// as `?` (such a value is never a token, and its header is still seen — and removed when it is
+/// one the filter sets), as the Wasm glue reads them.
+pub fn header_text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(
+            bytes
+                .iter()
+                .map(|&b| if b.is_ascii() { b as char } else { '?' })
+                .collect(),
+        ),
+    }
+}
+
+fn deny(gw: &Gateway, denial: &Denial, mut counts: Vec<(&'static str, u64)>) -> Plan {
+    crate::log::log(
+        crate::log::Level::Debug,
+        &format!("oauth2-gateway: request denied: {denial:?}"),
+    );
+    counts.push((denial_counter(denial), 1));
+    let response = denial.response(&gw.config.realm);
+    Plan::Reply {
+        status: response.status,
+        headers: response
+            .www_authenticate
+            .map(|c| ("www-authenticate", c))
+            .into_iter()
+            .collect(),
+        content_type: "text/plain; charset=utf-8",
+        body: response.body.to_owned(),
+        counts,
+    }
+}
+
+/// `denied.<reason>` as a static name (the counters are defined up front).
+fn denial_counter(denial: &Denial) -> &'static str {
+    let name = format!("denied.{}", denial.metric_name());
+    crate::metrics::NAMES
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .unwrap_or("denied.malformed")
+}
+
+/// Decides about a request from its headers.
+pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
+    let config = &gw.config;
+    let value = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let method = value(":method").unwrap_or("");
+    let path = value(":path").unwrap_or("/");
+    let keys = gw.keys();
+    let denylist = gw.denylist();
+    let sets: Vec<&KeySet> = keys.sets.iter().collect();
+    let knowledge = Knowledge {
+        keys: &sets,
+        denylist: &denylist,
+        now: now_ms / 1_000,
+        native: Some(&keys.parsed),
+    };
+
+    if let Some(logout) = &config.logout
+        && path.split('?').next() == Some(logout.path.as_str())
+    {
+        if method != "POST" {
+            return Plan::Reply {
+                status: 405,
+                headers: vec![("allow", "POST".to_owned())],
+                content_type: "text/plain; charset=utf-8",
+                body: "use POST\n".to_owned(),
+                counts: Vec::new(),
+            };
+        }
+        return match logout_subject(config, knowledge, path, headers) {
+            Ok((token, verified, already_revoked)) => Plan::Logout {
+                token: token.to_owned(),
+                verified: Box::new(verified),
+                already_revoked,
+            },
+            Err(denial) => deny(gw, &denial, Vec::new()),
+        };
+    }
+
+    let request = RequestInfo {
+        method,
+        path,
+        headers,
+    };
+    let (outcome, hits, misses) = WORKERS.with(|workers| {
+        let mut workers = workers.borrow_mut();
+        let state = workers.entry(gw.id).or_insert_with(|| WorkerState {
+            cache: TokenCache::new(config.cache_max_entries),
+            generation: keys.generation,
+        });
+        if state.generation != keys.generation {
+            // New keys (or a key removed): cached verifications may no longer hold.
+            state.cache.clear();
+            state.generation = keys.generation;
+        }
+        let outcome = decide(config, knowledge, request, &mut state.cache);
+        let (hits, misses) = state.cache.take_stats();
+        (outcome, hits, misses)
+    });
+    let counts = vec![("cache_hit", hits), ("cache_miss", misses)];
+    match outcome {
+        Outcome::Forward {
+            headers: set,
+            remove_header,
+            ..
+        } => {
+            let mut counts = counts;
+            counts.push(("allowed", 1));
+            Plan::Forward {
+                remove: config
+                    .claim_headers
+                    .iter()
+                    .filter(|(name, _)| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)))
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                set,
+                drop_token_header: remove_header,
+                counts,
+            }
+        }
+        Outcome::Deny(denial) => {
+            if denial == Denial::UnknownKey {
+                // Perhaps the IDP rotated its keys: ask for an early (throttled) JWKS fetch.
+                if let Some(provider) = find_token(&config.token_sources, path, headers)
+                    .ok()
+                    .flatten()
+                    .and_then(|found| unverified_issuer(found.token))
+                    .and_then(|iss| gw.provider_of(&iss))
+                {
+                    gw.request_early_refresh(provider);
+                }
+            }
+            deny(gw, &denial, counts)
+        }
+    }
+}
+
+/// Applies a plan; returns what to tell Envoy and, for a logout, the running sequence.
+pub fn execute(
+    gw: &Gateway,
+    stream: &mut impl Stream,
+    plan: Plan,
+    now_ms: u64,
+) -> (Next, Option<LogoutFlow>) {
+    match plan {
+        Plan::Forward {
+            remove,
+            set,
+            drop_token_header,
+            counts,
+        } => {
+            for name in &remove {
+                stream.set_request_header(name, None);
+            }
+            for (name, value) in &set {
+                stream.set_request_header(name, Some(value));
+            }
+            if let Some(name) = drop_token_header {
+                stream.set_request_header(&name, None);
+            }
+            count_all(stream, &counts);
+            (Next::Continue, None)
+        }
+        Plan::Reply {
+            status,
+            headers,
+            content_type,
+            body,
+            counts,
+        } => {
+            count_all(stream, &counts);
+            reply(stream, status, &headers, content_type, &body);
+            (Next::Stop, None)
+        }
+        Plan::Logout {
+            token,
+            verified,
+            already_revoked,
+        } => match LogoutFlow::start(gw, stream, &token, &verified, already_revoked, now_ms) {
+            Ok(flow) => (Next::StopAndBuffer, Some(flow)),
+            Err(response) => {
+                answer_logout(stream, &response);
+                (Next::Stop, None)
+            }
+        },
+    }
+}
+
+fn count_all(stream: &mut impl Stream, counts: &[(&'static str, u64)]) {
+    for (name, n) in counts {
+        if *n > 0 {
+            stream.count(name, *n);
+        }
+    }
+}
+
+fn reply(
+    stream: &mut impl Stream,
+    status: u32,
+    headers: &[(&'static str, String)],
+    content_type: &str,
+    body: &str,
+) {
+    let mut all = vec![
+        ("content-type", content_type),
+        ("cache-control", "no-store"),
+    ];
+    all.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
+    stream.send_response(status, &all, body.as_bytes());
+}
+
+/// Answers a logout (and counts it).
+pub fn answer_logout(stream: &mut impl Stream, response: &LogoutResponse) {
+    let outcome = if response.status == 200 {
+        "logout_ok"
+    } else {
+        "logout_failed"
+    };
+    stream.count(outcome, 1);
+    reply(
+        stream,
+        response.status,
+        &[],
+        "application/json",
+        &response.body,
+    );
+}
+
+/// The answer when the module itself failed (a caught panic): closed, 503.
+pub fn fail_closed(stream: &mut impl Stream) {
+    reply(
+        stream,
+        503,
+        &[],
+        "text/plain; charset=utf-8",
+        "gateway error\n",
+    );
+}

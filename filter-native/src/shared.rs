@@ -1,0 +1,188 @@
+//! What one filter configuration shares across Envoy's threads, in plain process memory: the keys
+//! and the denylist, each an immutable snapshot behind an [`ArcSwap`] (a request reads them without
+//! a lock; the main thread, or a logout, publishes a new one whole). This is the native
+//! counterpart of the Wasm glue's proxy-wasm shared data: one JWKS and one denylist per Envoy.
+
+use crate::metrics::Counters;
+use crate::verifier::ParsedKeys;
+use arc_swap::ArcSwap;
+use filter::config::FilterConfig;
+use filter::denylist::Denylist;
+use filter::jwk::KeySet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Every provider's keys at one moment, with AWS-LC's parsed form of each.
+pub struct KeySnapshot {
+    /// `sets[i]`: provider `i`'s keys (inline first, then fetched).
+    pub sets: Vec<KeySet>,
+    /// Bumped on every change; a worker empties its verified-token cache when it moves.
+    pub generation: u64,
+    pub parsed: ParsedKeys,
+}
+
+impl KeySnapshot {
+    pub fn new(sets: Vec<KeySet>, generation: u64) -> KeySnapshot {
+        let parsed = ParsedKeys::build(&sets);
+        KeySnapshot {
+            sets,
+            generation,
+            parsed,
+        }
+    }
+}
+
+/// One configuration's shared state.
+pub struct Gateway {
+    /// Distinguishes configurations in per-thread state.
+    pub id: u64,
+    pub config: FilterConfig,
+    /// Envoy's ids of the counters.
+    pub counters: Counters,
+    keys: ArcSwap<KeySnapshot>,
+    denylist: ArcSwap<Denylist>,
+    /// Serialises writers of the denylist (the feed on the main thread, logouts on workers), so
+    /// no update is lost; readers never take it.
+    denylist_writer: Mutex<()>,
+    /// Per provider: a worker saw a token with an unknown `kid` and asks for an early JWKS fetch.
+    early_refresh: Vec<AtomicBool>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Gateway {
+    pub fn new(config: FilterConfig, counters: Counters) -> Gateway {
+        let sets = config
+            .providers
+            .iter()
+            .map(|p| p.inline_keys.clone().unwrap_or_default())
+            .collect();
+        let early_refresh = config
+            .providers
+            .iter()
+            .map(|_| AtomicBool::new(false))
+            .collect();
+        Gateway {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            config,
+            counters,
+            keys: ArcSwap::from_pointee(KeySnapshot::new(sets, 0)),
+            denylist: ArcSwap::from_pointee(Denylist::default()),
+            denylist_writer: Mutex::new(()),
+            early_refresh,
+        }
+    }
+
+    pub fn keys(&self) -> arc_swap::Guard<Arc<KeySnapshot>> {
+        self.keys.load()
+    }
+
+    pub fn publish_keys(&self, snapshot: KeySnapshot) {
+        self.keys.store(Arc::new(snapshot));
+    }
+
+    pub fn denylist(&self) -> arc_swap::Guard<Arc<Denylist>> {
+        self.denylist.load()
+    }
+
+    /// Applies `change` to a copy of the denylist, prunes it, and publishes it; returns what
+    /// `change` returned. Writers are serialised, so concurrent updates are never lost.
+    pub fn update_denylist<R>(&self, now_ms: u64, change: impl FnOnce(&mut Denylist) -> R) -> R {
+        let _writer = self
+            .denylist_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut list = Denylist::clone(&self.denylist.load());
+        let result = change(&mut list);
+        if list.prune(now_ms / 1_000) > 0 {
+            crate::log::log(
+                crate::log::Level::Error,
+                "oauth2-gateway: denylist over its size cap; oldest entries dropped",
+            );
+        }
+        self.denylist.store(Arc::new(list));
+        result
+    }
+
+    /// A revocation the IDP confirmed during a logout through this gateway: refused on every
+    /// worker from the next request on.
+    pub fn revoke(&self, jti: Option<&str>, sid: Option<&str>, exp: u64, now_ms: u64) {
+        self.update_denylist(now_ms, |list| {
+            if let Some(jti) = jti {
+                list.revoke_jti(jti, exp);
+            }
+            if let Some(sid) = sid {
+                list.revoke_sid(sid, exp);
+            }
+        });
+    }
+
+    /// Asks the main thread for an early JWKS fetch for `provider` (throttled there).
+    pub fn request_early_refresh(&self, provider: usize) {
+        if let Some(flag) = self.early_refresh.get(provider) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes (and clears) `provider`'s early-refresh request.
+    pub fn take_early_refresh(&self, provider: usize) -> bool {
+        self.early_refresh
+            .get(provider)
+            .is_some_and(|f| f.swap(false, Ordering::Relaxed))
+    }
+
+    /// The provider a token names in `iss`, if any; used to aim an early refresh.
+    pub fn provider_of(&self, token_iss: &str) -> Option<usize> {
+        self.config
+            .providers
+            .iter()
+            .position(|p| p.issuer == token_iss)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway() -> Gateway {
+        let config = FilterConfig::from_json(
+            br#"{"providers":[{"issuer":"https://idp","audiences":["api"],"algorithms":["ES256"],
+                 "jwks":{"cluster":"idp","path":"/jwks"}}]}"#,
+        );
+        Gateway::new(
+            config.unwrap_or_else(|e| panic!("{e}")),
+            Counters::default(),
+        )
+    }
+
+    #[test]
+    fn concurrent_revocations_are_all_kept() {
+        let gw = Arc::new(gateway());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let gw = Arc::clone(&gw);
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        gw.revoke(Some(&format!("jti-{t}-{i}")), None, u64::MAX / 2, 0);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let list = gw.denylist();
+        assert_eq!(list.len(), 400);
+        assert!(list.is_revoked(Some("jti-7-49"), None));
+    }
+
+    #[test]
+    fn an_early_refresh_request_is_taken_once() {
+        let gw = gateway();
+        assert!(!gw.take_early_refresh(0));
+        gw.request_early_refresh(0);
+        gw.request_early_refresh(5); // no such provider: ignored
+        assert!(gw.take_early_refresh(0));
+        assert!(!gw.take_early_refresh(0));
+    }
+}

@@ -1,0 +1,147 @@
+//! Signature verification in AWS-LC (`aws-lc-rs`), with every key parsed once — when a JWKS is
+//! published — into an `EVP_PKEY` ready to verify, rather than on every call as Envoy's
+//! `verify_signature` foreign function does for the Wasm module.
+//!
+//! Why `aws-lc-rs` rather than `ring`: both are BoringSSL-class, but only `aws-lc-rs` keeps a parsed
+//! public key (`ParsedPublicKey`), takes the DER SubjectPublicKeyInfo the core already builds for
+//! each key, and is already in this workspace's lock file (one C crypto library, not two).
+
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_ASN1, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, VerificationAlgorithm,
+};
+use filter::jwk::{KeyMaterial, KeySet};
+use filter::verify::NativeVerifier;
+use std::collections::HashMap;
+
+/// Every P-256 and RSA key of a set of JWKS, parsed, by its SubjectPublicKeyInfo.
+#[derive(Default)]
+pub struct ParsedKeys {
+    by_spki: HashMap<Vec<u8>, ParsedPublicKey>,
+}
+
+impl ParsedKeys {
+    /// Parses the keys AWS-LC can verify with (ES256: P-256; RS256: RSA 2048–8192 bits). A key it
+    /// refuses is left to the core's pure-Rust path (which has already accepted it).
+    pub fn build(sets: &[KeySet]) -> ParsedKeys {
+        let mut by_spki = HashMap::new();
+        for key in sets.iter().flat_map(|s| &s.keys) {
+            let algorithm: &'static dyn VerificationAlgorithm = match key.material {
+                KeyMaterial::P256(_) => &ECDSA_P256_SHA256_ASN1,
+                KeyMaterial::Rsa(_) => &RSA_PKCS1_2048_8192_SHA256,
+                KeyMaterial::Ed25519(_) => continue,
+            };
+            let Some(spki) = &key.spki_der else { continue };
+            if let Ok(parsed) = ParsedPublicKey::new(algorithm, spki) {
+                by_spki.insert(spki.clone(), parsed);
+            }
+        }
+        ParsedKeys { by_spki }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_spki.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_spki.is_empty()
+    }
+}
+
+impl NativeVerifier for ParsedKeys {
+    fn verify(
+        &self,
+        hash: &str,
+        spki_der: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Option<bool> {
+        if hash != "sha256" {
+            return None;
+        }
+        let key = self.by_spki.get(spki_der)?;
+        Some(key.verify_sig(message, signature).is_ok())
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
+    };
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use filter::algorithm::Algorithm;
+    use filter::verify::verify_jwk;
+
+    /// A fresh P-256 key: its JWKS (kid "k1") and the key pair (JWS signatures).
+    pub fn p256_jwks() -> (String, EcdsaKeyPair) {
+        let (jwks, pair, _) = p256_jwks_pkcs8();
+        (jwks, pair)
+    }
+
+    fn p256_jwks_pkcs8() -> (String, EcdsaKeyPair, Vec<u8>) {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pkcs8 = pkcs8.as_ref().to_vec();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).unwrap();
+        let point = pair.public_key().as_ref().to_vec();
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+        }]});
+        (jwks.to_string(), pair, pkcs8)
+    }
+
+    #[test]
+    fn a_p256_key_is_parsed_once_and_verifies_der_signatures() {
+        let (jwks, _, pkcs8) = p256_jwks_pkcs8();
+        let set = KeySet::parse(jwks.as_bytes()).unwrap().set;
+        let parsed = ParsedKeys::build(std::slice::from_ref(&set));
+        assert_eq!(parsed.len(), 1);
+        let spki = set.keys[0].spki_der.clone().unwrap();
+        // A DER signature by the same key, made with AWS-LC's ASN.1 signer.
+        let rng = SystemRandom::new();
+        let der_pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8).unwrap();
+        let sig = der_pair.sign(&rng, b"message").unwrap();
+        assert_eq!(
+            parsed.verify("sha256", &spki, b"message", sig.as_ref()),
+            Some(true)
+        );
+        assert_eq!(
+            parsed.verify("sha256", &spki, b"messagE", sig.as_ref()),
+            Some(false)
+        );
+        // Unknown key or hash: no answer, the core falls back to its own path.
+        assert_eq!(parsed.verify("sha256", b"other", b"m", sig.as_ref()), None);
+        assert_eq!(parsed.verify("sha384", &spki, b"m", sig.as_ref()), None);
+    }
+
+    #[test]
+    fn the_core_uses_it_for_raw_jws_signatures() {
+        let (jwks, pair) = p256_jwks();
+        let set = KeySet::parse(jwks.as_bytes()).unwrap().set;
+        let parsed = ParsedKeys::build(std::slice::from_ref(&set));
+        let rng = SystemRandom::new();
+        // JWS carries raw r||s; the core converts it to DER for the native verifier.
+        let sig = pair.sign(&rng, b"header.payload").unwrap();
+        let native: &dyn NativeVerifier = &parsed;
+        let key = &set.keys[0];
+        assert!(verify_jwk(
+            Some(native),
+            Algorithm::Es256,
+            key,
+            b"header.payload",
+            sig.as_ref()
+        ));
+        assert!(!verify_jwk(
+            Some(native),
+            Algorithm::Es256,
+            key,
+            b"header.payloaD",
+            sig.as_ref()
+        ));
+    }
+}
