@@ -7,6 +7,7 @@
 use crate::host::MainThread;
 use crate::log::{Level, log};
 use crate::shared::{Gateway, KeySnapshot};
+use filter::feed_page::FeedPage;
 use filter::jwk::KeySet;
 use filter::key_store::ProviderKeys;
 use filter::refresh::Schedule;
@@ -30,8 +31,8 @@ pub struct Background {
     keys: Vec<ProviderKeys>,
     feed: Fetch,
     calls: HashMap<u64, Job>,
-    /// Version handed to [`ProviderKeys::absorb`] (one per successful fetch).
-    fetches: u32,
+    /// The feed position the denylist is up to date with (opaque, from the IDP).
+    feed_cursor: Option<String>,
     generation: u64,
 }
 
@@ -46,7 +47,7 @@ impl Background {
                 .collect(),
             feed: Fetch::default(),
             calls: HashMap::new(),
-            fetches: 0,
+            feed_cursor: None,
             generation: 0,
         }
     }
@@ -104,7 +105,7 @@ impl Background {
             return;
         }
         let e = &feed.endpoint;
-        let path = match &gw.denylist().cursor {
+        let path = match &self.feed_cursor {
             Some(cursor) => {
                 let sep = if e.path.contains('?') { '&' } else { '?' };
                 format!("{}{sep}since={cursor}", e.path)
@@ -177,21 +178,26 @@ impl Background {
             Some(other) => Err(format!("HTTP status {other}")),
             None => Err("no response (timeout or connection failure)".to_owned()),
         };
+        // The keys' content version: a fetch that returns the same document changes nothing, so
+        // the workers' verified-token caches are flushed only when the keys really change.
         let absorbed = outcome.and_then(|()| {
-            self.fetches = self.fetches.wrapping_add(1);
+            let version = content_version(body);
             let slot = self
                 .keys
                 .get_mut(index)
                 .ok_or_else(|| "no such provider".to_owned())?;
-            slot.absorb(self.fetches, body)
+            let changed = slot.version() != Some(version);
+            slot.absorb(version, body).map(|()| changed)
         });
         match absorbed {
-            Ok(()) => {
+            Ok(changed) => {
                 fetch.schedule = Schedule::after_success(now_ms, interval);
                 host.count("jwks_fetch_ok", 1);
-                self.generation += 1;
-                let sets = self.keys.iter().map(|k| k.keys().clone()).collect();
-                gw.publish_keys(KeySnapshot::new(sets, self.generation));
+                if changed {
+                    self.generation += 1;
+                    let sets = self.keys.iter().map(|k| k.keys().clone()).collect();
+                    gw.publish_keys(KeySnapshot::new(sets, self.generation));
+                }
                 log(
                     Level::Debug,
                     &format!(
@@ -227,14 +233,15 @@ impl Background {
             return;
         };
         let outcome = match status {
-            Some(200) => gw.update_denylist(now_ms, |list| {
-                let mut next = list.clone();
-                let applied = next.apply_feed(body, now_ms / 1_000);
-                if applied.is_ok() {
-                    *list = next;
-                }
-                applied.map_err(|e| e.to_string())
-            }),
+            // The cursor moves only once the page's revocations are stored.
+            Some(200) => FeedPage::parse(body)
+                .map_err(|e| e.to_string())
+                .and_then(|page| {
+                    let added = gw.record_revocations(&page.revocations, now_ms)?;
+                    self.feed_cursor = Some(page.cursor);
+                    gw.prune_denylist(now_ms);
+                    Ok(added)
+                }),
             Some(other) => Err(format!("HTTP status {other}")),
             None => Err("no response (timeout or connection failure)".to_owned()),
         };
@@ -265,4 +272,14 @@ impl Background {
             }
         }
     }
+}
+
+/// A JWKS document's content version (SipHash of its bytes, fixed keys): equal documents, equal
+/// versions.
+fn content_version(body: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)] // SipHasher's fixed keys are what a content version needs.
+    let mut hasher = std::hash::SipHasher::new();
+    body.hash(&mut hasher);
+    hasher.finish()
 }

@@ -5,8 +5,8 @@
 use crate::host::Stream;
 use crate::log::{Level, log};
 use crate::shared::Gateway;
-use filter::logout::{CallResult, LogoutMachine, LogoutResponse, LogoutSubject, Step};
-use filter::verified::VerifiedToken;
+use filter::logout::{CallResult, LogoutMachine, LogoutResponse, LogoutSubject, Step, logout_plan};
+use filter::verified_token::VerifiedToken;
 use std::collections::HashMap;
 
 pub struct LogoutFlow {
@@ -29,19 +29,15 @@ impl LogoutFlow {
         already_revoked: bool,
         now_ms: u64,
     ) -> Result<LogoutFlow, LogoutResponse> {
-        let (Some(logout), Some(client)) = (&gw.config.logout, &gw.config.idp_client) else {
-            return Err(LogoutResponse {
-                status: 404,
-                body: String::new(),
-            });
-        };
+        // Revocation goes to the token's own provider, or nowhere (logout refused).
+        let (logout, revocation) = logout_plan(&gw.config, verified.provider)?;
         let subject = LogoutSubject {
             token,
             sid: verified.sid.as_deref(),
             sub: verified.sub.as_deref(),
             already_revoked,
         };
-        let (machine, requests) = LogoutMachine::start(logout, client, subject);
+        let (machine, requests) = LogoutMachine::start(logout, revocation, subject);
         let mut flow = LogoutFlow {
             machine,
             calls: HashMap::new(),

@@ -14,7 +14,7 @@ use filter::jwk::KeySet;
 use filter::logout::LogoutResponse;
 use filter::token_cache::TokenCache;
 use filter::token_sources::find_token;
-use filter::verified::VerifiedToken;
+use filter::verified_token::VerifiedToken;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -37,7 +37,8 @@ pub enum Plan {
         remove: Vec<String>,
         set: Vec<(String, String)>,
         /// The token's header, when its provider does not forward tokens.
-        drop_token_header: Option<String>,
+        /// Headers the core asks to remove (the token's, when not forwarded), before `set`.
+        remove_headers: Vec<String>,
         counts: Vec<(&'static str, u64)>,
     },
     Reply {
@@ -172,7 +173,7 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
     match outcome {
         Outcome::Forward {
             headers: set,
-            remove_header,
+            remove_headers,
             ..
         } => {
             let mut counts = counts;
@@ -185,7 +186,7 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
                     .map(|(name, _)| name.clone())
                     .collect(),
                 set,
-                drop_token_header: remove_header,
+                remove_headers,
                 counts,
             }
         }
@@ -217,17 +218,15 @@ pub fn execute(
         Plan::Forward {
             remove,
             set,
-            drop_token_header,
+            remove_headers,
             counts,
         } => {
-            for name in &remove {
+            // Removals first: `set` may put back a header the core rewrote (`:path`, `cookie`).
+            for name in remove.iter().chain(&remove_headers) {
                 stream.set_request_header(name, None);
             }
             for (name, value) in &set {
                 stream.set_request_header(name, Some(value));
-            }
-            if let Some(name) = drop_token_header {
-                stream.set_request_header(&name, None);
             }
             count_all(stream, &counts);
             (Next::Continue, None)

@@ -7,8 +7,10 @@ use crate::metrics::Counters;
 use crate::verifier::ParsedKeys;
 use arc_swap::ArcSwap;
 use filter::config::FilterConfig;
-use filter::denylist::Denylist;
+use filter::denylist::{Denylist, IdKind};
+use filter::denylist_store::{self, Revocation};
 use filter::jwk::KeySet;
+use filter::shared_state::MemoryShared;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -40,13 +42,19 @@ pub struct Gateway {
     /// Envoy's ids of the counters.
     pub counters: Counters,
     keys: ArcSwap<KeySnapshot>,
+    /// The core's sharded denylist store, in process memory (the native counterpart of proxy-wasm
+    /// shared data), and the snapshot every worker reads without a lock.
+    store: MemoryShared,
     denylist: ArcSwap<Denylist>,
     /// Serialises writers of the denylist (the feed on the main thread, logouts on workers), so
-    /// no update is lost; readers never take it.
-    denylist_writer: Mutex<()>,
+    /// no update is lost, and holds their synced copy; readers never take it.
+    denylist_writer: Mutex<Denylist>,
     /// Per provider: a worker saw a token with an unknown `kid` and asks for an early JWKS fetch.
     early_refresh: Vec<AtomicBool>,
 }
+
+/// Shards pruned per call of [`Gateway::prune_denylist`], bounding one poll's work.
+const PRUNE_SHARDS_PER_CALL: usize = 256;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -68,7 +76,8 @@ impl Gateway {
             counters,
             keys: ArcSwap::from_pointee(KeySnapshot::new(sets, 0)),
             denylist: ArcSwap::from_pointee(Denylist::default()),
-            denylist_writer: Mutex::new(()),
+            store: MemoryShared::default(),
+            denylist_writer: Mutex::new(Denylist::default()),
             early_refresh,
         }
     }
@@ -85,36 +94,59 @@ impl Gateway {
         self.denylist.load()
     }
 
-    /// Applies `change` to a copy of the denylist, prunes it, and publishes it; returns what
-    /// `change` returned. Writers are serialised, so concurrent updates are never lost.
-    pub fn update_denylist<R>(&self, now_ms: u64, change: impl FnOnce(&mut Denylist) -> R) -> R {
-        let _writer = self
+    /// Records revocations (from the feed or a logout) in the process-wide store of the core's
+    /// sharded denylist, then publishes a fresh snapshot for the workers. Writers are serialised,
+    /// so concurrent updates are never lost; readers never wait. Returns how many were recorded.
+    pub fn record_revocations(
+        &self,
+        revocations: &[Revocation],
+        now_ms: u64,
+    ) -> Result<usize, String> {
+        let mut writer = self
             .denylist_writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let mut list = Denylist::clone(&self.denylist.load());
-        let result = change(&mut list);
-        if list.prune(now_ms / 1_000) > 0 {
+        let report = denylist_store::record(&self.store, revocations, now_ms / 1_000)
+            .map_err(|e| format!("the denylist could not be updated: {e}"))?;
+        if report.refused > 0 {
             crate::log::log(
                 crate::log::Level::Error,
-                "oauth2-gateway: denylist over its size cap; oldest entries dropped",
+                &format!(
+                    "oauth2-gateway: denylist full: {} revocation(s) refused; their shards now refuse every token they cover (fail closed)",
+                    report.refused
+                ),
             );
         }
-        self.denylist.store(Arc::new(list));
-        result
+        writer.sync(&self.store);
+        self.denylist.store(Arc::new(writer.clone()));
+        Ok(revocations.len())
+    }
+
+    /// Drops entries whose tokens have expired (a bounded number of shards per call).
+    pub fn prune_denylist(&self, now_ms: u64) {
+        let mut writer = self
+            .denylist_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if denylist_store::prune_expired(&self.store, now_ms / 1_000, PRUNE_SHARDS_PER_CALL)
+            .is_ok_and(|report| report.shards_changed > 0)
+        {
+            writer.sync(&self.store);
+            self.denylist.store(Arc::new(writer.clone()));
+        }
     }
 
     /// A revocation the IDP confirmed during a logout through this gateway: refused on every
     /// worker from the next request on.
     pub fn revoke(&self, jti: Option<&str>, sid: Option<&str>, exp: u64, now_ms: u64) {
-        self.update_denylist(now_ms, |list| {
-            if let Some(jti) = jti {
-                list.revoke_jti(jti, exp);
-            }
-            if let Some(sid) = sid {
-                list.revoke_sid(sid, exp);
-            }
-        });
+        let revocations: Vec<Revocation> = jti
+            .map(|j| Revocation::new(IdKind::Jti, j, exp))
+            .into_iter()
+            .chain(sid.map(|s| Revocation::new(IdKind::Sid, s, exp)))
+            .collect();
+        if let Err(why) = self.record_revocations(&revocations, now_ms) {
+            crate::log::log(crate::log::Level::Error, &format!("oauth2-gateway: {why}"));
+        }
     }
 
     /// Asks the main thread for an early JWKS fetch for `provider` (throttled there).

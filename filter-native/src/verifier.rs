@@ -10,7 +10,7 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_ASN1, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, VerificationAlgorithm,
 };
 use filter::jwk::{KeyMaterial, KeySet};
-use filter::verify::NativeVerifier;
+use filter::signature::NativeVerifier;
 use std::collections::HashMap;
 
 /// Every P-256 and RSA key of a set of JWKS, parsed, by its SubjectPublicKeyInfo.
@@ -73,7 +73,7 @@ pub mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use filter::algorithm::Algorithm;
-    use filter::verify::verify_jwk;
+    use filter::signature::verify_jwk;
 
     /// A fresh P-256 key: its JWKS (kid "k1") and the key pair (JWS signatures).
     pub fn p256_jwks() -> (String, EcdsaKeyPair) {
