@@ -46,10 +46,10 @@ fn envoy(config: &Value, a: &Issuer, b: &Issuer) -> Envoy {
         .unwrap();
     envoy.advance(Duration::from_secs(1)).unwrap();
     envoy
-        .respond_all("idp-a", &Response::json(200, a.jwks()))
+        .respond_all("idp-a", &Response::json(200, a.jwks().to_string()))
         .unwrap();
     envoy
-        .respond_all("idp-b", &Response::json(200, b.jwks()))
+        .respond_all("idp-b", &Response::json(200, b.jwks().to_string()))
         .unwrap();
     envoy
 }

@@ -40,7 +40,7 @@ fn revoking_envoy(issuer: &Issuer, workers: usize, first_page: &Value) -> Envoy 
         let body = if call.path().unwrap_or("").starts_with(FEED_PATH) {
             first_page.to_string()
         } else {
-            issuer.jwks()
+            issuer.jwks().to_string()
         };
         envoy.respond(call.id, Response::json(200, body)).unwrap();
     }
@@ -184,7 +184,7 @@ fn schedule_writes_and_unchanged_keys_keep_the_token_cache() {
     assert_eq!(outcome.status(), Some(401));
     envoy.advance(Duration::from_millis(200)).unwrap();
     let answered = envoy
-        .respond_all("idp", &Response::json(200, issuer.jwks()))
+        .respond_all("idp", &Response::json(200, issuer.jwks().to_string()))
         .unwrap();
     assert_eq!(answered, 1);
     envoy.advance(Duration::from_millis(200)).unwrap();
@@ -224,7 +224,7 @@ fn revocations_are_kept_past_the_old_cap() {
         let body = if call.path().unwrap_or("").starts_with(FEED_PATH) {
             body.clone()
         } else {
-            issuer.jwks()
+            issuer.jwks().to_string()
         };
         envoy.respond(call.id, Response::json(200, body)).unwrap();
     }
