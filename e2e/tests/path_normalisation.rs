@@ -20,18 +20,30 @@ use std::time::{Duration, Instant};
 fn raw_path_config(values: &BTreeMap<&str, String>) -> String {
     let template =
         std::fs::read_to_string(artifacts::workspace_root().join("envoy/envoy.yaml")).unwrap();
-    let mut text = render(&template, values).unwrap();
-    for (from, to) in [
-        ("normalize_path: true\n", ""),
-        ("merge_slashes: true\n", ""),
-        (
-            "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT",
-            "path_with_escaped_slashes_action: KEEP_UNCHANGED",
-        ),
+    let text = render(&template, values).unwrap();
+    for setting in [
+        "normalize_path: true",
+        "merge_slashes: true",
+        "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT",
     ] {
-        assert!(text.contains(from), "envoy.yaml no longer has {from:?}");
-        text = text.replace(from, to);
+        assert!(
+            text.contains(setting),
+            "envoy.yaml no longer has {setting:?}"
+        );
     }
+    // Whole lines out (indentation included), escaped slashes kept as sent.
+    let mut text: String = text
+        .lines()
+        .filter(|line| {
+            let line = line.trim_start();
+            !line.starts_with("normalize_path:") && !line.starts_with("merge_slashes:")
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    text = text.replace(
+        "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT",
+        "path_with_escaped_slashes_action: KEEP_UNCHANGED",
+    );
     assert!(!text.contains("normalize_path") && !text.contains("merge_slashes"));
     text
 }

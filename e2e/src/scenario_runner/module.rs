@@ -114,7 +114,9 @@ impl Module {
 }
 
 /// Upstream headers Envoy itself makes up per request (never the filter).
-const PER_REQUEST_HEADERS: &[&str] = &["x-request-id"];
+/// Headers Envoy makes up per request or per instance: the request id, and `host` (the
+/// authority the runner sent, each Envoy's own listener port; no filter sets it).
+const PER_REQUEST_HEADERS: &[&str] = &["x-request-id", "host"];
 
 /// Where the Wasm module and the native module, each on a real Envoy, saw a request differently:
 /// [`super::differences`] with the Wasm observation in the harness's place, minus what Envoy
