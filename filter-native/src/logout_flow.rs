@@ -5,7 +5,7 @@
 use crate::host::Stream;
 use crate::log::{Level, log};
 use crate::shared::Gateway;
-use filter::logout::{CallResult, LogoutMachine, LogoutResponse, LogoutSubject, Step, logout_plan};
+use filter::logout::{CallResult, LogoutMachine, LogoutResponse, Step, begin_logout};
 use filter::verified_token::VerifiedToken;
 use std::collections::HashMap;
 
@@ -30,14 +30,7 @@ impl LogoutFlow {
         now_ms: u64,
     ) -> Result<LogoutFlow, LogoutResponse> {
         // Revocation goes to the token's own provider, or nowhere (logout refused).
-        let (logout, revocation) = logout_plan(&gw.config, verified.provider)?;
-        let subject = LogoutSubject {
-            token,
-            sid: verified.sid.as_deref(),
-            sub: verified.sub.as_deref(),
-            already_revoked,
-        };
-        let (machine, requests) = LogoutMachine::start(logout, revocation, subject);
+        let (machine, requests) = begin_logout(&gw.config, token, verified, already_revoked)?;
         let mut flow = LogoutFlow {
             machine,
             calls: HashMap::new(),

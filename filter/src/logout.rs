@@ -13,6 +13,7 @@
 
 use crate::config::FilterConfig;
 use crate::config::services::{Logout, Revocation, form_encode};
+use crate::verified_token::VerifiedToken;
 use serde_json::json;
 
 /// A request for the glue to dispatch.
@@ -105,6 +106,24 @@ pub fn logout_plan(
             .to_string(),
         }),
     }
+}
+
+/// Starts the logout of a verified token, as every host glue does: the machine and its first two
+/// calls aimed at the token's own provider, or at once the answer when logout is refused.
+pub fn begin_logout(
+    config: &FilterConfig,
+    token: &str,
+    verified: &VerifiedToken,
+    already_revoked: bool,
+) -> Result<(LogoutMachine, [(Step, CalloutRequest); 2]), LogoutResponse> {
+    let (logout, revocation) = logout_plan(config, verified.provider)?;
+    let subject = LogoutSubject {
+        token,
+        sid: verified.sid.as_deref(),
+        sub: verified.sub.as_deref(),
+        already_revoked,
+    };
+    Ok(LogoutMachine::start(logout, revocation, subject))
 }
 
 impl LogoutMachine {

@@ -3,7 +3,7 @@
 
 use super::host::{self, log_at};
 use super::worker::Worker;
-use crate::logout::{CallResult, LogoutMachine, LogoutResponse, LogoutSubject, Step, logout_plan};
+use crate::logout::{CallResult, LogoutMachine, LogoutResponse, Step, begin_logout};
 use crate::verified_token::VerifiedToken;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,14 +28,7 @@ impl LogoutFlow {
         already_revoked: bool,
     ) -> Result<LogoutFlow, LogoutResponse> {
         // Revocation goes to the token's own provider, or nowhere (logout refused).
-        let (logout, revocation) = logout_plan(&worker.config, verified.provider)?;
-        let subject = LogoutSubject {
-            token,
-            sid: verified.sid.as_deref(),
-            sub: verified.sub.as_deref(),
-            already_revoked,
-        };
-        let (machine, requests) = LogoutMachine::start(logout, revocation, subject);
+        let (machine, requests) = begin_logout(&worker.config, token, verified, already_revoked)?;
         let mut flow = LogoutFlow {
             machine,
             calls: HashMap::new(),
