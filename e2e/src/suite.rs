@@ -1,6 +1,6 @@
 //! The gateway's core behaviour as one suite that runs against any Envoy template with the
 //! filter (`StackOptions::envoy_template`): the local stack's `envoy/envoy.yaml` and the
-//! Istio-sidecar-shaped `envoy/istio-sidecar.yaml` must behave alike (e2e/tests/istio.rs).
+//! Istio-sidecar-shaped `envoy/istio-sidecar.yaml` must behave alike (e2e/tests/e2e/istio.rs).
 //!
 //! Each check returns `Err` naming what differed, so the suite is plain library code.
 

@@ -60,7 +60,7 @@ ensure_wasm_opt() {
   fi
 }
 
-# The browser tests (e2e/browser, run by e2e/tests/browser.rs) drive Debian's chromium with
+# The browser tests (e2e/browser, run by e2e/tests/e2e/browser.rs) drive Debian's chromium with
 # playwright-core; playwright's own browser downloads are never used.
 CHROMIUM_BIN="${CHROMIUM_BIN:-/usr/bin/chromium}"
 export CHROMIUM_BIN
@@ -93,7 +93,7 @@ ensure_browser_deps() {
   fi
 }
 
-# Debian packages for the Istio OCI image test (e2e/tests/oci_image.rs): a real OCI registry
+# Debian packages for the Istio OCI image test (e2e/tests/e2e/oci_image.rs): a real OCI registry
 # (docker-registry, the CNCF distribution) on loopback and skopeo to push and pull. Optional: the
 # test says what is missing when they cannot be installed.
 ensure_apt_package() {  # PACKAGE BINARY

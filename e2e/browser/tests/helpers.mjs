@@ -1,4 +1,4 @@
-// Shared by the browser tests: the environment e2e/tests/browser.rs passes, Debian's chromium
+// Shared by the browser tests: the environment e2e/tests/e2e/browser.rs passes, Debian's chromium
 // through playwright-core (loopback only), a callback server on 127.0.0.1, and small page helpers.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core';
 
 function required(name) {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run these tests through e2e/tests/browser.rs (scripts/test)`);
+  if (!value) throw new Error(`${name} is not set: run these tests through e2e/tests/e2e/browser.rs (scripts/test)`);
   return value;
 }
 

@@ -2,8 +2,6 @@
 //! Wasm VMs, so the filter must load and accept its configuration), and an invalid filter
 //! configuration is refused with the reason in Envoy's log.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use e2e::artifacts;
 use e2e::envoy::{render, validate};
 use std::collections::BTreeMap;
@@ -30,6 +28,7 @@ fn template() -> String {
 
 #[test]
 fn local_stack_config_is_valid() {
+    let _slot = crate::slot();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("envoy.yaml");
     std::fs::write(&path, render(&template(), &values()).unwrap()).unwrap();
@@ -39,6 +38,7 @@ fn local_stack_config_is_valid() {
 
 #[test]
 fn every_config_in_envoy_dir_is_valid() {
+    let _slot = crate::slot();
     let dir = tempfile::tempdir().unwrap();
     let mut checked = 0;
     let root = artifacts::workspace_root().join("envoy");
@@ -65,6 +65,7 @@ fn every_config_in_envoy_dir_is_valid() {
 
 #[test]
 fn invalid_filter_config_fails_closed_with_the_reason_in_the_log() {
+    let _slot = crate::slot();
     let cases = [
         (
             "\"algorithms\": [\"ES256\"]",

@@ -1,8 +1,6 @@
 //! Per-route rules, scopes, claims, limits and fail-closed behaviour through real Envoy, with the
 //! rules of envoy/envoy.yaml.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use e2e::client;
 use e2e::stack::{DEMO_CLIENT, Gateway, SHORT_CLIENT, Stack, StackOptions};
 
@@ -23,6 +21,7 @@ fn challenge(res: &client::Response) -> String {
 
 #[test]
 fn rules_scopes_claims_and_limits() {
+    let _slot = crate::slot();
     let stack = Stack::start(StackOptions {
         leeway_seconds: 30,
         ..StackOptions::default()
@@ -127,6 +126,7 @@ fn rules_scopes_claims_and_limits() {
 
 #[test]
 fn idp_down_cached_keys_keep_working_and_a_cold_gateway_fails_closed() {
+    let _slot = crate::slot();
     let mut stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let token = stack.token(DEMO_CLIENT, None).unwrap();
     stack.idp.proc.stop();

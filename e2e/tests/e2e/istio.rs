@@ -4,8 +4,6 @@
 //! passes the same behaviour suite as the local stack's envoy/envoy.yaml, including fail-closed
 //! when the IDP is down.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use e2e::artifacts;
 use e2e::client;
 use e2e::envoy::render;
@@ -289,16 +287,19 @@ fn suite_on(template: &'static str) {
 
 #[test]
 fn behaviour_suite_on_the_istio_sidecar_config() {
+    let _slot = crate::slot();
     suite_on(ISTIO_SIDECAR_TEMPLATE);
 }
 
 #[test]
 fn behaviour_suite_on_the_local_stack_config() {
+    let _slot = crate::slot();
     suite_on("envoy.yaml");
 }
 
 #[test]
 fn istio_sidecar_idp_outage_keeps_cached_keys_and_a_cold_sidecar_fails_closed() {
+    let _slot = crate::slot();
     let options = StackOptions {
         envoy_template: ISTIO_SIDECAR_TEMPLATE,
         ..StackOptions::default()

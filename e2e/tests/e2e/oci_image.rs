@@ -7,8 +7,6 @@
 //! `scripts/test` installs both packages (scripts/lib/common.sh: ensure_oci_tools); elsewhere set
 //! DOCKER_REGISTRY_BIN and SKOPEO_BIN.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use e2e::artifacts;
 use e2e::client;
 use e2e::process::{Proc, free_port};
@@ -81,6 +79,7 @@ fn skopeo(args: &[&str]) {
 
 #[test]
 fn image_pushed_to_a_registry_pulls_back_identical_and_runs_in_envoy() {
+    let _slot = crate::slot();
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let module = std::fs::read(artifacts::filter_wasm().unwrap()).unwrap();

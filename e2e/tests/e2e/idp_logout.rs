@@ -2,8 +2,6 @@
 //! browser's session ends, and every gateway refuses its access tokens within the revocation
 //! feed's poll interval, although they validate locally.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use e2e::client;
 use e2e::stack::{ALICE, Gateway, Stack, StackOptions, WEB_CLIENT, WEB_CLIENT_REDIRECT};
 use e2e::web_login::{CodeClient, authorise, exchange, sign_in, sign_out};
@@ -52,6 +50,7 @@ fn web_client(scope: &str) -> CodeClient<'_> {
 
 #[test]
 fn logout_at_the_idp_revokes_the_session_on_every_gateway() {
+    let _slot = crate::slot();
     let (stack, b) = two_gateways();
     let client = web_client("openid read");
     let (tokens, mut jar) = sign_in(&stack.idp.url, &client, ALICE).unwrap();
@@ -124,6 +123,7 @@ fn logout_at_the_idp_revokes_the_session_on_every_gateway() {
 
 #[test]
 fn a_replayed_authorization_code_revokes_its_tokens_on_every_gateway() {
+    let _slot = crate::slot();
     let (stack, b) = two_gateways();
     let client = web_client("read");
     let (code, _) = authorise(&stack.idp.url, &client, ALICE).unwrap();
@@ -147,6 +147,7 @@ fn a_replayed_authorization_code_revokes_its_tokens_on_every_gateway() {
 
 #[test]
 fn refresh_token_reuse_revokes_the_session_on_every_gateway() {
+    let _slot = crate::slot();
     let (stack, b) = two_gateways();
     let login = e2e::stack::password_login(&stack.idp.url).unwrap();
     let stolen = login["refresh_token"].as_str().unwrap().to_owned();

@@ -3,8 +3,6 @@
 //! Deliberate differences (README, "Compared with jwt_authn"): a wrong audience is 401 here and
 //! 403 there (both refuse); revoked tokens and `typ` other than at+jwt are refused only here.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use e2e::client;
@@ -37,6 +35,7 @@ fn with_payload(token: &str, f: impl FnOnce(&mut serde_json::Value)) -> String {
 
 #[test]
 fn filter_and_jwt_authn_agree() {
+    let _slot = crate::slot();
     // jwt_authn reads clock_skew_seconds 0 as "unset" (its default, 60 s): use 1 s for both.
     let stack = Stack::start(StackOptions {
         leeway_seconds: 1,

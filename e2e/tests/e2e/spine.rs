@@ -1,8 +1,6 @@
 //! The spine, end to end: a token from the real IDP through real Envoy running filter.wasm to the
 //! demo resource server; and every way a bad token is refused with RFC 6750's challenge.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use e2e::client;
@@ -29,6 +27,7 @@ fn assert_invalid_token(res: &client::Response, case: &str) {
 
 #[test]
 fn spine_token_through_envoy() {
+    let _slot = crate::slot();
     let stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
 
     // A valid token: 200, and the resource server sees who called.

@@ -2,8 +2,6 @@
 //! server, the token refused at once on this gateway and within the poll interval on another; and
 //! every failure path answered with the failing step named, never a false success.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use e2e::client;
 use e2e::stack::{DEMO_CLIENT, GATEWAY_CLIENT, Stack, StackOptions, password_login, refresh};
 use serde_json::Value;
@@ -51,6 +49,7 @@ fn failed_steps(res: &client::Response) -> Vec<String> {
 
 #[test]
 fn logout_revokes_everywhere() {
+    let _slot = crate::slot();
     let stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let b = stack
         .another_gateway("envoy-b")
@@ -122,6 +121,7 @@ fn logout_revokes_everywhere() {
 
 #[test]
 fn user_logout_ends_the_session_everywhere() {
+    let _slot = crate::slot();
     let stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let b = stack
         .another_gateway("envoy-b")
@@ -171,6 +171,7 @@ fn user_logout_ends_the_session_everywhere() {
 
 #[test]
 fn logout_names_the_step_that_failed() {
+    let _slot = crate::slot();
     let mut stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let a = stack.gateway_url.clone();
     let t1 = stack.token(DEMO_CLIENT, None).unwrap();

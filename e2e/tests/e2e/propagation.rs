@@ -1,9 +1,7 @@
 //! Benchmark (ignored by default; not a timed test): how long after a logout on gateway A the
 //! revoked token is first refused by gateway B, over repeated logouts. Run with
-//!   cargo test -p e2e --test propagation -- --ignored --nocapture
+//!   cargo test -p e2e --test e2e -- propagation:: --ignored --nocapture
 //! (after scripts/test or `scripts/lib/common.sh`'s build). Figures go to BENCHMARKS.md.
-
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use e2e::client;
 use e2e::stack::{DEMO_CLIENT, Stack, StackOptions};
@@ -14,6 +12,7 @@ const RUNS: usize = 20;
 #[test]
 #[ignore = "benchmark: run explicitly"]
 fn logout_propagation_to_another_gateway() {
+    let _slot = crate::slot();
     let stack = Stack::start(StackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let b = stack
         .another_gateway("envoy-b")

@@ -4,8 +4,6 @@
 //! modules must have seen every request alike (status, forwarded or not, the local reply's headers
 //! and body, the headers the upstream got) — also where the scenario expects nothing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use e2e::artifacts;
 use e2e::scenario_runner::{self, Module, Passed, differences_between_modules, native_module_dir};
 use host_test::Scenario;
@@ -13,6 +11,7 @@ use std::time::Instant;
 
 #[test]
 fn every_scenario_passes_on_envoy_with_the_native_module_and_agrees_with_wasm() {
+    let _slot = crate::slot();
     let native = Module::Native(native_module_dir().unwrap());
     let wasm = Module::Wasm(artifacts::filter_wasm().unwrap());
     let scenarios = Scenario::load_dir(&scenario_runner::scenario_dir()).unwrap();
@@ -85,6 +84,7 @@ fn every_scenario_passes_on_envoy_with_the_native_module_and_agrees_with_wasm() 
 
 #[test]
 fn a_scenario_that_expects_the_wrong_thing_fails_with_the_native_module_too() {
+    let _slot = crate::slot();
     let native = Module::Native(native_module_dir().unwrap());
     let path = scenario_runner::scenario_dir().join("01-valid-token-forwarded.json");
     let mut scenario = Scenario::from_file(&path).unwrap();

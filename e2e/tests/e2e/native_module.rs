@@ -3,8 +3,6 @@
 //! cover — logout on one gateway refused on another, agreement with `jwt_authn`, key rotation
 //! under traffic, IDP down and cold start (503), an invalid configuration refused at start-up.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use e2e::artifacts;
@@ -43,6 +41,7 @@ fn logout(gateway: &str, token: &str) -> client::Response {
 
 #[test]
 fn native_logout_revokes_here_at_once_and_on_another_gateway_within_the_poll() {
+    let _slot = crate::slot();
     let stack = Stack::start(native()).unwrap_or_else(|e| panic!("{e}"));
     let b = stack
         .another_gateway("envoy-b")
@@ -100,6 +99,7 @@ fn with_payload(token: &str, f: impl FnOnce(&mut serde_json::Value)) -> String {
 
 #[test]
 fn native_module_and_jwt_authn_agree() {
+    let _slot = crate::slot();
     let stack = Stack::start(StackOptions {
         leeway_seconds: 1,
         ..native()
@@ -156,6 +156,7 @@ fn kid(token: &str) -> String {
 
 #[test]
 fn native_key_rotation_without_a_single_401() {
+    let _slot = crate::slot();
     let stack = Stack::start(StackOptions {
         jwks_refresh_seconds: 1,
         ..native()
@@ -203,6 +204,7 @@ fn native_key_rotation_without_a_single_401() {
 
 #[test]
 fn native_idp_down_keeps_cached_keys_and_a_cold_gateway_fails_closed() {
+    let _slot = crate::slot();
     let mut stack = Stack::start(native()).unwrap_or_else(|e| panic!("{e}"));
     let token = stack.token(DEMO_CLIENT, None).unwrap();
     stack.idp.proc.stop();
@@ -239,6 +241,7 @@ fn native_idp_down_keeps_cached_keys_and_a_cold_gateway_fails_closed() {
 
 #[test]
 fn native_config_is_valid_and_an_invalid_one_is_refused_with_the_reason_in_the_log() {
+    let _slot = crate::slot();
     let values = BTreeMap::from([
         ("LISTEN_PORT", "10000".to_owned()),
         ("ADMIN_PORT", "9901".to_owned()),

@@ -5,8 +5,6 @@
 //! upstream got) — also where the scenario expects nothing: a difference is a harness bug (or a
 //! filter bug) to find.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use e2e::artifacts;
 use e2e::scenario_runner::{self, Passed};
 use host_test::{Host, Scenario};
@@ -14,6 +12,7 @@ use std::time::Instant;
 
 #[test]
 fn every_scenario_passes_on_envoy() {
+    let _slot = crate::slot();
     let wasm = artifacts::filter_wasm().unwrap();
     let scenarios = Scenario::load_dir(&scenario_runner::scenario_dir()).unwrap();
     assert!(scenarios.len() >= 10, "{} scenarios", scenarios.len());
@@ -81,6 +80,7 @@ fn every_scenario_passes_on_envoy() {
 
 #[test]
 fn a_scenario_that_expects_the_wrong_thing_fails_on_envoy_with_the_step_and_the_difference() {
+    let _slot = crate::slot();
     let wasm = artifacts::filter_wasm().unwrap();
     let path = scenario_runner::scenario_dir().join("01-valid-token-forwarded.json");
     let mut scenario = Scenario::from_file(&path).unwrap();

@@ -7,8 +7,6 @@
 //! fails (it never skips). `BROWSER_TESTS=implicit,logout` runs only the test files whose name
 //! contains one of those words.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use e2e::artifacts::workspace_root;
 use e2e::process::free_port;
 use e2e::stack::{ALICE, ALICE_ARGON2, GATEWAY_CLIENT, sha256_hex, start_idp_with_config};
@@ -116,6 +114,7 @@ fn prerequisites(browser_dir: &Path) -> (PathBuf, PathBuf) {
 
 #[test]
 fn browser_suite() {
+    let _slot = crate::slot();
     let browser_dir = workspace_root().join("e2e").join("browser");
     let (node, chromium) = prerequisites(&browser_dir);
     let artifacts = workspace_root()

@@ -4,8 +4,6 @@
 //! envoy/istio-sidecar.yaml), so every trick reaches the filter as the client wrote it. Requests
 //! are written byte for byte on a TCP socket (an HTTP client library could tidy the path up).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use e2e::artifacts;
 use e2e::envoy::render;
 use e2e::process::{Proc, free_port};
@@ -139,6 +137,7 @@ fn raw_get(base: &str, target: &str, token: Option<&str>) -> (u16, String) {
 
 #[test]
 fn path_tricks_do_not_bypass_route_rules_on_envoy_without_path_normalisation() {
+    let _slot = crate::slot();
     let stack = start();
     let g = &stack.gateway.url;
     // a valid token without the admin scope that /api/admin/ requires
