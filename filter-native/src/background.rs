@@ -8,6 +8,7 @@ use crate::host::MainThread;
 use crate::log::{Level, log};
 use crate::shared::{Gateway, KeySnapshot};
 use filter::feed_page::FeedPage;
+use filter::feed_poll;
 use filter::jwk::KeySet;
 use filter::key_store::ProviderKeys;
 use filter::refresh::Schedule;
@@ -23,6 +24,8 @@ enum Job {
 struct Fetch {
     schedule: Schedule,
     in_flight: bool,
+    /// When the call in flight started (ms).
+    started_ms: u64,
 }
 
 /// Main-thread state of the background fetches.
@@ -105,13 +108,7 @@ impl Background {
             return;
         }
         let e = &feed.endpoint;
-        let path = match &self.feed_cursor {
-            Some(cursor) => {
-                let sep = if e.path.contains('?') { '&' } else { '?' };
-                format!("{}{sep}since={cursor}", e.path)
-            }
-            None => e.path.clone(),
-        };
+        let path = feed_poll::request_path(feed, self.feed_cursor.as_deref());
         let auth = client.basic_authorization();
         let headers = [
             (":method", "GET"),
@@ -120,9 +117,10 @@ impl Background {
             ("accept", "application/json"),
             ("authorization", auth.as_str()),
         ];
-        match host.callout(&e.cluster, &headers, b"", e.timeout_ms) {
+        match host.callout(&e.cluster, &headers, b"", feed_poll::timeout_ms(feed)) {
             Some(id) => {
                 self.feed.in_flight = true;
+                self.feed.started_ms = now_ms;
                 self.calls.insert(id, Job::RevocationFeed);
             }
             None => {
@@ -240,14 +238,16 @@ impl Background {
                     let added = gw.record_revocations(&page.revocations, now_ms)?;
                     self.feed_cursor = Some(page.cursor);
                     gw.prune_denylist(now_ms);
-                    Ok(added)
+                    Ok((added, page.revocations.len()))
                 }),
             Some(other) => Err(format!("HTTP status {other}")),
             None => Err("no response (timeout or connection failure)".to_owned()),
         };
         match outcome {
-            Ok(added) => {
-                self.feed.schedule = Schedule::after_success(now_ms, feed.poll_ms);
+            Ok((added, entries)) => {
+                let elapsed_ms = now_ms.saturating_sub(self.feed.started_ms);
+                let next_ms = feed_poll::next_interval_ms(feed, entries, elapsed_ms);
+                self.feed.schedule = Schedule::after_success(now_ms, next_ms);
                 host.count("revocation_poll_ok", 1);
                 if added > 0 {
                     log(

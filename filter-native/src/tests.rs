@@ -204,7 +204,10 @@ fn no_keys_yet_is_503_then_one_fetch_makes_tokens_valid_with_claim_headers() {
     s.bg.tick(&s.gw, &mut s.main, T0);
     s.bg.tick(&s.gw, &mut s.main, T0 + 100);
     // One JWKS fetch (the second tick finds it in flight), plus the feed poll.
-    assert_eq!(s.main.paths(), ["idp /jwks", "idp /oauth2/revocations"]);
+    assert_eq!(
+        s.main.paths(),
+        ["idp /jwks", "idp /oauth2/revocations?wait=20"]
+    );
     let jwks = s.jwks.clone();
     s.bg.answer(&s.gw, &mut s.main, 1, Some(200), jwks.as_bytes(), T0 + 150);
     assert_eq!(s.main.counts.get("jwks_fetch_ok"), Some(&1));
@@ -380,7 +383,7 @@ fn the_revocation_feed_is_applied_and_its_cursor_followed() {
         .enumerate()
         .find(|(_, (_, h))| {
             h.iter()
-                .any(|(k, v)| k == ":path" && v == "/oauth2/revocations")
+                .any(|(k, v)| k == ":path" && v == "/oauth2/revocations?wait=20")
         })
         .unwrap();
     assert!(
@@ -403,12 +406,61 @@ fn the_revocation_feed_is_applied_and_its_cursor_followed() {
         s.request("GET", "/api", &token, T0 + 10).reply.unwrap().0,
         401
     );
-    s.bg.tick(&s.gw, &mut s.main, T0 + 600);
+    // A page with entries: the next (long) poll starts at the next tick, from the new cursor.
+    s.bg.tick(&s.gw, &mut s.main, T0 + 100);
     assert!(
         s.main
             .paths()
-            .contains(&"idp /oauth2/revocations?since=7".to_owned())
+            .contains(&"idp /oauth2/revocations?since=7&wait=20".to_owned())
     );
+}
+
+/// The feed polls found in the calls made so far.
+fn feed_polls(s: &Setup) -> Vec<(usize, String)> {
+    s.main
+        .paths()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, p)| p.starts_with("idp /oauth2/revocations"))
+        .collect()
+}
+
+#[test]
+fn a_held_empty_poll_is_followed_at_once_and_a_fast_one_after_poll_ms() {
+    let mut s = setup();
+    let jwks = s.jwks.clone();
+    s.fetch_keys(T0, 200, &jwks);
+    let empty = json!({"cursor": "3", "revoked": []}).to_string();
+    let (first, _) = feed_polls(&s)[0].clone();
+    // The IDP held the poll for its 20 s wait and answered with nothing: poll again at once.
+    let held_until = T0 + 20_000;
+    s.bg.answer(
+        &s.gw,
+        &mut s.main,
+        first as u64 + 1,
+        Some(200),
+        empty.as_bytes(),
+        held_until,
+    );
+    s.bg.tick(&s.gw, &mut s.main, held_until + 100);
+    let polls = feed_polls(&s);
+    assert_eq!(polls.len(), 2, "{polls:?}");
+    // This time the IDP answers the empty page at once (it does not hold requests): the next
+    // poll waits for poll_ms (500 ms), as plain polling does.
+    let (second, _) = polls[1].clone();
+    let answered = held_until + 105;
+    s.bg.answer(
+        &s.gw,
+        &mut s.main,
+        second as u64 + 1,
+        Some(200),
+        empty.as_bytes(),
+        answered,
+    );
+    s.bg.tick(&s.gw, &mut s.main, answered + 100);
+    assert_eq!(feed_polls(&s).len(), 2, "no poll before poll_ms");
+    s.bg.tick(&s.gw, &mut s.main, answered + 500);
+    assert_eq!(feed_polls(&s).len(), 3, "a poll after poll_ms");
 }
 
 #[test]

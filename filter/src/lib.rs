@@ -34,6 +34,7 @@ pub mod denylist;
 pub mod denylist_store;
 pub mod der;
 pub mod feed_page;
+pub mod feed_poll;
 pub mod gateway;
 pub mod jose_header;
 pub mod jwk;

@@ -7,7 +7,8 @@ against the variants in interleaved rounds (round 2 in reverse order, and so on)
 markdown report. Loopback only; every run is bounded by DURATION seconds.
 
 Environment (set by scripts/bench): ROOT, ENVOY_BIN, IDP_BIN, FILTER_WASM, WASM_DIR; knobs:
-DURATION, ROUNDS, CONNECTIONS, TOKENS, STARTUP_RUNS, VARIANTS, ALGS, MODES, WASM_OZ, REPORT.
+DURATION, ROUNDS, CONNECTIONS (list, e.g. 1,16,64), ENVOY_CONCURRENCY (list, e.g. 1,2), TOKENS,
+STARTUP_RUNS, VARIANTS, ALGS, MODES, WASM_OZ, PROFILE, REPORT.
 """
 
 import base64
@@ -20,13 +21,13 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+import bench_report  # scripts/bench-lib/bench_report.py
 import processes  # scripts/bench-lib/processes.py
 
 ROOT = os.environ["ROOT"]
@@ -39,21 +40,32 @@ NOOP_WASM = os.environ.get("NOOP_WASM", "")
 # variant native.
 NATIVE_MODULE_DIR = os.environ.get("NATIVE_MODULE_DIR", "")
 WASM_DIR = os.environ["WASM_DIR"]
+# Another build of the filter (e.g. an earlier commit's), for the variant filter-baseline: the
+# same configuration as the variant filter, so both builds are compared in one run.
+BASELINE_WASM = os.environ.get("BASELINE_WASM", "")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 DURATION = int(os.environ.get("DURATION", "5"))
 ROUNDS = int(os.environ.get("ROUNDS", "2"))
-CONNECTIONS = int(os.environ.get("CONNECTIONS", "16"))
+# wrk connections and Envoy worker threads: comma-separated lists, every combination is measured.
+CONNECTIONS = [int(c) for c in os.environ.get("CONNECTIONS", "16").split(",")]
+CONCURRENCY = [int(c) for c in os.environ.get("ENVOY_CONCURRENCY", "1").split(",")]
+# The load the goals of issue 8 are judged at.
+PRIMARY = (CONCURRENCY[0], 16 if 16 in CONNECTIONS else CONNECTIONS[0])
 N_TOKENS = int(os.environ.get("TOKENS", "6000"))
 STARTUP_RUNS = int(os.environ.get("STARTUP_RUNS", "5"))
 VARIANTS = os.environ.get(
-    "VARIANTS", "bare noop-wasm jwt-authn-cached jwt-authn filter filter-full native").split()
+    "VARIANTS", "bare noop-wasm noop-native jwt-authn-cached jwt-authn filter filter-full native").split()
 if not NOOP_WASM and "noop-wasm" in VARIANTS:
     VARIANTS.remove("noop-wasm")
 if "native" in VARIANTS and not os.path.isfile(f"{NATIVE_MODULE_DIR}/liboauth2_gateway.so"):
     VARIANTS.remove("native")
+if "filter-baseline" in VARIANTS and not os.path.isfile(BASELINE_WASM):
+    VARIANTS.remove("filter-baseline")
+if "noop-native" in VARIANTS and not os.path.isfile(f"{NATIVE_MODULE_DIR}/libnoop_native.so"):
+    VARIANTS.remove("noop-native")
 # Variants that do not check tokens: one Envoy serves both token sets.
-SHARED = {"bare", "noop-wasm"}
+SHARED = {"bare", "noop-wasm", "noop-native"}
 ALGS = os.environ.get("ALGS", "ES256 RS256").split()
 MODES = os.environ.get("MODES", "warm cold").split()
 WASM_OZ = os.environ.get("WASM_OZ", "1") == "1"
@@ -65,20 +77,7 @@ IDP_ONLY = {"filter-full"}
 # jwt_authn: a cyclic walk over more tokens than the capacity never hits).
 FILTER_CACHE, JWT_AUTHN_CACHE = 4096, 1000
 
-LABELS = {
-    "bare": "bare Envoy",
-    "noop-wasm": "no-op Wasm filter (the floor)",
-    "jwt-authn-cached": "jwt_authn + jwt_cache_config",
-    "jwt-authn": "jwt_authn, no cache",
-    "filter": "filter (cache 4096)",
-    "filter-nocache": "filter, cache off",
-    "filter-full": "filter, envoy.yaml config (rules, revocation feed, logout)",
-    "native": "native module (cache 4096)",
-}
-
-WASM_OPT_FLAGS = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
-                  "--enable-mutable-globals", "--enable-multivalue", "--enable-reference-types",
-                  "--enable-extended-const"]
+LABELS = bench_report.LABELS
 
 
 def say(msg):
@@ -251,16 +250,18 @@ def render(template, out, values):
 
 
 class Envoy:
-    def __init__(self, work, name, variant, issuer, idp_port, token):
+    def __init__(self, work, name, variant, issuer, idp_port, token, concurrency=1):
         self.name, self.variant, self.token = name, variant, token
+        self.concurrency = concurrency
         self.port, self.admin = free_port(), free_port()
         self.config = f"{work}/{name}.yaml"
         self.log = f"{work}/{name}.log"
-        render(f"{ROOT}/envoy/bench/{variant}.yaml", self.config, {
+        wasm = {"noop-wasm": NOOP_WASM, "filter-baseline": BASELINE_WASM}.get(variant, FILTER_WASM)
+        template = "filter" if variant == "filter-baseline" else variant
+        render(f"{ROOT}/envoy/bench/{template}.yaml", self.config, {
             "LISTEN_PORT": self.port, "ADMIN_PORT": self.admin, "IDP_PORT": idp_port,
             "RS_PORT": free_port(), "ISSUER": issuer, "LEEWAY_SECONDS": 30,
-            "JWKS_REFRESH_SECONDS": 300,
-            "FILTER_WASM": NOOP_WASM if variant == "noop-wasm" else FILTER_WASM})
+            "JWKS_REFRESH_SECONDS": 300, "FILTER_WASM": wasm})
         self.proc = None
         self.position = {}
 
@@ -269,9 +270,9 @@ class Envoy:
         token on the listener: the latter includes the JWKS fetch)."""
         t0 = time.monotonic()
         env = dict(os.environ)
-        if self.variant == "native":
+        if self.variant in ("native", "noop-native"):
             env["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = NATIVE_MODULE_DIR
-        self.proc = subprocess.Popen([ENVOY_BIN, "-c", self.config, "--concurrency", "1",
+        self.proc = subprocess.Popen([ENVOY_BIN, "-c", self.config, "--concurrency", str(self.concurrency),
                                       "--use-dynamic-base-id", "-l", "warn"],
                                      stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),
                                      env=env)
@@ -330,13 +331,13 @@ class Envoy:
 
 # ------------------------------------------------------------------------------------------- wrk
 
-def wrk(envoy, tokens_file, duration):
+def wrk(envoy, tokens_file, duration, conns=16):
     """One wrk run; a cold run goes on in the token file where the previous run against this Envoy
     with this file stopped (so tokens still in a cache are not replayed)."""
     start = envoy.position.get(tokens_file, 0)
     before_cpu = envoy.cpu_seconds()
     before = envoy.counters()
-    p = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "5s",
+    p = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
                         "-s", f"{HERE}/rotate.lua", f"http://127.0.0.1:{envoy.port}{PATH}",
                         "--", tokens_file, str(start)], capture_output=True, text=True, timeout=duration + 60)
     cpu = envoy.cpu_seconds() - before_cpu
@@ -344,7 +345,7 @@ def wrk(envoy, tokens_file, duration):
     if p.returncode != 0 or line is None:
         sys.exit(f"wrk failed against {envoy.name}: {p.stdout}\n{p.stderr}")
     r = json.loads(line[6:])
-    envoy.position[tokens_file] = start + r["requests"] + CONNECTIONS  # + the ones in flight
+    envoy.position[tokens_file] = start + r["requests"] + conns  # + the ones in flight
     bad = r["non2xx"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
     if bad:
         sys.exit(f"{envoy.name}: {bad} failed or refused requests (non-2xx {r['non2xx']}): "
@@ -371,7 +372,7 @@ def profile(envoy, tokens_file, work):
                              "-p", str(envoy.proc.pid), "--", "sleep", str(DURATION)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.2)
-    r = wrk(envoy, tokens_file, DURATION)
+    r = wrk(envoy, tokens_file, DURATION, PRIMARY[1])
     perf.wait()
     rep = subprocess.run(["perf", "report", "-i", data, "--sort", "dso", "--stdio", "--no-children",
                           "-g", "none"], capture_output=True, text=True).stdout
@@ -386,14 +387,6 @@ def profile(envoy, tokens_file, work):
 
 
 # ------------------------------------------------------------------------------------------ main
-
-def fmt_int(x):
-    return f"{x:,.0f}".replace(",", "\u202f")
-
-
-def ratio(a, b):
-    return f"{a / b:.2f}" if a and b else "n/a"
-
 
 def machine():
     model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
@@ -461,7 +454,8 @@ def run(work):
 
     # Start-up: sequential, interleaved over the variants, before any load.
     startup = {}
-    st_variants = [v for v in ("bare", "noop-wasm", "jwt-authn-cached", "filter", "native") if v in VARIANTS]
+    st_variants = [v for v in ("bare", "noop-wasm", "noop-native", "jwt-authn-cached", "filter", "native")
+                   if v in VARIANTS]
     if STARTUP_RUNS > 0 and "ES256" in token_sets:
         say(f"start-up time: {STARTUP_RUNS} runs each of {', '.join(st_variants)}")
         iss, port, tokens = token_sets["ES256"]
@@ -472,67 +466,17 @@ def run(work):
                 e.stop()
                 startup.setdefault(v, []).append((live, first))
 
-    # All variants up at once (idle ones cost only their timers), warmed up, RSS read.
-    envoys = {}
-    for alg, (iss, port, tokens) in token_sets.items():
-        for v in VARIANTS:
-            if v in SHARED and alg != ALGS[0]:
-                continue  # one Envoy serves both token sets
-            if v in IDP_ONLY and alg != "ES256":
-                continue
-            envoys[alg, v] = Envoy(work, f"{v}-{alg}", v, iss, port, tokens[0])
-    say(f"starting {len(envoys)} Envoys (1 worker each)")
-    for e in envoys.values():
-        e.start()
-    runs = []  # (alg, variant, mode)
-    for mode in MODES:
-        for alg in token_sets:
-            for v in VARIANTS:
-                key = (ALGS[0], v) if v in SHARED else (alg, v)
-                if key in envoys and not (v == "noop-wasm" and mode != "warm"):
-                    runs.append((alg, v, mode))
-    say("warm-up: 1 s per Envoy with its warm token, then VmRSS")
-    rss = {}
-    for (alg, v), e in envoys.items():
-        wrk(e, files[alg, "warm"], 1)
-        rss[alg, v] = e.rss_kib()
-
-    results = {}
-    est = len(runs) * ROUNDS * (DURATION + 0.5)
-    say(f"{len(runs)} runs x {ROUNDS} rounds x {DURATION} s (about {est / 60:.1f} min), "
-        f"wrk -t1 -c{CONNECTIONS}")
-    for rnd in range(ROUNDS):
-        order = runs if rnd % 2 == 0 else list(reversed(runs))
-        for alg, v, mode in order:
-            e = envoys[ALGS[0], v] if v in SHARED else envoys[alg, v]
-            r = wrk(e, files[alg, mode], DURATION)
-            results.setdefault((alg, v, mode), []).append(r)
-            say(f"  round {rnd + 1} {alg} {mode:4} {v:17} {r['rps']:9.0f} req/s  p50 {r['p50']:.2f} ms"
-                f"  p99 {r['p99']:.2f} ms  {r['cpu_us']:.1f} µs CPU/req")
+    results = {}  # (concurrency, connections, alg, variant, mode) -> [wrk results]
+    rss = {}  # (concurrency, alg, variant) -> KiB
     profiles = []
-    if PROFILE and "ES256" in token_sets:
-        say("profiles (perf, cpu-clock) of one run each")
-        for v, mode in (("bare", "warm"), ("noop-wasm", "warm"), ("jwt-authn-cached", "warm"), ("filter", "warm"),
-                        ("jwt-authn", "cold"), ("filter", "cold")):
-            e = envoys.get((ALGS[0] if v in SHARED else "ES256", v))
-            if e is not None and mode in MODES:
-                r, split = profile(e, files["ES256", mode], work)
-                profiles.append((v, mode, r, split))
-    for e in envoys.values():
-        e.stop()
-
-    # --------------------------------------------------------------------------------- report
-    med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
-    summary = {k: {m: med(rs, m) for m in ("rps", "p50", "p99", "cpu_us")} | {
-        "min": min(r["rps"] for r in rs), "max": max(r["rps"] for r in rs),
-        "hit": (statistics.median(h) if (h := [r["hit"] for r in rs if r["hit"] is not None]) else None),
-        "native": (statistics.median(h) if (h := [r["native"] for r in rs if r["native"] is not None]) else None)}
-        for k, rs in results.items()}
+    for conc in CONCURRENCY:
+        measure_at(work, conc, token_sets, files, results, rss, profiles)
 
     lines = [f"## Gateway benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Machine: {machine()}.",
-             f"Load: wrk -t1 -c{CONNECTIONS}, {DURATION} s per run, {ROUNDS} rounds interleaved "
-             f"(median shown, req/s range in brackets); Envoy `--concurrency 1`; upstream: "
+             f"Load: wrk -t1 -c{'/'.join(map(str, CONNECTIONS))}, {DURATION} s per run, {ROUNDS} rounds "
+             f"interleaved (median shown, req/s range in brackets); Envoy `--concurrency "
+             f"{'/'.join(map(str, CONCURRENCY))}`; upstream: "
              f"`direct_response` in every variant; GET {PATH}. Warm: the same token every request. "
              f"Cold: {N_TOKENS} different tokens in rotation (more than any cache holds: filter "
              f"{FILTER_CACHE}, jwt_authn {JWT_AUTHN_CACHE}), so each request brings a token the "
@@ -541,123 +485,65 @@ def run(work):
              "loopback; both are fetched as remote JWKS by every variant. Envoy CPU µs/req: user + "
              "system CPU time of the Envoy process during the run ÷ requests (less sensitive to other "
              "load on the machine than req/s; `CPU: bare ÷ this` is the throughput ratio a CPU-bound "
-             "Envoy would show). Ratio goals are judged on req/s. filter.wasm: "
+             "Envoy would show). Ratio goals are judged on req/s unless they name CPU. filter.wasm: "
              f"`{os.path.relpath(FILTER_WASM, ROOT)}`.", ""]
     lines += notes
-    for mode in MODES:
-        for alg in token_sets:
-            lines += [f"### {alg}, {mode}", "",
-                      "| variant | req/s | p50 ms | p99 ms | ÷ bare | ÷ jwt_authn+cache | ÷ jwt_authn no cache "
-                      "| Envoy CPU µs/req | CPU: bare ÷ this | cache hits | verified natively |",
-                      "|---|---|---|---|---|---|---|---|---|---|---|"]
-            base = summary.get((alg, "bare", mode))
-            jc = summary.get((alg, "jwt-authn-cached", mode))
-            jn = summary.get((alg, "jwt-authn", mode))
-            for v in VARIANTS:
-                s = summary.get((alg, v, mode))
-                if not s:
-                    continue
-                hit = "—" if s["hit"] is None else f"{s['hit']:.0f} %"
-                nat = "—" if s["native"] is None else f"{s['native']:.0f} %"
-                lines.append(
-                    f"| {LABELS.get(v, v)} | {fmt_int(s['rps'])} [{fmt_int(s['min'])}–{fmt_int(s['max'])}] "
-                    f"| {s['p50']:.2f} | {s['p99']:.2f} "
-                    f"| {ratio(s['rps'], base and base['rps'])} | {ratio(s['rps'], jc and jc['rps'])} "
-                    f"| {ratio(s['rps'], jn and jn['rps'])} | {s['cpu_us']:.1f} "
-                    f"| {ratio(base and base['cpu_us'], s['cpu_us'])} | {hit} | {nat} |")
-            lines.append("")
+    return lines + bench_report.build({
+        "results": results, "rss": rss, "startup": startup, "profiles": profiles,
+        "concurrency": CONCURRENCY, "connections": CONNECTIONS, "primary": PRIMARY,
+        "algs": list(token_sets), "modes": MODES, "variants": VARIANTS, "work": work,
+        "wasm_dir": WASM_DIR, "filter_wasm": FILTER_WASM, "noop_wasm": NOOP_WASM,
+        "wasm_oz": WASM_OZ, "startup_runs": STARTUP_RUNS})
 
-    # Goals of issue 8.
-    goals = []
 
-    def goal(what, value, target, ok):
-        goals.append(f"| {what} | {value} | {target} | {'met' if ok else '**missed**'} |")
+def measure_at(work, conc, token_sets, files, results, rss, profiles):
+    """Every variant with `conc` Envoy workers, all up at once (idle ones cost only their timers):
+    warm-up, VmRSS, then the runs of every connection count in interleaved rounds."""
+    envoys = {}
+    for alg, (iss, port, tokens) in token_sets.items():
+        for v in VARIANTS:
+            if v in SHARED and alg != ALGS[0]:
+                continue  # one Envoy serves both token sets
+            if v in IDP_ONLY and alg != "ES256":
+                continue
+            envoys[alg, v] = Envoy(work, f"{v}-{alg}-x{conc}", v, iss, port, tokens[0], conc)
+    say(f"starting {len(envoys)} Envoys ({conc} worker{'s' if conc > 1 else ''} each)")
+    for e in envoys.values():
+        e.start()
+    runs = []  # (connections, alg, variant, mode)
+    for conns in CONNECTIONS:
+        for mode in MODES:
+            for alg in token_sets:
+                for v in VARIANTS:
+                    key = (ALGS[0], v) if v in SHARED else (alg, v)
+                    if key in envoys and not (v in ("noop-wasm", "noop-native") and mode != "warm"):
+                        runs.append((conns, alg, v, mode))
+    say("warm-up: 1 s per Envoy with its warm token, then VmRSS")
+    for (alg, v), e in envoys.items():
+        wrk(e, files[alg, "warm"], 1, PRIMARY[1])
+        rss[conc, alg, v] = e.rss_kib()
 
-    for alg in token_sets:
-        f_w, f_c = summary.get((alg, "filter", "warm")), summary.get((alg, "filter", "cold"))
-        jc_w = summary.get((alg, "jwt-authn-cached", "warm"))
-        jn_c = summary.get((alg, "jwt-authn", "cold"))
-        b_w = summary.get((alg, "bare", "warm"))
-        for what, f, ref, target in ((f"{alg} warm: filter ÷ jwt_authn with cache", f_w, jc_w, 1.0),
-                                     (f"{alg} warm: filter ÷ bare Envoy", f_w, b_w, 0.9),
-                                     (f"{alg} cold: filter ÷ jwt_authn without cache", f_c, jn_c, 0.8)):
-            if f and ref:
-                x, y = f["rps"] / ref["rps"], ref["cpu_us"] / f["cpu_us"]
-                goal(what, f"{x:.2f} (by Envoy CPU per request: {y:.2f})", f"≥ {target}", x >= target)
-    plain = os.path.getsize(f"{WASM_DIR}/filter.wasm")
-    shipped = os.path.getsize(FILTER_WASM)
-    sizes = [f"{os.path.basename(FILTER_WASM)} {shipped:,} B", f"filter.wasm (cargo) {plain:,} B"]
-    if WASM_OZ and shutil.which("wasm-opt"):
-        oz = f"{work}/filter.oz.wasm"
-        subprocess.run(["wasm-opt", "-Oz", *WASM_OPT_FLAGS, f"{WASM_DIR}/filter.wasm", "-o", oz], check=True)
-        sizes.append(f"wasm-opt -Oz of it {os.path.getsize(oz):,} B (not shipped, not benchmarked)")
-    goal("filter .wasm size (shipped)", "; ".join(sizes), "≤ 600 KB (600 000 B)", shipped <= 600_000)
-    first_alg = next(iter(token_sets), None)
-    rb, rf = rss.get((ALGS[0], "bare")), rss.get((first_alg, "filter"))
-    if rb and rf:
-        goal("Envoy VmRSS with filter ÷ without (after 1 s warm-up)",
-             f"{rf / rb:.2f} ({rf / 1024:.0f} MiB vs {rb / 1024:.0f} MiB)", "≤ 1.5", rf / rb <= 1.5)
-    if "bare" in startup and "filter" in startup:
-        sb = [statistics.median(x[i] for x in startup["bare"]) for i in (0, 1)]
-        sf = [statistics.median(x[i] for x in startup["filter"]) for i in (0, 1)]
-        goal("Envoy start-up with filter ÷ without: admin /ready LIVE", f"{sf[0] / sb[0]:.2f} "
-             f"({sf[0]:.0f} ms vs {sb[0]:.0f} ms)", "≤ 2", sf[0] / sb[0] <= 2)
-        goal("… until the first 200 with a token (includes the JWKS fetch)", f"{sf[1] / sb[1]:.2f} "
-             f"({sf[1]:.0f} ms vs {sb[1]:.0f} ms)", "≤ 2", sf[1] / sb[1] <= 2)
-    lines += ["### Goals (issue 8)", "", "| goal | measured | target | |", "|---|---|---|---|", *goals, ""]
-
-    # The floor: what the same goals give for a filter that does nothing.
-    floor = []
-    for alg in token_sets:
-        n_w = summary.get((alg, "noop-wasm", "warm"))
-        for what, ref, target in ((f"{alg} warm: no-op ÷ jwt_authn with cache", "jwt-authn-cached", 1.0),
-                                  (f"{alg} warm: no-op ÷ bare Envoy", "bare", 0.9)):
-            r = summary.get((alg, ref, "warm"))
-            if n_w and r:
-                floor.append(f"| {what} | {n_w['rps'] / r['rps']:.2f} (by Envoy CPU per request: "
-                             f"{r['cpu_us'] / n_w['cpu_us']:.2f}) | ≥ {target} |")
-    rn = rss.get((ALGS[0], "noop-wasm"))
-    if rb and rn:
-        floor.append(f"| Envoy VmRSS with the no-op ÷ without | {rn / rb:.2f} ({rn / 1024:.0f} MiB) | ≤ 1.5 |")
-    if "bare" in startup and "noop-wasm" in startup:
-        sb = statistics.median(x[0] for x in startup["bare"])
-        sn = statistics.median(x[0] for x in startup["noop-wasm"])
-        floor.append(f"| Envoy start-up with the no-op ÷ without: /ready LIVE | {sn / sb:.2f} "
-                     f"({sn:.0f} ms vs {sb:.0f} ms) | ≤ 2 |")
-    if floor:
-        size = os.path.getsize(NOOP_WASM)
-        lines += ["### The floor: a filter that does nothing", "",
-                  f"`tools/noop-filter` ({size:,} B, same SDK, profile and wasm-opt as the gateway "
-                  "filter) only returns Continue: what Envoy's Wasm runtime costs before any work. "
-                  "A goal this row misses cannot be met by any proxy-wasm filter on this Envoy.", "",
-                  "| the goals' measures, for the no-op | measured | target |", "|---|---|---|", *floor, ""]
-
-    if profiles:
-        lines += ["### Where Envoy's CPU time goes (ES256, perf)", "",
-                  "One extra run each under `perf record -e cpu-clock -F 999`; µs of Envoy CPU per "
-                  "request by where the samples fell. The Envoy binary is stripped, so its own code "
-                  "(HTTP, proxy-wasm host and hostcalls, V8 runtime, BoringSSL) is one column.", "",
-                  "| variant | mode | total µs/req | Envoy code | Wasm module (V8 JIT) | kernel | libc, other |",
-                  "|---|---|---|---|---|---|---|"]
-        for v, mode, r, sp in profiles:
-            lines.append(f"| {LABELS.get(v, v)} | {mode} | {r['cpu_us']:.1f} | {sp['envoy']:.1f} | "
-                         f"{sp['jit']:.1f} | {sp['kernel']:.1f} | {sp['other']:.1f} |")
-        lines.append("")
-
-    lines += ["### Memory and start-up", "", "| variant | VmRSS after warm-up MiB | start-up: /ready LIVE ms "
-              f"(median of {STARTUP_RUNS}, min–max) | first 200 with token ms |", "|---|---|---|---|"]
-    for v in VARIANTS:
-        r = rss.get((ALGS[0], v)) or rss.get((first_alg, v))
-        s = startup.get(v)
-        live = first = "—"
-        if s:
-            lv, fv = [x[0] for x in s], [x[1] for x in s]
-            live = f"{statistics.median(lv):.0f} ({min(lv):.0f}–{max(lv):.0f})"
-            first = f"{statistics.median(fv):.0f} ({min(fv):.0f}–{max(fv):.0f})"
-        lines.append(f"| {LABELS.get(v, v)} | {r / 1024:.1f} | {live} | {first} |" if r else
-                     f"| {LABELS.get(v, v)} | — | {live} | {first} |")
-    return lines
-
+    est = len(runs) * ROUNDS * (DURATION + 0.5)
+    say(f"{len(runs)} runs x {ROUNDS} rounds x {DURATION} s (about {est / 60:.1f} min), "
+        f"wrk -t1 -c{'/'.join(map(str, CONNECTIONS))}, Envoy --concurrency {conc}")
+    for rnd in range(ROUNDS):
+        order = runs if rnd % 2 == 0 else list(reversed(runs))
+        for conns, alg, v, mode in order:
+            e = envoys[ALGS[0], v] if v in SHARED else envoys[alg, v]
+            r = wrk(e, files[alg, mode], DURATION, conns)
+            results.setdefault((conc, conns, alg, v, mode), []).append(r)
+            say(f"  round {rnd + 1} x{conc} c{conns:<3} {alg} {mode:4} {v:17} {r['rps']:9.0f} req/s  "
+                f"p50 {r['p50']:.2f} ms  p99 {r['p99']:.2f} ms  {r['cpu_us']:.1f} µs CPU/req")
+    if PROFILE and "ES256" in token_sets and conc == PRIMARY[0]:
+        say("profiles (perf, cpu-clock) of one run each")
+        for v, mode in (("bare", "warm"), ("noop-wasm", "warm"), ("noop-native", "warm"), ("jwt-authn-cached", "warm"), ("filter", "warm"),
+                        ("native", "warm"), ("jwt-authn", "cold"), ("filter", "cold"), ("native", "cold")):
+            e = envoys.get((ALGS[0] if v in SHARED else "ES256", v))
+            if e is not None and mode in MODES:
+                r, split = profile(e, files["ES256", mode], work)
+                profiles.append((v, mode, r, split))
+    for e in envoys.values():
+        e.stop()
 
 if __name__ == "__main__":
     main()

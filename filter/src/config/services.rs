@@ -7,6 +7,10 @@ use serde::Deserialize;
 use std::fmt;
 
 pub const DEFAULT_FEED_POLL_MS: u64 = 500;
+/// How long a feed poll asks the IDP to hold it when there is nothing new (see `feed_poll`).
+pub const DEFAULT_LONG_POLL_SECONDS: u64 = 20;
+/// The longest hold a poll may ask for.
+pub const MAX_LONG_POLL_SECONDS: u64 = 300;
 pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 3_000;
 pub const DEFAULT_LOGOUT_PATH: &str = "/oauth2/logout";
 
@@ -148,13 +152,17 @@ pub struct RawRevocationFeed {
     pub timeout_ms: Option<u64>,
     #[serde(default)]
     pub poll_ms: Option<u64>,
+    /// Seconds the IDP may hold a poll when nothing is new; 0 turns the long poll off.
+    #[serde(default)]
+    pub long_poll_seconds: Option<u64>,
 }
 
-/// The IDP's revocation feed, polled once per Envoy.
+/// The IDP's revocation feed, polled once per Envoy (long-polled: see `crate::feed_poll`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationFeed {
     pub endpoint: Callout,
     pub poll_ms: u64,
+    pub long_poll_seconds: u64,
 }
 
 impl RawRevocationFeed {
@@ -166,6 +174,13 @@ impl RawRevocationFeed {
                 "must be between 100 and 3600000",
             ));
         }
+        let long_poll_seconds = self.long_poll_seconds.unwrap_or(DEFAULT_LONG_POLL_SECONDS);
+        if long_poll_seconds > MAX_LONG_POLL_SECONDS {
+            return Err(err(
+                format!("{at}.long_poll_seconds"),
+                format!("must be between 0 (off) and {MAX_LONG_POLL_SECONDS}"),
+            ));
+        }
         let endpoint = RawCallout {
             cluster: self.cluster,
             path: self.path,
@@ -175,6 +190,7 @@ impl RawRevocationFeed {
         Ok(RevocationFeed {
             endpoint: endpoint.validate(at)?,
             poll_ms,
+            long_poll_seconds,
         })
     }
 }

@@ -11,6 +11,7 @@ use super::shared_data::HostShared;
 use super::worker::Worker;
 use crate::denylist_store;
 use crate::feed_page::FeedPage;
+use crate::feed_poll;
 use crate::lease::HeldLease;
 use crate::refresh::{self, JobKeys};
 use std::time::Duration;
@@ -31,17 +32,10 @@ pub fn start_due_poll(worker: &Worker, now_ms: u64) -> Option<(u32, HeldLease)> 
         worker.config.idp_client.as_ref()?,
     );
     let job = job();
-    let hold_ms = feed.endpoint.timeout_ms.saturating_add(1_000);
+    let hold_ms = feed_poll::timeout_ms(feed).saturating_add(1_000);
     let lease = job.start_if_due(&HostShared, now_ms, hold_ms)?;
     let (_, cursor) = refresh::read(&HostShared, &job.schedule);
-    let path = match std::str::from_utf8(&cursor) {
-        Ok(cursor) if !cursor.is_empty() => format!(
-            "{}{}since={cursor}",
-            feed.endpoint.path,
-            sep(&feed.endpoint.path)
-        ),
-        _ => feed.endpoint.path.clone(),
-    };
+    let path = feed_poll::request_path(feed, std::str::from_utf8(&cursor).ok());
     let auth = client.basic_authorization();
     let e = &feed.endpoint;
     let headers = [
@@ -55,7 +49,7 @@ pub fn start_due_poll(worker: &Worker, now_ms: u64) -> Option<(u32, HeldLease)> 
         &e.cluster,
         &headers,
         None,
-        Duration::from_millis(e.timeout_ms),
+        Duration::from_millis(feed_poll::timeout_ms(feed)),
     ) {
         Some(token) => Some((token, lease)),
         None => {
@@ -66,9 +60,11 @@ pub fn start_due_poll(worker: &Worker, now_ms: u64) -> Option<(u32, HeldLease)> 
     }
 }
 
+/// The answer to a poll started at `started_ms`.
 pub fn finish_poll(
     worker: &Worker,
     lease: HeldLease,
+    started_ms: u64,
     status: Option<u32>,
     body: &[u8],
     now_ms: u64,
@@ -84,8 +80,13 @@ pub fn finish_poll(
                 if !stored {
                     return Err("the shared denylist could not be updated".to_owned());
                 }
+                let next_ms = feed_poll::next_interval_ms(
+                    feed,
+                    page.revocations.len(),
+                    now_ms.saturating_sub(started_ms),
+                );
                 job()
-                    .record_success(&HostShared, now_ms, feed.poll_ms, page.cursor.as_bytes())
+                    .record_success(&HostShared, now_ms, next_ms, page.cursor.as_bytes())
                     .map_err(|e| e.to_string())?;
                 Ok(page.revocations.len())
             }),
@@ -129,8 +130,4 @@ fn record_failure(worker: &Worker, now_ms: u64) {
             "oauth2-gateway: could not record the feed's backoff: {why}"
         );
     }
-}
-
-fn sep(path: &str) -> char {
-    if path.contains('?') { '&' } else { '?' }
 }

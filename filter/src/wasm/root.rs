@@ -21,7 +21,8 @@ const TICK: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 enum Job {
     Jwks(usize, HeldLease),
-    RevocationFeed(HeldLease),
+    /// A feed poll and when it started.
+    RevocationFeed(HeldLease, u64),
 }
 
 enum Phase {
@@ -72,8 +73,8 @@ impl Context for Root {
             Job::Jwks(provider, lease) => {
                 jwks_refresh::finish_fetch(worker, provider, lease, status, &body, now_ms)
             }
-            Job::RevocationFeed(lease) => {
-                revocation_feed::finish_poll(worker, lease, status, &body, now_ms)
+            Job::RevocationFeed(lease, started_ms) => {
+                revocation_feed::finish_poll(worker, lease, started_ms, status, &body, now_ms)
             }
         }
     }
@@ -140,10 +141,10 @@ impl RootContext for Root {
         if !self
             .jobs
             .values()
-            .any(|j| matches!(j, Job::RevocationFeed(_)))
+            .any(|j| matches!(j, Job::RevocationFeed(..)))
             && let Some((token, lease)) = revocation_feed::start_due_poll(worker, now_ms)
         {
-            self.jobs.insert(token, Job::RevocationFeed(lease));
+            self.jobs.insert(token, Job::RevocationFeed(lease, now_ms));
         }
     }
 
