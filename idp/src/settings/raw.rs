@@ -1,6 +1,7 @@
 //! The configuration file as written (serde, unknown keys refused) and its validation into
 //! [`Settings`].
 
+use super::dpop::RawDpop;
 use super::key_source::key_encryption_source;
 use super::{
     Client, DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_AUTHORIZATION_CODE_TTL, DEFAULT_DATABASE,
@@ -37,6 +38,9 @@ pub struct RawSettings {
     /// A file holding the key that encrypts signing keys at rest (64 hex digits or base64url);
     /// `IDP_KEY_ENCRYPTION_KEY` wins over it. Default: a file generated next to the database.
     pub key_encryption_key_file: Option<String>,
+    /// DPoP proofs (RFC 9449): proof age, server nonce.
+    #[serde(default)]
+    pub dpop: Option<RawDpop>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +111,12 @@ pub struct RawClient {
     /// The algorithm of this client's ID tokens (OIDC Registration §2): `RS256` (always
     /// available), or the IDP's `signing_algorithm`. Default: the active key's algorithm.
     pub id_token_signed_response_alg: Option<String>,
+    /// A DPoP proof is required on every token request (RFC 9449 §5.2).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// This client's DPoP proofs need a server nonce (RFC 9449 §8).
+    #[serde(default)]
+    pub dpop_require_nonce: bool,
 }
 
 /// A SHA-256 digest of a client secret (secrets are high-entropy, so a fast hash is right).
@@ -262,6 +272,9 @@ impl RawSettings {
             None => Forwarded::default(),
             Some(f) => f.validate()?,
         };
+        let dpop = self
+            .dpop
+            .map_or(Ok(Default::default()), RawDpop::validate)?;
         Ok(Settings {
             issuer,
             listen,
@@ -275,6 +288,7 @@ impl RawSettings {
             password_policy,
             forwarded,
             key_encryption,
+            dpop,
         })
     }
 }
@@ -418,6 +432,12 @@ impl RawClient {
                 )
             })?),
         };
+        if self.dpop_bound_access_tokens && grant_types.contains(&GrantType::Implicit) {
+            return Err(err(
+                f("dpop_bound_access_tokens"),
+                "the implicit grant cannot carry a DPoP proof",
+            ));
+        }
         let public = secret.is_none();
         Ok(Client {
             id: self.id,
@@ -433,6 +453,8 @@ impl RawClient {
             skip_consent: self.skip_consent,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             id_token_alg,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            dpop_require_nonce: self.dpop_require_nonce,
         })
     }
 }
