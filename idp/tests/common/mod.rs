@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+pub mod dpop;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
