@@ -182,7 +182,7 @@ async fn discovery_publishes_the_proof_algorithms() {
     .json;
     assert_eq!(
         md["dpop_signing_alg_values_supported"],
-        json!(["ES256", "EdDSA", "PS256", "RS256"])
+        json!(["ES256", "EdDSA", "Ed25519", "PS256", "RS256"])
     );
 }
 
@@ -693,7 +693,7 @@ async fn userinfo_accepts_a_bound_token_with_its_proof_and_refuses_it_as_bearer(
     let r = send(&app, userinfo("Bearer", &at, None)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(
-        challenge(&r).starts_with("DPoP algs=\"ES256 EdDSA PS256 RS256\""),
+        challenge(&r).starts_with("DPoP algs=\"ES256 EdDSA Ed25519 PS256 RS256\""),
         "{}",
         challenge(&r)
     );

@@ -2,6 +2,10 @@
 //! proof's algorithm, and it is named by its RFC 7638 thumbprint (`jkt`).
 
 use super::ProofAlg;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256,
+    RsaPublicKeyComponents, UnparsedPublicKey,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
@@ -59,7 +63,7 @@ pub fn public_key_thumbprint(jwk: &Map<String, Value>, alg: ProofAlg) -> Result<
             required.insert("n", n);
             required.insert("e", text(jwk, "e")?);
         }
-        (ProofAlg::EdDsa, "OKP") => {
+        (ProofAlg::EdDsa | ProofAlg::Ed25519, "OKP") => {
             let crv = text(jwk, "crv")?;
             if crv != "Ed25519" {
                 return Err(format!("EdDSA proofs need an Ed25519 key, not {crv:?}"));
@@ -74,6 +78,48 @@ pub fn public_key_thumbprint(jwk: &Map<String, Value>, alg: ProofAlg) -> Result<
     // serde_json writes a BTreeMap's keys in order and adds no whitespace (RFC 7638 §3.3).
     let canonical = serde_json::to_string(&required).map_err(|e| e.to_string())?;
     Ok(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
+}
+
+fn bytes(jwk: &Map<String, Value>, member: &str) -> Result<Vec<u8>, String> {
+    URL_SAFE_NO_PAD
+        .decode(text(jwk, member)?)
+        .map_err(|_| format!("the jwk's {member:?} is not base64url"))
+}
+
+/// Verifies the JWS signature `signature` of `message` (the signing input) by `jwk` with `alg`
+/// (aws-lc-rs). `jwk` has passed [`public_key_thumbprint`] for `alg`, so its type fits.
+pub fn verify_signature(
+    jwk: &Map<String, Value>,
+    alg: ProofAlg,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), String> {
+    let verified = match alg {
+        ProofAlg::Es256 => {
+            let (x, y) = (bytes(jwk, "x")?, bytes(jwk, "y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err("the jwk is not a P-256 point".into());
+            }
+            let point = [&[0x04][..], &x, &y].concat();
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(message, signature)
+        }
+        ProofAlg::Rs256 | ProofAlg::Ps256 => {
+            let key = RsaPublicKeyComponents {
+                n: bytes(jwk, "n")?,
+                e: bytes(jwk, "e")?,
+            };
+            let params = if alg == ProofAlg::Rs256 {
+                &RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &RSA_PSS_2048_8192_SHA256
+            };
+            key.verify(params, message, signature)
+        }
+        ProofAlg::EdDsa | ProofAlg::Ed25519 => {
+            UnparsedPublicKey::new(&ED25519, bytes(jwk, "x")?).verify(message, signature)
+        }
+    };
+    verified.map_err(|_| "the proof's signature does not verify with its jwk".to_owned())
 }
 
 /// Whether `jkt` looks like a SHA-256 thumbprint in base64url (43 characters).

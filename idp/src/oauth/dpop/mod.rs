@@ -13,7 +13,6 @@ pub mod proof;
 use crate::oauth::error::OAuthError;
 use crate::settings::{Client, DpopPolicy};
 use crate::store::{Store, StoreError};
-use jsonwebtoken::Algorithm;
 use nonce::NonceKey;
 use sha2::{Digest, Sha256};
 
@@ -23,11 +22,16 @@ pub enum ProofAlg {
     Es256,
     Rs256,
     Ps256,
+    /// Ed25519 under its polymorphic name (RFC 8037).
     EdDsa,
+    /// Ed25519 under its fully-specified name (RFC 9864), which openid-client (oauth4webapi)
+    /// puts in its proofs for an Ed25519 key.
+    Ed25519,
 }
 
 impl ProofAlg {
-    pub const ALL_NAMES: [&'static str; 4] = ["ES256", "EdDSA", "PS256", "RS256"];
+    /// What discovery publishes (`dpop_signing_alg_values_supported`).
+    pub const ALL_NAMES: [&'static str; 5] = ["ES256", "EdDSA", "Ed25519", "PS256", "RS256"];
 
     pub fn parse(name: &str) -> Option<ProofAlg> {
         match name {
@@ -35,6 +39,7 @@ impl ProofAlg {
             "RS256" => Some(ProofAlg::Rs256),
             "PS256" => Some(ProofAlg::Ps256),
             "EdDSA" => Some(ProofAlg::EdDsa),
+            "Ed25519" => Some(ProofAlg::Ed25519),
             _ => None,
         }
     }
@@ -45,15 +50,7 @@ impl ProofAlg {
             ProofAlg::Rs256 => "RS256",
             ProofAlg::Ps256 => "PS256",
             ProofAlg::EdDsa => "EdDSA",
-        }
-    }
-
-    pub fn jwt(self) -> Algorithm {
-        match self {
-            ProofAlg::Es256 => Algorithm::ES256,
-            ProofAlg::Rs256 => Algorithm::RS256,
-            ProofAlg::Ps256 => Algorithm::PS256,
-            ProofAlg::EdDsa => Algorithm::EdDSA,
+            ProofAlg::Ed25519 => "Ed25519",
         }
     }
 }
