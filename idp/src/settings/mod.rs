@@ -5,6 +5,7 @@
 mod dpop;
 mod key_source;
 mod raw;
+mod redirect_uri;
 mod signing_alg;
 
 pub use dpop::{DpopPolicy, RawDpop};

@@ -3,6 +3,7 @@
 
 use super::dpop::RawDpop;
 use super::key_source::key_encryption_source;
+use super::redirect_uri::check_redirect_uri;
 use super::{
     Client, DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_AUTHORIZATION_CODE_TTL, DEFAULT_DATABASE,
     DEFAULT_ISSUER, DEFAULT_LISTEN, Forwarded, GrantType, Overrides, PasswordPolicy, SecretHash,
@@ -456,29 +457,6 @@ impl RawClient {
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             dpop_require_nonce: self.dpop_require_nonce,
         })
-    }
-}
-
-/// A registered redirect URI (RFC 6749 §3.1.2, RFC 9700 §2.1): absolute, no fragment, https or
-/// loopback http, or a private-use scheme of a native app (RFC 8252 §7.1, with a dot in it).
-fn check_redirect_uri(uri: &str) -> Result<(), String> {
-    let parsed =
-        url::Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URL: {e}"))?;
-    if parsed.fragment().is_some() {
-        return Err(format!("{uri:?} must not have a fragment"));
-    }
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" => match parsed.host() {
-            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
-            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
-            Some(url::Host::Domain("localhost")) => Ok(()),
-            _ => Err(format!("{uri:?}: http is allowed for loopback hosts only")),
-        },
-        scheme if scheme.contains('.') => Ok(()),
-        _ => Err(format!(
-            "{uri:?}: the scheme must be https, http on loopback, or a reverse-domain private-use scheme"
-        )),
     }
 }
 
