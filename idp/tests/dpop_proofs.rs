@@ -64,6 +64,26 @@ async fn an_eddsa_proof_is_accepted() {
 }
 
 #[tokio::test]
+async fn rs256_and_ps256_proofs_are_accepted() {
+    let (_dir, _state, app) = app().await;
+    for pss in [false, true] {
+        let key = DpopKey::rsa(pss);
+        let r = client_credentials(&app, &[&key.proof("POST", TOKEN_URL)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", key.alg(), r.json);
+        assert_eq!(
+            payload(r.json["access_token"].as_str().unwrap())["cnf"]["jkt"],
+            key.jkt()
+        );
+    }
+    // a PKCS#1 v1.5 signature does not pass as PS256
+    let key = DpopKey::rsa(false);
+    let mut header = key.header();
+    header["alg"] = "PS256".into();
+    let r = client_credentials(&app, &[&key.sign_jws(&header, &claims("POST", TOKEN_URL))]).await;
+    assert_invalid_proof(&r, "signature");
+}
+
+#[tokio::test]
 async fn discovery_publishes_the_proof_algorithms() {
     let (_dir, _state, app) = app().await;
     let md = send(

@@ -17,6 +17,11 @@ pub const USERINFO_URL: &str = "http://127.0.0.1:9000/oauth2/userinfo";
 pub enum DpopKey {
     Es256(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+    /// RSA-2048, signing RS256 or (`pss`) PS256.
+    Rsa {
+        key: aws_lc_rs::rsa::KeyPair,
+        pss: bool,
+    },
 }
 
 pub fn b64(bytes: &[u8]) -> String {
@@ -45,11 +50,23 @@ impl DpopKey {
         DpopKey::Ed25519(Ed25519KeyPair::generate().unwrap())
     }
 
+    pub fn rsa(pss: bool) -> DpopKey {
+        let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        DpopKey::Rsa { key, pss }
+    }
+
     pub fn alg(&self) -> &'static str {
         match self {
             DpopKey::Es256(_) => "ES256",
             DpopKey::Ed25519(_) => "EdDSA",
+            DpopKey::Rsa { pss: false, .. } => "RS256",
+            DpopKey::Rsa { pss: true, .. } => "PS256",
         }
+    }
+
+    fn rsa_components(key: &aws_lc_rs::rsa::KeyPair) -> (String, String) {
+        let c = aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public_key());
+        (b64(&c.n), b64(&c.e))
     }
 
     pub fn jwk(&self) -> Value {
@@ -60,6 +77,10 @@ impl DpopKey {
             }
             DpopKey::Ed25519(k) => {
                 json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref())})
+            }
+            DpopKey::Rsa { key, .. } => {
+                let (n, e) = Self::rsa_components(key);
+                json!({"kty": "RSA", "n": n, "e": e})
             }
         }
     }
@@ -75,6 +96,7 @@ impl DpopKey {
                 s("y")
             ),
             DpopKey::Ed25519(_) => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, s("x")),
+            DpopKey::Rsa { .. } => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s("e"), s("n")),
         };
         b64(&Sha256::digest(canonical.as_bytes()))
     }
@@ -87,6 +109,18 @@ impl DpopKey {
                 .as_ref()
                 .to_vec(),
             DpopKey::Ed25519(k) => k.sign(input).as_ref().to_vec(),
+            DpopKey::Rsa { key, pss } => {
+                use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RSA_PSS_SHA256};
+                let padding = if *pss {
+                    &RSA_PSS_SHA256
+                } else {
+                    &RSA_PKCS1_SHA256
+                };
+                let mut sig = vec![0u8; key.public_modulus_len()];
+                key.sign(padding, &SystemRandom::new(), input, &mut sig)
+                    .unwrap();
+                sig
+            }
         }
     }
 
