@@ -1,8 +1,8 @@
 //! Storage: everything the IDP keeps (codes, sessions, refresh tokens, revocations, DPoP proof
 //! `jti`s, SSO sessions, consents, form tokens, signing keys), behind [`Store`] and
-//! [`Transaction`] so that another backend (PostgreSQL, for several IDP replicas) is one more implementation of these two traits
-//! and the domain code (grants, sessions, keys) does not change. [`sqlite`] is the embedded
-//! default.
+//! [`Transaction`] so that another backend (PostgreSQL, for several IDP replicas) is one more
+//! implementation of these two traits and the domain code (grants, sessions, keys) does not
+//! change. [`sqlite`] is the embedded default.
 //!
 //! The contract every backend keeps:
 //! - Nothing is acknowledged before it is durable: a [`Transaction`] is committed (synchronously
