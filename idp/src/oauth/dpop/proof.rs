@@ -138,7 +138,8 @@ fn check_claims(
         )));
     }
     let htu = normalised_htu(string("htu")?)?;
-    let expected = normalised_htu(target.htu).map_err(|_| "the endpoint URL".to_owned())?;
+    let expected =
+        normalised_htu(target.htu).map_err(|_| "the endpoint URL is not valid".to_owned())?;
     if htu != expected {
         return Err(invalid(format!(
             "the proof's htu does not name this endpoint ({})",
