@@ -34,6 +34,7 @@ fn code<'a>(hash: &'a [u8]) -> NewCode<'a> {
         sso_id: None,
         now: NOW,
         expires_at: NOW + 60,
+        dpop_jkt: Some("jkt-code"),
     }
 }
 
@@ -58,6 +59,7 @@ fn refresh<'a>(hash: &'a [u8], sid: &'a str) -> NewRefreshToken<'a> {
         scope: "api:read",
         now: NOW,
         expires_at: NOW + 600,
+        dpop_jkt: None,
     }
 }
 
@@ -414,6 +416,80 @@ async fn issued_tokens_are_recorded(store: Arc<dyn Store>) {
     assert!(tx.record_issued(&claims).await.is_err());
 }
 
+async fn dpop_bindings_are_kept_with_codes_and_refresh_tokens(store: Arc<dyn Store>) {
+    store.insert_code(&code(b"c-dpop")).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let CodeUse::First(stored) = tx.use_code(b"c-dpop", NOW).await.unwrap() else {
+        panic!("first use");
+    };
+    assert_eq!(stored.dpop_jkt.as_deref(), Some("jkt-code"));
+    tx.create_session(&session("s-dpop", None)).await.unwrap();
+    tx.insert_refresh_token(&NewRefreshToken {
+        dpop_jkt: Some("jkt-refresh"),
+        ..refresh(b"r-bound", "s-dpop")
+    })
+    .await
+    .unwrap();
+    tx.insert_refresh_token(&refresh(b"r-free", "s-dpop"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let bound = tx.find_refresh_token(b"r-bound").await.unwrap().unwrap();
+    assert_eq!(bound.dpop_jkt.as_deref(), Some("jkt-refresh"));
+    let free = tx.find_refresh_token(b"r-free").await.unwrap().unwrap();
+    assert_eq!(free.dpop_jkt, None);
+}
+
+async fn a_dpop_jti_is_accepted_once_until_it_expires(store: Arc<dyn Store>) {
+    assert!(store.record_dpop_jti("p-1", NOW + 60, NOW).await.unwrap());
+    assert!(!store.record_dpop_jti("p-1", NOW + 60, NOW).await.unwrap());
+    assert!(
+        !store
+            .record_dpop_jti("p-1", NOW + 90, NOW + 59)
+            .await
+            .unwrap()
+    );
+    assert!(store.record_dpop_jti("p-2", NOW + 60, NOW).await.unwrap());
+    // once expired (not purged yet) it may be recorded again, and is then live again
+    assert!(
+        store
+            .record_dpop_jti("p-1", NOW + 120, NOW + 60)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_dpop_jti("p-1", NOW + 120, NOW + 61)
+            .await
+            .unwrap()
+    );
+    store.purge_expired(NOW + 120).await.unwrap();
+    assert!(
+        store
+            .record_dpop_jti("p-1", NOW + 180, NOW + 120)
+            .await
+            .unwrap()
+    );
+    // concurrent first uses: exactly one wins
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .record_dpop_jti("p-race", NOW + 60, NOW)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+}
+
 macro_rules! on_sqlite {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
@@ -440,4 +516,6 @@ on_sqlite!(
     a_form_token_is_consumed_once_by_its_browser,
     signing_keys_rotate,
     issued_tokens_are_recorded,
+    dpop_bindings_are_kept_with_codes_and_refresh_tokens,
+    a_dpop_jti_is_accepted_once_until_it_expires,
 );

@@ -25,6 +25,10 @@ export const env = {
   serviceClient: { id: required('SERVICE_CLIENT_ID'), secret: required('SERVICE_CLIENT_SECRET') },
   // public (no secret, PKCE required), first party, implicit NOT allowed
   publicClient: { id: required('PUBLIC_CLIENT_ID') },
+  // DPoP (RFC 9449): confidential, client_credentials, proofs with a server nonce mandatory
+  dpopServiceClient: { id: required('DPOP_SERVICE_CLIENT_ID'), secret: required('DPOP_SERVICE_CLIENT_SECRET') },
+  // DPoP: public, first party, code + refresh, proofs mandatory (bound refresh tokens)
+  dpopPublicClient: { id: required('DPOP_PUBLIC_CLIENT_ID') },
   // reads the revocation feed
   gatewayClient: { id: required('GATEWAY_CLIENT_ID'), secret: required('GATEWAY_CLIENT_SECRET') },
   user: { username: required('USERNAME'), password: required('PASSWORD'), name: process.env.USER_NAME },

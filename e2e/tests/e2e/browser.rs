@@ -23,6 +23,11 @@ const IMPLICIT_CLIENT: &str = "spa-implicit";
 const PUBLIC_CLIENT: &str = "native-app";
 /// Confidential service: client_credentials, password, refresh (openid-client's grants test).
 const SERVICE_CLIENT: (&str, &str) = ("service-app", "service-app-secret-0123456789abcdef0");
+/// Confidential service whose every token request must carry a DPoP proof with a server nonce
+/// (`dpop.test.mjs`: openid-client fetches the nonce and retries).
+const DPOP_SERVICE_CLIENT: (&str, &str) = ("dpop-service", "dpop-service-secret-0123456789abcdef");
+/// Public, first-party, code + refresh, DPoP mandatory (its refresh tokens are bound).
+const DPOP_PUBLIC_CLIENT: &str = "dpop-app";
 const USER_NAME: &str = "Alice Example";
 /// The whole Node suite; each Node test also has its own timeout.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(420);
@@ -64,6 +69,24 @@ scopes = ["read", "write"]
 audiences = ["demo-api"]
 grant_types = ["client_credentials", "password", "refresh_token"]
 
+[[clients]]
+id = "{dpop_service_id}"
+secret_sha256 = "{dpop_service_hash}"
+scopes = ["read"]
+audiences = ["demo-api"]
+grant_types = ["client_credentials"]
+dpop_bound_access_tokens = true
+dpop_require_nonce = true
+
+[[clients]]
+id = "{DPOP_PUBLIC_CLIENT}"
+scopes = ["openid", "profile", "read"]
+audiences = ["demo-api"]
+grant_types = ["authorization_code", "refresh_token"]
+redirect_uris = ["http://127.0.0.1/cb"]
+skip_consent = true
+dpop_bound_access_tokens = true
+
 # reads the revocation feed (logout must put the session's tokens there)
 [[clients]]
 id = "{gateway_id}"
@@ -80,6 +103,8 @@ email = "alice@example.test"
         web_hash = sha256_hex(web_secret),
         service_id = SERVICE_CLIENT.0,
         service_hash = sha256_hex(SERVICE_CLIENT.1),
+        dpop_service_id = DPOP_SERVICE_CLIENT.0,
+        dpop_service_hash = sha256_hex(DPOP_SERVICE_CLIENT.1),
         gateway_id = GATEWAY_CLIENT.0,
         gateway_hash = sha256_hex(GATEWAY_CLIENT.1),
         user = ALICE.0,
@@ -174,6 +199,9 @@ fn browser_suite() {
         .env("PUBLIC_CLIENT_ID", PUBLIC_CLIENT)
         .env("SERVICE_CLIENT_ID", SERVICE_CLIENT.0)
         .env("SERVICE_CLIENT_SECRET", SERVICE_CLIENT.1)
+        .env("DPOP_SERVICE_CLIENT_ID", DPOP_SERVICE_CLIENT.0)
+        .env("DPOP_SERVICE_CLIENT_SECRET", DPOP_SERVICE_CLIENT.1)
+        .env("DPOP_PUBLIC_CLIENT_ID", DPOP_PUBLIC_CLIENT)
         .env("GATEWAY_CLIENT_ID", GATEWAY_CLIENT.0)
         .env("GATEWAY_CLIENT_SECRET", GATEWAY_CLIENT.1)
         .env("USERNAME", ALICE.0)

@@ -40,6 +40,8 @@ pub struct NewClient {
     pub grant_types: Vec<String>,
     pub redirect_uris: Vec<String>,
     pub skip_consent: bool,
+    /// `dpop_bound_access_tokens`: every token request needs a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A user to add.
@@ -103,6 +105,9 @@ pub fn add_client(text: &str, client: &NewClient) -> Result<String, AdminError> 
     }
     if client.skip_consent {
         t.insert("skip_consent", value(true));
+    }
+    if client.dpop_bound_access_tokens {
+        t.insert("dpop_bound_access_tokens", value(true));
     }
     clients.push(t);
     let out = doc.to_string();
@@ -193,6 +198,16 @@ mod tests {
             .validate(&Overrides::default())
             .unwrap();
         assert_eq!(s.client("b").unwrap().scopes, ["read"]);
+        assert!(!s.client("b").unwrap().dpop_bound_access_tokens);
+        let dpop = NewClient {
+            dpop_bound_access_tokens: true,
+            ..client("c")
+        };
+        let s = RawSettings::from_toml(&add_client(&out, &dpop).unwrap())
+            .unwrap()
+            .validate(&Overrides::default())
+            .unwrap();
+        assert!(s.client("c").unwrap().dpop_bound_access_tokens);
     }
 
     #[test]

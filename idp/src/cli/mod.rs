@@ -87,6 +87,9 @@ enum ClientCommand {
         /// A first-party client: no consent page.
         #[arg(long)]
         skip_consent: bool,
+        /// Every token request must carry a DPoP proof (RFC 9449); its tokens are DPoP-bound.
+        #[arg(long)]
+        dpop_bound: bool,
     },
 }
 
@@ -189,6 +192,7 @@ fn client_command(command: ClientCommand) -> Result<String, CliError> {
             grant_types,
             redirect_uris,
             skip_consent,
+            dpop_bound,
         } => {
             let secret = if public {
                 None
@@ -203,6 +207,7 @@ fn client_command(command: ClientCommand) -> Result<String, CliError> {
                 grant_types,
                 redirect_uris,
                 skip_consent,
+                dpop_bound_access_tokens: dpop_bound,
             };
             edit_config(&config, |text| admin::add_client(text, &client))?;
             Ok(format!(

@@ -1,11 +1,14 @@
 //! Renders [`OAuthError`] as RFC 6749 §5.2 JSON: 401 with a `WWW-Authenticate` challenge for
-//! `invalid_client`, 500 (details logged, never sent) for server errors, else 400.
+//! `invalid_client`, `DPoP-Nonce` with `use_dpop_nonce` (RFC 9449 §8), 500 (details logged, never sent) for server errors, else 400.
 
 use crate::oauth::error::OAuthError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+/// The header that carries a DPoP server nonce (RFC 9449 §8).
+pub const DPOP_NONCE: &str = "dpop-nonce";
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
@@ -17,6 +20,10 @@ impl IntoResponse for OAuthError {
             }
             _ => StatusCode::BAD_REQUEST,
         };
+        let dpop_nonce = match &self {
+            OAuthError::UseDpopNonce { nonce } => HeaderValue::from_str(nonce).ok(),
+            _ => None,
+        };
         let mut body = json!({"error": self.code()});
         if let Some(d) = self.description() {
             body["error_description"] = d.into();
@@ -25,6 +32,9 @@ impl IntoResponse for OAuthError {
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(nonce) = dpop_nonce {
+            h.insert(DPOP_NONCE, nonce);
+        }
         if status == StatusCode::UNAUTHORIZED {
             h.insert(
                 header::WWW_AUTHENTICATE,

@@ -1,6 +1,8 @@
 //! Shared state of the running server.
 
 use crate::http::metrics::Metrics;
+use crate::oauth::dpop::Checker;
+use crate::oauth::dpop::nonce::{NONCE_KEY_PURPOSE, NonceKey};
 use crate::oauth::grants::GrantContext;
 use crate::oauth::keys::encryption::Kek;
 use crate::oauth::keys::{self, KeyError, KeyPolicy, KeyRing};
@@ -20,6 +22,9 @@ pub struct AppState {
     kek: Kek,
     pub passwords: Passwords,
     pub metrics: Metrics,
+    /// DPoP server nonces (derived from the KEK, so every replica hands out and accepts the
+    /// same ones).
+    dpop_nonces: NonceKey,
 }
 
 /// Why the server cannot start.
@@ -48,6 +53,10 @@ impl AppState {
             keys::load_or_create(&*store, &kek, KeyPolicy::of(&settings), unix_now()).await?;
         let passwords = Passwords::new(settings.password_policy);
         let metrics = Metrics::new(passwords.checks());
+        let dpop_nonces = NonceKey::new(
+            kek.derive_hmac_key(NONCE_KEY_PURPOSE)?,
+            settings.dpop.nonce_lifetime_seconds,
+        );
         Ok(Arc::new(AppState {
             settings,
             store,
@@ -55,6 +64,7 @@ impl AppState {
             kek,
             passwords,
             metrics,
+            dpop_nonces,
         }))
     }
 }
@@ -72,6 +82,16 @@ impl AppState {
             settings: &self.settings,
             store: &*self.store,
             keys,
+            dpop_jkt: None,
+        }
+    }
+
+    /// What checking DPoP proofs uses.
+    pub fn dpop(&self) -> Checker<'_> {
+        Checker {
+            policy: &self.settings.dpop,
+            nonces: &self.dpop_nonces,
+            store: &*self.store,
         }
     }
 

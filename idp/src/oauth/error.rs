@@ -16,6 +16,12 @@ pub enum OAuthError {
     UnsupportedGrantType,
     #[error("invalid_scope: {0}")]
     InvalidScope(String),
+    /// A DPoP proof (RFC 9449 §5) is missing where required, malformed, or not for this request.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(String),
+    /// The DPoP proof must carry this server nonce (RFC 9449 §8; sent as `DPoP-Nonce`).
+    #[error("use_dpop_nonce")]
+    UseDpopNonce { nonce: String },
     /// Something failed on our side; details are logged, never sent.
     #[error("server_error: {0}")]
     Server(String),
@@ -30,6 +36,8 @@ impl OAuthError {
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            OAuthError::UseDpopNonce { .. } => "use_dpop_nonce",
             OAuthError::Server(_) => "server_error",
         }
     }
@@ -40,7 +48,11 @@ impl OAuthError {
             OAuthError::InvalidRequest(d)
             | OAuthError::InvalidGrant(d)
             | OAuthError::UnauthorizedClient(d)
-            | OAuthError::InvalidScope(d) => Some(d),
+            | OAuthError::InvalidScope(d)
+            | OAuthError::InvalidDpopProof(d) => Some(d),
+            OAuthError::UseDpopNonce { .. } => {
+                Some("the authorization server requires a nonce in the DPoP proof")
+            }
             OAuthError::InvalidClient => Some("client authentication failed"),
             OAuthError::UnsupportedGrantType => Some("the grant type is not supported"),
             OAuthError::Server(_) => Some("the server could not complete the request"),

@@ -6,6 +6,7 @@
 pub mod authorization;
 pub mod client_auth;
 pub mod consent;
+pub mod dpop;
 pub mod error;
 pub mod grants;
 pub mod id_token;

@@ -25,6 +25,31 @@ pub struct AccessClaims {
     /// Authentication methods (RFC 8176), e.g. `["pwd"]`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub amr: Option<Vec<String>>,
+    /// The key the token is bound to (RFC 9449 §6.1): a DPoP-bound token.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound token (RFC 7800, RFC 9449 §6.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the client's DPoP key.
+    pub jkt: String,
+}
+
+impl AccessClaims {
+    /// Binds the token to the DPoP key `jkt` (if any).
+    pub fn bound_to(mut self, jkt: Option<&str>) -> Self {
+        self.cnf = jkt.map(|jkt| Confirmation {
+            jkt: jkt.to_owned(),
+        });
+        self
+    }
+
+    /// `DPoP` for a bound token, else `Bearer` (the `token_type` of RFC 6749 §7.1).
+    pub fn token_type(&self) -> &'static str {
+        if self.cnf.is_some() { "DPoP" } else { "Bearer" }
+    }
 }
 
 impl AccessClaims {
@@ -43,6 +68,7 @@ impl AccessClaims {
             scope: scopes.join(" "),
             sid: None,
             amr: None,
+            cnf: None,
         }
     }
 }

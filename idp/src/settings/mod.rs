@@ -2,10 +2,13 @@
 //! `IDP_ISSUER`), then command-line flags — validated once into [`Settings`]. Secrets are held in
 //! types that print `[redacted]`.
 
+mod dpop;
 mod key_source;
 mod raw;
+mod redirect_uri;
 mod signing_alg;
 
+pub use dpop::{DpopPolicy, RawDpop};
 pub use key_source::{GENERATED_FILE_NAME, KekSource, decode_key_text};
 pub use raw::{RawClient, RawForwarded, RawPasswordPolicy, RawSettings, RawUser};
 pub use signing_alg::SigningAlg;
@@ -135,6 +138,12 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     /// `None`: the active key's algorithm.
     pub id_token_alg: Option<SigningAlg>,
+    /// Every token request of this client must carry a DPoP proof (RFC 9449 §5.2); its access
+    /// tokens are always DPoP-bound.
+    pub dpop_bound_access_tokens: bool,
+    /// This client's DPoP proofs must carry a server nonce (RFC 9449 §8), whatever
+    /// [`DpopPolicy::require_nonce`] says.
+    pub dpop_require_nonce: bool,
 }
 
 impl Client {
@@ -162,6 +171,8 @@ pub struct Settings {
     pub forwarded: Forwarded,
     /// Where the key that encrypts signing keys at rest comes from.
     pub key_encryption: KekSource,
+    /// DPoP proofs (RFC 9449).
+    pub dpop: DpopPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]

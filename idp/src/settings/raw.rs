@@ -1,7 +1,9 @@
 //! The configuration file as written (serde, unknown keys refused) and its validation into
 //! [`Settings`].
 
+use super::dpop::RawDpop;
 use super::key_source::key_encryption_source;
+use super::redirect_uri::check_redirect_uri;
 use super::{
     Client, DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_AUTHORIZATION_CODE_TTL, DEFAULT_DATABASE,
     DEFAULT_ISSUER, DEFAULT_LISTEN, Forwarded, GrantType, Overrides, PasswordPolicy, SecretHash,
@@ -37,6 +39,9 @@ pub struct RawSettings {
     /// A file holding the key that encrypts signing keys at rest (64 hex digits or base64url);
     /// `IDP_KEY_ENCRYPTION_KEY` wins over it. Default: a file generated next to the database.
     pub key_encryption_key_file: Option<String>,
+    /// DPoP proofs (RFC 9449): proof age, server nonce.
+    #[serde(default)]
+    pub dpop: Option<RawDpop>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +112,12 @@ pub struct RawClient {
     /// The algorithm of this client's ID tokens (OIDC Registration §2): `RS256` (always
     /// available), or the IDP's `signing_algorithm`. Default: the active key's algorithm.
     pub id_token_signed_response_alg: Option<String>,
+    /// A DPoP proof is required on every token request (RFC 9449 §5.2).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// This client's DPoP proofs need a server nonce (RFC 9449 §8).
+    #[serde(default)]
+    pub dpop_require_nonce: bool,
 }
 
 /// A SHA-256 digest of a client secret (secrets are high-entropy, so a fast hash is right).
@@ -262,6 +273,9 @@ impl RawSettings {
             None => Forwarded::default(),
             Some(f) => f.validate()?,
         };
+        let dpop = self
+            .dpop
+            .map_or(Ok(Default::default()), RawDpop::validate)?;
         Ok(Settings {
             issuer,
             listen,
@@ -275,6 +289,7 @@ impl RawSettings {
             password_policy,
             forwarded,
             key_encryption,
+            dpop,
         })
     }
 }
@@ -418,6 +433,12 @@ impl RawClient {
                 )
             })?),
         };
+        if self.dpop_bound_access_tokens && grant_types.contains(&GrantType::Implicit) {
+            return Err(err(
+                f("dpop_bound_access_tokens"),
+                "the implicit grant cannot carry a DPoP proof",
+            ));
+        }
         let public = secret.is_none();
         Ok(Client {
             id: self.id,
@@ -433,30 +454,9 @@ impl RawClient {
             skip_consent: self.skip_consent,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             id_token_alg,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            dpop_require_nonce: self.dpop_require_nonce,
         })
-    }
-}
-
-/// A registered redirect URI (RFC 6749 §3.1.2, RFC 9700 §2.1): absolute, no fragment, https or
-/// loopback http, or a private-use scheme of a native app (RFC 8252 §7.1, with a dot in it).
-fn check_redirect_uri(uri: &str) -> Result<(), String> {
-    let parsed =
-        url::Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URL: {e}"))?;
-    if parsed.fragment().is_some() {
-        return Err(format!("{uri:?} must not have a fragment"));
-    }
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" => match parsed.host() {
-            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
-            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
-            Some(url::Host::Domain("localhost")) => Ok(()),
-            _ => Err(format!("{uri:?}: http is allowed for loopback hosts only")),
-        },
-        scheme if scheme.contains('.') => Ok(()),
-        _ => Err(format!(
-            "{uri:?}: the scheme must be https, http on loopback, or a reverse-domain private-use scheme"
-        )),
     }
 }
 

@@ -1,8 +1,8 @@
-//! Storage: everything the IDP keeps (codes, sessions, refresh tokens, revocations, SSO sessions,
-//! consents, form tokens, signing keys), behind [`Store`] and [`Transaction`] so that another
-//! backend (PostgreSQL, for several IDP replicas) is one more implementation of these two traits
-//! and the domain code (grants, sessions, keys) does not change. [`sqlite`] is the embedded
-//! default.
+//! Storage: everything the IDP keeps (codes, sessions, refresh tokens, revocations, DPoP proof
+//! `jti`s, SSO sessions, consents, form tokens, signing keys), behind [`Store`] and
+//! [`Transaction`] so that another backend (PostgreSQL, for several IDP replicas) is one more
+//! implementation of these two traits and the domain code (grants, sessions, keys) does not
+//! change. [`sqlite`] is the embedded default.
 //!
 //! The contract every backend keeps:
 //! - Nothing is acknowledged before it is durable: a [`Transaction`] is committed (synchronously
@@ -84,9 +84,15 @@ pub trait Store: Send + Sync {
         now: i64,
         limit: i64,
     ) -> StoreResult<(Vec<Revocation>, i64)>;
-    /// Drops what nobody can use any more: expired access-token records, revocations and form
-    /// tokens.
+    /// Drops what nobody can use any more: expired access-token records, revocations, form
+    /// tokens and DPoP proof `jti`s.
     async fn purge_expired(&self, now: i64) -> StoreResult<()>;
+
+    /// The DPoP replay store (RFC 9449 §11.1), shared by every replica: records `id` (a digest
+    /// naming one proof's `jti`) until `expires_at`; `true` if it was not recorded yet (or only
+    /// by an entry expired at `now`), i.e. this is the proof's first use. Of two concurrent
+    /// calls with the same `id`, exactly one gets `true`.
+    async fn record_dpop_jti(&self, id: &str, expires_at: i64, now: i64) -> StoreResult<bool>;
 
     async fn insert_code(&self, code: &NewCode<'_>) -> StoreResult<()>;
 

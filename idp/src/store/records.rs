@@ -41,6 +41,9 @@ pub struct NewRefreshToken<'a> {
     pub scope: &'a str,
     pub now: i64,
     pub expires_at: i64,
+    /// The RFC 7638 thumbprint of the DPoP key the token is bound to (public clients, RFC 9449
+    /// §5); `None`: not bound.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// A stored refresh token with its session's state.
@@ -56,6 +59,8 @@ pub struct StoredRefresh {
     pub revoked: bool,
     pub session_ended: bool,
     pub session_expires_at: i64,
+    /// See [`NewRefreshToken::dpop_jkt`].
+    pub dpop_jkt: Option<String>,
 }
 
 pub struct NewCode<'a> {
@@ -72,6 +77,9 @@ pub struct NewCode<'a> {
     pub sso_id: Option<&'a str>,
     pub now: i64,
     pub expires_at: i64,
+    /// The `dpop_jkt` of the authorization request (RFC 9449 §10): redeeming the code needs a
+    /// DPoP proof by that key.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// An authorization code as stored.
@@ -88,6 +96,8 @@ pub struct StoredCode {
     pub amr: String,
     pub sso_id: Option<String>,
     pub expires_at: i64,
+    /// See [`NewCode::dpop_jkt`].
+    pub dpop_jkt: Option<String>,
 }
 
 /// What presenting a code found.

@@ -3,6 +3,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+pub mod dpop;
+pub mod dpop_app;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};

@@ -45,6 +45,7 @@ const CARRIED: &[&str] = &[
     "prompt",
     "max_age",
     "login_hint",
+    "dpop_jkt",
 ];
 
 pub async fn get(

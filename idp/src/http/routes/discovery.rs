@@ -5,6 +5,7 @@ use super::{
     TOKEN_PATH, USERINFO_PATH,
 };
 use crate::http::state::AppState;
+use crate::oauth::dpop::ProofAlg;
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -70,5 +71,7 @@ pub async fn metadata(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": id_token_algorithms(&state.keys()),
         "subject_types_supported": ["public"],
+        // RFC 9449 §5.1: the proof algorithms the token endpoint (and userinfo) accept.
+        "dpop_signing_alg_values_supported": ProofAlg::ALL_NAMES,
     }))
 }

@@ -48,12 +48,17 @@ async fn handle(
         return Ok(inactive);
     }
     let mut body = json!({
-        "active": true, "token_type": "Bearer", "client_id": c.client_id, "sub": c.sub,
+        "active": true, "token_type": c.token_type(), "client_id": c.client_id, "sub": c.sub,
         "iss": c.iss, "aud": c.aud, "exp": c.exp, "iat": c.iat, "nbf": c.nbf, "jti": c.jti,
         "scope": c.scope,
     });
     if let Some(sid) = c.sid {
         body["sid"] = sid.into();
+    }
+    // A DPoP-bound token: its key's thumbprint (RFC 9449 §6.2), for a resource server that
+    // introspects instead of reading the JWT.
+    if let Some(cnf) = c.cnf {
+        body["cnf"] = json!({"jkt": cnf.jkt});
     }
     Ok(body)
 }

@@ -47,6 +47,8 @@ pub struct ValidRequest {
     pub prompt: Prompt,
     /// Seconds since the last login beyond which the user must sign in again.
     pub max_age: Option<i64>,
+    /// The thumbprint of the DPoP key that must redeem the code (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 impl ValidRequest {

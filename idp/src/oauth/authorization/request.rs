@@ -2,6 +2,7 @@
 //! §3.1.2.1).
 
 use super::{AuthoriseError, Prompt, ResponseType, ValidRequest};
+use crate::oauth::dpop::jwk::is_thumbprint;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants::grant_scopes;
 use crate::oauth::pkce::{self, Method};
@@ -137,6 +138,22 @@ pub fn validate(
                 .ok_or_else(|| fail("invalid_request", "max_age must be a number of seconds"))?,
         ),
     };
+    let dpop_jkt = match (map.get("dpop_jkt"), response_type) {
+        (None, _) => None,
+        (Some(_), ResponseType::Token) => {
+            return Err(fail(
+                "invalid_request",
+                "dpop_jkt needs response_type=code (an implicit token cannot be DPoP-bound)",
+            ));
+        }
+        (Some(jkt), ResponseType::Code) if is_thumbprint(jkt) => Some((*jkt).to_owned()),
+        (Some(_), ResponseType::Code) => {
+            return Err(fail(
+                "invalid_request",
+                "dpop_jkt must be a base64url SHA-256 JWK thumbprint (RFC 7638)",
+            ));
+        }
+    };
     let code_challenge = match response_type {
         ResponseType::Code => check_pkce(
             client,
@@ -165,6 +182,7 @@ pub fn validate(
         nonce: map.get("nonce").map(|n| (*n).to_owned()),
         prompt,
         max_age,
+        dpop_jkt,
     })
 }
 

@@ -76,6 +76,7 @@ async fn issue_code(
             sso_id: Some(&session.id),
             now,
             expires_at: now + ttl,
+            dpop_jkt: request.dpop_jkt.as_deref(),
         })
         .await?;
     let mut params = vec![("code", code.as_str())];

@@ -64,6 +64,23 @@ pub async fn grant(
             "redirect_uri does not match the authorization request",
         ));
     }
+    // RFC 9449 §10: the code was asked for with `dpop_jkt`; only that key may redeem it.
+    if let Some(bound) = stored.dpop_jkt.as_deref() {
+        match ctx.dpop_jkt {
+            Some(jkt) if jkt == bound => {}
+            Some(_) => {
+                return Err(OAuthError::InvalidDpopProof(
+                    "the DPoP proof's key does not match the dpop_jkt of the authorization request"
+                        .into(),
+                ));
+            }
+            None => {
+                return Err(OAuthError::InvalidDpopProof(
+                    "the code was issued for a DPoP key (dpop_jkt): send a DPoP proof by it".into(),
+                ));
+            }
+        }
+    }
     match (
         &stored.code_challenge,
         &stored.code_challenge_method,

@@ -29,14 +29,15 @@ pub async fn grant(
     }
     let scopes = grants::grant_scopes(client, form.get("scope"))?;
     let sub = format!("client:{}", client.id);
-    let claims = AccessClaims::issue(&ctx.settings.issuer, client, &sub, &scopes, now);
+    let claims = AccessClaims::issue(&ctx.settings.issuer, client, &sub, &scopes, now)
+        .bound_to(ctx.dpop_jkt);
     // Nothing to store: the token is self-contained, and revoking it (by `jti`) or introspecting
     // it needs only the token itself. Keeping client tokens out of the database is what lets the
     // token endpoint issue them at the rate of signing (BENCHMARKS.md).
     let token = sign(ctx.keys, &claims)?;
     Ok(json!({
         "access_token": token,
-        "token_type": "Bearer",
+        "token_type": claims.token_type(),
         "expires_in": claims.exp - claims.iat,
         "scope": claims.scope,
     }))

@@ -11,13 +11,17 @@ use crate::oauth::keys::KeyRing;
 use crate::settings::{Client, Settings};
 use crate::store::Store;
 
-/// What issuing tokens uses: the settings, the store, and one snapshot of the signing keys for
-/// the whole issuance (a rotation landing meanwhile does not split it over two keys).
+/// What issuing tokens uses: the settings, the store, one snapshot of the signing keys for
+/// the whole issuance (a rotation landing meanwhile does not split it over two keys), and the
+/// key of the request's checked DPoP proof, if it had one.
 #[derive(Clone, Copy)]
 pub struct GrantContext<'a> {
     pub settings: &'a Settings,
     pub store: &'a dyn Store,
     pub keys: &'a KeyRing,
+    /// The RFC 7638 thumbprint of the DPoP proof's key (RFC 9449): the access token is bound
+    /// to it (`cnf.jkt`), and so is a public client's refresh token.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// The scopes to grant: the requested ones if all are allowed for the client, else

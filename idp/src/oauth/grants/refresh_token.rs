@@ -34,6 +34,24 @@ pub async fn grant(
             "the refresh token was issued to another client".into(),
         ));
     }
+    // A bound token (RFC 9449 §5) is worth nothing without its key: one presented without a
+    // proof by that key is refused before anything else, so it neither rotates nor, if it was
+    // used before, ends the session on behalf of someone who cannot use it anyway.
+    if let Some(bound) = stored.dpop_jkt.as_deref() {
+        match ctx.dpop_jkt {
+            Some(jkt) if jkt == bound => {}
+            Some(_) => {
+                return Err(OAuthError::InvalidDpopProof(
+                    "the refresh token is bound to another DPoP key".into(),
+                ));
+            }
+            None => {
+                return Err(OAuthError::InvalidDpopProof(
+                    "the refresh token is DPoP-bound: send a DPoP proof by its key".into(),
+                ));
+            }
+        }
+    }
     if stored.used && !stored.revoked && !stored.session_ended {
         // Reuse of a rotated token: someone else has a copy. End the session.
         let feed_exp = now + ctx.settings.max_access_token_ttl_seconds();
@@ -82,6 +100,7 @@ pub async fn grant(
         sid: &stored.sid,
         family: &stored.family,
         session_expires_at: stored.session_expires_at,
+        dpop_jkt: stored.dpop_jkt.as_deref(),
     };
     let issued =
         user_tokens::issue(ctx, &mut *tx, client, &stored.sub, &scopes, origin, now).await?;

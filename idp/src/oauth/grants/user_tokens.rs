@@ -37,6 +37,8 @@ pub enum Origin<'a> {
         sid: &'a str,
         family: &'a str,
         session_expires_at: i64,
+        /// The DPoP key the presented refresh token is bound to: the new one is bound to it too.
+        dpop_jkt: Option<&'a str>,
     },
 }
 
@@ -76,6 +78,7 @@ pub async fn issue(
                 sid,
                 family,
                 session_expires_at,
+                ..
             },
             _,
         ) => ((*sid).to_owned(), (*family).to_owned(), *session_expires_at),
@@ -98,7 +101,7 @@ pub async fn issue(
     let mut claims = AccessClaims {
         sid: Some(sid.clone()),
         amr: login.map(|l| l.amr.to_vec()),
-        ..AccessClaims::issue(&ctx.settings.issuer, client, sub, scopes, now)
+        ..AccessClaims::issue(&ctx.settings.issuer, client, sub, scopes, now).bound_to(ctx.dpop_jkt)
     };
     if implicit {
         claims.exp = claims.exp.min(now + IMPLICIT_MAX_TTL);
@@ -106,11 +109,19 @@ pub async fn issue(
     let access_token = sign(keys, &claims)?;
     let mut body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": claims.token_type(),
         "expires_in": claims.exp - claims.iat,
         "scope": claims.scope,
     });
     if !implicit && client.allows(GrantType::RefreshToken) {
+        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key (for the whole
+        // family, as it started); a confidential client's is not, since the client
+        // authenticates anyway and may change keys.
+        let refresh_jkt = match origin {
+            _ if !client.is_public() => None,
+            Origin::Rotation { dpop_jkt, .. } => dpop_jkt,
+            _ => ctx.dpop_jkt,
+        };
         let refresh_token = format!("{}{}", random_id(), random_id());
         let hash = refresh_hash(&refresh_token);
         tx.insert_refresh_token(&NewRefreshToken {
@@ -123,6 +134,7 @@ pub async fn issue(
             now,
             // a refresh token never outlives its session
             expires_at: (now + refresh_ttl).min(session_expires_at),
+            dpop_jkt: refresh_jkt,
         })
         .await?;
         body["refresh_token"] = refresh_token.into();

@@ -13,6 +13,8 @@
 
 use crate::settings::{KekSource, decode_key_text};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hkdf::{HKDF_SHA256, Prk, Salt};
+use aws_lc_rs::hmac;
 use rand::RngCore;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -34,8 +36,9 @@ pub enum KekError {
     Open { kid: String },
 }
 
-/// The key that seals signing keys in the store.
-pub struct Kek(LessSafeKey);
+/// The key that seals signing keys in the store; every replica holds the same one, so it is also
+/// the root from which secrets all replicas must share are derived ([`Kek::derive_hmac_key`]).
+pub struct Kek(LessSafeKey, Prk);
 
 impl fmt::Debug for Kek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -52,7 +55,20 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 impl Kek {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Kek, KekError> {
         let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KekError::Malformed)?;
-        Ok(Kek(LessSafeKey::new(key)))
+        let prk = Salt::new(HKDF_SHA256, b"oauth2-gateway idp kek").extract(bytes);
+        Ok(Kek(LessSafeKey::new(key), prk))
+    }
+
+    /// An HMAC-SHA256 key for `purpose`, derived from this key with HKDF-SHA256 (RFC 5869; the
+    /// purpose is the `info`): the same on every replica, independent of the sealing key and of
+    /// every other purpose's key. Used for the DPoP server nonces.
+    pub fn derive_hmac_key(&self, purpose: &str) -> Result<hmac::Key, KekError> {
+        let info = [purpose.as_bytes()];
+        let okm = self
+            .1
+            .expand(&info, hmac::HMAC_SHA256)
+            .map_err(|_| KekError::Malformed)?;
+        Ok(hmac::Key::from(okm))
     }
 
     /// 64 hex digits or unpadded base64url of 32 bytes (surrounding whitespace ignored).

@@ -131,6 +131,7 @@ impl Store for SqliteStore {
             "DELETE FROM issued_tokens WHERE exp <= ?",
             "DELETE FROM revocations WHERE exp <= ?",
             "DELETE FROM form_tokens WHERE expires_at <= ?",
+            "DELETE FROM dpop_jtis WHERE expires_at <= ?",
         ] {
             sqlx::query(table).bind(now).execute(&mut *tx).await?;
         }
@@ -138,10 +139,26 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn record_dpop_jti(&self, id: &str, expires_at: i64, now: i64) -> StoreResult<bool> {
+        // One statement: a new row, or a row whose time is up taken over; a live row stays and
+        // nothing is affected (a replay).
+        let done = sqlx::query(
+            "INSERT INTO dpop_jtis (id, expires_at) VALUES (?, ?)
+             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE dpop_jtis.expires_at <= ?",
+        )
+        .bind(id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn insert_code(&self, c: &NewCode<'_>) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO authorization_codes (hash, client_id, redirect_uri, sub, scope, code_challenge, code_challenge_method, nonce, auth_time, amr, sso_id, issued_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO authorization_codes (hash, client_id, redirect_uri, sub, scope, code_challenge, code_challenge_method, nonce, auth_time, amr, sso_id, issued_at, expires_at, dpop_jkt)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(c.hash)
         .bind(c.client_id)
@@ -156,6 +173,7 @@ impl Store for SqliteStore {
         .bind(c.sso_id)
         .bind(c.now)
         .bind(c.expires_at)
+        .bind(c.dpop_jkt)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -72,7 +72,7 @@ impl Transaction for SqliteTransaction {
 
     async fn insert_refresh_token(&mut self, t: &NewRefreshToken<'_>) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO refresh_tokens (hash, family, sid, client_id, sub, scope, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO refresh_tokens (hash, family, sid, client_id, sub, scope, issued_at, expires_at, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(t.hash)
         .bind(t.family)
@@ -82,6 +82,7 @@ impl Transaction for SqliteTransaction {
         .bind(t.scope)
         .bind(t.now)
         .bind(t.expires_at)
+        .bind(t.dpop_jkt)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -89,7 +90,7 @@ impl Transaction for SqliteTransaction {
 
     async fn find_refresh_token(&mut self, hash: &[u8]) -> StoreResult<Option<StoredRefresh>> {
         let row = sqlx::query(
-            "SELECT r.family, r.sid, r.client_id, r.sub, r.scope, r.expires_at, r.used_at, r.revoked_at, s.ended_at, s.expires_at AS s_exp
+            "SELECT r.family, r.sid, r.client_id, r.sub, r.scope, r.expires_at, r.used_at, r.revoked_at, s.ended_at, s.expires_at AS s_exp, r.dpop_jkt
              FROM refresh_tokens r JOIN sessions s ON s.sid = r.sid WHERE r.hash = ?",
         )
         .bind(hash)
@@ -106,6 +107,7 @@ impl Transaction for SqliteTransaction {
             revoked: r.get::<Option<i64>, _>("revoked_at").is_some(),
             session_ended: r.get::<Option<i64>, _>("ended_at").is_some(),
             session_expires_at: r.get("s_exp"),
+            dpop_jkt: r.get("dpop_jkt"),
         }))
     }
 
@@ -123,7 +125,7 @@ impl Transaction for SqliteTransaction {
         // The UPDATE comes first: of two concurrent redemptions, exactly one marks the code.
         let row = sqlx::query(
             "UPDATE authorization_codes SET used_at = ? WHERE hash = ? AND used_at IS NULL
-             RETURNING client_id, redirect_uri, sub, scope, code_challenge, code_challenge_method, nonce, auth_time, amr, sso_id, expires_at",
+             RETURNING client_id, redirect_uri, sub, scope, code_challenge, code_challenge_method, nonce, auth_time, amr, sso_id, expires_at, dpop_jkt",
         )
         .bind(now)
         .bind(hash)
@@ -142,6 +144,7 @@ impl Transaction for SqliteTransaction {
                 amr: r.get("amr"),
                 sso_id: r.get("sso_id"),
                 expires_at: r.get("expires_at"),
+                dpop_jkt: r.get("dpop_jkt"),
             })));
         }
         let used: Option<Option<String>> =
