@@ -51,7 +51,7 @@ fn empty_page(cursor: &str) -> Response {
 
 #[test]
 fn the_poll_asks_to_be_held_and_waits_longer_than_the_hold() {
-    let issuer = Issuer::new();
+    let issuer = Issuer::es256(1, "k1");
     let mut envoy = envoy(None);
     envoy.advance(Duration::from_secs(1)).unwrap();
     let poll = the_poll(&mut envoy, &issuer);
@@ -71,7 +71,7 @@ fn the_poll_asks_to_be_held_and_waits_longer_than_the_hold() {
 
 #[test]
 fn a_held_answer_is_followed_at_once_a_fast_empty_one_after_poll_ms() {
-    let issuer = Issuer::new();
+    let issuer = Issuer::es256(1, "k1");
     let mut envoy = envoy(Some(10));
     envoy.advance(Duration::from_secs(1)).unwrap();
     let poll = the_poll(&mut envoy, &issuer);
@@ -93,7 +93,7 @@ fn a_held_answer_is_followed_at_once_a_fast_empty_one_after_poll_ms() {
 
 #[test]
 fn a_page_with_entries_is_followed_at_once() {
-    let issuer = Issuer::new();
+    let issuer = Issuer::es256(1, "k1");
     let mut envoy = envoy(Some(10));
     envoy.advance(Duration::from_secs(1)).unwrap();
     let poll = the_poll(&mut envoy, &issuer);
@@ -111,7 +111,7 @@ fn a_page_with_entries_is_followed_at_once() {
 
 #[test]
 fn zero_turns_the_long_poll_off_and_an_out_of_range_wait_is_refused() {
-    let issuer = Issuer::new();
+    let issuer = Issuer::es256(1, "k1");
     let mut envoy = envoy(Some(0));
     envoy.advance(Duration::from_secs(1)).unwrap();
     let poll = the_poll(&mut envoy, &issuer);
