@@ -4,7 +4,7 @@
 //! work, as `tools/noop-filter` is for the Wasm runtime.
 //!
 //! Envoy resolves every hook by name when it loads the module, so each one the gateway's module
-//! exports (`filter-native/src/abi.rs`, from Envoy 1.40's `abi.h`) exists here too, with the same
+//! exports (`filter-native/src/abi/`, from Envoy 1.40's `abi.h`) exists here too, with the same
 //! C signature. No hook reads a pointer it is given; the module's "config" and "filter" objects
 //! are one static byte whose address is never written through.
 // Exported C symbols need `#[unsafe(no_mangle)]`: the only unsafe thing in this crate.

@@ -1,0 +1,294 @@
+//! Safe handles over Envoy's objects: every callback this module makes into Envoy, each `unsafe`
+//! block with its reason.
+
+use super::*;
+use crate::glue;
+use crate::log::Level;
+use std::ptr::{null, null_mut};
+
+pub fn log(level: Level, message: &str) {
+    // SAFETY: the buffer points into `message`, alive for the call; Envoy copies it.
+    unsafe { envoy_dynamic_module_callback_log(level as u32, Buffer::of(message.as_bytes())) }
+}
+
+pub(super) fn validation_mode() -> bool {
+    // SAFETY: no arguments; called on the main thread (from the config hook), as required.
+    unsafe { envoy_dynamic_module_callback_is_validation_mode() }
+}
+
+/// Envoy's `DynamicModuleHttpFilterConfig`. Envoy keeps it alive until
+/// `envoy_dynamic_module_on_http_filter_config_destroy`, which outlives every filter and callout of
+/// the configuration.
+#[derive(Clone, Copy)]
+pub struct ConfigHandle(pub(super) *mut c_void);
+
+// SAFETY: the pointer is only handed back to Envoy: counters (atomic in Envoy), callouts and
+// schedulers from the main thread (the config hooks run there), and scheduler commits that Envoy
+// documents as callable from any thread.
+unsafe impl Send for ConfigHandle {}
+// SAFETY: as for `Send`; the handle has no state of its own.
+unsafe impl Sync for ConfigHandle {}
+
+impl ConfigHandle {
+    /// Defines a counter; its Envoy id, or `None` (logged) when Envoy refuses.
+    pub fn define_counter(&self, name: &str) -> Option<usize> {
+        let mut id = 0usize;
+        // SAFETY: `self.0` is the live config pointer (we are inside its `config_new` hook); the
+        // name buffer is alive for the call; no labels (null, 0); `id` is a valid out pointer.
+        let result = unsafe {
+            envoy_dynamic_module_callback_http_filter_config_define_counter(
+                self.0,
+                Buffer::of(name.as_bytes()),
+                null_mut(),
+                0,
+                &mut id,
+            )
+        };
+        (result == METRICS_SUCCESS).then_some(id)
+    }
+
+    pub fn increment_counter(&self, id: usize, value: u64) {
+        // SAFETY: live config pointer (see the type); no labels, as defined.
+        unsafe {
+            envoy_dynamic_module_callback_http_filter_config_increment_counter(
+                self.0,
+                id,
+                null_mut(),
+                0,
+                value,
+            );
+        }
+    }
+
+    /// An HTTP call to `cluster` from the configuration (main thread); its id, or `None`.
+    pub fn callout(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u64> {
+        let mut raw: Vec<Header> = headers
+            .iter()
+            .map(|(k, v)| Header::of(k, v.as_bytes()))
+            .collect();
+        let mut id = 0u64;
+        // SAFETY: live config pointer, called on the main thread (from a config hook); every
+        // buffer (cluster, the header array and what it points to, body) outlives the call, and
+        // Envoy copies them into its request; `id` is a valid out pointer.
+        let result = unsafe {
+            envoy_dynamic_module_callback_http_filter_config_http_callout(
+                self.0,
+                &mut id,
+                Buffer::of(cluster.as_bytes()),
+                raw.as_mut_ptr(),
+                raw.len(),
+                Buffer::of(body),
+                timeout_ms,
+            )
+        };
+        (result == CALLOUT_INIT_SUCCESS).then_some(id)
+    }
+
+    pub(super) fn scheduler(&self) -> Scheduler {
+        // SAFETY: live config pointer, on the main thread (config_new).
+        Scheduler(unsafe { envoy_dynamic_module_callback_http_filter_config_scheduler_new(self.0) })
+    }
+}
+
+/// Posts events to the configuration on Envoy's main thread, from any thread.
+pub struct Scheduler(*mut c_void);
+
+// SAFETY: Envoy documents the scheduler as the way to reach the main thread "from any thread
+// including the ones managed by the module"; commit is the only call made off the main thread.
+unsafe impl Send for Scheduler {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Scheduler {}
+
+impl Scheduler {
+    pub fn commit(&self, event_id: u64) {
+        if self.0.is_null() {
+            return;
+        }
+        // SAFETY: a scheduler Envoy created and that is deleted only in `drop`, after the ticker
+        // thread (the only other user) has been joined.
+        unsafe {
+            envoy_dynamic_module_callback_http_filter_config_scheduler_commit(self.0, event_id)
+        }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: created by `scheduler_new`, deleted exactly once here.
+            unsafe { envoy_dynamic_module_callback_http_filter_config_scheduler_delete(self.0) }
+        }
+    }
+}
+
+/// Envoy's `DynamicModuleHttpFilter` for one stream, valid during a hook of that stream.
+pub struct FilterHandle(pub(super) *mut c_void);
+
+impl FilterHandle {
+    /// Runs `f` over the request headers (names and values as Envoy holds them; a value that is
+    /// not UTF-8 reads with `?` for its non-ASCII bytes). `&mut self` keeps every setter out of
+    /// `f`, so Envoy's buffers stay valid while `f` reads them.
+    pub fn with_request_headers<R>(&mut self, f: impl FnOnce(&[(&str, &str)]) -> R) -> R {
+        // SAFETY: live filter pointer (inside one of its hooks).
+        let count =
+            unsafe { envoy_dynamic_module_callback_http_get_headers_size(self.0, REQUEST_HEADER) };
+        let mut raw = vec![
+            Header {
+                key_ptr: null(),
+                key_length: 0,
+                value_ptr: null(),
+                value_length: 0,
+            };
+            count
+        ];
+        // SAFETY: `raw` has room for the `count` headers Envoy just reported on this thread.
+        let ok = unsafe {
+            envoy_dynamic_module_callback_http_get_headers(self.0, REQUEST_HEADER, raw.as_mut_ptr())
+        };
+        if !ok {
+            raw.clear();
+        }
+        let texts: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> = raw
+            .iter()
+            .map(|h| {
+                // SAFETY: Envoy's header map owns these bytes and keeps them until the hook ends
+                // or a setter runs; neither happens before `f` returns (`&mut self` is held), and
+                // `texts` does not outlive this function.
+                let (key, value) = unsafe {
+                    (
+                        slice(h.key_ptr, h.key_length),
+                        slice(h.value_ptr, h.value_length),
+                    )
+                };
+                (glue::header_text(key), glue::header_text(value))
+            })
+            .collect();
+        let pairs: Vec<(&str, &str)> = texts.iter().map(|(k, v)| (&**k, &**v)).collect();
+        f(&pairs)
+    }
+
+    pub fn set_request_header(&mut self, name: &str, value: Option<&str>) -> bool {
+        let value = value.map_or(Buffer::NULL, |v| Buffer::of(v.as_bytes()));
+        // SAFETY: live filter pointer; buffers alive for the call (Envoy copies them); a null
+        // value removes the header, as the ABI documents.
+        unsafe {
+            envoy_dynamic_module_callback_http_set_header(
+                self.0,
+                REQUEST_HEADER,
+                Buffer::of(name.as_bytes()),
+                value,
+            )
+        }
+    }
+
+    pub fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        let mut raw: Vec<Header> = headers
+            .iter()
+            .map(|(k, v)| Header::of(k, v.as_bytes()))
+            .collect();
+        let details = b"oauth2_gateway";
+        // SAFETY: live filter pointer; the header array, body and details outlive the call.
+        unsafe {
+            envoy_dynamic_module_callback_http_send_response(
+                self.0,
+                status,
+                raw.as_mut_ptr(),
+                raw.len(),
+                Buffer::of(body),
+                Buffer::of(details),
+            )
+        }
+    }
+
+    pub fn callout(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u64> {
+        let mut raw: Vec<Header> = headers
+            .iter()
+            .map(|(k, v)| Header::of(k, v.as_bytes()))
+            .collect();
+        let mut id = 0u64;
+        // SAFETY: live filter pointer; every buffer outlives the call (Envoy copies them);
+        // `id` is a valid out pointer.
+        let result = unsafe {
+            envoy_dynamic_module_callback_http_filter_http_callout(
+                self.0,
+                &mut id,
+                Buffer::of(cluster.as_bytes()),
+                raw.as_mut_ptr(),
+                raw.len(),
+                Buffer::of(body),
+                timeout_ms,
+            )
+        };
+        (result == CALLOUT_INIT_SUCCESS).then_some(id)
+    }
+
+    pub fn increment_counter(&mut self, id: usize, value: u64) {
+        // SAFETY: live filter pointer; counter defined on this filter's config; no labels.
+        unsafe {
+            envoy_dynamic_module_callback_http_filter_increment_counter(
+                self.0,
+                id,
+                null_mut(),
+                0,
+                value,
+            );
+        }
+    }
+}
+
+/// A callout's answer as Envoy hands it over: status (when there is a response) and body.
+pub(super) fn callout_answer(
+    result: u32,
+    headers: *const Header,
+    headers_size: usize,
+    chunks: *const Buffer,
+    chunks_size: usize,
+) -> (Option<u32>, Vec<u8>) {
+    if result != CALLOUT_RESULT_SUCCESS || headers.is_null() {
+        return (None, Vec::new());
+    }
+    // SAFETY: Envoy passes `headers_size` headers and `chunks_size` body chunks, valid until the
+    // hook returns; they are copied out before that.
+    let headers = unsafe { std::slice::from_raw_parts(headers, headers_size) };
+    let status = headers.iter().find_map(|h| {
+        // SAFETY: as above, each key and value points to bytes Envoy owns for the hook.
+        let key = unsafe { slice(h.key_ptr, h.key_length) };
+        (key == b":status").then(|| {
+            // SAFETY: as above.
+            let value = unsafe { slice(h.value_ptr, h.value_length) };
+            std::str::from_utf8(value).ok()?.parse().ok()
+        })?
+    });
+    let mut body = Vec::new();
+    if !chunks.is_null() {
+        // SAFETY: as above.
+        for chunk in unsafe { std::slice::from_raw_parts(chunks, chunks_size) } {
+            // SAFETY: as above.
+            body.extend_from_slice(unsafe { slice(chunk.ptr, chunk.length) });
+        }
+    }
+    (status, body)
+}
+
+/// # Safety
+/// `ptr` is null or points to `len` readable bytes.
+pub(super) unsafe fn slice<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller's promise.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
