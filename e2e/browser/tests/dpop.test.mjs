@@ -188,5 +188,20 @@ describe('DPoP-bound tokens from the IDP (openid-client)', () => {
     const stolen = await oidc.fetchProtectedResource(config, tokens.access_token, api, 'GET', undefined, undefined, { DPoP: other.handle })
       .catch((e) => e.response ?? e);
     assert.equal(stolen.status, 401);
+    assert.match(stolen.headers.get('www-authenticate') ?? '', /DPoP/);
+
+    // A proof the client really sent, replayed as it was: refused (its jti was seen).
+    let sent;
+    config[oidc.customFetch] = (url, options) => {
+      const h = Object.fromEntries(Object.entries(options.headers).map(([k, v]) => [k.toLowerCase(), v]));
+      sent = { authorization: h.authorization, dpop: h.dpop };
+      return fetch(url, options);
+    };
+    const again = await oidc.fetchProtectedResource(config, tokens.access_token, api, 'GET', undefined, undefined, { DPoP: key.handle });
+    assert.equal(again.status, 200);
+    assert.ok(sent?.dpop, 'the proof openid-client sent');
+    const replayed = await fetch(api, { headers: sent, signal: AbortSignal.timeout(10_000) });
+    assert.equal(replayed.status, 401);
+    assert.match(replayed.headers.get('www-authenticate') ?? '', /invalid_dpop_proof/);
   });
 });
