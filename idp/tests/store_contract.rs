@@ -1,6 +1,8 @@
 //! The storage contract (`idp::store`), checked through the `Store` and `Transaction` traits only:
-//! what the domain code relies on from any backend. Each check takes a fresh `Arc<dyn Store>`;
-//! SQLite runs them here, and another backend (PostgreSQL) runs the same functions.
+//! what the domain code relies on from any backend. Each check takes a fresh `Arc<dyn Store>`
+//! and runs on SQLite and on PostgreSQL (a real server, see `pg_cluster`). The checks named
+//! `across_replicas_*` take two stores on one database (two IDP replicas): on SQLite both are
+//! the same store, on PostgreSQL two connection pools.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -9,6 +11,8 @@ use idp::store::{
     Store,
 };
 use std::sync::Arc;
+
+mod pg_cluster;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -61,7 +65,7 @@ fn refresh<'a>(hash: &'a [u8], sid: &'a str) -> NewRefreshToken<'a> {
     }
 }
 
-async fn a_dropped_transaction_leaves_nothing(store: Arc<dyn Store>) {
+async fn a_dropped_transaction_leaves_nothing(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     let mut tx = store.begin().await.unwrap();
     tx.create_session(&session("s-1", None)).await.unwrap();
     tx.insert_refresh_token(&refresh(b"r-1", "s-1"))
@@ -78,7 +82,7 @@ async fn a_dropped_transaction_leaves_nothing(store: Arc<dyn Store>) {
     tx.commit().await.unwrap();
 }
 
-async fn a_code_is_used_once(store: Arc<dyn Store>) {
+async fn a_code_is_used_once(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     store.insert_code(&code(b"c-1")).await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
@@ -107,7 +111,7 @@ async fn a_code_is_used_once(store: Arc<dyn Store>) {
     ));
 }
 
-async fn a_refused_redemption_keeps_the_code(store: Arc<dyn Store>) {
+async fn a_refused_redemption_keeps_the_code(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     store.insert_code(&code(b"c-2")).await.unwrap();
     let mut tx = store.begin().await.unwrap();
     assert!(matches!(
@@ -122,7 +126,7 @@ async fn a_refused_redemption_keeps_the_code(store: Arc<dyn Store>) {
     ));
 }
 
-async fn concurrent_redemptions_have_one_winner(store: Arc<dyn Store>) {
+async fn concurrent_redemptions_have_one_winner(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     store.insert_code(&code(b"c-race")).await.unwrap();
     let redeem = |store: Arc<dyn Store>| async move {
         let mut tx = store.begin().await.unwrap();
@@ -144,7 +148,7 @@ async fn concurrent_redemptions_have_one_winner(store: Arc<dyn Store>) {
     assert_eq!(winners, 1);
 }
 
-async fn a_refresh_token_is_used_once_and_dies_with_its_session(store: Arc<dyn Store>) {
+async fn a_refresh_token_is_used_once_and_dies_with_its_session(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     let mut tx = store.begin().await.unwrap();
     tx.create_session(&session("s-r", None)).await.unwrap();
     tx.insert_refresh_token(&refresh(b"r-2", "s-r"))
@@ -176,7 +180,7 @@ async fn a_refresh_token_is_used_once_and_dies_with_its_session(store: Arc<dyn S
     assert_eq!(feed.iter().filter(|r| r.value == "s-r").count(), 1);
 }
 
-async fn the_feed_is_ordered_and_its_cursor_never_goes_back(store: Arc<dyn Store>) {
+async fn the_feed_is_ordered_and_its_cursor_never_goes_back(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     let mut tx = store.begin().await.unwrap();
     tx.revoke_jti("j-a", NOW + 10, NOW).await.unwrap();
     tx.revoke_jti("j-b", NOW + 1000, NOW).await.unwrap();
@@ -218,7 +222,7 @@ async fn the_feed_is_ordered_and_its_cursor_never_goes_back(store: Arc<dyn Store
     assert!(new[0].seq > cursor);
 }
 
-async fn sso_sessions_end_with_their_token_sessions(store: Arc<dyn Store>) {
+async fn sso_sessions_end_with_their_token_sessions(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     store
         .insert_sso_session(&NewSsoSession {
             id: "sso-1",
@@ -279,7 +283,7 @@ async fn sso_sessions_end_with_their_token_sessions(store: Arc<dyn Store>) {
     );
 }
 
-async fn consent_is_per_user_and_client(store: Arc<dyn Store>) {
+async fn consent_is_per_user_and_client(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     assert_eq!(store.consented_scopes("alice", "web").await.unwrap(), None);
     let mut tx = store.begin().await.unwrap();
     tx.set_consent("alice", "web", "openid", NOW).await.unwrap();
@@ -306,7 +310,7 @@ async fn consent_is_per_user_and_client(store: Arc<dyn Store>) {
     assert_eq!(store.consented_scopes("alice", "cli").await.unwrap(), None);
 }
 
-async fn a_form_token_is_consumed_once_by_its_browser(store: Arc<dyn Store>) {
+async fn a_form_token_is_consumed_once_by_its_browser(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     let token = |hash| FormToken {
         hash,
         browser: "browser-1",
@@ -331,7 +335,7 @@ async fn a_form_token_is_consumed_once_by_its_browser(store: Arc<dyn Store>) {
     assert!(!consume("f-2", "browser-1", "login", NOW + 60).await); // expired
 }
 
-async fn signing_keys_rotate(store: Arc<dyn Store>) {
+async fn signing_keys_rotate(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     let key = |kid, state, activate_at| NewKey {
         kid,
         alg: "ES256",
@@ -398,7 +402,7 @@ async fn store_kids(store: &dyn Store) -> Vec<String> {
     keys.into_iter().map(|k| k.kid).collect()
 }
 
-async fn issued_tokens_are_recorded(store: Arc<dyn Store>) {
+async fn issued_tokens_are_recorded(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     let claims = IssuedToken {
         jti: "j-rec",
         client_id: "web",
@@ -414,21 +418,39 @@ async fn issued_tokens_are_recorded(store: Arc<dyn Store>) {
     assert!(tx.record_issued(&claims).await.is_err());
 }
 
-macro_rules! on_sqlite {
+/// Two stores on one new PostgreSQL database (`None`: PostgreSQL tests switched off).
+async fn postgres_pair() -> Option<(Arc<dyn Store>, Arc<dyn Store>)> {
+    let url = pg_cluster::database("contract")?;
+    // opened together: both migrate the new database at once
+    let (a, b) = tokio::join!(idp::store::open(&url), idp::store::open(&url));
+    Some((a.unwrap(), b.unwrap()))
+}
+
+macro_rules! on_both_backends {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
                     let (_dir, store) = super::sqlite().await;
-                    super::$check(store).await;
+                    super::$check(Arc::clone(&store), store).await;
+                }
+            )*
+            use std::sync::Arc;
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some((a, b)) = super::postgres_pair().await else { return };
+                    super::$check(a, b).await;
                 }
             )*
         }
     };
 }
 
-on_sqlite!(
+on_both_backends!(
     a_dropped_transaction_leaves_nothing,
     a_code_is_used_once,
     a_refused_redemption_keeps_the_code,
@@ -440,4 +462,16 @@ on_sqlite!(
     a_form_token_is_consumed_once_by_its_browser,
     signing_keys_rotate,
     issued_tokens_are_recorded,
+    login_failures_are_kept_per_user_and_address,
+    a_committed_revocation_wakes_the_signal,
+    across_replicas_the_feed_cursor_never_skips_an_uncommitted_entry,
+    across_replicas_concurrent_login_failures_all_count,
+    across_replicas_a_code_is_used_once,
+    across_replicas_a_refresh_token_is_used_once,
+    across_replicas_keys_are_created_once,
+    across_replicas_revocations_wake_the_other_replica,
 );
+
+#[path = "store_contract/replicas.rs"]
+mod replicas;
+use replicas::*;

@@ -1,5 +1,7 @@
 //! Renders [`OAuthError`] as RFC 6749 §5.2 JSON: 401 with a `WWW-Authenticate` challenge for
-//! `invalid_client`, 500 (details logged, never sent) for server errors, else 400.
+//! `invalid_client`, 500 (details logged, never sent) for server errors, 503 with `Retry-After`
+//! when the database is unavailable (`temporarily_unavailable`, as RFC 6749 §4.1.2.1 names it),
+//! else 400.
 
 use crate::oauth::error::OAuthError;
 use axum::Json;
@@ -15,6 +17,10 @@ impl IntoResponse for OAuthError {
                 tracing::error!(%detail, "server error");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            OAuthError::Unavailable(ref detail) => {
+                tracing::warn!(%detail, "storage unavailable");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::BAD_REQUEST,
         };
         let mut body = json!({"error": self.code()});
@@ -25,6 +31,9 @@ impl IntoResponse for OAuthError {
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             h.insert(
                 header::WWW_AUTHENTICATE,

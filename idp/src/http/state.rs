@@ -46,7 +46,7 @@ impl AppState {
         let kek = Kek::load(&settings.key_encryption)?;
         let keys =
             keys::load_or_create(&*store, &kek, KeyPolicy::of(&settings), unix_now()).await?;
-        let passwords = Passwords::new(settings.password_policy);
+        let passwords = Passwords::new(settings.password_policy, Arc::clone(&store));
         let metrics = Metrics::new(passwords.checks());
         Ok(Arc::new(AppState {
             settings,

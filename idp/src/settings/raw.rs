@@ -139,8 +139,11 @@ impl RawSettings {
             )
         })?;
         let database = pick(&overrides.database, self.database, DEFAULT_DATABASE);
-        if !database.starts_with("sqlite:") {
-            return Err(err("database", "only sqlite: URLs are supported"));
+        if !crate::store::is_supported_url(&database) {
+            return Err(err(
+                "database",
+                "must be a sqlite: or postgres:// (postgresql://) URL",
+            ));
         }
         let default_ttl = self
             .access_token_ttl_seconds
