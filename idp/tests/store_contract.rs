@@ -148,7 +148,10 @@ async fn concurrent_redemptions_have_one_winner(store: Arc<dyn Store>, _other: A
     assert_eq!(winners, 1);
 }
 
-async fn a_refresh_token_is_used_once_and_dies_with_its_session(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
+async fn a_refresh_token_is_used_once_and_dies_with_its_session(
+    store: Arc<dyn Store>,
+    _other: Arc<dyn Store>,
+) {
     let mut tx = store.begin().await.unwrap();
     tx.create_session(&session("s-r", None)).await.unwrap();
     tx.insert_refresh_token(&refresh(b"r-2", "s-r"))
@@ -180,7 +183,10 @@ async fn a_refresh_token_is_used_once_and_dies_with_its_session(store: Arc<dyn S
     assert_eq!(feed.iter().filter(|r| r.value == "s-r").count(), 1);
 }
 
-async fn the_feed_is_ordered_and_its_cursor_never_goes_back(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
+async fn the_feed_is_ordered_and_its_cursor_never_goes_back(
+    store: Arc<dyn Store>,
+    _other: Arc<dyn Store>,
+) {
     let mut tx = store.begin().await.unwrap();
     tx.revoke_jti("j-a", NOW + 10, NOW).await.unwrap();
     tx.revoke_jti("j-b", NOW + 1000, NOW).await.unwrap();
@@ -310,7 +316,10 @@ async fn consent_is_per_user_and_client(store: Arc<dyn Store>, _other: Arc<dyn S
     assert_eq!(store.consented_scopes("alice", "cli").await.unwrap(), None);
 }
 
-async fn a_form_token_is_consumed_once_by_its_browser(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
+async fn a_form_token_is_consumed_once_by_its_browser(
+    store: Arc<dyn Store>,
+    _other: Arc<dyn Store>,
+) {
     let token = |hash| FormToken {
         hash,
         browser: "browser-1",

@@ -18,8 +18,8 @@
 //! ```
 
 mod claims;
-pub mod postgres;
 mod issuer;
+pub mod postgres;
 
 pub use claims::{access_token_claims, merge};
 pub use issuer::{Issuer, KeyError, b64, jwks};

@@ -42,9 +42,7 @@ pub struct PostgresCluster {
 }
 
 fn command_output(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("running {cmd:?}: {e}"))?;
+    let out = cmd.output().map_err(|e| format!("running {cmd:?}: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
@@ -127,13 +125,15 @@ impl PostgresCluster {
         };
         cluster.watchdog = Some(cluster.spawn_watchdog()?);
         let data = cluster.data_dir();
-        command_output(
-            cluster
-                .server_command("initdb")
-                .arg("-D")
-                .arg(&data)
-                .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]),
-        )?;
+        command_output(cluster.server_command("initdb").arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]))?;
         cluster.start_on_free_port()?;
         Ok(cluster)
     }
@@ -200,8 +200,8 @@ impl PostgresCluster {
     /// Starts the server on `self.port` and waits until it accepts queries.
     fn start_server(&mut self) -> Result<(), String> {
         let log = self.dir.join("server.log");
-        let log_file = std::fs::File::create(&log)
-            .map_err(|e| format!("creating {}: {e}", log.display()))?;
+        let log_file =
+            std::fs::File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
         let err_file = log_file
             .try_clone()
             .map_err(|e| format!("{}: {e}", log.display()))?;
@@ -278,7 +278,13 @@ impl PostgresCluster {
         let n = self.databases.fetch_add(1, Ordering::Relaxed);
         let clean: String = prefix
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .take(40)
             .collect();
         let name = format!("{clean}_{n}");

@@ -20,6 +20,8 @@ pub struct AppState {
     kek: Kek,
     pub passwords: Passwords,
     pub metrics: Metrics,
+    /// Set when the server starts shutting down (long polls answer at once).
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// Why the server cannot start.
@@ -55,11 +57,22 @@ impl AppState {
             kek,
             passwords,
             metrics,
+            shutdown: tokio::sync::watch::Sender::new(false),
         }))
     }
 }
 
 impl AppState {
+    /// Tells long polls to answer now: the server is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// `true` once [`Self::begin_shutdown`] was called.
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
     /// The key that seals signing keys in the store (for [`keys::schedule_rotation`]).
     pub fn kek(&self) -> &Kek {
         &self.kek

@@ -224,12 +224,18 @@ mod tests {
         for _ in 0..2 {
             l.record_failure("alice", None, now).await;
         }
-        assert!(l.admits("alice", None, now).await, "below max_failures: no delay");
+        assert!(
+            l.admits("alice", None, now).await,
+            "below max_failures: no delay"
+        );
         // 3rd failure: 2 s; then 4, 8, 16, 16 (the cap), ...
         for expected in [2, 4, 8, 16, 16, 16, 16] {
             l.record_failure("alice", None, now).await;
             assert!(!l.admits("alice", None, now + expected - 1).await);
-            assert!(l.admits("alice", None, now + expected).await, "delay {expected}");
+            assert!(
+                l.admits("alice", None, now + expected).await,
+                "delay {expected}"
+            );
             now += expected;
         }
         // however many failures an attacker piles up, the user waits at most the cap

@@ -151,9 +151,7 @@ impl Passwords {
         }
         match user.filter(|_| verified) {
             Some(user) => {
-                self.lockout
-                    .record_success(&*self.store, username)
-                    .await?;
+                self.lockout.record_success(&*self.store, username).await?;
                 Ok(user)
             }
             None => {

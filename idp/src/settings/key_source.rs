@@ -67,7 +67,7 @@ pub(super) fn key_encryption_source(
     if let Some(path) = file {
         return Ok(KekSource::File(path.into()));
     }
-    if crate::store::is_postgres_url(database) {
+    if super::is_postgres_url(database) {
         // Every replica must open the keys the others sealed: one key, given to all of them.
         return Err(err(
             "key_encryption_key_file",

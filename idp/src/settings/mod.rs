@@ -39,6 +39,12 @@ impl fmt::Debug for User {
     }
 }
 
+/// Whether `database` names a PostgreSQL database (`postgres://` or `postgresql://`), the backend
+/// for several replicas (the store layer, below this one, says the same of its own URLs).
+pub fn is_postgres_url(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
+
 /// Brute-force protection of password logins (see the domain's `oauth::lockout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordPolicy {

@@ -139,7 +139,7 @@ impl RawSettings {
             )
         })?;
         let database = pick(&overrides.database, self.database, DEFAULT_DATABASE);
-        if !crate::store::is_supported_url(&database) {
+        if !(database.starts_with("sqlite:") || super::is_postgres_url(&database)) {
             return Err(err(
                 "database",
                 "must be a sqlite: or postgres:// (postgresql://) URL",

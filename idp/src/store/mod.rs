@@ -73,11 +73,6 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// Whether [`open`] has a backend for `url`.
-pub fn is_supported_url(url: &str) -> bool {
-    url.starts_with("sqlite:") || is_postgres_url(url)
-}
-
 /// Reads, single-statement writes, and the start of write transactions.
 #[async_trait]
 pub trait Store: Send + Sync {

@@ -35,7 +35,9 @@ pub async fn login_failures_are_kept_per_user_and_address(a: Arc<dyn Store>, b: 
         tx.login_failures_for_update("alice", addr).await.unwrap(),
         LoginFailures::default()
     );
-    tx.set_login_failures("alice", addr, &records).await.unwrap();
+    tx.set_login_failures("alice", addr, &records)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     // the other replica sees them
@@ -214,7 +216,11 @@ pub async fn across_replicas_keys_are_created_once(a: Arc<dyn Store>, b: Arc<dyn
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!(ra.active_kid, rb.active_kid);
     let stored = a.signing_keys().await.unwrap();
-    assert_eq!(stored.iter().filter(|k| k.active).count(), 1, "one active key");
+    assert_eq!(
+        stored.iter().filter(|k| k.active).count(),
+        1,
+        "one active key"
+    );
     assert_eq!(stored.len(), 2, "one ES256 key and one standing RS256 key");
 
     // a rotation: published at once on every replica, signing only when due, activated once

@@ -356,12 +356,10 @@ impl Transaction for PgTransaction {
         .bind(retire_at)
         .execute(&mut *self.tx)
         .await?;
-        sqlx::query(
-            "UPDATE signing_keys SET state = 'active', activate_at = NULL WHERE kid = $1",
-        )
-        .bind(kid)
-        .execute(&mut *self.tx)
-        .await?;
+        sqlx::query("UPDATE signing_keys SET state = 'active', activate_at = NULL WHERE kid = $1")
+            .bind(kid)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
@@ -378,11 +376,10 @@ impl Transaction for PgTransaction {
 
     async fn private_keys(&mut self) -> StoreResult<Vec<(String, Vec<u8>)>> {
         self.lock_keys().await?;
-        let rows = sqlx::query(
-            "SELECT kid, private_der FROM signing_keys ORDER BY created_at, position",
-        )
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows =
+            sqlx::query("SELECT kid, private_der FROM signing_keys ORDER BY created_at, position")
+                .fetch_all(&mut *self.tx)
+                .await?;
         Ok(rows
             .iter()
             .map(|r| (r.get("kid"), r.get("private_der")))
