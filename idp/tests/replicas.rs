@@ -130,6 +130,25 @@ async fn a_long_poll_on_sqlite_wakes_on_a_revocation_and_times_out_empty() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_shutting_down_answers_its_long_polls_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_at(&dir.path().join("db.sqlite")).await;
+    let app = idp::app(state.clone());
+    let since = cursor(&app).await;
+    let poll =
+        tokio::spawn(
+            async move { send(&app, feed_request(&format!("?since={since}&wait=30"))).await },
+        );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!poll.is_finished());
+    state.begin_shutdown();
+    let r = tokio::time::timeout(PATIENCE, poll).await.unwrap().unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["revoked"], serde_json::json!([]));
+    assert_eq!(r.json["cursor"].as_i64(), Some(since));
+}
+
 async fn login(app: &Router, password: &str) -> Resp {
     let body = format!("grant_type=password&username=alice&password={password}");
     send(app, form("/oauth2/token", Some(basic(DEMO)), &body)).await
