@@ -82,7 +82,8 @@ pub trait Store: Send + Sync {
     /// Whether the access token `jti`, or its session `sid`, is in the revocation feed.
     async fn is_revoked(&self, jti: &str, sid: Option<&str>) -> StoreResult<bool>;
     /// Live revocations after `since` (all live ones when `None`), at most `limit`, in order;
-    /// and the cursor to ask from next time.
+    /// and the cursor to ask from next time, never past an entry that is not visible yet (one
+    /// still being written by a transaction, on this replica or another).
     async fn revocations_since(
         &self,
         since: Option<i64>,
