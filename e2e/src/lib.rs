@@ -12,3 +12,6 @@ pub mod scenario_runner;
 pub mod stack;
 pub mod suite;
 pub mod web_login;
+
+/// A throwaway PostgreSQL cluster (for IDP replicas on one database).
+pub use test_support::postgres;

@@ -1,6 +1,8 @@
 //! The storage contract (`idp::store`), checked through the `Store` and `Transaction` traits only:
-//! what the domain code relies on from any backend. Each check takes a fresh `Arc<dyn Store>`;
-//! SQLite runs them here, and another backend (PostgreSQL) runs the same functions.
+//! what the domain code relies on from any backend. Each check takes a fresh `Arc<dyn Store>`
+//! and runs on SQLite and on PostgreSQL (a real server, see `pg_cluster`). The checks named
+//! `across_replicas_*` take two stores on one database (two IDP replicas): on SQLite both are
+//! the same store, on PostgreSQL two connection pools.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -9,6 +11,8 @@ use idp::store::{
     Store,
 };
 use std::sync::Arc;
+
+mod pg_cluster;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -63,7 +67,7 @@ fn refresh<'a>(hash: &'a [u8], sid: &'a str) -> NewRefreshToken<'a> {
     }
 }
 
-async fn a_dropped_transaction_leaves_nothing(store: Arc<dyn Store>) {
+async fn a_dropped_transaction_leaves_nothing(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     let mut tx = store.begin().await.unwrap();
     tx.create_session(&session("s-1", None)).await.unwrap();
     tx.insert_refresh_token(&refresh(b"r-1", "s-1"))
@@ -80,7 +84,7 @@ async fn a_dropped_transaction_leaves_nothing(store: Arc<dyn Store>) {
     tx.commit().await.unwrap();
 }
 
-async fn a_code_is_used_once(store: Arc<dyn Store>) {
+async fn a_code_is_used_once(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     store.insert_code(&code(b"c-1")).await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
@@ -109,7 +113,7 @@ async fn a_code_is_used_once(store: Arc<dyn Store>) {
     ));
 }
 
-async fn a_refused_redemption_keeps_the_code(store: Arc<dyn Store>) {
+async fn a_refused_redemption_keeps_the_code(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     store.insert_code(&code(b"c-2")).await.unwrap();
     let mut tx = store.begin().await.unwrap();
     assert!(matches!(
@@ -124,7 +128,7 @@ async fn a_refused_redemption_keeps_the_code(store: Arc<dyn Store>) {
     ));
 }
 
-async fn concurrent_redemptions_have_one_winner(store: Arc<dyn Store>) {
+async fn concurrent_redemptions_have_one_winner(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     store.insert_code(&code(b"c-race")).await.unwrap();
     let redeem = |store: Arc<dyn Store>| async move {
         let mut tx = store.begin().await.unwrap();
@@ -146,7 +150,10 @@ async fn concurrent_redemptions_have_one_winner(store: Arc<dyn Store>) {
     assert_eq!(winners, 1);
 }
 
-async fn a_refresh_token_is_used_once_and_dies_with_its_session(store: Arc<dyn Store>) {
+async fn a_refresh_token_is_used_once_and_dies_with_its_session(
+    store: Arc<dyn Store>,
+    _other: Arc<dyn Store>,
+) {
     let mut tx = store.begin().await.unwrap();
     tx.create_session(&session("s-r", None)).await.unwrap();
     tx.insert_refresh_token(&refresh(b"r-2", "s-r"))
@@ -178,7 +185,10 @@ async fn a_refresh_token_is_used_once_and_dies_with_its_session(store: Arc<dyn S
     assert_eq!(feed.iter().filter(|r| r.value == "s-r").count(), 1);
 }
 
-async fn the_feed_is_ordered_and_its_cursor_never_goes_back(store: Arc<dyn Store>) {
+async fn the_feed_is_ordered_and_its_cursor_never_goes_back(
+    store: Arc<dyn Store>,
+    _other: Arc<dyn Store>,
+) {
     let mut tx = store.begin().await.unwrap();
     tx.revoke_jti("j-a", NOW + 10, NOW).await.unwrap();
     tx.revoke_jti("j-b", NOW + 1000, NOW).await.unwrap();
@@ -220,7 +230,7 @@ async fn the_feed_is_ordered_and_its_cursor_never_goes_back(store: Arc<dyn Store
     assert!(new[0].seq > cursor);
 }
 
-async fn sso_sessions_end_with_their_token_sessions(store: Arc<dyn Store>) {
+async fn sso_sessions_end_with_their_token_sessions(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     store
         .insert_sso_session(&NewSsoSession {
             id: "sso-1",
@@ -281,7 +291,7 @@ async fn sso_sessions_end_with_their_token_sessions(store: Arc<dyn Store>) {
     );
 }
 
-async fn consent_is_per_user_and_client(store: Arc<dyn Store>) {
+async fn consent_is_per_user_and_client(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     assert_eq!(store.consented_scopes("alice", "web").await.unwrap(), None);
     let mut tx = store.begin().await.unwrap();
     tx.set_consent("alice", "web", "openid", NOW).await.unwrap();
@@ -308,7 +318,10 @@ async fn consent_is_per_user_and_client(store: Arc<dyn Store>) {
     assert_eq!(store.consented_scopes("alice", "cli").await.unwrap(), None);
 }
 
-async fn a_form_token_is_consumed_once_by_its_browser(store: Arc<dyn Store>) {
+async fn a_form_token_is_consumed_once_by_its_browser(
+    store: Arc<dyn Store>,
+    _other: Arc<dyn Store>,
+) {
     let token = |hash| FormToken {
         hash,
         browser: "browser-1",
@@ -333,7 +346,7 @@ async fn a_form_token_is_consumed_once_by_its_browser(store: Arc<dyn Store>) {
     assert!(!consume("f-2", "browser-1", "login", NOW + 60).await); // expired
 }
 
-async fn signing_keys_rotate(store: Arc<dyn Store>) {
+async fn signing_keys_rotate(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     let key = |kid, state, activate_at| NewKey {
         kid,
         alg: "ES256",
@@ -400,7 +413,7 @@ async fn store_kids(store: &dyn Store) -> Vec<String> {
     keys.into_iter().map(|k| k.kid).collect()
 }
 
-async fn issued_tokens_are_recorded(store: Arc<dyn Store>) {
+async fn issued_tokens_are_recorded(store: Arc<dyn Store>, _other: Arc<dyn Store>) {
     let claims = IssuedToken {
         jti: "j-rec",
         client_id: "web",
@@ -416,95 +429,39 @@ async fn issued_tokens_are_recorded(store: Arc<dyn Store>) {
     assert!(tx.record_issued(&claims).await.is_err());
 }
 
-async fn dpop_bindings_are_kept_with_codes_and_refresh_tokens(store: Arc<dyn Store>) {
-    store.insert_code(&code(b"c-dpop")).await.unwrap();
-    let mut tx = store.begin().await.unwrap();
-    let CodeUse::First(stored) = tx.use_code(b"c-dpop", NOW).await.unwrap() else {
-        panic!("first use");
-    };
-    assert_eq!(stored.dpop_jkt.as_deref(), Some("jkt-code"));
-    tx.create_session(&session("s-dpop", None)).await.unwrap();
-    tx.insert_refresh_token(&NewRefreshToken {
-        dpop_jkt: Some("jkt-refresh"),
-        ..refresh(b"r-bound", "s-dpop")
-    })
-    .await
-    .unwrap();
-    tx.insert_refresh_token(&refresh(b"r-free", "s-dpop"))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    let mut tx = store.begin().await.unwrap();
-    let bound = tx.find_refresh_token(b"r-bound").await.unwrap().unwrap();
-    assert_eq!(bound.dpop_jkt.as_deref(), Some("jkt-refresh"));
-    let free = tx.find_refresh_token(b"r-free").await.unwrap().unwrap();
-    assert_eq!(free.dpop_jkt, None);
+/// Two stores on one new PostgreSQL database (`None`: PostgreSQL tests switched off).
+async fn postgres_pair() -> Option<(Arc<dyn Store>, Arc<dyn Store>)> {
+    let url = pg_cluster::database("contract")?;
+    // opened together: both migrate the new database at once
+    let (a, b) = tokio::join!(idp::store::open(&url), idp::store::open(&url));
+    Some((a.unwrap(), b.unwrap()))
 }
 
-async fn a_dpop_jti_is_accepted_once_until_it_expires(store: Arc<dyn Store>) {
-    assert!(store.record_dpop_jti("p-1", NOW + 60, NOW).await.unwrap());
-    assert!(!store.record_dpop_jti("p-1", NOW + 60, NOW).await.unwrap());
-    assert!(
-        !store
-            .record_dpop_jti("p-1", NOW + 90, NOW + 59)
-            .await
-            .unwrap()
-    );
-    assert!(store.record_dpop_jti("p-2", NOW + 60, NOW).await.unwrap());
-    // once expired (not purged yet) it may be recorded again, and is then live again
-    assert!(
-        store
-            .record_dpop_jti("p-1", NOW + 120, NOW + 60)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .record_dpop_jti("p-1", NOW + 120, NOW + 61)
-            .await
-            .unwrap()
-    );
-    store.purge_expired(NOW + 120).await.unwrap();
-    assert!(
-        store
-            .record_dpop_jti("p-1", NOW + 180, NOW + 120)
-            .await
-            .unwrap()
-    );
-    // concurrent first uses: exactly one wins
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                store
-                    .record_dpop_jti("p-race", NOW + 60, NOW)
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut wins = 0;
-    for t in tasks {
-        wins += usize::from(t.await.unwrap());
-    }
-    assert_eq!(wins, 1);
-}
-
-macro_rules! on_sqlite {
+macro_rules! on_both_backends {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
                     let (_dir, store) = super::sqlite().await;
-                    super::$check(store).await;
+                    super::$check(Arc::clone(&store), store).await;
+                }
+            )*
+            use std::sync::Arc;
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some((a, b)) = super::postgres_pair().await else { return };
+                    super::$check(a, b).await;
                 }
             )*
         }
     };
 }
 
-on_sqlite!(
+on_both_backends!(
     a_dropped_transaction_leaves_nothing,
     a_code_is_used_once,
     a_refused_redemption_keeps_the_code,
@@ -518,4 +475,19 @@ on_sqlite!(
     issued_tokens_are_recorded,
     dpop_bindings_are_kept_with_codes_and_refresh_tokens,
     a_dpop_jti_is_accepted_once_until_it_expires,
+    login_failures_are_kept_per_user_and_address,
+    a_committed_revocation_wakes_the_signal,
+    across_replicas_the_feed_cursor_never_skips_an_uncommitted_entry,
+    across_replicas_concurrent_login_failures_all_count,
+    across_replicas_a_code_is_used_once,
+    across_replicas_a_refresh_token_is_used_once,
+    across_replicas_keys_are_created_once,
+    across_replicas_revocations_wake_the_other_replica,
 );
+
+#[path = "store_contract/replicas.rs"]
+mod replicas;
+use replicas::*;
+#[path = "store_contract/dpop.rs"]
+mod dpop;
+use dpop::*;

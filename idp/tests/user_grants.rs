@@ -295,6 +295,21 @@ impl idp::store::Transaction for RotatesMidIssuance {
     async fn set_private_key(&mut self, kid: &str, key: &[u8]) -> idp::store::StoreResult<()> {
         self.inner.set_private_key(kid, key).await
     }
+    async fn login_failures_for_update(
+        &mut self,
+        user: &str,
+        address: Option<&str>,
+    ) -> idp::store::StoreResult<idp::store::LoginFailures> {
+        self.inner.login_failures_for_update(user, address).await
+    }
+    async fn set_login_failures(
+        &mut self,
+        user: &str,
+        address: Option<&str>,
+        records: &idp::store::LoginFailures,
+    ) -> idp::store::StoreResult<()> {
+        self.inner.set_login_failures(user, address, records).await
+    }
 }
 
 fn header(jwt: &str) -> Value {

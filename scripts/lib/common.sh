@@ -78,6 +78,25 @@ ensure_chromium() {
   fi
 }
 
+# Debian's PostgreSQL server for the IDP's PostgreSQL tests (idp/tests/store_contract.rs,
+# idp/tests/replicas.rs): each test binary starts a throwaway cluster of its own
+# (test-support/src/postgres.rs) as the `postgres` user. Debian's default cluster is not created
+# (create_main_cluster = false), so nothing listens on 5432 after the install.
+ensure_postgresql() {
+  if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    return 0
+  fi
+  say "installing postgresql from Debian (PostgreSQL tests)"
+  if apt_install postgresql-common; then
+    local conf=/etc/postgresql-common/createcluster.conf
+    if [ -f "$conf" ]; then
+      sed -i 's/^#\?\s*create_main_cluster\s*=.*/create_main_cluster = false/' "$conf"
+    fi
+  fi
+  apt_install postgresql \
+    || say "could not install postgresql; the PostgreSQL tests will fail (IDP_TEST_SKIP_POSTGRES=1 skips them)"
+}
+
 # npm ci in e2e/browser when node_modules is missing or older than package-lock.json.
 ensure_browser_deps() {
   local dir="$ROOT/e2e/browser"

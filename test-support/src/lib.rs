@@ -1,5 +1,6 @@
 //! Test tokens and key sets, shared by the filter's tests, host-test (its tests and its scenario
 //! files) and e2e (through host-test's scenarios): one minter, so every suite signs the same way.
+//! [`postgres`] is a throwaway PostgreSQL cluster for the IDP and e2e tests.
 //!
 //! Keys are derived from a one-byte seed (`[seed; 32]` as the private scalar or Ed25519 seed), so
 //! every test, runner and scenario file that names a seed gets the same key. Signatures are real
@@ -18,6 +19,7 @@
 
 mod claims;
 mod issuer;
+pub mod postgres;
 
 pub use claims::{access_token_claims, merge};
 pub use issuer::{Issuer, KeyError, b64, jwks};

@@ -343,3 +343,52 @@ fn istio_sidecar_idp_outage_keeps_cached_keys_and_a_cold_sidecar_fails_closed() 
     // the warm sidecar still serves
     assert_eq!(hello(&stack.gateway_url).status, 200);
 }
+
+#[test]
+fn the_postgres_idp_manifest_is_the_sqlite_one_with_replicas_on_a_shared_database() {
+    // the same configuration (but the database) and the same Service: the WasmPlugin's clusters
+    // and secrets hold for either manifest
+    let toml = |file: &str| {
+        let config = doc(file, "ConfigMap", "idp-config");
+        let text = config["data"]["idp.toml"].as_str().unwrap().to_owned();
+        text.lines()
+            .filter(|l| !l.starts_with("database ="))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(toml("idp.yaml"), toml("idp-postgres.yaml"));
+    assert_eq!(
+        doc("idp.yaml", "Service", "idp")["spec"],
+        doc("idp-postgres.yaml", "Service", "idp")["spec"]
+    );
+    let deployment = doc("idp-postgres.yaml", "Deployment", "idp");
+    assert!(deployment["spec"]["replicas"].as_u64().unwrap() >= 2);
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let secret = doc("idp-postgres.yaml", "Secret", "idp-secrets");
+    for (name, key) in [
+        ("IDP_DATABASE", "database-url"),
+        ("IDP_KEY_ENCRYPTION_KEY", "key-encryption-key"),
+    ] {
+        let var = env.iter().find(|e| e["name"] == name).unwrap();
+        assert_eq!(var["valueFrom"]["secretKeyRef"]["name"], "idp-secrets");
+        assert_eq!(var["valueFrom"]["secretKeyRef"]["key"], key);
+        assert!(secret["stringData"][key].is_string(), "{key}");
+    }
+    let url = secret["stringData"]["database-url"].as_str().unwrap();
+    assert!(url.starts_with("postgres://"), "{url}");
+    let host = url.split('@').nth(1).unwrap().split(':').next().unwrap();
+    let (service, rest) = host.split_once('.').unwrap();
+    let namespace = rest.strip_suffix(".svc.cluster.local").unwrap();
+    let db_service = doc("idp-postgres.yaml", "Service", service);
+    assert_eq!(db_service["metadata"]["namespace"], namespace);
+    assert!(
+        !deployment["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v.get("persistentVolumeClaim").is_some()),
+        "replicas keep nothing on a volume"
+    );
+}

@@ -27,6 +27,7 @@ mod browser;
 mod envoy_configs;
 mod gateway_rules;
 mod idp_logout;
+mod idp_replicas;
 mod istio;
 mod jwt_authn_agreement;
 mod key_rotation;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// OAuth 2.0 authorization server of the oauth2 gateway.
 #[derive(Parser)]
@@ -429,9 +430,14 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     println!("idp listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(issuer = %state.settings.issuer, %addr, "serving");
-    let app = crate::http::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = crate::http::app(Arc::clone(&state))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // long polls answer now, so the graceful shutdown does not wait for them
+            state.begin_shutdown();
+        })
         .await
         .map_err(CliError::Serve)
 }

@@ -1,5 +1,7 @@
 //! Renders [`OAuthError`] as RFC 6749 §5.2 JSON: 401 with a `WWW-Authenticate` challenge for
-//! `invalid_client`, `DPoP-Nonce` with `use_dpop_nonce` (RFC 9449 §8), 500 (details logged, never sent) for server errors, else 400.
+//! `invalid_client`, `DPoP-Nonce` with `use_dpop_nonce` (RFC 9449 §8), 500 (details logged,
+//! never sent) for server errors, 503 with `Retry-After` when the database is unavailable
+//! (`temporarily_unavailable`, as RFC 6749 §4.1.2.1 names it), else 400.
 
 use crate::oauth::error::OAuthError;
 use axum::Json;
@@ -18,6 +20,10 @@ impl IntoResponse for OAuthError {
                 tracing::error!(%detail, "server error");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            OAuthError::Unavailable(ref detail) => {
+                tracing::warn!(%detail, "storage unavailable");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::BAD_REQUEST,
         };
         let dpop_nonce = match &self {
@@ -34,6 +40,9 @@ impl IntoResponse for OAuthError {
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(nonce) = dpop_nonce {
             h.insert(DPOP_NONCE, nonce);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if status == StatusCode::UNAUTHORIZED {
             h.insert(

@@ -25,6 +25,8 @@ pub struct AppState {
     /// DPoP server nonces (derived from the KEK, so every replica hands out and accepts the
     /// same ones).
     dpop_nonces: NonceKey,
+    /// Set when the server starts shutting down (long polls answer at once).
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// Why the server cannot start.
@@ -51,7 +53,7 @@ impl AppState {
         let kek = Kek::load(&settings.key_encryption)?;
         let keys =
             keys::load_or_create(&*store, &kek, KeyPolicy::of(&settings), unix_now()).await?;
-        let passwords = Passwords::new(settings.password_policy);
+        let passwords = Passwords::new(settings.password_policy, Arc::clone(&store));
         let metrics = Metrics::new(passwords.checks());
         let dpop_nonces = NonceKey::new(
             kek.derive_hmac_key(NONCE_KEY_PURPOSE)?,
@@ -65,11 +67,22 @@ impl AppState {
             passwords,
             metrics,
             dpop_nonces,
+            shutdown: tokio::sync::watch::Sender::new(false),
         }))
     }
 }
 
 impl AppState {
+    /// Tells long polls to answer now: the server is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// `true` once [`Self::begin_shutdown`] was called.
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
     /// The key that seals signing keys in the store (for [`keys::schedule_rotation`]).
     pub fn kek(&self) -> &Kek {
         &self.kek

@@ -25,6 +25,9 @@ pub enum OAuthError {
     /// Something failed on our side; details are logged, never sent.
     #[error("server_error: {0}")]
     Server(String),
+    /// The database is unreachable or restarting (nothing was written): 503, try again.
+    #[error("temporarily_unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl OAuthError {
@@ -39,6 +42,7 @@ impl OAuthError {
             OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             OAuthError::UseDpopNonce { .. } => "use_dpop_nonce",
             OAuthError::Server(_) => "server_error",
+            OAuthError::Unavailable(_) => "temporarily_unavailable",
         }
     }
 
@@ -56,12 +60,19 @@ impl OAuthError {
             OAuthError::InvalidClient => Some("client authentication failed"),
             OAuthError::UnsupportedGrantType => Some("the grant type is not supported"),
             OAuthError::Server(_) => Some("the server could not complete the request"),
+            OAuthError::Unavailable(_) => {
+                Some("the service is temporarily unavailable; try again shortly")
+            }
         }
     }
 }
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
-        OAuthError::Server(e.to_string())
+        if e.is_unavailable() {
+            OAuthError::Unavailable(e.to_string())
+        } else {
+            OAuthError::Server(e.to_string())
+        }
     }
 }

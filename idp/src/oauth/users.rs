@@ -5,10 +5,11 @@
 use crate::oauth::error::OAuthError;
 use crate::oauth::lockout::Lockout;
 use crate::settings::{PasswordPolicy, User};
+use crate::store::Store;
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use prometheus_client::metrics::counter::Counter;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
@@ -80,19 +81,28 @@ pub enum LoginError {
     Server(#[from] OAuthError),
 }
 
+impl From<crate::store::StoreError> for LoginError {
+    fn from(e: crate::store::StoreError) -> Self {
+        LoginError::Server(e.into())
+    }
+}
+
 /// Password checks with their budgets: argon2 on a bounded pool, the login budgets
 /// ([`Lockout`]), and a count of the verifications run (`idp_password_checks_total`).
 pub struct Passwords {
     lockout: Lockout,
+    /// Where the login budgets are kept (shared by every replica on the database).
+    store: Arc<dyn Store>,
     /// Bounds concurrent argon2 computations.
     hashing: Semaphore,
     checks: Counter,
 }
 
 impl Passwords {
-    pub fn new(policy: PasswordPolicy) -> Self {
+    pub fn new(policy: PasswordPolicy, store: Arc<dyn Store>) -> Self {
         Passwords {
             lockout: Lockout::new(policy),
+            store,
             hashing: Semaphore::new(policy.max_concurrent_hashes),
             checks: Counter::default(),
         }
@@ -116,7 +126,10 @@ impl Passwords {
         address: Option<IpAddr>,
         now: i64,
     ) -> Result<User, LoginError> {
-        let admitted = self.lockout.admits(username, address, now);
+        let admitted = self
+            .lockout
+            .admits(&*self.store, username, address, now)
+            .await?;
         let user = users.iter().find(|u| u.username == username).cloned();
         let hash = user
             .as_ref()
@@ -138,11 +151,13 @@ impl Passwords {
         }
         match user.filter(|_| verified) {
             Some(user) => {
-                self.lockout.record_success(username);
+                self.lockout.record_success(&*self.store, username).await?;
                 Ok(user)
             }
             None => {
-                self.lockout.record_failure(username, address, now);
+                self.lockout
+                    .record_failure(&*self.store, username, address, now)
+                    .await?;
                 Err(LoginError::Rejected)
             }
         }

@@ -1,6 +1,7 @@
 //! Where the key that encrypts signing keys at rest comes from (see
 //! the domain's `oauth::keys::encryption`): `IDP_KEY_ENCRYPTION_KEY`, else `key_encryption_key_file`,
-//! else a file generated next to the SQLite database.
+//! else a file generated next to the SQLite database (with PostgreSQL, one of the first two is
+//! required: every replica needs the same key).
 
 use super::{Overrides, SettingsError, err};
 use base64::Engine;
@@ -65,6 +66,13 @@ pub(super) fn key_encryption_source(
     }
     if let Some(path) = file {
         return Ok(KekSource::File(path.into()));
+    }
+    if super::is_postgres_url(database) {
+        // Every replica must open the keys the others sealed: one key, given to all of them.
+        return Err(err(
+            "key_encryption_key_file",
+            "a postgres database needs the key-encryption key from IDP_KEY_ENCRYPTION_KEY or key_encryption_key_file (the same for every replica)",
+        ));
     }
     let path = database
         .strip_prefix("sqlite://")

@@ -42,6 +42,12 @@ impl fmt::Debug for User {
     }
 }
 
+/// Whether `database` names a PostgreSQL database (`postgres://` or `postgresql://`), the backend
+/// for several replicas (the store layer, below this one, says the same of its own URLs).
+pub fn is_postgres_url(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
+
 /// Brute-force protection of password logins (see the domain's `oauth::lockout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordPolicy {
@@ -318,6 +324,42 @@ mod tests {
         let e = at(DEFAULT_DATABASE, None, Some("short")).unwrap_err();
         assert_eq!(e.field, "IDP_KEY_ENCRYPTION_KEY");
         assert!(!e.to_string().contains("short"), "the value is not echoed");
+        // PostgreSQL: every replica needs the same key, so none is generated
+        let pg = "postgres://idp:pw@db:5432/idp";
+        assert_eq!(
+            at(pg, None, Some(&hex)).unwrap(),
+            KekSource::Value(hex.clone())
+        );
+        assert_eq!(
+            at(pg, Some("/run/kek"), None).unwrap(),
+            KekSource::File("/run/kek".into())
+        );
+        assert_eq!(
+            at(pg, None, None).unwrap_err().field,
+            "key_encryption_key_file"
+        );
+    }
+
+    #[test]
+    fn the_database_is_a_sqlite_or_postgres_url() {
+        let with = |db: &str| {
+            let o = Overrides {
+                database: Some(db.into()),
+                key_encryption_key: Some(RedactedString("ab".repeat(32))),
+                ..Overrides::default()
+            };
+            RawSettings::from_toml("").unwrap().validate(&o)
+        };
+        for ok in [
+            "sqlite://x.sqlite?mode=rwc",
+            "postgres://idp@127.0.0.1:5432/idp",
+            "postgresql://idp@db/idp",
+        ] {
+            assert_eq!(with(ok).unwrap().database, ok);
+        }
+        for bad in ["mysql://db/idp", "x.sqlite", "postgres:/db"] {
+            assert_eq!(with(bad).unwrap_err().field, "database", "{bad}");
+        }
     }
 
     #[test]

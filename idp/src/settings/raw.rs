@@ -150,8 +150,11 @@ impl RawSettings {
             )
         })?;
         let database = pick(&overrides.database, self.database, DEFAULT_DATABASE);
-        if !database.starts_with("sqlite:") {
-            return Err(err("database", "only sqlite: URLs are supported"));
+        if !(database.starts_with("sqlite:") || super::is_postgres_url(&database)) {
+            return Err(err(
+                "database",
+                "must be a sqlite: or postgres:// (postgresql://) URL",
+            ));
         }
         let default_ttl = self
             .access_token_ttl_seconds

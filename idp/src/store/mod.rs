@@ -1,8 +1,8 @@
 //! Storage: everything the IDP keeps (codes, sessions, refresh tokens, revocations, DPoP proof
-//! `jti`s, SSO sessions, consents, form tokens, signing keys), behind [`Store`] and
-//! [`Transaction`] so that another backend (PostgreSQL, for several IDP replicas) is one more
-//! implementation of these two traits and the domain code (grants, sessions, keys) does not
-//! change. [`sqlite`] is the embedded default.
+//! `jti`s, SSO sessions, consents, form tokens, login budgets, signing keys), behind [`Store`] and
+//! [`Transaction`] so that another backend is one more implementation of these two traits and the
+//! domain code (grants, sessions, keys) does not change. [`sqlite`] is the embedded default;
+//! [`postgres`] is for several IDP replicas on one database. [`open`] picks one by the database URL.
 //!
 //! The contract every backend keeps:
 //! - Nothing is acknowledged before it is durable: a [`Transaction`] is committed (synchronously
@@ -11,39 +11,37 @@
 //! - Transactions are serialisable where it matters: of two concurrent transactions that use the
 //!   same authorization code ([`Transaction::use_code`]) or refresh token
 //!   ([`Transaction::mark_refresh_used`]), exactly one wins.
-//! - Revocation sequence numbers only grow and are never reused, so a gateway's cursor into the
-//!   feed never skips an entry.
+//! - Revocation sequence numbers only grow, are never reused, and become visible in their
+//!   order (an entry is never seen before every lower-numbered one is), so a gateway's cursor
+//!   into the feed never skips an entry, whichever replica wrote it.
+//! - Every committed revocation wakes the [`Store::revocation_signal`] subscribers of every
+//!   store on the same database (one process on SQLite; every replica on PostgreSQL).
+//! - Failures a retry may not meet (database unreachable or restarting) are
+//!   [`StoreError::is_unavailable`]; nothing is written by a transaction that failed.
 //! - Secrets are stored only as digests: callers hand over hashes, never codes, tokens or cookies.
 //!   Signing keys' private parts arrive sealed (the domain's `oauth::keys::encryption`).
 
+mod error;
+pub mod postgres;
 mod records;
+mod signal;
 pub mod sqlite;
 
+pub use error::{StoreError, StoreResult};
 pub use records::{
-    CodeUse, FormToken, IssuedToken, NewCode, NewKey, NewRefreshToken, NewSession, NewSsoSession,
-    Revocation, SsoRecord, StoredCode, StoredKey, StoredRefresh,
+    AddressFailures, CodeUse, FormToken, IssuedToken, LoginFailures, NewCode, NewKey,
+    NewRefreshToken, NewSession, NewSsoSession, Revocation, SsoRecord, StoredCode, StoredKey,
+    StoredRefresh, UserFailures,
 };
+pub use signal::RevocationSignal;
 
 use async_trait::async_trait;
 use std::sync::Arc;
 
-/// A storage failure (the backend's own error, for the log); answered as `server_error`.
-#[derive(Debug, thiserror::Error)]
-#[error("storage: {0}")]
-pub struct StoreError(Box<dyn std::error::Error + Send + Sync>);
-
-impl StoreError {
-    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        StoreError(e.into())
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
 /// Why a store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreOpenError {
-    #[error("database {url:?}: no storage backend for this URL (supported: sqlite:)")]
+    #[error("database {url:?}: no storage backend for this URL (supported: sqlite:, postgres:)")]
     UnsupportedUrl { url: String },
     #[error("database {url:?}: {source}")]
     Open {
@@ -61,11 +59,18 @@ pub enum StoreOpenError {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreOpenError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if is_postgres_url(url) {
+        Ok(Arc::new(postgres::PgStore::open(url).await?))
     } else {
         Err(StoreOpenError::UnsupportedUrl {
             url: url.to_owned(),
         })
     }
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Reads, single-statement writes, and the start of write transactions.
@@ -77,7 +82,8 @@ pub trait Store: Send + Sync {
     /// Whether the access token `jti`, or its session `sid`, is in the revocation feed.
     async fn is_revoked(&self, jti: &str, sid: Option<&str>) -> StoreResult<bool>;
     /// Live revocations after `since` (all live ones when `None`), at most `limit`, in order;
-    /// and the cursor to ask from next time.
+    /// and the cursor to ask from next time, never past an entry that is not visible yet (one
+    /// still being written by a transaction, on this replica or another).
     async fn revocations_since(
         &self,
         since: Option<i64>,
@@ -125,6 +131,17 @@ pub trait Store: Send + Sync {
 
     /// Every signing key not retired, oldest first.
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+
+    /// Wakes on every committed revocation (by this store or, on a shared database, any other
+    /// replica's); subscribe before reading the feed so that nothing committed after the read
+    /// is missed. A wake-up may be spurious (e.g. after a lost database connection): read again.
+    fn revocation_signal(&self) -> RevocationSignal;
+
+    /// The login failures recorded for `user` and the client `address` (when known).
+    async fn login_failures(&self, user: &str, address: Option<&str>)
+    -> StoreResult<LoginFailures>;
+    /// Forgets `user`'s failures (after a successful login).
+    async fn clear_user_failures(&self, user: &str) -> StoreResult<()>;
 }
 
 /// A write transaction. Dropping it without [`Transaction::commit`] rolls it back.
@@ -186,4 +203,20 @@ pub trait Transaction: Send {
     async fn private_keys(&mut self) -> StoreResult<Vec<(String, Vec<u8>)>>;
     /// Replaces the stored private part of `kid` (re-sealing it).
     async fn set_private_key(&mut self, kid: &str, private_key: &[u8]) -> StoreResult<()>;
+
+    /// The login failures of `user` and `address`, locked until the transaction ends (two
+    /// concurrent failures, on any replica, both count).
+    async fn login_failures_for_update(
+        &mut self,
+        user: &str,
+        address: Option<&str>,
+    ) -> StoreResult<LoginFailures>;
+    /// Stores the records of [`Transaction::login_failures_for_update`] (a `None` leaves that
+    /// record as it is).
+    async fn set_login_failures(
+        &mut self,
+        user: &str,
+        address: Option<&str>,
+        records: &LoginFailures,
+    ) -> StoreResult<()>;
 }

@@ -167,3 +167,29 @@ pub struct StoredKey {
     /// Published with nothing scheduled (see [`Transaction::usable_key`]).
     pub standing: bool,
 }
+
+/// A client address's password-login failures (the domain's `oauth::lockout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AddressFailures {
+    pub failures: i64,
+    pub window_start: i64,
+    pub locked_until: i64,
+    /// When the record may be dropped (it decides nothing after that).
+    pub forget_at: i64,
+}
+
+/// A user's password-login failures (the domain's `oauth::lockout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UserFailures {
+    pub failures: i64,
+    pub last_failure: i64,
+    /// When the record may be dropped (it decides nothing after that).
+    pub forget_at: i64,
+}
+
+/// The login budgets one attempt touches: the user's and, when known, the client address's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginFailures {
+    pub user: Option<UserFailures>,
+    pub address: Option<AddressFailures>,
+}

@@ -83,6 +83,23 @@ pub async fn state_with(db: &std::path::Path, config: &str) -> Arc<idp::AppState
     idp::AppState::open(settings).await.unwrap()
 }
 
+/// The key-encryption key every replica of a PostgreSQL test shares.
+pub const SHARED_KEK: &str = "0707070707070707070707070707070707070707070707070707070707070707";
+
+/// A server state on the database at `url` (any backend), with [`SHARED_KEK`].
+pub async fn state_on_url(url: &str, config: &str) -> Arc<idp::AppState> {
+    let overrides = Overrides {
+        database: Some(url.to_owned()),
+        key_encryption_key: Some(idp::settings::RedactedString(SHARED_KEK.to_owned())),
+        ..Default::default()
+    };
+    let settings = RawSettings::from_toml(config)
+        .unwrap()
+        .validate(&overrides)
+        .unwrap();
+    idp::AppState::open(settings).await.unwrap()
+}
+
 pub struct Resp {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,

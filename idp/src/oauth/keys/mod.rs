@@ -36,7 +36,10 @@ pub enum KeyError {
 
 impl From<KeyError> for OAuthError {
     fn from(e: KeyError) -> Self {
-        OAuthError::Server(e.to_string())
+        match e {
+            KeyError::Store(e) => e.into(),
+            e => OAuthError::Server(e.to_string()),
+        }
     }
 }
 

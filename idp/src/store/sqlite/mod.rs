@@ -6,8 +6,9 @@
 //! makes code and refresh-token use single-winner.
 
 use super::{
-    FormToken, NewCode, NewSsoSession, Revocation, SsoRecord, Store, StoreError, StoreOpenError,
-    StoreResult, StoredKey, Transaction,
+    AddressFailures, FormToken, LoginFailures, NewCode, NewSsoSession, Revocation,
+    RevocationSignal, SsoRecord, Store, StoreOpenError, StoreResult, StoredKey, Transaction,
+    UserFailures,
 };
 mod transaction;
 
@@ -19,14 +20,10 @@ use transaction::SqliteTransaction;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::new(e)
-    }
-}
-
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One process per database file: a revocation wakes the waiters of this process.
+    signal: RevocationSignal,
 }
 
 impl SqliteStore {
@@ -62,7 +59,10 @@ impl SqliteStore {
                 url: url.to_owned(),
                 source: e.into(),
             })?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            signal: RevocationSignal::default(),
+        })
     }
 }
 
@@ -70,7 +70,11 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqliteTransaction { tx }))
+        Ok(Box::new(SqliteTransaction {
+            tx,
+            signal: self.signal.clone(),
+            revoked: false,
+        }))
     }
 
     async fn is_revoked(&self, jti: &str, sid: Option<&str>) -> StoreResult<bool> {
@@ -132,6 +136,8 @@ impl Store for SqliteStore {
             "DELETE FROM revocations WHERE exp <= ?",
             "DELETE FROM form_tokens WHERE expires_at <= ?",
             "DELETE FROM dpop_jtis WHERE expires_at <= ?",
+            "DELETE FROM login_address_failures WHERE forget_at <= ?",
+            "DELETE FROM login_user_failures WHERE forget_at <= ?",
         ] {
             sqlx::query(table).bind(now).execute(&mut *tx).await?;
         }
@@ -289,6 +295,61 @@ impl Store for SqliteStore {
             })
             .collect())
     }
+
+    fn revocation_signal(&self) -> RevocationSignal {
+        self.signal.clone()
+    }
+
+    async fn login_failures(
+        &self,
+        user: &str,
+        address: Option<&str>,
+    ) -> StoreResult<LoginFailures> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(login_failures(&mut conn, user, address).await?)
+    }
+
+    async fn clear_user_failures(&self, user: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_user_failures WHERE username = ?")
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+pub(super) async fn login_failures(
+    conn: &mut sqlx::SqliteConnection,
+    user: &str,
+    address: Option<&str>,
+) -> Result<LoginFailures, sqlx::Error> {
+    let user = sqlx::query(
+        "SELECT failures, last_failure, forget_at FROM login_user_failures WHERE username = ?",
+    )
+    .bind(user)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| UserFailures {
+        failures: r.get("failures"),
+        last_failure: r.get("last_failure"),
+        forget_at: r.get("forget_at"),
+    });
+    let address = match address {
+        None => None,
+        Some(a) => sqlx::query(
+            "SELECT failures, window_start, locked_until, forget_at FROM login_address_failures WHERE address = ?",
+        )
+        .bind(a)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| AddressFailures {
+            failures: r.get("failures"),
+            window_start: r.get("window_start"),
+            locked_until: r.get("locked_until"),
+            forget_at: r.get("forget_at"),
+        }),
+    };
+    Ok(LoginFailures { user, address })
 }
 
 pub(super) async fn consented_scopes<'e>(

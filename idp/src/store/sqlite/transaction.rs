@@ -1,21 +1,27 @@
 //! [`Transaction`] on SQLite: one `BEGIN IMMEDIATE` transaction per value.
 
-use super::consented_scopes;
+use super::{consented_scopes, login_failures};
 use crate::store::{
-    CodeUse, IssuedToken, NewKey, NewRefreshToken, NewSession, StoreResult, StoredCode,
-    StoredRefresh, Transaction,
+    CodeUse, IssuedToken, LoginFailures, NewKey, NewRefreshToken, NewSession, RevocationSignal,
+    StoreResult, StoredCode, StoredRefresh, Transaction,
 };
 use async_trait::async_trait;
 use sqlx::{Row, Sqlite};
 
 pub(super) struct SqliteTransaction {
     pub(super) tx: sqlx::Transaction<'static, Sqlite>,
+    pub(super) signal: RevocationSignal,
+    /// Whether the transaction added to the revocation feed (its commit wakes the long polls).
+    pub(super) revoked: bool,
 }
 
 #[async_trait]
 impl Transaction for SqliteTransaction {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.tx.commit().await?;
+        if self.revoked {
+            self.signal.notify();
+        }
         Ok(())
     }
 
@@ -36,6 +42,7 @@ impl Transaction for SqliteTransaction {
     }
 
     async fn revoke_jti(&mut self, jti: &str, exp: i64, now: i64) -> StoreResult<()> {
+        self.revoked = true;
         insert_revocation(&mut self.tx, "jti", jti, exp, now).await
     }
 
@@ -67,6 +74,7 @@ impl Transaction for SqliteTransaction {
         .bind(sid)
         .execute(&mut *self.tx)
         .await?;
+        self.revoked = true;
         insert_revocation(&mut self.tx, "sid", sid, feed_exp, now).await
     }
 
@@ -291,6 +299,52 @@ impl Transaction for SqliteTransaction {
             .bind(kid)
             .execute(&mut *self.tx)
             .await?;
+        Ok(())
+    }
+
+    async fn login_failures_for_update(
+        &mut self,
+        user: &str,
+        address: Option<&str>,
+    ) -> StoreResult<LoginFailures> {
+        // BEGIN IMMEDIATE already holds the database's write lock.
+        Ok(login_failures(&mut self.tx, user, address).await?)
+    }
+
+    async fn set_login_failures(
+        &mut self,
+        user: &str,
+        address: Option<&str>,
+        records: &LoginFailures,
+    ) -> StoreResult<()> {
+        if let Some(u) = records.user {
+            sqlx::query(
+                "INSERT INTO login_user_failures (username, failures, last_failure, forget_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (username) DO UPDATE SET failures = excluded.failures,
+                   last_failure = excluded.last_failure, forget_at = excluded.forget_at",
+            )
+            .bind(user)
+            .bind(u.failures)
+            .bind(u.last_failure)
+            .bind(u.forget_at)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        if let (Some(address), Some(a)) = (address, records.address) {
+            sqlx::query(
+                "INSERT INTO login_address_failures (address, failures, window_start, locked_until, forget_at) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (address) DO UPDATE SET failures = excluded.failures,
+                   window_start = excluded.window_start, locked_until = excluded.locked_until,
+                   forget_at = excluded.forget_at",
+            )
+            .bind(address)
+            .bind(a.failures)
+            .bind(a.window_start)
+            .bind(a.locked_until)
+            .bind(a.forget_at)
+            .execute(&mut *self.tx)
+            .await?;
+        }
         Ok(())
     }
 }
