@@ -1,4 +1,4 @@
-//! Test tokens and key sets, shared by the filter's tests, host-test (its tests and its scenario
+//! Test tokens, key sets and DPoP proofs, shared by the filter's tests, host-test (its tests and its scenario
 //! files) and e2e (through host-test's scenarios): one minter, so every suite signs the same way.
 //!
 //! Keys are derived from a one-byte seed (`[seed; 32]` as the private scalar or Ed25519 seed), so
@@ -17,7 +17,9 @@
 //! ```
 
 mod claims;
+mod dpop;
 mod issuer;
 
 pub use claims::{access_token_claims, merge};
+pub use dpop::{ath, proof_claims, thumbprint};
 pub use issuer::{Issuer, KeyError, b64, jwks};
