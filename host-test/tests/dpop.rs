@@ -3,6 +3,8 @@
 //! the proof's signature checked by Envoy's `verify_signature` foreign function (or in Wasm
 //! without it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 mod support;
 
 use host_test::{Envoy, Outcome, Request, Response};
