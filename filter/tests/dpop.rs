@@ -734,3 +734,19 @@ fn an_unknown_confirmation_method_is_refused() {
         Outcome::Deny(Denial::Malformed(_))
     ));
 }
+
+#[test]
+fn a_bound_token_from_another_token_source_is_a_downgrade() {
+    let key = client();
+    let token = bound_token(&key);
+    let cookie = format!("at={token}");
+    let proof = proof_for(&key, &token, "c");
+    let config = config_with(json!({"providers": [{
+        "dpop": "allowed",
+        "token_sources": [{"header": "authorization", "prefix": "Bearer "}, {"cookie": "at"}]
+    }]}));
+    assert_eq!(
+        Gateway::new(config).once(&[("cookie", &cookie), ("dpop", &proof)]),
+        denied(DpopDenial::BoundTokenAsBearer)
+    );
+}
