@@ -374,7 +374,12 @@ impl ScenarioEnvoy {
 
 /// Sends one request; returns status, headers and body (a reset or refused connection is an
 /// observation too: no status).
-fn send(url: &str, spec: &RequestSpec, token: Option<&str>, tag: &str) -> client::Response {
+fn send(
+    url: &str,
+    spec: &RequestSpec,
+    headers: &[(String, String)],
+    tag: &str,
+) -> client::Response {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -389,8 +394,8 @@ fn send(url: &str, spec: &RequestSpec, token: Option<&str>, tag: &str) -> client
     for (k, v) in &spec.headers {
         builder = builder.header(k.as_str(), v.as_str());
     }
-    if let Some(token) = token {
-        builder = builder.header("authorization", format!("Bearer {token}"));
+    for (k, v) in headers {
+        builder = builder.header(k.as_str(), v.as_str());
     }
     let result = match &spec.body {
         Some(body) => builder
@@ -428,13 +433,26 @@ impl Run<'_> {
                 .set_route(&change.cluster, &change.route, change.response.clone());
         }
         if let Some(request) = &step.request {
-            let token = match &request.token {
-                Some(spec) => Some(self.scenario.token(&self.keys, spec, unix_now())?),
-                None => None,
-            };
+            let now = unix_now();
+            let mut headers = Vec::new();
+            let mut token_text = None;
+            if let Some(spec) = &request.token {
+                let text = self.scenario.token(&self.keys, spec, now)?;
+                headers.push(("authorization".to_owned(), spec.authorization(&text)));
+                token_text = Some(text);
+            }
+            let proofs = self.scenario.proofs(
+                &self.keys,
+                request,
+                token_text.as_deref(),
+                &self.envoy.url,
+                now,
+                self.requests,
+            )?;
+            headers.extend(proofs.into_iter().map(|p| ("dpop".to_owned(), p)));
             self.requests += 1;
             let tag = self.requests.to_string();
-            let res = send(&self.envoy.url, request, token.as_deref(), &tag);
+            let res = send(&self.envoy.url, request, &headers, &tag);
             let upstream_headers = self.upstreams.forwarded(&tag);
             let observed = Observed {
                 status: (res.status != 0).then_some(res.status),
@@ -570,7 +588,8 @@ fn all<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
 /// status and whether it was forwarded; for a local reply every response header the filter set
 /// and the body; for a forwarded request every header of the harness's upstream request (not the
 /// pseudo-headers), every `x-auth-*` header and `authorization` as Envoy's upstream got them
-/// (`authorization` by count: tokens carry each runner's own clock). Empty when they agree.
+/// (`authorization` and `dpop` by count: tokens and proofs carry each runner's own clock and
+/// origin). Empty when they agree.
 pub fn differences(harness: &Observed, envoy: &Observed) -> Vec<String> {
     let mut out = Vec::new();
     if harness.status != envoy.status {
@@ -629,7 +648,7 @@ pub fn differences(harness: &Observed, envoy: &Observed) -> Vec<String> {
         names.dedup();
         for name in names {
             let (mut hv, mut ev) = (all(h, &name), all(e, &name));
-            if name == "authorization" {
+            if name == "authorization" || name == "dpop" {
                 hv = hv.iter().map(|_| "(a token)").collect();
                 ev = ev.iter().map(|_| "(a token)").collect();
             }

@@ -24,4 +24,6 @@ pub mod ticker;
 pub mod verifier;
 
 #[cfg(test)]
+mod dpop_tests;
+#[cfg(test)]
 mod tests;

@@ -19,6 +19,25 @@ pub const NAMES: &[&str] = &[
     "denied.revoked",
     "denied.no_keys",
     "denied.bad_request",
+    "denied.dpop_missing_proof",
+    "denied.dpop_multiple_proofs",
+    "denied.dpop_malformed_proof",
+    "denied.dpop_bad_algorithm",
+    "denied.dpop_bad_key",
+    "denied.dpop_bad_signature",
+    "denied.dpop_key_mismatch",
+    "denied.dpop_wrong_htm",
+    "denied.dpop_wrong_htu",
+    "denied.dpop_stale",
+    "denied.dpop_future",
+    "denied.dpop_wrong_ath",
+    "denied.dpop_replayed",
+    "denied.dpop_replay_cache_full",
+    "denied.dpop_replay_cache_error",
+    "denied.dpop_bound_token_as_bearer",
+    "denied.dpop_required",
+    "denied.dpop_unbound_token",
+    "denied.dpop_disabled",
     "jwks_fetch_ok",
     "jwks_fetch_failed",
     "revocation_poll_ok",
@@ -60,7 +79,7 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use filter::denial::Denial;
+    use filter::denial::{Denial, DpopDenial};
 
     #[test]
     fn every_denial_has_a_counter() {
@@ -81,6 +100,25 @@ mod tests {
             Denial::InsufficientScope("x".into()),
             Denial::Revoked,
             Denial::NoKeys,
+            Denial::Dpop(DpopDenial::MissingProof),
+            Denial::Dpop(DpopDenial::MultipleProofs),
+            Denial::Dpop(DpopDenial::MalformedProof("x")),
+            Denial::Dpop(DpopDenial::BadAlgorithm),
+            Denial::Dpop(DpopDenial::BadKey("x")),
+            Denial::Dpop(DpopDenial::BadSignature),
+            Denial::Dpop(DpopDenial::KeyMismatch),
+            Denial::Dpop(DpopDenial::WrongMethod),
+            Denial::Dpop(DpopDenial::WrongUri),
+            Denial::Dpop(DpopDenial::Stale),
+            Denial::Dpop(DpopDenial::Future),
+            Denial::Dpop(DpopDenial::WrongTokenHash),
+            Denial::Dpop(DpopDenial::Replayed),
+            Denial::Dpop(DpopDenial::ReplayCacheFull),
+            Denial::Dpop(DpopDenial::ReplayCacheError),
+            Denial::Dpop(DpopDenial::BoundTokenAsBearer),
+            Denial::Dpop(DpopDenial::BearerNotAccepted),
+            Denial::Dpop(DpopDenial::UnboundToken),
+            Denial::Dpop(DpopDenial::SchemeNotAccepted),
         ];
         for d in denials {
             let name = format!("denied.{}", d.metric_name());

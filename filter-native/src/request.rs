@@ -8,12 +8,14 @@
 use crate::host::Stream;
 use crate::logout_flow::LogoutFlow;
 use crate::shared::Gateway;
-use filter::denial::Denial;
-use filter::gateway::{Knowledge, Outcome, RequestInfo, decide, logout_subject, unverified_issuer};
+use filter::denial::{Denial, DpopDenial};
+use filter::gateway::{
+    Knowledge, Outcome, RequestInfo, decide, denial_response, find_request_token, logout_subject,
+    unverified_issuer,
+};
 use filter::jwk::KeySet;
 use filter::logout::LogoutResponse;
 use filter::token_cache::TokenCache;
-use filter::token_sources::find_token;
 use filter::verified_token::VerifiedToken;
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -81,13 +83,27 @@ pub fn header_text(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-fn deny(gw: &Gateway, denial: &Denial, mut counts: Vec<(&'static str, u64)>) -> Plan {
-    crate::log::log(
-        crate::log::Level::Debug,
-        &format!("oauth2-gateway: request denied: {denial:?}"),
-    );
+fn deny(
+    gw: &Gateway,
+    headers: &[(&str, &str)],
+    denial: &Denial,
+    mut counts: Vec<(&'static str, u64)>,
+) -> Plan {
+    if let Denial::Dpop(DpopDenial::ReplayCacheFull | DpopDenial::ReplayCacheError) = denial {
+        crate::log::log(
+            crate::log::Level::Error,
+            &format!(
+                "oauth2-gateway: DPoP replay cache cannot take a proof ({denial:?}): DPoP requests are refused (fail closed); raise dpop_replay_cache_entries"
+            ),
+        );
+    } else {
+        crate::log::log(
+            crate::log::Level::Debug,
+            &format!("oauth2-gateway: request denied: {denial:?}"),
+        );
+    }
     counts.push((denial_counter(denial), 1));
-    let response = denial.response(&gw.config.realm);
+    let response = denial_response(&gw.config, headers, denial);
     Plan::Reply {
         status: response.status,
         headers: response
@@ -125,6 +141,7 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
         denylist: &denylist,
         now: now_ms / 1_000,
         native: Some(&keys.parsed),
+        replay: &gw.replay,
     };
 
     if let Some(logout) = &config.logout
@@ -145,7 +162,7 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
                 verified: Box::new(verified),
                 already_revoked,
             },
-            Err(denial) => deny(gw, &denial, Vec::new()),
+            Err(denial) => deny(gw, headers, &denial, Vec::new()),
         };
     }
 
@@ -193,7 +210,7 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
         Outcome::Deny(denial) => {
             if denial == Denial::UnknownKey {
                 // Perhaps the IDP rotated its keys: ask for an early (throttled) JWKS fetch.
-                if let Some(provider) = find_token(&config.token_sources, path, headers)
+                if let Some(provider) = find_request_token(config, path, headers)
                     .ok()
                     .flatten()
                     .and_then(|found| unverified_issuer(found.token))
@@ -202,7 +219,7 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
                     gw.request_early_refresh(provider);
                 }
             }
-            deny(gw, &denial, counts)
+            deny(gw, headers, &denial, counts)
         }
     }
 }

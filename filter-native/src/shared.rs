@@ -51,6 +51,9 @@ pub struct Gateway {
     denylist_writer: Mutex<Denylist>,
     /// Per provider: a worker saw a token with an unknown `kid` and asks for an early JWKS fetch.
     early_refresh: Vec<AtomicBool>,
+    /// The core's DPoP replay cache (proof `jti`s), in process memory: every worker of this
+    /// Envoy writes it with compare-and-set.
+    pub replay: MemoryShared,
 }
 
 /// Shards pruned per call of [`Gateway::prune_denylist`], bounding one poll's work.
@@ -70,7 +73,12 @@ impl Gateway {
             .iter()
             .map(|_| AtomicBool::new(false))
             .collect();
+        let replay = MemoryShared::default();
+        if config.dpop_algs.is_some() {
+            filter::dpop::replay::prepare(&replay);
+        }
         Gateway {
+            replay,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             config,
             counters,

@@ -58,7 +58,16 @@ impl NativeVerifier for ParsedKeys {
         if hash != "sha256" {
             return None;
         }
-        let key = self.by_spki.get(spki_der)?;
+        if let Some(key) = self.by_spki.get(spki_der) {
+            return Some(key.verify_sig(message, signature).is_ok());
+        }
+        // A key that is not in any JWKS (a DPoP proof's own `jwk`): parsed for this one call.
+        // Only one of the two parses can succeed (the SubjectPublicKeyInfo names its type).
+        let algorithms: [&'static dyn VerificationAlgorithm; 2] =
+            [&ECDSA_P256_SHA256_ASN1, &RSA_PKCS1_2048_8192_SHA256];
+        let key = algorithms
+            .into_iter()
+            .find_map(|alg| ParsedPublicKey::new(alg, spki_der).ok())?;
         Some(key.verify_sig(message, signature).is_ok())
     }
 }
@@ -114,9 +123,29 @@ pub mod tests {
             parsed.verify("sha256", &spki, b"messagE", sig.as_ref()),
             Some(false)
         );
-        // Unknown key or hash: no answer, the core falls back to its own path.
+        // Unknown hash, or a key AWS-LC cannot parse: no answer, the core falls back to its own
+        // path.
         assert_eq!(parsed.verify("sha256", b"other", b"m", sig.as_ref()), None);
         assert_eq!(parsed.verify("sha384", &spki, b"m", sig.as_ref()), None);
+    }
+
+    #[test]
+    fn a_key_from_no_jwks_is_parsed_for_the_call() {
+        let (jwks, _, pkcs8) = p256_jwks_pkcs8();
+        let set = KeySet::parse(jwks.as_bytes()).unwrap().set;
+        let spki = set.keys[0].spki_der.clone().unwrap();
+        let empty = ParsedKeys::default();
+        let rng = SystemRandom::new();
+        let der_pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8).unwrap();
+        let sig = der_pair.sign(&rng, b"proof").unwrap();
+        assert_eq!(
+            empty.verify("sha256", &spki, b"proof", sig.as_ref()),
+            Some(true)
+        );
+        assert_eq!(
+            empty.verify("sha256", &spki, b"proos", sig.as_ref()),
+            Some(false)
+        );
     }
 
     #[test]

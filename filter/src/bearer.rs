@@ -1,16 +1,24 @@
-//! Finding the bearer token of a request (RFC 6750 §2.1). Only the `Authorization` header is read:
-//! tokens in query strings leak into logs and are refused by design (RFC 9700 §2.5), and form
-//! bodies would make the filter buffer every request.
+//! Finding the token of a request's `Authorization` header: `Bearer` (RFC 6750 §2.1) and, where
+//! a provider accepts it, `DPoP` (RFC 9449 §7.1, the same token68 syntax).
 
-use crate::denial::Denial;
+use crate::denial::{Denial, Scheme};
 
-/// The token in the request's `Authorization` headers (all values, as the host gives them).
-/// `Ok(None)`: no bearer token at all. More than one `Authorization` header, or a header that is
-/// not a single well-formed bearer credential, is an error, never a guess.
+/// The bearer token in the request's `Authorization` headers (all values, as the host gives
+/// them). `Ok(None)`: no bearer token at all. More than one `Authorization` header, or a header
+/// that is not a single well-formed bearer credential, is an error, never a guess.
 pub fn bearer_token<'a>(authorization: &[&'a str]) -> Result<Option<&'a str>, Denial> {
+    Ok(credential(authorization, false)?.map(|(_, token)| token))
+}
+
+/// The token in the `Authorization` headers and its scheme: `Bearer`, or `DPoP` when `dpop`
+/// (otherwise the `DPoP` scheme is another scheme, not read).
+pub fn credential<'a>(
+    authorization: &[&'a str],
+    dpop: bool,
+) -> Result<Option<(Scheme, &'a str)>, Denial> {
     match authorization {
         [] => Ok(None),
-        [value] => parse(value),
+        [value] => parse(value, dpop),
         _ => Err(Denial::MultipleTokens),
     }
 }
@@ -29,20 +37,30 @@ static B64TOKEN: [bool; 256] = {
     table
 };
 
-fn parse(value: &str) -> Result<Option<&str>, Denial> {
+fn scheme_of(name: &str, dpop: bool) -> Option<Scheme> {
+    if name.eq_ignore_ascii_case("bearer") {
+        Some(Scheme::Bearer)
+    } else if dpop && name.eq_ignore_ascii_case("dpop") {
+        Some(Scheme::Dpop)
+    } else {
+        None
+    }
+}
+
+fn parse(value: &str, dpop: bool) -> Result<Option<(Scheme, &str)>, Denial> {
     let value = value.trim_matches([' ', '\t']);
-    let Some((scheme, rest)) = value.split_once([' ', '\t']) else {
+    let Some((name, rest)) = value.split_once([' ', '\t']) else {
         // "Bearer" alone is a bearer credential without a token; anything else is another scheme.
-        return if value.eq_ignore_ascii_case("bearer") {
+        return if scheme_of(value, dpop).is_some() {
             Err(Denial::Malformed("empty bearer credential"))
         } else {
             Ok(None)
         };
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        // Another scheme (Basic, DPoP…): no bearer token for this filter.
+    let Some(scheme) = scheme_of(name, dpop) else {
+        // Another scheme (Basic, …): no token for this filter.
         return Ok(None);
-    }
+    };
     let token = rest.trim_start_matches([' ', '\t']);
     if token.is_empty() {
         return Err(Denial::Malformed("empty bearer credential"));
@@ -58,7 +76,7 @@ fn parse(value: &str) -> Result<Option<&str>, Denial> {
             Denial::Malformed("token is not a b64token")
         });
     }
-    Ok(Some(token))
+    Ok(Some((scheme, token)))
 }
 
 #[cfg(test)]
@@ -116,6 +134,27 @@ mod tests {
             bearer_token(&["Bearer =="]),
             Err(Denial::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn the_dpop_scheme_is_read_only_where_offered() {
+        assert_eq!(credential(&["DPoP abc"], false), Ok(None));
+        assert_eq!(
+            credential(&["dpop abc"], true),
+            Ok(Some((Scheme::Dpop, "abc")))
+        );
+        assert_eq!(
+            credential(&["Bearer abc"], true),
+            Ok(Some((Scheme::Bearer, "abc")))
+        );
+        assert!(matches!(
+            credential(&["DPoP"], true),
+            Err(Denial::Malformed(_))
+        ));
+        assert_eq!(
+            credential(&["DPoP a", "Bearer a"], true),
+            Err(Denial::MultipleTokens)
+        );
     }
 
     #[test]

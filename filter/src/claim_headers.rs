@@ -66,6 +66,7 @@ mod tests {
             sid: None,
             sub: None,
             scopes: vec!["read".into(), "write".into()],
+            jkt: None,
             claims,
         }
     }

@@ -5,14 +5,19 @@ use crate::claim_headers::claim_headers;
 use crate::config::Action;
 use crate::config::FilterConfig;
 use crate::config::TokenSource;
-use crate::denial::Denial;
+use crate::denial::{Denial, DenialResponse, Offer, Scheme};
 use crate::denylist::Denylist;
+use crate::dpop::htu::request_uri;
+use crate::dpop::{Presented, ProofContext};
 use crate::jwk::KeySet;
 use crate::policy::rule_for;
 use crate::request_path::{NormalPath, normalise};
+use crate::shared_state::SharedData;
 use crate::signature::NativeVerifier;
 use crate::token_cache::TokenCache;
-use crate::token_sources::{cookies_without, find_token, without_query_param};
+use crate::token_sources::{
+    Found, cookies_without, find_token_or_dpop, header_values, without_query_param,
+};
 use crate::validation::validate_with;
 use crate::verified_token::VerifiedToken;
 use std::rc::Rc;
@@ -51,6 +56,8 @@ pub struct Knowledge<'a> {
     pub now: u64,
     /// Envoy's native signature verification, when the host has it.
     pub native: Option<&'a dyn NativeVerifier>,
+    /// The shared data DPoP proofs' `jti`s are remembered in (every worker of this Envoy).
+    pub replay: &'a dyn SharedData,
 }
 
 /// Validates a token (or finds it in the verified-token cache) and checks it was not revoked.
@@ -97,7 +104,7 @@ pub fn decide(
     if rule.action == Action::Bypass {
         return forward_anonymous(&target);
     }
-    let found = match find_token(&config.token_sources, request.path, request.headers) {
+    let found = match find_request_token(config, request.path, request.headers) {
         Ok(Some(found)) => found,
         Ok(None) if rule.action == Action::AllowMissing => return forward_anonymous(&target),
         Ok(None) => return Outcome::Deny(Denial::Missing),
@@ -113,6 +120,9 @@ pub fn decide(
     if let Err(denial) = check_source(config, &verified, &found.source) {
         return Outcome::Deny(denial);
     }
+    if let Err(denial) = check_dpop(config, k, request, &target.path, &found, &verified) {
+        return Outcome::Deny(denial);
+    }
     if let Err(denial) = rule.authorise(&verified, &provider.name) {
         return Outcome::Deny(denial);
     }
@@ -124,6 +134,10 @@ pub fn decide(
     let mut remove_headers = Vec::new();
     let mut rest = None;
     if !provider.forward_token {
+        // A proof is of no use without its token, and the upstream does not see the token.
+        if header_values(request.headers, "dpop").next().is_some() {
+            remove_headers.push("dpop".to_owned());
+        }
         // Wherever the token was, the upstream does not see it.
         match &found.source {
             TokenSource::AuthorizationBearer => remove_headers.push("authorization".to_owned()),
@@ -182,14 +196,102 @@ pub fn logout_subject<'t>(
     path: &'t str,
     headers: &'t [(&'t str, &'t str)],
 ) -> Result<(&'t str, VerifiedToken, bool), Denial> {
-    let found = find_token(&config.token_sources, path, headers)?.ok_or(Denial::Missing)?;
+    let found = find_request_token(config, path, headers)?.ok_or(Denial::Missing)?;
     let token = found.token;
     let verified = validate_with(config, k.keys, token, k.now, k.native)?;
     check_source(config, &verified, &found.source)?;
+    let target = normalise(path).map_err(Denial::AmbiguousPath)?;
+    let request = RequestInfo {
+        method: "POST",
+        path,
+        headers,
+    };
+    check_dpop(config, k, request, &target.path, &found, &verified)?;
     let revoked = k
         .denylist
         .is_revoked(verified.jti.as_deref(), verified.sid.as_deref());
     Ok((token, verified, revoked))
+}
+
+/// The request's token: `Authorization: DPoP` too when some provider accepts DPoP.
+pub fn find_request_token<'a>(
+    config: &FilterConfig,
+    path: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+) -> Result<Option<Found<'a>>, Denial> {
+    find_token_or_dpop(
+        &config.token_sources,
+        config.dpop_algs.is_some(),
+        path,
+        headers,
+    )
+}
+
+/// The token's presentation under its provider's DPoP settings (RFC 9449 §7): a DPoP-bound
+/// token only with the `DPoP` scheme and a valid proof for this request.
+fn check_dpop(
+    config: &FilterConfig,
+    k: Knowledge<'_>,
+    request: RequestInfo<'_>,
+    normal_path: &str,
+    found: &Found<'_>,
+    token: &VerifiedToken,
+) -> Result<(), Denial> {
+    let Some(provider) = config.providers.get(token.provider) else {
+        return Err(Denial::WrongIssuer);
+    };
+    let header = |name: &str| header_values(request.headers, name).next();
+    let uri = match found.scheme {
+        Scheme::Dpop => request_uri(
+            provider.dpop.htu_base.as_deref(),
+            header(":scheme"),
+            header(":authority").or_else(|| header("host")),
+            normal_path,
+        ),
+        Scheme::Bearer => None,
+    };
+    let proofs: Vec<&str> = header_values(request.headers, "dpop").collect();
+    let context = ProofContext {
+        method: request.method,
+        uri: uri.as_deref(),
+        proofs: &proofs,
+        now: k.now,
+        replay: k.replay,
+        replay_capacity: config.dpop_replay_cache_entries,
+        native: k.native,
+    };
+    let presented = Presented {
+        scheme: found.scheme,
+        token: found.token,
+        jkt: token.jkt.as_deref(),
+    };
+    crate::dpop::check(&provider.dpop, presented, &context).map_err(Denial::Dpop)
+}
+
+/// The answer to a refused request (RFC 6750 §3; with DPoP offered, RFC 9449 §7.1–7.2: a
+/// challenge per scheme, the error in the one the request used).
+pub fn denial_response(
+    config: &FilterConfig,
+    headers: &[(&str, &str)],
+    denial: &Denial,
+) -> DenialResponse {
+    let offer = Offer {
+        realm: &config.realm,
+        bearer: config.bearer_offered,
+        dpop_algs: config.dpop_algs.as_deref(),
+    };
+    let used_dpop = config.dpop_algs.is_some()
+        && header_values(headers, "authorization").any(|v| {
+            v.trim_start()
+                .get(..5)
+                .is_some_and(|s| s.eq_ignore_ascii_case("dpop "))
+        });
+    let scheme = if used_dpop {
+        Scheme::Dpop
+    } else {
+        Scheme::Bearer
+    };
+    denial.answer(&offer, scheme)
 }
 
 /// A token must come from a place its own provider accepts.

@@ -14,6 +14,8 @@ pub struct RawHeader {
     pub kid: Option<Value>,
     pub typ: Option<Value>,
     pub b64: Option<Value>,
+    /// A public key in the header: only DPoP proofs (RFC 9449 §4.2) are verified with it.
+    pub jwk: Option<Value>,
     pub crit: bool,
 }
 
@@ -46,6 +48,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 "kid" => header.kid = Some(access.next_value()?),
                 "typ" => header.typ = Some(access.next_value()?),
                 "b64" => header.b64 = Some(access.next_value()?),
+                "jwk" => header.jwk = Some(access.next_value()?),
                 "crit" => {
                     access.next_value::<IgnoredAny>()?;
                     header.crit = true;

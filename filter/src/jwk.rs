@@ -161,7 +161,9 @@ fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
     der::element(der::SEQUENCE, &[&ALGORITHM[..], &bits].concat())
 }
 
-fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
+/// One JWK (RFC 7517) to a verifying key: public keys only (a private or symmetric member is an
+/// error), of a type and size the gateway verifies.
+pub fn parse_jwk(key: &Map<String, Value>) -> Result<Jwk, &'static str> {
     if member(key, "use")?.is_some_and(|u| u != "sig") {
         return Err("not a signature key (use != sig)");
     }

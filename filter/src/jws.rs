@@ -18,13 +18,15 @@ pub struct Jws<'a> {
     pub signature: Vec<u8>,
 }
 
-/// The protected header members the gateway acts on. `jwk`, `jku`, `x5u` and `x5c` are never used
-/// to find a key: keys come only from the configured JWKS.
+/// The protected header members the gateway acts on. `jku`, `x5u` and `x5c` are never used to
+/// find a key, and `jwk` is only for DPoP proofs (RFC 9449 §4.2): a token's keys come only from
+/// the configured JWKS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     pub alg: Algorithm,
     pub kid: Option<String>,
     pub typ: Option<String>,
+    pub jwk: Option<Value>,
 }
 
 pub fn decode_segment(segment: &str) -> Result<Vec<u8>, Denial> {
@@ -80,6 +82,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header, Denial> {
         alg,
         kid: optional_string(raw.kid)?,
         typ: optional_string(raw.typ)?,
+        jwk: raw.jwk,
     })
 }
 

@@ -33,6 +33,7 @@ pub mod denial;
 pub mod denylist;
 pub mod denylist_store;
 pub mod der;
+pub mod dpop;
 pub mod feed_page;
 pub mod feed_poll;
 pub mod gateway;

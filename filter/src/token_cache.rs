@@ -174,6 +174,7 @@ mod tests {
             sid: None,
             sub: Some("s".into()),
             scopes: vec![],
+            jkt: None,
             claims: Default::default(),
         }
     }

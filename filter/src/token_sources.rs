@@ -3,15 +3,17 @@
 //! per provider. A request carrying more than one token, or the same token in two places, is
 //! refused (RFC 6750 §2: one method only), never guessed at.
 
-use crate::bearer::bearer_token;
+use crate::bearer::credential;
 use crate::config::TokenSource;
-use crate::denial::Denial;
+use crate::denial::{Denial, Scheme};
 
 /// A token found in a request, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found<'a> {
     pub token: &'a str,
     pub source: TokenSource,
+    /// `Dpop` for `Authorization: DPoP`; a token anywhere else is a bearer token.
+    pub scheme: Scheme,
 }
 
 /// Looks for a token in every source of `sources`. `Ok(None)`: no token anywhere.
@@ -20,14 +22,25 @@ pub fn find_token<'a>(
     path: &'a str,
     headers: &'a [(&'a str, &'a str)],
 ) -> Result<Option<Found<'a>>, Denial> {
+    find_token_or_dpop(sources, false, path, headers)
+}
+
+/// [`find_token`], also reading `Authorization: DPoP` when `dpop` (some provider accepts it).
+pub fn find_token_or_dpop<'a>(
+    sources: &[TokenSource],
+    dpop: bool,
+    path: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+) -> Result<Option<Found<'a>>, Denial> {
     let mut found: Option<Found<'a>> = None;
-    let mut add = |token: &'a str, source: &TokenSource| -> Result<(), Denial> {
+    let mut add = |token: &'a str, source: &TokenSource, scheme| -> Result<(), Denial> {
         if found.is_some() {
             return Err(Denial::MultipleTokens);
         }
         found = Some(Found {
             token,
             source: source.clone(),
+            scheme,
         });
         Ok(())
     };
@@ -35,8 +48,8 @@ pub fn find_token<'a>(
         match source {
             TokenSource::AuthorizationBearer => {
                 let values: Vec<&str> = header_values(headers, "authorization").collect();
-                if let Some(t) = bearer_token(&values)? {
-                    add(t, source)?;
+                if let Some((scheme, t)) = credential(&values, dpop)? {
+                    add(t, source, scheme)?;
                 }
             }
             TokenSource::Header { name, prefix } => {
@@ -47,7 +60,7 @@ pub fn find_token<'a>(
                     if token.is_empty() || token.contains([' ', ',']) {
                         return Err(Denial::Malformed("token header is empty or lists several"));
                     }
-                    add(token, source)?;
+                    add(token, source, Scheme::Bearer)?;
                 }
             }
             TokenSource::Query(name) => {
@@ -60,7 +73,7 @@ pub fn find_token<'a>(
                             // JWTs need no escaping; an escaped or empty value is not a token.
                             return Err(Denial::Malformed("query token is empty or escaped"));
                         }
-                        add(v, source)?;
+                        add(v, source, Scheme::Bearer)?;
                     }
                 }
             }
@@ -73,7 +86,7 @@ pub fn find_token<'a>(
                             if v.is_empty() {
                                 return Err(Denial::Malformed("cookie token is empty"));
                             }
-                            add(v, source)?;
+                            add(v, source, Scheme::Bearer)?;
                         }
                     }
                 }
@@ -113,7 +126,7 @@ pub fn cookies_without(headers: &[(&str, &str)], name: &str) -> String {
         .join("; ")
 }
 
-fn header_values<'a, 'n>(
+pub fn header_values<'a, 'n>(
     headers: &'a [(&'a str, &'a str)],
     name: &'n str,
 ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {

@@ -76,7 +76,9 @@ pub fn validate_with(
     let sid = optional_string(&jws.claims, "sid")?.map(str::to_owned);
     let sub = optional_string(&jws.claims, "sub")?.map(str::to_owned);
     let scopes = scopes(&jws.claims)?;
+    let jkt = confirmation_thumbprint(&jws.claims)?;
     Ok(VerifiedToken {
+        jkt,
         provider: index,
         lifetime,
         jti,
@@ -85,4 +87,23 @@ pub fn validate_with(
         scopes,
         claims: jws.claims,
     })
+}
+
+/// `cnf.jkt` of a DPoP-bound token (RFC 9449 §6.1). A `cnf` the gateway cannot check (not an
+/// object, or a confirmation method other than `jkt`, such as mTLS's `x5t#S256`) is refused:
+/// accepting it would drop the binding.
+fn confirmation_thumbprint(
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<String>, Denial> {
+    match claims.get("cnf") {
+        None => Ok(None),
+        Some(serde_json::Value::Object(cnf)) => match cnf.get("jkt") {
+            Some(serde_json::Value::String(jkt)) if !jkt.is_empty() => Ok(Some(jkt.clone())),
+            Some(_) => Err(Denial::Malformed("cnf.jkt is not a thumbprint")),
+            None => Err(Denial::Malformed(
+                "a confirmation method the gateway cannot check",
+            )),
+        },
+        Some(_) => Err(Denial::Malformed("cnf is not an object")),
+    }
 }

@@ -12,5 +12,7 @@ pub struct VerifiedToken {
     pub sid: Option<String>,
     pub sub: Option<String>,
     pub scopes: Vec<String>,
+    /// `cnf.jkt` (RFC 9449 §6.1): the token is DPoP-bound to the key with this thumbprint.
+    pub jkt: Option<String>,
     pub claims: Map<String, Value>,
 }

@@ -8,6 +8,7 @@ use common::*;
 use filter::denial::Denial;
 use filter::denylist::Denylist;
 use filter::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::shared_state::MemoryShared;
 use filter::token_cache::TokenCache;
 use serde_json::json;
 
@@ -34,6 +35,7 @@ fn run_with(denylist: &Denylist, method: &str, path: &str, auth: &[&str]) -> Out
         denylist,
         now: NOW,
         native: None,
+        replay: &MemoryShared::default(),
     };
     decide(
         &rules_config(),
@@ -179,11 +181,13 @@ fn the_cache_serves_a_token_seen_before_but_never_a_revoked_or_expired_one() {
         headers: &headers,
     };
     let empty = Denylist::default();
+    let replay = MemoryShared::default();
     let at = |now, denylist| Knowledge {
         keys: &sets,
         denylist,
         now,
         native: None,
+        replay: &replay,
     };
     assert!(matches!(
         decide(&config, at(NOW, &empty), request, &mut cache),
@@ -196,6 +200,7 @@ fn the_cache_serves_a_token_seen_before_but_never_a_revoked_or_expired_one() {
         denylist: &empty,
         now: NOW,
         native: None,
+        replay: &MemoryShared::default(),
     };
     assert!(matches!(
         decide(&config, no_keys, request, &mut cache),
@@ -234,6 +239,7 @@ fn tokens_from_other_places_when_the_provider_accepts_them() {
         denylist: &denylist,
         now: NOW,
         native: None,
+        replay: &MemoryShared::default(),
     };
     let mut cache = TokenCache::new(0);
     let cookie = format!("theme=dark; at={token}");

@@ -10,6 +10,7 @@ use common::*;
 use filter::denial::Denial;
 use filter::denylist::Denylist;
 use filter::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::shared_state::MemoryShared;
 use filter::token_cache::TokenCache;
 use serde_json::json;
 
@@ -36,6 +37,7 @@ fn run(path: &str, token: bool) -> Outcome {
         denylist: &denylist,
         now: NOW,
         native: None,
+        replay: &MemoryShared::default(),
     };
     let request = RequestInfo {
         method: "GET",

@@ -1,4 +1,4 @@
-//! Test tokens and key sets, shared by the filter's tests, host-test (its tests and its scenario
+//! Test tokens, key sets and DPoP proofs, shared by the filter's tests, host-test (its tests and its scenario
 //! files) and e2e (through host-test's scenarios): one minter, so every suite signs the same way.
 //! [`postgres`] is a throwaway PostgreSQL cluster for the IDP and e2e tests.
 //!
@@ -18,8 +18,10 @@
 //! ```
 
 mod claims;
+mod dpop;
 mod issuer;
 pub mod postgres;
 
 pub use claims::{access_token_claims, merge};
+pub use dpop::{ath, proof_claims, thumbprint};
 pub use issuer::{Issuer, KeyError, b64, jwks};

@@ -2,12 +2,17 @@
 //! error, not a silently ignored option) and the validated [`FilterConfig`] built once in
 //! `on_configure`. Every error names the field it is about.
 
+mod dpop;
 mod error;
 mod provider;
 mod rules;
 pub mod services;
 mod token_sources;
 
+pub use dpop::{
+    DEFAULT_PROOF_LEEWAY_SECONDS, DEFAULT_PROOF_MAX_AGE_SECONDS, DEFAULT_REPLAY_CACHE_ENTRIES,
+    DpopMode, DpopSettings, normal_authority, normal_origin,
+};
 pub use error::ConfigError;
 pub(crate) use error::{err, validate_header_name};
 pub use provider::{JwksSource, Provider, RawJwksSource, RawProvider};
@@ -55,6 +60,9 @@ pub struct RawConfig {
     /// Verified tokens remembered per worker (0 disables the cache).
     #[serde(default)]
     pub cache_max_entries: Option<usize>,
+    /// DPoP proof `jti`s remembered per Envoy (all workers), to refuse replays.
+    #[serde(default)]
+    pub dpop_replay_cache_entries: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +79,12 @@ pub struct FilterConfig {
     pub cache_max_entries: usize,
     /// Every place any provider reads tokens from.
     pub token_sources: Vec<TokenSource>,
+    pub dpop_replay_cache_entries: usize,
+    /// What the gateway offers in its challenges (RFC 9449 §7.2): the `Bearer` scheme (some
+    /// provider does not require DPoP) and the `DPoP` scheme with its algorithms (some provider
+    /// accepts it; `None`: no provider does, and the `DPoP` scheme is not even read).
+    pub bearer_offered: bool,
+    pub dpop_algs: Option<String>,
 }
 
 pub fn default_claim_headers() -> Vec<(String, String)> {
@@ -198,6 +212,28 @@ impl RawConfig {
         if cache_max_entries > 1_000_000 {
             return Err(err("cache_max_entries", "must be at most 1000000"));
         }
+        let dpop_replay_cache_entries = self
+            .dpop_replay_cache_entries
+            .unwrap_or(DEFAULT_REPLAY_CACHE_ENTRIES);
+        if !(1_024..=16_777_216).contains(&dpop_replay_cache_entries) {
+            return Err(err(
+                "dpop_replay_cache_entries",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        let bearer_offered = providers.iter().any(|p| p.dpop.mode != DpopMode::Required);
+        let dpop_algs = providers.iter().any(|p| p.dpop.offered()).then(|| {
+            crate::algorithm::Algorithm::ALL
+                .iter()
+                .filter(|a| {
+                    providers
+                        .iter()
+                        .any(|p| p.dpop.offered() && p.dpop.algorithms.contains(a))
+                })
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
         if idp_client.is_none() && revocation_feed.is_some() {
             return Err(err("idp_client", "is required by revocation_feed"));
         }
@@ -213,6 +249,9 @@ impl RawConfig {
             logout,
             cache_max_entries,
             token_sources,
+            dpop_replay_cache_entries,
+            bearer_offered,
+            dpop_algs,
         })
     }
 }

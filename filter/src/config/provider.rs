@@ -1,6 +1,7 @@
 //! One identity provider: the issuer whose tokens are accepted, its audiences and algorithms,
 //! where its keys come from, where its tokens may be, and where logout revokes them.
 
+use super::dpop::{DpopMode, DpopSettings, RawDpop};
 use super::error::{ConfigError, err};
 use super::services::RawCallout;
 use super::services::{RawProviderRevoke, Revocation};
@@ -40,6 +41,20 @@ pub struct RawProvider {
     /// Where logout revokes this provider's tokens (RFC 7009), as which client.
     #[serde(default)]
     pub revoke: Option<RawProviderRevoke>,
+    /// DPoP (RFC 9449): "disabled" (default), "allowed" or "required".
+    #[serde(default)]
+    pub dpop: Option<DpopMode>,
+    /// Accepted proof algorithms; default all four.
+    #[serde(default)]
+    pub dpop_algorithms: Option<Vec<String>>,
+    #[serde(default)]
+    pub dpop_proof_max_age_seconds: Option<u64>,
+    #[serde(default)]
+    pub dpop_proof_leeway_seconds: Option<u64>,
+    /// The public origin (`https://api.example.com`) proofs name in `htu`, when Envoy's
+    /// `:scheme`/`:authority` are not what the client used (a TLS-terminating proxy in front).
+    #[serde(default)]
+    pub dpop_htu_base: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +88,7 @@ pub struct Provider {
     pub token_sources: Vec<TokenSource>,
     /// Logout's revocation endpoint for this provider's tokens (none: logout is refused).
     pub revocation: Option<Revocation>,
+    pub dpop: DpopSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +167,22 @@ impl RawProvider {
         if leeway_seconds > 300 {
             return Err(err(f("leeway_seconds"), "must be at most 300"));
         }
+        let dpop = RawDpop {
+            mode: self.dpop,
+            algorithms: self.dpop_algorithms,
+            max_age_seconds: self.dpop_proof_max_age_seconds,
+            leeway_seconds: self.dpop_proof_leeway_seconds,
+            htu_base: self.dpop_htu_base,
+        }
+        .validate(at)?;
+        if dpop.offered() && !token_sources.contains(&TokenSource::AuthorizationBearer) {
+            return Err(err(
+                f("dpop"),
+                "DPoP tokens come in the Authorization header: token_sources must include it",
+            ));
+        }
         Ok(Provider {
+            dpop,
             name: self.name.unwrap_or_else(|| self.issuer.clone()),
             issuer: self.issuer,
             audiences: self.audiences,

@@ -3,13 +3,17 @@
 
 use super::host::{self, log_at};
 use super::logout_flow::LogoutFlow;
+use super::shared_data::HostShared;
 use super::worker::Worker;
 use crate::denial::Denial;
-use crate::gateway::{Knowledge, Outcome, RequestInfo, decide, logout_subject, unverified_issuer};
+use crate::denial::DpopDenial;
+use crate::gateway::{
+    Knowledge, Outcome, RequestInfo, decide, denial_response, find_request_token, logout_subject,
+    unverified_issuer,
+};
 use crate::logout::LogoutResponse;
 use crate::request_path::normalise;
 use crate::signature::NativeVerifier;
-use crate::token_sources::find_token;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
@@ -46,12 +50,19 @@ impl Http {
         Action::Pause
     }
 
-    fn deny(&self, worker: &Worker, denial: &Denial) -> Action {
+    fn deny(&self, worker: &Worker, headers: &[(&str, &str)], denial: &Denial) -> Action {
         worker
             .metrics
             .increment(&format!("denied.{}", denial.metric_name()));
-        log_at!(Debug, "oauth2-gateway: request denied: {denial:?}");
-        let response = denial.response(&worker.config.realm);
+        if let Denial::Dpop(DpopDenial::ReplayCacheFull | DpopDenial::ReplayCacheError) = denial {
+            log_at!(
+                Error,
+                "oauth2-gateway: DPoP replay cache cannot take a proof ({denial:?}): DPoP requests are refused (fail closed); raise dpop_replay_cache_entries"
+            );
+        } else {
+            log_at!(Debug, "oauth2-gateway: request denied: {denial:?}");
+        }
+        let response = denial_response(&worker.config, headers, denial);
         let challenge = response.www_authenticate.as_deref();
         let headers: Vec<(&str, &str)> = challenge
             .map(|c| ("www-authenticate", c))
@@ -94,6 +105,7 @@ impl Http {
                 denylist: &denylist,
                 now: now_ms / 1_000,
                 native,
+                replay: &HostShared,
             })
         };
         let first = run();
@@ -122,7 +134,7 @@ impl Http {
         );
         let (token, verified, already_revoked) = match subject {
             Ok(s) => s,
-            Err(denial) => return self.deny(worker, &denial),
+            Err(denial) => return self.deny(worker, headers, &denial),
         };
         match LogoutFlow::start(worker, &token, &verified, already_revoked) {
             Ok(flow) => {
@@ -220,7 +232,7 @@ impl HttpContext for Http {
         }
         if let Outcome::Deny(Denial::UnknownKey) = outcome {
             // Perhaps the IDP rotated its keys: ask for an early (throttled) JWKS fetch.
-            if let Some(provider) = find_token(&worker.config.token_sources, path, &pairs)
+            if let Some(provider) = find_request_token(&worker.config, path, &pairs)
                 .ok()
                 .flatten()
                 .and_then(|found| unverified_issuer(found.token))
@@ -244,7 +256,7 @@ impl HttpContext for Http {
                 worker.metrics.increment("allowed");
                 Action::Continue
             }
-            Outcome::Deny(denial) => self.deny(&worker, &denial),
+            Outcome::Deny(denial) => self.deny(&worker, &pairs, &denial),
         }
     }
 

@@ -41,6 +41,10 @@ impl Worker {
             .collect();
         let cache = RefCell::new(TokenCache::new(config.cache_max_entries));
         let native = EnvoyVerifier::probe();
+        if config.dpop_algs.is_some() {
+            // Before this VM serves a request (see `crate::dpop::replay`).
+            crate::dpop::replay::prepare(&HostShared);
+        }
         Worker {
             native,
             cache,

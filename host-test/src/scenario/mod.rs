@@ -5,6 +5,7 @@
 //! The format is documented in `host-test/scenarios/README.md`.
 
 mod check;
+mod proofs;
 mod run;
 mod tokens;
 
@@ -175,11 +176,37 @@ pub struct RequestSpec {
     /// Headers in order (a list of pairs, so repeats are possible).
     #[serde(default)]
     pub headers: Vec<(String, String)>,
-    /// Adds `authorization: Bearer <token>`.
+    /// Adds `authorization: Bearer <token>` (or the token's `scheme`).
     #[serde(default)]
     pub token: Option<TokenSpec>,
+    /// DPoP proofs (RFC 9449), each sent as a `dpop` header (two: two headers), made when the
+    /// request is sent.
+    #[serde(default)]
+    pub dpop: Vec<ProofSpec>,
     #[serde(default)]
     pub body: Option<String>,
+}
+
+/// A DPoP proof built at request time: `{"typ": "dpop+jwt", "alg", "jwk"}` of `key`, claims
+/// `htm` (the request's method), `htu` (`{origin}` and the request's path without query:
+/// `{origin}` is the URL the runner sends to, `http://gateway.test` in the harness), `iat`
+/// (`"now"`), `jti` (unique per request of the run) and `ath` (the hash of the request's token).
+/// Each may be overridden in `claims` (`null` removes); `header` overrides header members;
+/// `jwk_members` adds members to its `jwk`; `signed_by` signs with another key than the `jwk`
+/// names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofSpec {
+    pub key: String,
+    #[serde(default)]
+    pub claims: serde_json::Map<String, Value>,
+    #[serde(default)]
+    pub header: serde_json::Map<String, Value>,
+    #[serde(default)]
+    pub signed_by: Option<String>,
+    /// Members added to the header's `jwk` (a private `d`, say).
+    #[serde(default)]
+    pub jwk_members: serde_json::Map<String, Value>,
 }
 
 fn default_method() -> String {
@@ -204,6 +231,16 @@ pub struct TokenSpec {
     /// Use this text instead of a built token.
     #[serde(default)]
     pub raw: Option<String>,
+    /// The `Authorization` scheme: `Bearer` (default) or `DPoP`.
+    #[serde(default)]
+    pub scheme: Option<String>,
+}
+
+impl TokenSpec {
+    /// The `Authorization` value for the token `text`.
+    pub fn authorization(&self, text: &str) -> String {
+        format!("{} {text}", self.scheme.as_deref().unwrap_or("Bearer"))
+    }
 }
 
 /// What must be true of the response.
@@ -244,6 +281,20 @@ impl Scenario {
     /// claims with the token's overrides, signed by its key).
     pub fn token(&self, keys: &SigningKeys, spec: &TokenSpec, now: u64) -> Result<String, String> {
         keys.token(spec, &self.claims, now)
+    }
+
+    /// The `dpop` header values of `request` at `now`: `token` is the request's token text,
+    /// `origin` the runner's `scheme://authority`, `index` the request's number in the run.
+    pub fn proofs(
+        &self,
+        keys: &SigningKeys,
+        request: &RequestSpec,
+        token: Option<&str>,
+        origin: &str,
+        now: u64,
+        index: usize,
+    ) -> Result<Vec<String>, String> {
+        proofs::build_all(keys, request, token, origin, now, index)
     }
 
     pub fn from_json(text: &str) -> Result<Self, String> {

@@ -216,10 +216,20 @@ impl Runner<'_> {
         for (k, v) in &spec.headers {
             request = request.header(k, v.clone());
         }
+        let now = self.envoy.clock().unix_seconds();
+        let mut token_text = None;
         if let Some(token) = &spec.token {
-            let now = self.envoy.clock().unix_seconds();
             let text = self.scenario.token(&self.keys, token, now)?;
-            request = request.bearer(&text);
+            request = request.header("authorization", token.authorization(&text));
+            token_text = Some(text);
+        }
+        let origin = format!("{}://{}", request.scheme, request.authority);
+        let index = self.report.requests;
+        for proof in
+            self.scenario
+                .proofs(&self.keys, spec, token_text.as_deref(), &origin, now, index)?
+        {
+            request = request.header("dpop", proof);
         }
         if let Some(body) = &spec.body {
             request = request.body(body.clone());

@@ -6,21 +6,21 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use test_support::{Issuer, b64};
 
-/// A scenario key: ES256 only (the format's `alg` is checked, so others can come later).
-pub(crate) struct Key(Issuer);
+/// A scenario key: ES256 or EdDSA.
+pub(crate) struct Key(pub(crate) Issuer);
 
 impl Key {
     pub(crate) fn new(name: &str, spec: &KeySpec) -> Result<Self, String> {
-        if spec.alg != "ES256" {
-            return Err(format!(
-                "key {name}: only ES256 keys are supported, not {}",
-                spec.alg
-            ));
-        }
         let kid = spec.kid.as_deref().unwrap_or(name);
-        Issuer::try_es256(spec.seed, kid)
-            .map(Key)
-            .map_err(|e| format!("key {name}: {e}"))
+        match spec.alg.as_str() {
+            "ES256" => Issuer::try_es256(spec.seed, kid)
+                .map(Key)
+                .map_err(|e| format!("key {name}: {e}")),
+            "EdDSA" => Ok(Key(Issuer::eddsa(spec.seed, kid))),
+            other => Err(format!(
+                "key {name}: only ES256 and EdDSA keys are supported, not {other}"
+            )),
+        }
     }
 
     pub(crate) fn jwk(&self) -> Value {
@@ -47,11 +47,14 @@ impl SigningKeys {
         default_claims: &Map<String, Value>,
         now: u64,
     ) -> Result<String, String> {
-        let key = self
-            .0
-            .get(&spec.key)
-            .ok_or_else(|| format!("no key {}", spec.key))?;
-        build(spec, key, default_claims, now)
+        let key = self.get(&spec.key)?;
+        let mut token = spec.clone();
+        resolve_thumbprints(&mut token.claims, self)?;
+        build(&token, key, default_claims, now)
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Result<&Key, String> {
+        self.0.get(name).ok_or_else(|| format!("no key {name}"))
     }
 
     /// A JWKS document with the public halves of these keys.
@@ -108,6 +111,36 @@ pub(crate) fn render(
     Ok(out)
 }
 
+/// Replaces `"thumbprint:NAME"` strings (anywhere in `claims`) with the RFC 7638 thumbprint of
+/// key NAME: a DPoP-bound token's `"cnf": {"jkt": "thumbprint:client"}`.
+fn resolve_thumbprints(claims: &mut Map<String, Value>, keys: &SigningKeys) -> Result<(), String> {
+    fn walk(value: &mut Value, keys: &SigningKeys) -> Result<(), String> {
+        match value {
+            Value::String(s) => {
+                if let Some(name) = s.strip_prefix("thumbprint:") {
+                    *value = Value::from(keys.get(name)?.0.thumbprint());
+                }
+            }
+            Value::Array(items) => {
+                for v in items {
+                    walk(v, keys)?;
+                }
+            }
+            Value::Object(map) => {
+                for v in map.values_mut() {
+                    walk(v, keys)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    for v in claims.values_mut() {
+        walk(v, keys)?;
+    }
+    Ok(())
+}
+
 /// Replaces `"now"`, `"now+N"`, `"now-N"` strings (anywhere in `value`) with Unix seconds.
 pub(crate) fn resolve_time(value: &mut Value, now: u64) {
     match value {
@@ -137,7 +170,7 @@ fn time_placeholder(text: &str, now: u64) -> Option<u64> {
 }
 
 /// `base` with `over` merged in; a `null` in `over` removes the field.
-fn merged(base: &Map<String, Value>, over: &Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn merged(base: &Map<String, Value>, over: &Map<String, Value>) -> Map<String, Value> {
     let mut out = base.clone();
     for (k, v) in over {
         if v.is_null() {
