@@ -186,6 +186,36 @@ impl Gateway {
         issuer: &str,
         options: StackOptions,
     ) -> Result<Gateway, String> {
+        let text =
+            std::fs::read_to_string(artifacts::workspace_root().join("envoy").join(template))
+                .map_err(|e| format!("envoy/{template}: {e}"))?;
+        Self::launch_text(&text, dir, name, idp_port, rs_port, issuer, options)
+    }
+
+    /// As [`Gateway::start`], from the text of a template (e.g. envoy.yaml with a change).
+    pub fn start_text(
+        template: &str,
+        dir: &Path,
+        name: &str,
+        (idp_port, rs_port): (u16, u16),
+        issuer: &str,
+    ) -> Result<Gateway, String> {
+        let options = StackOptions::default();
+        let mut gateway =
+            Self::launch_text(template, dir, name, idp_port, rs_port, issuer, options)?;
+        gateway.wait_ready()?;
+        Ok(gateway)
+    }
+
+    fn launch_text(
+        template: &str,
+        dir: &Path,
+        name: &str,
+        idp_port: u16,
+        rs_port: u16,
+        issuer: &str,
+        options: StackOptions,
+    ) -> Result<Gateway, String> {
         let listen_port = free_port()?;
         let admin_port = free_port()?;
         let values = BTreeMap::from([
@@ -207,11 +237,8 @@ impl Gateway {
                 },
             ),
         ]);
-        let template =
-            std::fs::read_to_string(artifacts::workspace_root().join("envoy").join(template))
-                .map_err(|e| format!("envoy/{template}: {e}"))?;
         let config = dir.join(format!("{name}.yaml"));
-        std::fs::write(&config, envoy::render(&template, &values)?).map_err(|e| e.to_string())?;
+        std::fs::write(&config, envoy::render(template, &values)?).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(artifacts::envoy_bin()?);
         cmd.arg("-c").arg(&config).args([
             "--use-dynamic-base-id",

@@ -42,7 +42,12 @@ pub struct UnsupportedAlgorithm(pub String);
 impl FromStr for Algorithm {
     type Err = UnsupportedAlgorithm;
 
+    /// The registered names, and `Ed25519`: RFC 9864's fully specified name for EdDSA with
+    /// Ed25519, the only EdDSA this filter verifies (openid-client signs DPoP proofs with it).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "Ed25519" {
+            return Ok(Algorithm::EdDsa);
+        }
         Algorithm::ALL
             .into_iter()
             .find(|a| a.as_str() == s)
@@ -59,7 +64,8 @@ mod tests {
         for alg in Algorithm::ALL {
             assert_eq!(alg.as_str().parse::<Algorithm>(), Ok(alg));
         }
-        for bad in ["none", "HS256", "es256", "RS512", ""] {
+        assert_eq!("Ed25519".parse::<Algorithm>(), Ok(Algorithm::EdDsa));
+        for bad in ["none", "HS256", "es256", "RS512", "Ed448", "ed25519", ""] {
             assert!(bad.parse::<Algorithm>().is_err(), "{bad} must be refused");
         }
     }

@@ -154,6 +154,21 @@ fn accepts_an_eddsa_proof() {
     assert!(is_forward(&o), "{o:?}");
 }
 
+/// openid-client signs Ed25519 proofs with `alg: "Ed25519"` (RFC 9864's fully specified name for
+/// EdDSA with Ed25519): accepted as EdDSA.
+#[test]
+fn accepts_an_eddsa_proof_named_ed25519() {
+    let key = Issuer::eddsa(44, "client");
+    let token = bound_token(&key);
+    let mut header = key.proof_header();
+    header["alg"] = json!("Ed25519");
+    let proof = key.sign(&header, &proof_claims("GET", HTU, NOW, "ed-named", &token));
+    let auth = dpop_auth(&token);
+    let o =
+        Gateway::new(dpop_config("required")).once(&[("authorization", &auth), ("dpop", &proof)]);
+    assert!(is_forward(&o), "{o:?}");
+}
+
 /// An RSA client key (aws-lc-rs): its public JWK and a signer.
 fn rsa_client() -> (Value, RsaKeyPair) {
     let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();

@@ -9,7 +9,10 @@
 
 use e2e::artifacts::workspace_root;
 use e2e::process::free_port;
-use e2e::stack::{ALICE, ALICE_ARGON2, GATEWAY_CLIENT, sha256_hex, start_idp_with_config};
+use e2e::stack::{
+    ALICE, ALICE_ARGON2, GATEWAY_CLIENT, Gateway, sha256_hex, start_idp_with_config,
+    start_resource_server,
+};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,6 +34,19 @@ const DPOP_PUBLIC_CLIENT: &str = "dpop-app";
 const USER_NAME: &str = "Alice Example";
 /// The whole Node suite; each Node test also has its own timeout.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(420);
+
+/// envoy/envoy.yaml with `"dpop": "allowed"` for its provider.
+fn dpop_allowed() -> String {
+    let path = workspace_root().join("envoy").join("envoy.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let issuer = r#""issuer": "${ISSUER}","#;
+    assert!(
+        text.contains(issuer),
+        "{}: the provider's issuer line",
+        path.display()
+    );
+    text.replacen(issuer, &format!(r#"{issuer} "dpop": "allowed","#), 1)
+}
 
 fn browser_idp_config(post_logout_port: u16) -> String {
     let (web_id, web_secret) = WEB_CLIENT;
@@ -163,6 +179,18 @@ fn browser_suite() {
         &browser_idp_config(post_logout_port),
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    // The gateway in front of the demo API, as the local stack's envoy/envoy.yaml with DPoP
+    // allowed for the IDP's tokens (dpop.test.mjs calls the API with openid-client's proofs).
+    let (_rs, rs_port) = start_resource_server(dir.path(), "resource-server", free_port().unwrap())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gateway = Gateway::start_text(
+        &dpop_allowed(),
+        dir.path(),
+        "envoy",
+        (idp_port, rs_port),
+        &issuer,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 
     let mut tests: Vec<PathBuf> = std::fs::read_dir(browser_dir.join("tests"))
         .unwrap()
@@ -191,6 +219,7 @@ fn browser_suite() {
     cmd.args(&tests)
         .current_dir(&browser_dir)
         .env("IDP_URL", &idp.url)
+        .env("GATEWAY_URL", &gateway.url)
         .env("CHROMIUM_BIN", &chromium)
         .env("ARTIFACTS", &artifacts)
         .env("WEB_CLIENT_ID", WEB_CLIENT.0)
