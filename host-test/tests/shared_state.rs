@@ -21,7 +21,9 @@ fn revoking_config() -> Value {
         "resource_server": {"cluster": "resource-server", "path": "/internal/sessions/revoke",
                             "secret_header": "x-gateway-secret", "secret": "s3cret-s3cret-s3cret"}
     });
-    config["revocation_feed"] = json!({"cluster": "idp", "path": FEED_PATH, "poll_ms": 1000});
+    // Plain polling every second (no long poll: these tests time the polls themselves).
+    config["revocation_feed"] =
+        json!({"cluster": "idp", "path": FEED_PATH, "poll_ms": 1000, "long_poll_seconds": 0});
     config
 }
 

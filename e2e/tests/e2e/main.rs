@@ -26,6 +26,7 @@
 mod browser;
 mod envoy_configs;
 mod gateway_rules;
+mod idp_cluster_gateways;
 mod idp_logout;
 mod idp_replicas;
 mod istio;
