@@ -412,30 +412,39 @@ def dpop_run(envoy, alg, dpop, work, duration, conns):
     gateway after its first request) with a new proof of the alg's key every request. The proofs
     are written right before the run (iat now: fresh for dpop_proof_max_age_seconds), as many as
     the fastest DPoP rate seen on this Envoy allows in `duration`, with a margin."""
+    return dpop_proof_file(envoy, alg, dpop, work, duration)(conns)
+
+
+def dpop_proof_file(envoy, alg, dpop, work, duration):
+    """Writes the proofs of one DPoP run (see dpop_run); returns the run, a function of wrk's
+    connection count (so that perf can start between the two)."""
     key, token = dpop[alg]
     rate = envoy.dpop_rps.get(alg) or envoy.warm_rps
     floor = envoy.variant in SHARED  # checks no proof: replays are fine
     n = DPOP_FLOOR_PROOFS if floor else min(int(rate * duration * 1.5) + 2000, DPOP_MAX_PROOFS)
     path = f"{work}/{envoy.name}-{alg}.proofs"
     dpop_proofs.write_proofs(path, key, token, f"http://127.0.0.1:{envoy.port}{PATH}", n)
-    r = wrk(envoy, path, duration, conns, script="dpop.lua", may_wrap=floor)
-    envoy.position.pop(path, None)
-    envoy.dpop_rps[alg] = max(envoy.dpop_rps.get(alg, 0), r["rps"])
-    return r
+
+    def run(conns):
+        r = wrk(envoy, path, duration, conns, script="dpop.lua", may_wrap=floor)
+        envoy.position.pop(path, None)
+        envoy.dpop_rps[alg] = max(envoy.dpop_rps.get(alg, 0), r["rps"])
+        return r
+    return run
 
 
-def profile(envoy, tokens_file, work):
+def profile(envoy, run, work):
     """perf (software cpu-clock sampling: no hardware counters on these VMs) on the Envoy process
     during one wrk run: the share of its CPU time per DSO, turned into µs per request. The envoy
     binary is stripped, so the split is per DSO only: Envoy's own code (HTTP, the proxy-wasm host
     and its hostcalls, V8's runtime, BoringSSL) / the Wasm module's code compiled by V8 (JIT) /
-    kernel (loopback TCP, syscalls) / libc."""
+    kernel (loopback TCP, syscalls) / libc. `run(connections)` is the wrk run."""
     data = f"{work}/perf.data"
     perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-o", data,
                              "-p", str(envoy.proc.pid), "--", "sleep", str(DURATION)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.2)
-    r = wrk(envoy, tokens_file, DURATION, PRIMARY[1])
+    r = run(PRIMARY[1])
     perf.wait()
     rep = subprocess.run(["perf", "report", "-i", data, "--sort", "dso", "--stdio", "--no-children",
                           "-g", "none"], capture_output=True, text=True).stdout
@@ -634,11 +643,19 @@ def measure_at(work, conc, token_sets, files, dpop, results, rss, profiles):
     if PROFILE and "ES256" in token_sets and conc == PRIMARY[0]:
         say("profiles (perf, cpu-clock) of one run each")
         for v, mode in (("bare", "warm"), ("noop-wasm", "warm"), ("noop-native", "warm"), ("jwt-authn-cached", "warm"), ("filter", "warm"),
-                        ("native", "warm"), ("jwt-authn", "cold"), ("filter", "cold"), ("native", "cold")):
+                        ("native", "warm"), ("jwt-authn", "cold"), ("filter", "cold"), ("native", "cold"),
+                        ("filter", "dpop"), ("native", "dpop")):
             e = envoys.get((ALGS[0] if v in SHARED else "ES256", v))
-            if e is not None and mode in MODES:
-                r, split = profile(e, files["ES256", mode], work)
-                profiles.append((v, mode, r, split))
+            if e is None or mode not in MODES:
+                continue
+            if mode == "dpop":
+                if "ES256" not in dpop:
+                    continue
+                run = dpop_proof_file(e, "ES256", dpop, work, DURATION)
+            else:
+                run = lambda conns, e=e, mode=mode: wrk(e, files["ES256", mode], DURATION, conns)  # noqa: E731
+            r, split = profile(e, run, work)
+            profiles.append((v, mode, r, split))
     for e in envoys.values():
         e.stop()
 
