@@ -14,13 +14,11 @@ STARTUP_RUNS, VARIANTS, ALGS, MODES, WASM_OZ, PROFILE, REPORT.
 import base64
 import hashlib
 import http.client
-import http.server
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +26,8 @@ import threading
 import time
 
 import bench_report  # scripts/bench-lib/bench_report.py
+import dpop_proofs  # scripts/bench-lib/dpop_proofs.py
+from bench_tokens import free_port, mint_idp_dpop, minted_setup  # scripts/bench-lib/bench_tokens.py
 import processes  # scripts/bench-lib/processes.py
 
 ROOT = os.environ["ROOT"]
@@ -66,8 +66,15 @@ if "noop-native" in VARIANTS and not os.path.isfile(f"{NATIVE_MODULE_DIR}/libnoo
     VARIANTS.remove("noop-native")
 # Variants that do not check tokens: one Envoy serves both token sets.
 SHARED = {"bare", "noop-wasm", "noop-native"}
-ALGS = os.environ.get("ALGS", "ES256 RS256").split()
-MODES = os.environ.get("MODES", "warm cold").split()
+ALGS = os.environ.get("ALGS", "ES256 RS256 EdDSA").split()
+MODES = os.environ.get("MODES", "warm cold dpop").split()
+# The DPoP case (mode dpop): proofs of these algs, against the gateway's variants (jwt_authn has
+# no DPoP) and bare Envoy (the floor with the same request headers; it checks nothing, so it gets a
+# short proof file sent round and round: a proof takes ~0.1 ms to write in Python).
+DPOP_ALGS = ("ES256", "EdDSA")
+DPOP_VARIANTS = {"bare", "filter", "native"}
+DPOP_FLOOR_PROOFS = 2000
+DPOP_MAX_PROOFS = 400_000
 WASM_OZ = os.environ.get("WASM_OZ", "1") == "1"
 PROFILE = os.environ.get("PROFILE", "1") == "1" and shutil.which("perf") is not None
 PATH = "/api/hello"
@@ -82,12 +89,6 @@ LABELS = bench_report.LABELS
 
 def say(msg):
     print(f"\033[1m==> {msg}\033[0m", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(port, path, headers=None, timeout=2.0):
@@ -187,57 +188,6 @@ def mint_idp(port, n, threads=4):
     return out, n / (time.monotonic() - t0)
 
 
-def b64u(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def rs256_setup(work, n):
-    """An RSA-2048 key, its JWKS served on loopback (as an issuer), and n RS256 tokens with the
-    claims the IDP puts in its tokens (RFC 9068, typ at+jwt). None when `cryptography` is absent."""
-    try:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding, rsa
-    except ImportError:
-        return None
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pub = key.public_key().public_numbers()
-    to_bytes = lambda i: i.to_bytes((i.bit_length() + 7) // 8, "big")  # noqa: E731
-    kid = "bench-rs256"
-    jwks = json.dumps({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
-                                 "n": b64u(to_bytes(pub.n)), "e": b64u(to_bytes(pub.e))}]}).encode()
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-
-    class Jwks(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
-            if self.path.split("?")[0] != "/.well-known/jwks.json":
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(jwks)))
-            self.end_headers()
-            self.wfile.write(jwks)
-
-        def log_message(self, *_):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Jwks)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    header = b64u(json.dumps({"typ": "at+jwt", "alg": "RS256", "kid": kid}, separators=(",", ":")).encode())
-    now = int(time.time())
-    tokens = []
-    t0 = time.monotonic()
-    for i in range(n):
-        claims = {"iss": issuer, "sub": "client:demo-client", "aud": "demo-api", "exp": now + 3600,
-                  "iat": now, "nbf": now, "jti": b64u(os.urandom(16)), "client_id": "demo-client",
-                  "scope": "read"}
-        signing_input = header + "." + b64u(json.dumps(claims, separators=(",", ":")).encode())
-        sig = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        tokens.append(signing_input + "." + b64u(sig))
-    return port, issuer, tokens, n / (time.monotonic() - t0)
-
-
 # ----------------------------------------------------------------------------------------- Envoy
 
 def render(template, out, values):
@@ -264,6 +214,8 @@ class Envoy:
             "JWKS_REFRESH_SECONDS": 300, "FILTER_WASM": wasm})
         self.proc = None
         self.position = {}
+        self.warm_rps = 20000.0  # until the warm-up measured it
+        self.dpop_rps = {}  # alg -> the fastest DPoP run seen: sizes the next run's proof file
 
     def start(self):
         """Starts Envoy; returns (ms until admin /ready says LIVE, ms until the first 200 with the
@@ -331,14 +283,15 @@ class Envoy:
 
 # ------------------------------------------------------------------------------------------- wrk
 
-def wrk(envoy, tokens_file, duration, conns=16):
+def wrk(envoy, tokens_file, duration, conns=16, script="rotate.lua", may_wrap=False):
     """One wrk run; a cold run goes on in the token file where the previous run against this Envoy
-    with this file stopped (so tokens still in a cache are not replayed)."""
+    with this file stopped (so tokens still in a cache are not replayed). With script dpop.lua,
+    `tokens_file` holds "token<TAB>proof" lines, each sent once (see dpop_run)."""
     start = envoy.position.get(tokens_file, 0)
     before_cpu = envoy.cpu_seconds()
     before = envoy.counters()
     p = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
-                        "-s", f"{HERE}/rotate.lua", f"http://127.0.0.1:{envoy.port}{PATH}",
+                        "-s", f"{HERE}/{script}", f"http://127.0.0.1:{envoy.port}{PATH}",
                         "--", tokens_file, str(start)], capture_output=True, text=True, timeout=duration + 60)
     cpu = envoy.cpu_seconds() - before_cpu
     line = next((ln for ln in p.stdout.splitlines() if ln.startswith("BENCH ")), None)
@@ -346,6 +299,9 @@ def wrk(envoy, tokens_file, duration, conns=16):
         sys.exit(f"wrk failed against {envoy.name}: {p.stdout}\n{p.stderr}")
     r = json.loads(line[6:])
     envoy.position[tokens_file] = start + r["requests"] + conns  # + the ones in flight
+    if r.get("wrapped") and not may_wrap:
+        sys.exit(f"{envoy.name}: the run sent more requests than the proof file has lines "
+                 f"({r['requests']} requests): replayed proofs are refused; see dpop_run")
     bad = r["non2xx"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
     if bad:
         sys.exit(f"{envoy.name}: {bad} failed or refused requests (non-2xx {r['non2xx']}): "
@@ -361,18 +317,44 @@ def wrk(envoy, tokens_file, duration, conns=16):
             "hit": (100.0 * hit / (hit + miss)) if hit + miss else None}
 
 
-def profile(envoy, tokens_file, work):
+def dpop_run(envoy, alg, dpop, work, duration, conns):
+    """One wrk run of the DPoP case against `envoy`: the alg's DPoP-bound token (cached by the
+    gateway after its first request) with a new proof of the alg's key every request. The proofs
+    are written right before the run (iat now: fresh for dpop_proof_max_age_seconds), as many as
+    the fastest DPoP rate seen on this Envoy allows in `duration`, with a margin."""
+    return dpop_proof_file(envoy, alg, dpop, work, duration)(conns)
+
+
+def dpop_proof_file(envoy, alg, dpop, work, duration):
+    """Writes the proofs of one DPoP run (see dpop_run); returns the run, a function of wrk's
+    connection count (so that perf can start between the two)."""
+    key, token = dpop[alg]
+    rate = envoy.dpop_rps.get(alg) or envoy.warm_rps
+    floor = envoy.variant in SHARED  # checks no proof: replays are fine
+    n = DPOP_FLOOR_PROOFS if floor else min(int(rate * duration * 1.5) + 2000, DPOP_MAX_PROOFS)
+    path = f"{work}/{envoy.name}-{alg}.proofs"
+    dpop_proofs.write_proofs(path, key, token, f"http://127.0.0.1:{envoy.port}{PATH}", n)
+
+    def run(conns):
+        r = wrk(envoy, path, duration, conns, script="dpop.lua", may_wrap=floor)
+        envoy.position.pop(path, None)
+        envoy.dpop_rps[alg] = max(envoy.dpop_rps.get(alg, 0), r["rps"])
+        return r
+    return run
+
+
+def profile(envoy, run, work):
     """perf (software cpu-clock sampling: no hardware counters on these VMs) on the Envoy process
     during one wrk run: the share of its CPU time per DSO, turned into µs per request. The envoy
     binary is stripped, so the split is per DSO only: Envoy's own code (HTTP, the proxy-wasm host
     and its hostcalls, V8's runtime, BoringSSL) / the Wasm module's code compiled by V8 (JIT) /
-    kernel (loopback TCP, syscalls) / libc."""
+    kernel (loopback TCP, syscalls) / libc. `run(connections)` is the wrk run."""
     data = f"{work}/perf.data"
     perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-o", data,
                              "-p", str(envoy.proc.pid), "--", "sleep", str(DURATION)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.2)
-    r = wrk(envoy, tokens_file, DURATION, PRIMARY[1])
+    r = run(PRIMARY[1])
     perf.wait()
     rep = subprocess.run(["perf", "report", "-i", data, "--sort", "dso", "--stdio", "--no-children",
                           "-g", "none"], capture_output=True, text=True).stdout
@@ -437,14 +419,31 @@ def run(work):
         say(f"  {rate:.0f} tokens/s (debug build of the IDP, 4 client threads)")
         token_sets["ES256"] = (issuer, idp_port, tokens)
     notes = []
-    if "RS256" in ALGS:
-        say(f"minting {N_TOKENS} RS256 tokens (Python cryptography, RSA-2048) and serving their JWKS")
-        rs = rs256_setup(work, N_TOKENS)
-        if rs is None:
-            notes.append("RS256 not measured: the Python package `cryptography` is missing.")
-        else:
-            port, rs_issuer, tokens, rate = rs
-            token_sets["RS256"] = (rs_issuer, port, tokens)
+    dpop = {}  # alg -> (the DPoP client key, a token of the alg's issuer bound to it)
+    want_dpop = "dpop" in MODES
+    if want_dpop:
+        try:
+            import cryptography  # noqa: F401 - only whether it is there
+        except ImportError:
+            want_dpop = False
+            notes.append("DPoP not measured: the Python package `cryptography` is missing.")
+    if want_dpop and "ES256" in token_sets:
+        say("a DPoP-bound ES256 token from the IDP (client_credentials with a proof)")
+        key = dpop_proofs.ProofKey("ES256")
+        dpop["ES256"] = (key, mint_idp_dpop(idp_port, issuer, key))
+    for alg, what in (("RS256", "RSA-2048"), ("EdDSA", "Ed25519")):
+        if alg not in ALGS:
+            continue
+        say(f"minting {N_TOKENS} {alg} tokens (Python cryptography, {what}) and serving their JWKS")
+        key = dpop_proofs.ProofKey(alg) if want_dpop and alg in DPOP_ALGS else None
+        minted = minted_setup(work, alg, N_TOKENS, key and key.jkt)
+        if minted is None:
+            notes.append(f"{alg} not measured: the Python package `cryptography` is missing.")
+            continue
+        port, minted_issuer, tokens, _, bound = minted
+        token_sets[alg] = (minted_issuer, port, tokens)
+        if key:
+            dpop[alg] = (key, bound)
     files = {}
     for alg, (_, _, tokens) in token_sets.items():
         for mode, subset in (("warm", tokens[:1]), ("cold", tokens)):
@@ -470,7 +469,7 @@ def run(work):
     rss = {}  # (concurrency, alg, variant) -> KiB
     profiles = []
     for conc in CONCURRENCY:
-        measure_at(work, conc, token_sets, files, results, rss, profiles)
+        measure_at(work, conc, token_sets, files, dpop, results, rss, profiles)
 
     lines = [f"## Gateway benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Machine: {machine()}.",
@@ -480,9 +479,15 @@ def run(work):
              f"`direct_response` in every variant; GET {PATH}. Warm: the same token every request. "
              f"Cold: {N_TOKENS} different tokens in rotation (more than any cache holds: filter "
              f"{FILTER_CACHE}, jwt_authn {JWT_AUTHN_CACHE}), so each request brings a token the "
-             "gateway has not got cached. ES256 tokens come from the IDP; RS256 tokens (RSA-2048) are "
-             "minted by the script with the same claims and issuer layout, their JWKS served on "
-             "loopback; both are fetched as remote JWKS by every variant. Envoy CPU µs/req: user + "
+             "gateway has not got cached. ES256 tokens come from the IDP; RS256 (RSA-2048) and EdDSA "
+             "(Ed25519) tokens are minted by the script with the same claims and issuer layout, their "
+             "JWKS served on loopback; all are fetched as remote JWKS by every variant. DPoP (RFC "
+             "9449; filter and native module with `\"dpop\": \"allowed\"`): one DPoP-bound token "
+             "of the alg's issuer (ES256: from the IDP) sent as `Authorization: DPoP`, cached by the "
+             "gateway after its first request, with a new proof (the alg's client key, fresh jti, "
+             "iat, ath) every request, written before each run; bare Envoy gets the same headers "
+             f"({DPOP_FLOOR_PROOFS} proofs sent round and round: it checks nothing). "
+             "Envoy CPU µs/req: user + "
              "system CPU time of the Envoy process during the run ÷ requests (less sensitive to other "
              "load on the machine than req/s; `CPU: bare ÷ this` is the throughput ratio a CPU-bound "
              "Envoy would show). Ratio goals are judged on req/s unless they name CPU. filter.wasm: "
@@ -496,7 +501,7 @@ def run(work):
         "wasm_oz": WASM_OZ, "startup_runs": STARTUP_RUNS})
 
 
-def measure_at(work, conc, token_sets, files, results, rss, profiles):
+def measure_at(work, conc, token_sets, files, dpop, results, rss, profiles):
     """Every variant with `conc` Envoy workers, all up at once (idle ones cost only their timers):
     warm-up, VmRSS, then the runs of every connection count in interleaved rounds."""
     envoys = {}
@@ -516,12 +521,20 @@ def measure_at(work, conc, token_sets, files, results, rss, profiles):
             for alg in token_sets:
                 for v in VARIANTS:
                     key = (ALGS[0], v) if v in SHARED else (alg, v)
+                    if mode == "dpop" and (alg not in dpop or v not in DPOP_VARIANTS):
+                        continue
                     if key in envoys and not (v in ("noop-wasm", "noop-native") and mode != "warm"):
                         runs.append((conns, alg, v, mode))
     say("warm-up: 1 s per Envoy with its warm token, then VmRSS")
     for (alg, v), e in envoys.items():
-        wrk(e, files[alg, "warm"], 1, PRIMARY[1])
+        e.warm_rps = wrk(e, files[alg, "warm"], 1, PRIMARY[1])["rps"]
         rss[conc, alg, v] = e.rss_kib()
+    if "dpop" in MODES and dpop:
+        say("DPoP warm-up: 1 s per Envoy and proof alg (it also sizes the proof files)")
+        for (alg, v), e in envoys.items():
+            if v in DPOP_VARIANTS:
+                for a in (dpop if v in SHARED else [alg] if alg in dpop else []):
+                    dpop_run(e, a, dpop, work, 1, PRIMARY[1])
 
     est = len(runs) * ROUNDS * (DURATION + 0.5)
     say(f"{len(runs)} runs x {ROUNDS} rounds x {DURATION} s (about {est / 60:.1f} min), "
@@ -530,18 +543,29 @@ def measure_at(work, conc, token_sets, files, results, rss, profiles):
         order = runs if rnd % 2 == 0 else list(reversed(runs))
         for conns, alg, v, mode in order:
             e = envoys[ALGS[0], v] if v in SHARED else envoys[alg, v]
-            r = wrk(e, files[alg, mode], DURATION, conns)
+            if mode == "dpop":
+                r = dpop_run(e, alg, dpop, work, DURATION, conns)
+            else:
+                r = wrk(e, files[alg, mode], DURATION, conns)
             results.setdefault((conc, conns, alg, v, mode), []).append(r)
             say(f"  round {rnd + 1} x{conc} c{conns:<3} {alg} {mode:4} {v:17} {r['rps']:9.0f} req/s  "
                 f"p50 {r['p50']:.2f} ms  p99 {r['p99']:.2f} ms  {r['cpu_us']:.1f} µs CPU/req")
     if PROFILE and "ES256" in token_sets and conc == PRIMARY[0]:
         say("profiles (perf, cpu-clock) of one run each")
         for v, mode in (("bare", "warm"), ("noop-wasm", "warm"), ("noop-native", "warm"), ("jwt-authn-cached", "warm"), ("filter", "warm"),
-                        ("native", "warm"), ("jwt-authn", "cold"), ("filter", "cold"), ("native", "cold")):
+                        ("native", "warm"), ("jwt-authn", "cold"), ("filter", "cold"), ("native", "cold"),
+                        ("filter", "dpop"), ("native", "dpop")):
             e = envoys.get((ALGS[0] if v in SHARED else "ES256", v))
-            if e is not None and mode in MODES:
-                r, split = profile(e, files["ES256", mode], work)
-                profiles.append((v, mode, r, split))
+            if e is None or mode not in MODES:
+                continue
+            if mode == "dpop":
+                if "ES256" not in dpop:
+                    continue
+                run = dpop_proof_file(e, "ES256", dpop, work, DURATION)
+            else:
+                run = lambda conns, e=e, mode=mode: wrk(e, files["ES256", mode], DURATION, conns)  # noqa: E731
+            r, split = profile(e, run, work)
+            profiles.append((v, mode, r, split))
     for e in envoys.values():
         e.stop()
 

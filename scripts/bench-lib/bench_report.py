@@ -5,7 +5,8 @@ variant, mode) -> list of wrk runs, VmRSS keyed (concurrency, alg, variant), sta
 variant, perf profiles, and the run's settings; it returns the report's lines: one table per
 (Envoy concurrency, wrk connections, alg, mode), the goals of issue 8 (the Wasm filter against
 `jwt_authn` and bare Envoy), of issue 16 (the native module, and the Wasm filter against its own
-floor, the no-op Wasm filter), memory and start-up.
+floor, the no-op Wasm filter), of issue 18 (a DPoP request with a cached token against a cold
+bearer request), memory and start-up.
 """
 
 import os
@@ -217,6 +218,38 @@ def floor_rows(m, summary, rss, startup):
             "| the goals' measures, for the no-op | measured | target |", "|---|---|---|", *rows, ""]
 
 
+def dpop_rows(m, summary):
+    """Issue 18: a DPoP request (cached token, new proof) against a cold bearer request (a new token
+    every request) of the same alg, by Envoy CPU per request, per gateway variant."""
+    g = Goals()
+    rows = []
+    for conc in m["concurrency"]:
+        for conns in m["connections"]:
+            for alg in m["algs"]:
+                at = lambda v, mode: summary.get((conc, conns, alg, v, mode))  # noqa: E731
+                floor = at("bare", "dpop")
+                floor_cell = f"{floor['cpu_us']:.1f}" if floor else "—"
+                for v in ("filter", "native"):
+                    d, c = at(v, "dpop"), at(v, "cold")
+                    if not (d and c):
+                        continue
+                    x = d["cpu_us"] / c["cpu_us"]
+                    rows.append(f"| {alg} | {conc} | {conns} | {LABELS.get(v, v)} | {d['cpu_us']:.1f} "
+                                f"| {c['cpu_us']:.1f} | {x:.2f} | {fmt_int(d['rps'])} | {fmt_int(c['rps'])} "
+                                f"| {floor_cell} |")
+                    g.add(f"{alg}, {LABELS.get(v, v)}, concurrency {conc}, c={conns}: DPoP request with a "
+                          "cached token ÷ cold bearer verification, Envoy CPU per request",
+                          f"{x:.2f} ({d['cpu_us']:.1f} vs {c['cpu_us']:.1f} µs)", "≤ 1.0", x <= 1.0)
+    if not rows:
+        return []
+    return ["### DPoP: a cached DPoP-bound token with a new proof ÷ a cold bearer token (issue 18)", "",
+            "Same Envoy, same alg: the DPoP request verifies a new proof of that alg (the token "
+            "comes from the cache); the cold bearer request verifies a new token of that alg.", "",
+            "| alg | Envoy concurrency | wrk -c | variant | DPoP CPU µs/req | cold bearer CPU µs/req "
+            "| DPoP ÷ cold | DPoP req/s | cold req/s | bare Envoy with the DPoP headers, CPU µs/req |",
+            "|---|---|---|---|---|---|---|---|---|---|", *rows, ""] + g.table("Goals of issue 18 (DPoP)")
+
+
 def profile_rows(profiles):
     if not profiles:
         return []
@@ -254,4 +287,4 @@ def build(m):
     summary = summarise(m["results"])
     rss, startup = m["rss"], m["startup"]
     return (tables(m, summary) + issue8_goals(m, summary, rss, startup) + floor_rows(m, summary, rss, startup)
-            + issue16_goals(m, summary, rss, startup) + profile_rows(m["profiles"]) + memory_rows(m, rss, startup))
+            + issue16_goals(m, summary, rss, startup) + dpop_rows(m, summary) + profile_rows(m["profiles"]) + memory_rows(m, rss, startup))
