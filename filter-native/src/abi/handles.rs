@@ -68,26 +68,15 @@ impl ConfigHandle {
         body: &[u8],
         timeout_ms: u64,
     ) -> Option<u64> {
-        let mut raw: Vec<Header> = headers
-            .iter()
-            .map(|(k, v)| Header::of(k, v.as_bytes()))
-            .collect();
-        let mut id = 0u64;
-        // SAFETY: live config pointer, called on the main thread (from a config hook); every
-        // buffer (cluster, the header array and what it points to, body) outlives the call, and
-        // Envoy copies them into its request; `id` is a valid out pointer.
-        let result = unsafe {
-            envoy_dynamic_module_callback_http_filter_config_http_callout(
+        // SAFETY: live config pointer, called on the main thread (from a config hook), the one
+        // thread Envoy allows configuration callouts on.
+        unsafe {
+            start_callout(
+                envoy_dynamic_module_callback_http_filter_config_http_callout,
                 self.0,
-                &mut id,
-                Buffer::of(cluster.as_bytes()),
-                raw.as_mut_ptr(),
-                raw.len(),
-                Buffer::of(body),
-                timeout_ms,
+                (cluster, headers, body, timeout_ms),
             )
-        };
-        (result == CALLOUT_INIT_SUCCESS).then_some(id)
+        }
     }
 
     pub(super) fn scheduler(&self) -> Scheduler {
@@ -188,10 +177,7 @@ impl FilterHandle {
     }
 
     pub fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
-        let mut raw: Vec<Header> = headers
-            .iter()
-            .map(|(k, v)| Header::of(k, v.as_bytes()))
-            .collect();
+        let mut raw = raw_headers(headers);
         let details = b"oauth2_gateway";
         // SAFETY: live filter pointer; the header array, body and details outlive the call.
         unsafe {
@@ -213,25 +199,14 @@ impl FilterHandle {
         body: &[u8],
         timeout_ms: u64,
     ) -> Option<u64> {
-        let mut raw: Vec<Header> = headers
-            .iter()
-            .map(|(k, v)| Header::of(k, v.as_bytes()))
-            .collect();
-        let mut id = 0u64;
-        // SAFETY: live filter pointer; every buffer outlives the call (Envoy copies them);
-        // `id` is a valid out pointer.
-        let result = unsafe {
-            envoy_dynamic_module_callback_http_filter_http_callout(
+        // SAFETY: live filter pointer (inside one of its hooks, on its worker thread).
+        unsafe {
+            start_callout(
+                envoy_dynamic_module_callback_http_filter_http_callout,
                 self.0,
-                &mut id,
-                Buffer::of(cluster.as_bytes()),
-                raw.as_mut_ptr(),
-                raw.len(),
-                Buffer::of(body),
-                timeout_ms,
+                (cluster, headers, body, timeout_ms),
             )
-        };
-        (result == CALLOUT_INIT_SUCCESS).then_some(id)
+        }
     }
 
     pub fn increment_counter(&mut self, id: usize, value: u64) {
@@ -246,6 +221,47 @@ impl FilterHandle {
             );
         }
     }
+}
+
+/// Envoy's `http_callout` callbacks (of a filter and of a configuration) share this signature.
+type CalloutFn =
+    unsafe extern "C" fn(*mut c_void, *mut u64, Buffer, *mut Header, usize, Buffer, u64) -> u32;
+
+/// Header pairs as the ABI's array of (pointer, length) views; the pairs must outlive its use.
+fn raw_headers(headers: &[(&str, &str)]) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|(k, v)| Header::of(k, v.as_bytes()))
+        .collect()
+}
+
+/// Starts an HTTP call through `f` on `owner`; the call's id, or `None` when Envoy refused it.
+///
+/// # Safety
+/// `owner` is the live object `f` expects (a filter inside its hook, or a configuration on the
+/// main thread).
+unsafe fn start_callout(
+    f: CalloutFn,
+    owner: *mut c_void,
+    (cluster, headers, body, timeout_ms): (&str, &[(&str, &str)], &[u8], u64),
+) -> Option<u64> {
+    let mut raw = raw_headers(headers);
+    let mut id = 0u64;
+    // SAFETY: `owner` is live (this function's contract); every buffer (cluster, the header
+    // array and what it points to, body) outlives the call, and Envoy copies them into its
+    // request; `id` is a valid out pointer.
+    let result = unsafe {
+        f(
+            owner,
+            &mut id,
+            Buffer::of(cluster.as_bytes()),
+            raw.as_mut_ptr(),
+            raw.len(),
+            Buffer::of(body),
+            timeout_ms,
+        )
+    };
+    (result == CALLOUT_INIT_SUCCESS).then_some(id)
 }
 
 /// A callout's answer as Envoy hands it over: status (when there is a response) and body.
