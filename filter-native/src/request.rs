@@ -14,7 +14,7 @@ use filter::gateway::{
     unverified_issuer,
 };
 use filter::jwk::KeySet;
-use filter::logout::LogoutResponse;
+use filter::logout::{LogoutResponse, is_logout_path};
 use filter::token_cache::TokenCache;
 use filter::verified_token::VerifiedToken;
 use std::borrow::Cow;
@@ -144,9 +144,7 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
         replay: &gw.replay,
     };
 
-    if let Some(logout) = &config.logout
-        && path.split('?').next() == Some(logout.path.as_str())
-    {
+    if is_logout_path(config, path) {
         if method != "POST" {
             return Plan::Reply {
                 status: 405,

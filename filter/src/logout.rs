@@ -13,6 +13,7 @@
 
 use crate::config::FilterConfig;
 use crate::config::services::{Logout, Revocation, form_encode};
+use crate::request_path::normalise;
 use crate::verified_token::VerifiedToken;
 use serde_json::json;
 
@@ -80,6 +81,16 @@ pub struct LogoutSubject<'a> {
     pub sub: Option<&'a str>,
     /// The token was already on this gateway's denylist (a repeated logout).
     pub already_revoked: bool,
+}
+
+/// Whether `path` (the request's `:path`) is the configured logout path, compared after the same
+/// normalisation rules see (so `//oauth2/logout` or `/x/../oauth2/logout` is the logout too; an
+/// ambiguous path is not, and `decide` refuses it). Both glues ask this before anything else.
+pub fn is_logout_path(config: &FilterConfig, path: &str) -> bool {
+    config
+        .logout
+        .as_ref()
+        .is_some_and(|logout| normalise(path).is_ok_and(|n| n.path == logout.path.as_str()))
 }
 
 /// The logout configuration and the revocation endpoint of the token's provider (index
@@ -428,5 +439,39 @@ mod tests {
             m.complete(Step::IdpRevocation, CallResult::Status(500)),
             None
         );
+    }
+
+    #[test]
+    fn the_logout_path_is_recognised_as_rules_see_paths() {
+        let json = serde_json::json!({
+            "providers": [{"issuer": "https://idp", "audiences": ["api"], "algorithms": ["ES256"],
+                           "jwks": {"cluster": "idp", "path": "/jwks"}}],
+            "idp_client": {"client_id": "gw", "client_secret": "gateway-secret-0123456789"},
+            "logout": {
+                "revoke": {"cluster": "idp", "path": "/oauth2/revoke"},
+                "resource_server": {"cluster": "rs", "path": "/internal/sessions/revoke",
+                                    "secret_header": "x-gateway-secret", "secret": "s3cret-s3cret-s3cret"}
+            }
+        });
+        let config = FilterConfig::from_json(json.to_string().as_bytes()).unwrap();
+        for path in [
+            "/oauth2/logout",
+            "/oauth2/logout?x=1",
+            "//oauth2/logout",
+            "/a/../oauth2/logout",
+        ] {
+            assert!(is_logout_path(&config, path), "{path}");
+        }
+        for path in [
+            "/oauth2/logout/x",
+            "/oauth2%2Flogout",
+            "/api",
+            "oauth2/logout",
+        ] {
+            assert!(!is_logout_path(&config, path), "{path}");
+        }
+        let mut without = config.clone();
+        without.logout = None;
+        assert!(!is_logout_path(&without, "/oauth2/logout"));
     }
 }

@@ -12,7 +12,7 @@ use crate::gateway::{
     unverified_issuer,
 };
 use crate::logout::LogoutResponse;
-use crate::request_path::normalise;
+use crate::logout::is_logout_path;
 use crate::signature::NativeVerifier;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -197,11 +197,7 @@ impl HttpContext for Http {
         let path = value(":path").unwrap_or("/");
         let now_ms = host::now_ms();
 
-        // The logout path is recognised after normalisation too (an ambiguous path is refused
-        // by `decide`).
-        if let Some(logout) = &worker.config.logout
-            && normalise(path).is_ok_and(|n| n.path == logout.path.as_str())
-        {
+        if is_logout_path(&worker.config, path) {
             if method != "POST" {
                 return self.reply(
                     405,
