@@ -180,9 +180,11 @@ build_oci_image() {
 # The filter as a native Envoy dynamic module (crate filter-native): liboauth2_gateway.so in
 # target/native-release, built with its own profile (the release profile with panic = "unwind",
 # so the module can catch a panic at the ABI boundary and answer 503 instead of aborting Envoy).
+# libnoop_native.so (tools/noop-native, the benchmark's native floor) is built beside it: its
+# Envoy config (envoy/bench/noop-native.yaml) is validated by the e2e suite like every other.
 build_native_module() {
-  say "building liboauth2_gateway.so (native dynamic module, profile native-release)"
-  cargo build --quiet --profile native-release -p filter-native >&2
+  say "building liboauth2_gateway.so (native dynamic module, profile native-release) and libnoop_native.so"
+  cargo build --quiet --profile native-release -p filter-native -p noop-native >&2
   say "native module: $NATIVE_MODULE_DIR/liboauth2_gateway.so ($(wc -c <"$NATIVE_MODULE_DIR/liboauth2_gateway.so") bytes)"
 }
 
