@@ -11,7 +11,8 @@ use aws_lc_rs::signature::{
 };
 use filter::jwk::{KeyMaterial, KeySet};
 use filter::signature::NativeVerifier;
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 
 /// Every P-256 and RSA key of a set of JWKS, parsed, by its SubjectPublicKeyInfo.
 #[derive(Default)]
@@ -61,15 +62,48 @@ impl NativeVerifier for ParsedKeys {
         if let Some(key) = self.by_spki.get(spki_der) {
             return Some(key.verify_sig(message, signature).is_ok());
         }
-        // A key that is not in any JWKS (a DPoP proof's own `jwk`): parsed for this one call.
-        // Only one of the two parses can succeed (the SubjectPublicKeyInfo names its type).
-        let algorithms: [&'static dyn VerificationAlgorithm; 2] =
-            [&ECDSA_P256_SHA256_ASN1, &RSA_PKCS1_2048_8192_SHA256];
-        let key = algorithms
-            .into_iter()
-            .find_map(|alg| ParsedPublicKey::new(alg, spki_der).ok())?;
-        Some(key.verify_sig(message, signature).is_ok())
+        // A key that is not in any JWKS (a DPoP proof's own `jwk`): parsed on this worker's
+        // first proof by that key, then kept with the worker's other proof keys.
+        PROOF_KEYS.with(|keys| {
+            let mut keys = keys.try_borrow_mut().ok()?;
+            let key = keys.get_or_parse(spki_der)?;
+            Some(key.verify_sig(message, signature).is_ok())
+        })
     }
+}
+
+/// Proof keys parsed per worker thread, at most [`MAX_PROOF_KEYS`], oldest out first.
+#[derive(Default)]
+struct ProofKeys {
+    by_spki: HashMap<Vec<u8>, ParsedPublicKey>,
+    order: VecDeque<Vec<u8>>,
+}
+
+/// As many as the core keeps parsed proof headers per worker (`filter::dpop::proof_keys`).
+const MAX_PROOF_KEYS: usize = filter::dpop::proof_keys::MAX_ENTRIES;
+
+impl ProofKeys {
+    fn get_or_parse(&mut self, spki_der: &[u8]) -> Option<&ParsedPublicKey> {
+        if !self.by_spki.contains_key(spki_der) {
+            // Only one of the two parses can succeed (the SubjectPublicKeyInfo names its type).
+            let algorithms: [&'static dyn VerificationAlgorithm; 2] =
+                [&ECDSA_P256_SHA256_ASN1, &RSA_PKCS1_2048_8192_SHA256];
+            let parsed = algorithms
+                .into_iter()
+                .find_map(|alg| ParsedPublicKey::new(alg, spki_der).ok())?;
+            while self.by_spki.len() >= MAX_PROOF_KEYS {
+                let oldest = self.order.pop_front()?;
+                self.by_spki.remove(&oldest);
+            }
+            self.by_spki.insert(spki_der.to_vec(), parsed);
+            self.order.push_back(spki_der.to_vec());
+        }
+        self.by_spki.get(spki_der)
+    }
+}
+
+thread_local! {
+    static PROOF_KEYS: RefCell<ProofKeys> = RefCell::new(ProofKeys::default());
 }
 
 #[cfg(test)]
@@ -130,7 +164,9 @@ pub mod tests {
     }
 
     #[test]
-    fn a_key_from_no_jwks_is_parsed_for_the_call() {
+    fn a_key_from_no_jwks_is_parsed_on_first_use_and_kept_per_thread() {
+        let kept = || PROOF_KEYS.with(|k| k.borrow().by_spki.len());
+        assert_eq!(kept(), 0);
         let (jwks, _, pkcs8) = p256_jwks_pkcs8();
         let set = KeySet::parse(jwks.as_bytes()).unwrap().set;
         let spki = set.keys[0].spki_der.clone().unwrap();
@@ -146,6 +182,24 @@ pub mod tests {
             empty.verify("sha256", &spki, b"proos", sig.as_ref()),
             Some(false)
         );
+        assert_eq!(kept(), 1);
+        // Not a key AWS-LC can parse: nothing kept, no answer (the core's own path decides).
+        assert_eq!(
+            empty.verify("sha256", b"junk", b"proof", sig.as_ref()),
+            None
+        );
+        assert_eq!(kept(), 1);
+        for i in 0..MAX_PROOF_KEYS + 3 {
+            let (jwks, _) = p256_jwks();
+            let set = KeySet::parse(jwks.as_bytes()).unwrap().set;
+            let spki = set.keys[0].spki_der.clone().unwrap();
+            assert_eq!(
+                empty.verify("sha256", &spki, b"x", b"bad"),
+                Some(false),
+                "{i}"
+            );
+        }
+        assert_eq!(kept(), MAX_PROOF_KEYS);
     }
 
     #[test]

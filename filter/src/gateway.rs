@@ -8,6 +8,7 @@ use crate::config::TokenSource;
 use crate::denial::{Denial, DenialResponse, Offer, Scheme};
 use crate::denylist::Denylist;
 use crate::dpop::htu::request_uri;
+use crate::dpop::proof_keys::ProofKeyCache;
 use crate::dpop::{Presented, ProofContext};
 use crate::jwk::KeySet;
 use crate::policy::rule_for;
@@ -120,7 +121,16 @@ pub fn decide(
     if let Err(denial) = check_source(config, &verified, &found.source) {
         return Outcome::Deny(denial);
     }
-    if let Err(denial) = check_dpop(config, k, request, &target.path, &found, &verified) {
+    let proof_keys = &cache.proof_keys;
+    if let Err(denial) = check_dpop(
+        config,
+        k,
+        request,
+        &target.path,
+        &found,
+        &verified,
+        proof_keys,
+    ) {
         return Outcome::Deny(denial);
     }
     if let Err(denial) = rule.authorise(&verified, &provider.name) {
@@ -206,7 +216,17 @@ pub fn logout_subject<'t>(
         path,
         headers,
     };
-    check_dpop(config, k, request, &target.path, &found, &verified)?;
+    // Logouts are rare: the proof's header is parsed for this one.
+    let proof_keys = ProofKeyCache::default();
+    check_dpop(
+        config,
+        k,
+        request,
+        &target.path,
+        &found,
+        &verified,
+        &proof_keys,
+    )?;
     let revoked = k
         .denylist
         .is_revoked(verified.jti.as_deref(), verified.sid.as_deref());
@@ -236,6 +256,7 @@ fn check_dpop(
     normal_path: &str,
     found: &Found<'_>,
     token: &VerifiedToken,
+    proof_keys: &ProofKeyCache,
 ) -> Result<(), Denial> {
     let Some(provider) = config.providers.get(token.provider) else {
         return Err(Denial::WrongIssuer);
@@ -259,6 +280,7 @@ fn check_dpop(
         replay: k.replay,
         replay_capacity: config.dpop_replay_cache_entries,
         native: k.native,
+        proof_keys,
     };
     let presented = Presented {
         scheme: found.scheme,

@@ -35,7 +35,16 @@ pub fn decode_segment(segment: &str) -> Result<Vec<u8>, Denial> {
         .map_err(|_| Denial::Malformed("segment is not canonical base64url"))
 }
 
-pub fn parse(token: &str) -> Result<Jws<'_>, Denial> {
+/// A compact JWS's three segments, still encoded. `signing_input` is "header.payload".
+#[derive(Debug, Clone, Copy)]
+pub struct Segments<'a> {
+    pub header: &'a str,
+    pub payload: &'a str,
+    pub signature: &'a str,
+    pub signing_input: &'a str,
+}
+
+pub fn split(token: &str) -> Result<Segments<'_>, Denial> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -45,21 +54,36 @@ pub fn parse(token: &str) -> Result<Jws<'_>, Denial> {
     if h.is_empty() || p.is_empty() || s.is_empty() {
         return Err(Denial::Malformed("empty JWS segment"));
     }
-    let header = parse_header(&decode_segment(h)?)?;
-    let claims = parse_object(&decode_segment(p)?)
-        .map_err(|_| Denial::Malformed("payload is not a JSON object with unique members"))?;
-    let signature = decode_segment(s)?;
-    // The signing input is "header.payload": everything before the last dot.
-    let signing_input = &token[..h.len() + 1 + p.len()];
+    Ok(Segments {
+        header: h,
+        payload: p,
+        signature: s,
+        // Everything before the last dot.
+        signing_input: &token[..h.len() + 1 + p.len()],
+    })
+}
+
+/// The payload segment as a JSON object with unique members.
+pub fn parse_claims(payload: &str) -> Result<Map<String, Value>, Denial> {
+    parse_object(&decode_segment(payload)?)
+        .map_err(|_| Denial::Malformed("payload is not a JSON object with unique members"))
+}
+
+pub fn parse(token: &str) -> Result<Jws<'_>, Denial> {
+    let segments = split(token)?;
+    let header = parse_header(&decode_segment(segments.header)?)?;
+    let claims = parse_claims(segments.payload)?;
+    let signature = decode_segment(segments.signature)?;
     Ok(Jws {
         header,
         claims,
-        signing_input,
+        signing_input: segments.signing_input,
         signature,
     })
 }
 
-fn parse_header(bytes: &[u8]) -> Result<Header, Denial> {
+/// A decoded protected header: strict JSON, no `crit`, only encoded payloads, a supported `alg`.
+pub fn parse_header(bytes: &[u8]) -> Result<Header, Denial> {
     let raw = jose_header::read(bytes)
         .map_err(|_| Denial::Malformed("header is not a JSON object with unique members"))?;
     // RFC 7515 §4.1.11: a recipient must refuse `crit` extensions it does not understand, and

@@ -9,6 +9,7 @@
 //! compute a digest, let alone a token colliding with a cached one, and 128 bits leave blind
 //! guessing at 2⁻¹²⁸ per try — the same protection a truncated SHA-256 would give, ~20× cheaper.
 
+use crate::dpop::proof_keys::ProofKeyCache;
 use crate::verified_token::VerifiedToken;
 use siphasher::sip128::{Hasher128, SipHasher24};
 use std::collections::{HashMap, VecDeque};
@@ -67,6 +68,9 @@ pub struct TokenCache {
     order: VecDeque<Key>,
     hits: u64,
     misses: u64,
+    /// The worker's parsed DPoP proof headers, beside its verified tokens (kept when the keys
+    /// change: a proof's key comes from the proof, not from a JWKS).
+    pub proof_keys: ProofKeyCache,
 }
 
 impl TokenCache {

@@ -12,6 +12,7 @@
 
 pub mod htu;
 pub mod proof;
+pub mod proof_keys;
 pub mod replay;
 pub mod thumbprint;
 
@@ -19,6 +20,7 @@ use crate::config::{DpopMode, DpopSettings};
 use crate::denial::{DpopDenial, Scheme};
 use crate::shared_state::SharedData;
 use crate::signature::NativeVerifier;
+use proof_keys::ProofKeyCache;
 
 /// How a token was presented.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +44,8 @@ pub struct ProofContext<'a> {
     pub replay: &'a dyn SharedData,
     pub replay_capacity: usize,
     pub native: Option<&'a dyn NativeVerifier>,
+    /// This worker's parsed proof headers.
+    pub proof_keys: &'a ProofKeyCache,
 }
 
 /// Accepts or refuses a token's presentation under a provider's DPoP settings.

@@ -324,6 +324,35 @@ fn proof_signed_by_another_key() {
     );
 }
 
+/// The worker keeps a client's parsed proof header (`filter::dpop::proof_keys`): a forger who
+/// copies that very header after the client's proof was accepted still has to sign with the key
+/// it names; the same worker goes on accepting the client's own next proof.
+#[test]
+fn a_cached_proof_header_does_not_stand_for_a_signature() {
+    let key = client();
+    let token = bound_token(&key);
+    let auth = dpop_auth(&token);
+    let gateway = Gateway::new(dpop_config("allowed"));
+    let (shared, mut worker) = (MemoryShared::default(), TokenCache::new(16));
+    let mut send = |proof: &str| {
+        gateway.request(
+            &shared,
+            &mut worker,
+            NOW,
+            &[("authorization", &auth), ("dpop", proof)],
+        )
+    };
+    assert!(is_forward(&send(&proof_for(&key, &token, "c1"))));
+    let forger = Issuer::es256(99, "forger");
+    let forged = forger.sign(
+        &key.proof_header(),
+        &proof_claims("GET", HTU, NOW, "f1", &token),
+    );
+    assert_eq!(send(&forged), denied(DpopDenial::BadSignature));
+    assert!(is_forward(&send(&proof_for(&key, &token, "c2"))));
+    assert_eq!(worker.proof_keys.stats(), (2, 1), "(hits, misses)");
+}
+
 #[test]
 fn alg_none_proof() {
     assert_eq!(
