@@ -88,6 +88,26 @@ pub fn start_idp_with_config(
     issuer: &str,
     toml: &str,
 ) -> Result<Idp, String> {
+    start_idp_on(
+        dir,
+        name,
+        port,
+        issuer,
+        toml,
+        &dir.join(format!("{name}.sqlite")),
+    )
+}
+
+/// Starts an IDP as [`start_idp_with_config`] does, on the SQLite database file `database`
+/// (e.g. the one of an IDP that was killed, or one on a small file system).
+pub fn start_idp_on(
+    dir: &Path,
+    name: &str,
+    port: u16,
+    issuer: &str,
+    toml: &str,
+    database: &Path,
+) -> Result<Idp, String> {
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(&config, toml).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(artifacts::idp_bin()?);
@@ -97,10 +117,7 @@ pub fn start_idp_with_config(
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--issuer", issuer])
         .arg("--database")
-        .arg(format!(
-            "sqlite://{}?mode=rwc",
-            dir.join(format!("{name}.sqlite")).display()
-        ))
+        .arg(format!("sqlite://{}?mode=rwc", database.display()))
         .env("RUST_LOG", "info");
     let (proc, url) = Proc::start_until_line(name, cmd, dir, "idp listening on ", START_TIMEOUT)?;
     Ok(Idp { proc, url })
