@@ -16,9 +16,12 @@
 //! logout step failing on its own), `idp_replicas::` (an IDP replica killed under load loses
 //! nothing it acknowledged).
 
+mod fresh_gateway;
 mod idp_hangs;
 mod idp_killed;
 mod idp_outage;
+mod reloaded_configuration;
+mod resource_server_down;
 
 use e2e::client;
 use e2e::load::{self, Tokens};
@@ -208,18 +211,26 @@ pub fn hello(gateway: &str, token: &str) -> Option<u16> {
         .map(|r| r.status)
 }
 
+/// The logouts tried during a fault: answers by kind, and the tokens used.
+#[derive(Default)]
+pub struct FailedLogouts {
+    pub answers: std::collections::BTreeMap<String, u64>,
+    pub tokens: Vec<String>,
+}
+
 /// Logouts with fresh tokens every 200 ms for `duration`, each of which must fail explicitly
-/// (never 200); returns the answers by kind. `tokens` are used up one per logout.
+/// (never 200) naming `failing_step`. `tokens` are used up one per logout.
 pub fn logouts_fail_during(
     gateway: &str,
     tokens: &mut Vec<String>,
     duration: Duration,
     failing_step: &str,
-) -> std::collections::BTreeMap<String, u64> {
-    let mut seen = std::collections::BTreeMap::new();
+) -> FailedLogouts {
+    let mut seen = FailedLogouts::default();
     let start = std::time::Instant::now();
     while start.elapsed() < duration {
         let Some(token) = tokens.pop() else { break };
+        seen.tokens.push(token.clone());
         let answer = load::logout(gateway, &token).unwrap();
         assert_ne!(answer.status, 200, "a logout succeeded during the fault");
         assert!(
@@ -234,6 +245,7 @@ pub fn logouts_fail_during(
             answer.body
         );
         *seen
+            .answers
             .entry(format!(
                 "{} [{}]",
                 answer.status,
