@@ -271,8 +271,8 @@ pub struct FaultReport {
     pub fault: String,
     pub tally: Tally,
     pub ran_for: Duration,
-    /// Logouts tried while the fault lasted, and how they were answered.
-    pub logouts: BTreeMap<String, u64>,
+    /// Logouts and writes tried while the fault lasted, and how they were answered.
+    pub during: BTreeMap<String, u64>,
     /// Fault end → first correct answer of what the fault broke (named).
     pub recovery: Vec<(String, Duration)>,
 }
@@ -292,17 +292,17 @@ impl FaultReport {
             .collect::<Vec<_>>()
             .join("; ");
         format!(
-            "fault report | {} | {} requests in {:.1} s ({}) | wrong {} | errors: {} | logouts during the fault: {} | recovery: {}",
+            "fault report | {} | {} requests in {:.1} s ({}) | wrong {} | errors: {} | answers during the fault: {} | recovery: {}",
             self.fault,
             self.tally.sent,
             self.ran_for.as_secs_f64(),
             join(&self.tally.sent_by_class),
             self.tally.wrong,
             errors,
-            if self.logouts.is_empty() {
+            if self.during.is_empty() {
                 "none".to_owned()
             } else {
-                join(&self.logouts)
+                join(&self.during)
             },
             if recovery.is_empty() {
                 "n/a".to_owned()

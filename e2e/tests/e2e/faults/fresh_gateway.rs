@@ -48,7 +48,7 @@ fn a_fresh_envoy_refuses_tokens_revoked_before_it_started() {
             fault: format!("fresh Envoy (round {round}), tokens revoked before it started"),
             tally,
             ran_for,
-            logouts: Default::default(),
+            during: Default::default(),
             recovery: vec![("Envoy live -> first valid 200".to_owned(), ready_after)],
         };
         println!("{}", report.line());

@@ -96,7 +96,7 @@ pub fn run(fault: &str, begin: impl FnOnce(&mut FaultStack), end: impl FnOnce(&m
         fault: fault.to_owned(),
         tally,
         ran_for,
-        logouts: logouts.answers,
+        during: logouts.answers,
         recovery,
     };
     println!("{}", report.line());

@@ -17,6 +17,7 @@
 //! nothing it acknowledged).
 
 mod fresh_gateway;
+mod idp_disk_full;
 mod idp_hangs;
 mod idp_killed;
 mod idp_outage;

@@ -131,7 +131,7 @@ fn a_reloaded_plugin_configuration_refuses_tokens_revoked_before_it() {
         fault: "plugin configuration reloaded (LDS), same VM then a new VM".to_owned(),
         tally,
         ran_for,
-        logouts: Default::default(),
+        during: Default::default(),
         recovery,
     };
     println!("{}", report.line());

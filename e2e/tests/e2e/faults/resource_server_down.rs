@@ -53,7 +53,7 @@ fn resource_server_down_under_load_logout_fails_naming_it() {
         fault: "resource server down (SIGKILL), restarted on its port".to_owned(),
         tally,
         ran_for,
-        logouts: logouts.answers,
+        during: logouts.answers,
         recovery,
     };
     println!("{}", report.line());
