@@ -338,3 +338,47 @@ pub fn time_until(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Class, Tally};
+    use crate::client::Response;
+    use std::time::Instant;
+
+    fn answer(status: u16, body: &str) -> Result<Response, String> {
+        Ok(Response {
+            status,
+            headers: Vec::new(),
+            body: body.to_owned(),
+        })
+    }
+
+    #[test]
+    fn wrong_answers_and_errors_are_told_apart() {
+        let mut tally = Tally::default();
+        let now = Instant::now();
+        tally.record(Class::Valid, &answer(200, ""), now);
+        tally.record(Class::Revoked, &answer(401, ""), now);
+        assert_eq!((tally.wrong, tally.errors.len()), (0, 0));
+        tally.record(Class::Revoked, &answer(200, ""), now);
+        tally.record(Class::Invalid, &answer(200, ""), now);
+        tally.record(Class::Valid, &answer(401, ""), now);
+        assert_eq!(tally.wrong, 3);
+        let no_keys = "token keys are not available yet; try again shortly\n";
+        tally.record(Class::Valid, &answer(503, no_keys), now);
+        tally.record(Class::Revoked, &answer(503, "upstream connect error"), now);
+        tally.record(Class::Valid, &Err("connection refused".to_owned()), now);
+        assert_eq!(tally.wrong, 3);
+        assert_eq!(tally.sent, 8);
+        assert_eq!(
+            tally
+                .unexpected_errors(&["503 no keys"])
+                .keys()
+                .collect::<Vec<_>>(),
+            [
+                "503 upstream unreachable (Envoy)",
+                "transport: connection failed"
+            ]
+        );
+    }
+}
