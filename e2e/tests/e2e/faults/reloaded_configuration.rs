@@ -96,27 +96,26 @@ fn a_reloaded_plugin_configuration_refuses_tokens_revoked_before_it() {
     let load = Load::start(&url, "/api/hello", tokens, 3);
     std::thread::sleep(Duration::from_millis(500));
     let mut recovery = Vec::new();
-    let reloads = [
-        (
-            "\"realm\": \"gateway\"",
-            "\"realm\": \"reloaded\"",
-            "reloaded",
-        ),
-        (
-            "vm_id: oauth2_gateway",
-            "vm_id: oauth2_gateway_new_vm",
-            "reloaded",
-        ),
+    // (each reload changes the realm, so the test sees when the new configuration answers)
+    let reloads: [&[(&str, &str)]; 2] = [
+        &[("\"realm\": \"gateway\"", "\"realm\": \"reloaded\"")],
+        &[
+            ("\"realm\": \"reloaded\"", "\"realm\": \"new-vm\""),
+            ("vm_id: oauth2_gateway", "vm_id: oauth2_gateway_new_vm"),
+        ],
     ];
     let mut text = listener;
-    for (i, (from, to, realm)) in reloads.into_iter().enumerate() {
-        assert!(text.contains(from), "{from} not in the listener");
-        text = text.replace(from, to);
+    for (i, changes) in reloads.into_iter().enumerate() {
+        for (from, to) in changes {
+            assert!(text.contains(from), "{from} not in the listener");
+            text = text.replace(from, to);
+        }
+        let realm = if i == 0 { "reloaded" } else { "new-vm" };
         write_lds(&lds, &text);
         let reloaded_at = Instant::now();
         load::time_until(RECOVERY_LIMIT, "the new listener serves", || {
             realm_of_refusal(&url).contains(&format!("realm=\"{realm}\""))
-                && (i == 0 || hello(&url, &valid) == Some(200))
+                && hello(&url, &valid) == Some(200)
         })
         .unwrap_or_else(|e| panic!("{e}; log:\n{}", envoy.log_tail()));
         recovery.push((
@@ -126,6 +125,14 @@ fn a_reloaded_plugin_configuration_refuses_tokens_revoked_before_it() {
         std::thread::sleep(Duration::from_millis(1_000));
     }
 
+    // the second reload did start new VMs (Envoy prefixes a VM's log lines with its vm_id)
+    assert!(
+        envoy
+            .log_text()
+            .contains("oauth2_gateway_new_vm: oauth2-gateway: configured"),
+        "no new VM configured; log:\n{}",
+        envoy.log_tail()
+    );
     let (tally, ran_for) = load.finish();
     let report = FaultReport {
         fault: "plugin configuration reloaded (LDS), same VM then a new VM".to_owned(),
