@@ -114,10 +114,30 @@ impl Proc {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The process id (for signals).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (a name `kill` knows: `STOP`, `CONT`, `KILL`, …) to the process.
+    pub fn signal(&self, signal: &str) -> Result<(), String> {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .map_err(|e| format!("kill -{signal}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill -{signal} {} failed: {status}", self.name))
+        }
+    }
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        // a stopped process (SIGSTOP) dies of SIGKILL as well
         self.kill();
     }
 }

@@ -25,6 +25,7 @@
 
 mod browser;
 mod envoy_configs;
+mod faults;
 mod gateway_rules;
 mod idp_cluster_gateways;
 mod idp_logout;

@@ -49,6 +49,7 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_release(|conn, _| Box::pin(async move { still_usable(conn).await }))
             .connect_with(options)
             .await
             .map_err(|e| failed(e.into()))?;
@@ -64,6 +65,22 @@ impl SqliteStore {
             signal: RevocationSignal::default(),
         })
     }
+}
+
+/// Whether a connection going back to the pool may serve again. When a write fails because the
+/// disk is full (`SQLITE_FULL`) or a write is refused (`SQLITE_IOERR_WRITE`), SQLite rolls the
+/// whole transaction back by itself; sqlx's rollback on drop then fails ("no transaction is
+/// active") and leaves its own transaction depth at 1, so every later `BEGIN` on that connection
+/// would fail (a 500 for good, long after space returned). The ping waits for the rollback sqlx
+/// queued on drop; a connection still counted in a transaction after it is closed, not reused.
+async fn still_usable(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a database connection left in a failed transaction");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 #[async_trait]
@@ -362,4 +379,66 @@ pub(super) async fn consented_scopes<'e>(
         .bind(client_id)
         .fetch_optional(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SqliteStore;
+    use sqlx::Connection;
+
+    /// Sets `PRAGMA max_page_count` on every connection of the pool (4): past it, writes fail
+    /// with `SQLITE_FULL` as on a full disk.
+    async fn limit_pages(store: &SqliteStore, pages: i64) {
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut conn = store.pool.acquire().await.unwrap();
+            // an integer: nothing to inject
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "PRAGMA max_page_count = {pages}"
+            )))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+            held.push(conn);
+        }
+    }
+
+    /// A full database answers "unavailable" (503) for each write, and once there is room again
+    /// every connection writes: none is left stuck in the transaction SQLite rolled back.
+    #[tokio::test]
+    async fn writes_work_again_after_the_database_was_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("full.sqlite").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        limit_pages(&store, pages).await;
+        let mut failures = 0;
+        for i in 0..200 {
+            let mut tx = crate::store::Store::begin(&store).await.unwrap();
+            let jti = format!("{i:0>200}");
+            let written = match tx.revoke_jti(&jti, 4_000_000_000, 1).await {
+                Ok(()) => tx.commit().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                assert!(e.is_unavailable(), "{e}");
+                failures += 1;
+            }
+        }
+        assert!(failures > 0, "the page limit was never reached");
+        limit_pages(&store, 1_073_741_823).await;
+        for i in 0..20 {
+            let mut tx = crate::store::Store::begin(&store).await.unwrap();
+            tx.revoke_jti(&format!("after-{i}"), 4_000_000_000, 1)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        let mut conn = store.pool.acquire().await.unwrap();
+        assert!(!conn.is_in_transaction());
+        conn.ping().await.unwrap();
+    }
 }
