@@ -233,6 +233,20 @@ async fn a_database_outage_is_answered_503_and_the_idp_recovers_by_itself() {
     assert!(r.headers.contains_key(header::RETRY_AFTER));
     let r = send(&app, feed_request("")).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.json);
+    // A browser's login page (it issues a form token: a write) is a 503 page too, not a 500.
+    let authorize = || {
+        let req = Request::get(
+            "/oauth2/authorize?response_type=code&client_id=demo-client\
+             &redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Fcallback&scope=read&state=s1\
+             &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        )
+        .body(Body::empty())
+        .unwrap();
+        send(&app, req)
+    };
+    let r = authorize().await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
 
     tokio::task::block_in_place(|| cluster.restart()).unwrap();
     let deadline = Instant::now() + PATIENCE;
@@ -245,6 +259,7 @@ async fn a_database_outage_is_answered_503_and_the_idp_recovers_by_itself() {
         assert!(Instant::now() < deadline, "no recovery: {}", r.json);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    assert_eq!(authorize().await.status, StatusCode::OK);
     // and the feed's wake-ups work again (the LISTEN connection came back)
     long_poll_wakes_on_revocation(&app, &app).await;
 }

@@ -24,9 +24,32 @@ pub enum BrowserError {
         heading: Option<&'static str>,
         message: String,
     },
-    /// Something failed on our side (500): logged, never shown.
+    /// Something failed on our side: logged, never shown. 503 with `Retry-After` when the
+    /// database is unavailable (a replica's PostgreSQL restarting, a full disk), else 500.
     #[error("{what} failed: {detail}")]
-    Server { what: &'static str, detail: String },
+    Server {
+        what: &'static str,
+        detail: String,
+        unavailable: bool,
+    },
+}
+
+/// A failure on the server's side, and whether it is the database being unavailable (which a
+/// retry may get past) rather than a fault.
+pub trait ServerFailure: std::fmt::Display {
+    fn unavailable(&self) -> bool;
+}
+
+impl ServerFailure for crate::store::StoreError {
+    fn unavailable(&self) -> bool {
+        self.is_unavailable()
+    }
+}
+
+impl ServerFailure for crate::oauth::error::OAuthError {
+    fn unavailable(&self) -> bool {
+        matches!(self, crate::oauth::error::OAuthError::Unavailable(_))
+    }
 }
 
 impl BrowserError {
@@ -37,10 +60,11 @@ impl BrowserError {
         }
     }
 
-    pub fn server(what: &'static str, e: &dyn std::fmt::Display) -> Self {
+    pub fn server(what: &'static str, e: &dyn ServerFailure) -> Self {
         BrowserError::Server {
             what,
             detail: e.to_string(),
+            unavailable: e.unavailable(),
         }
     }
 }
@@ -56,7 +80,21 @@ impl IntoResponse for BrowserError {
                 heading: Some(heading),
                 message,
             } => pages::error_page_headed(StatusCode::BAD_REQUEST, heading, &message),
-            BrowserError::Server { what, detail } => {
+            BrowserError::Server {
+                what,
+                detail,
+                unavailable: true,
+            } => {
+                tracing::warn!(error = %detail, "{what} failed: storage unavailable");
+                let mut page = pages::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The service is briefly unavailable. Try again in a moment.",
+                );
+                page.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                page
+            }
+            BrowserError::Server { what, detail, .. } => {
                 tracing::error!(error = %detail, "{what} failed");
                 pages::error_page(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,7 +179,7 @@ pub fn see_other(url: &str) -> Response {
     }
 }
 
-pub fn server_error(what: &'static str, e: &dyn std::fmt::Display) -> Response {
+pub fn server_error(what: &'static str, e: &dyn ServerFailure) -> Response {
     BrowserError::server(what, e).into_response()
 }
 
