@@ -2,6 +2,7 @@
 //! [`Settings`].
 
 use super::dpop::RawDpop;
+use super::http_limits::{RawHttpLimits, http_limits};
 use super::key_source::key_encryption_source;
 use super::redirect_uri::check_redirect_uri;
 use super::{
@@ -42,6 +43,9 @@ pub struct RawSettings {
     /// DPoP proofs (RFC 9449): proof age, server nonce.
     #[serde(default)]
     pub dpop: Option<RawDpop>,
+    /// Request size limits.
+    #[serde(default)]
+    pub http: Option<RawHttpLimits>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -279,6 +283,7 @@ impl RawSettings {
         let dpop = self
             .dpop
             .map_or(Ok(Default::default()), RawDpop::validate)?;
+        let http = http_limits(self.http, overrides)?;
         Ok(Settings {
             issuer,
             listen,
@@ -293,6 +298,7 @@ impl RawSettings {
             forwarded,
             key_encryption,
             dpop,
+            http,
         })
     }
 }

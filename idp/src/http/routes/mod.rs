@@ -10,17 +10,18 @@ mod revoke;
 mod token;
 mod userinfo;
 
+use crate::http::limits;
 use crate::http::metrics::RouteLabels;
+use crate::http::refusal::refuse;
 use crate::http::state::AppState;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Instant;
-use tower_http::limit::RequestBodyLimitLayer;
 
 pub const AUTHORISE_PATH: &str = "/oauth2/authorise";
 /// An alias of [`AUTHORISE_PATH`] in American spelling.
@@ -34,9 +35,6 @@ pub const REVOCATIONS_PATH: &str = "/oauth2/revocations";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
-
-/// Request bodies larger than this are refused (413) before any handler runs.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub const METRICS_PATH: &str = "/metrics";
 
@@ -75,6 +73,15 @@ async fn timed(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     res
 }
 
+/// A method the path does not serve: 405 (axum adds `Allow`) in the endpoint's shape.
+async fn method_not_allowed(uri: Uri) -> Response {
+    refuse(
+        uri.path(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "the endpoint does not serve this method",
+    )
+}
+
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route(AUTHORISE_PATH, get(authorise::get).post(authorise::post))
@@ -93,7 +100,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(AS_METADATA_PATH, get(discovery::metadata))
         .route("/healthz", get(|| async { "ok\n" }))
         .route(METRICS_PATH, get(metrics))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            limits::enforce,
+        ))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), timed))
         .with_state(state)
 }
