@@ -3,12 +3,15 @@
 - The revocation feed's `wait` holds an answer up to 30 s when nothing is revoked: a generated
   `wait` above 1 is sent as 1, so the run stays short (bad values, e.g. `-1` or `x`, are sent as
   generated: they must be refused with 400).
+- Every request sent is logged as `METHOD PATH` to the file `IDP_HOOKS_CALL_LOG` names (the
+  test counts them per endpoint).
 - `error_shape`: every 4xx answer is in the shape of its endpoint family: RFC 6749 §5.2 JSON for
   the token-style endpoints and the documents, an RFC 6750 challenge without a body for userinfo,
   an HTML page for the browser endpoints.
 """
 
 import json
+import os
 
 import schemathesis
 
@@ -31,6 +34,14 @@ def before_call(context, case, kwargs):
             case.query["wait"] = 1
         elif isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 1:
             case.query["wait"] = "1"
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    log = os.environ.get("IDP_HOOKS_CALL_LOG")
+    if log:
+        with open(log, "a", encoding="ascii") as f:
+            f.write(f"{case.method.upper()} {case.operation.path}\n")
 
 
 def _challenge_error(value):

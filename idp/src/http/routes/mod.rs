@@ -19,7 +19,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -82,24 +82,37 @@ async fn method_not_allowed(uri: Uri) -> Response {
     )
 }
 
-pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route(AUTHORISE_PATH, get(authorise::get).post(authorise::post))
-        .route(AUTHORIZE_PATH, get(authorise::get).post(authorise::post))
-        .route(TOKEN_PATH, post(token::token))
-        .route(
+pub const HEALTH_PATH: &str = "/healthz";
+
+/// Every path the IDP serves and its handlers: the router is built from this table, and
+/// `idp/tests/hostile_http.rs` checks `idp/openapi.yaml` against it.
+pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
+    vec![
+        (AUTHORISE_PATH, get(authorise::get).post(authorise::post)),
+        (AUTHORIZE_PATH, get(authorise::get).post(authorise::post)),
+        (TOKEN_PATH, post(token::token)),
+        (
             USERINFO_PATH,
             get(userinfo::userinfo).post(userinfo::userinfo),
-        )
-        .route(LOGOUT_PATH, get(logout::get).post(logout::post))
-        .route(REVOKE_PATH, post(revoke::revoke))
-        .route(INTROSPECT_PATH, post(introspect::introspect))
-        .route(REVOCATIONS_PATH, get(revocations::feed))
-        .route(JWKS_PATH, get(discovery::jwks))
-        .route(OPENID_CONFIGURATION_PATH, get(discovery::metadata))
-        .route(AS_METADATA_PATH, get(discovery::metadata))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route(METRICS_PATH, get(metrics))
+        ),
+        (LOGOUT_PATH, get(logout::get).post(logout::post)),
+        (REVOKE_PATH, post(revoke::revoke)),
+        (INTROSPECT_PATH, post(introspect::introspect)),
+        (REVOCATIONS_PATH, get(revocations::feed)),
+        (JWKS_PATH, get(discovery::jwks)),
+        (OPENID_CONFIGURATION_PATH, get(discovery::metadata)),
+        (AS_METADATA_PATH, get(discovery::metadata)),
+        (HEALTH_PATH, get(|| async { "ok\n" })),
+        (METRICS_PATH, get(metrics)),
+    ]
+}
+
+pub fn app(state: Arc<AppState>) -> Router {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
