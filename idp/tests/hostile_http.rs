@@ -226,3 +226,30 @@ fn hostile_requests_get_answers_in_their_endpoints_shape() {
     println!("{sent} targeted requests");
     idp.assert_healthy();
 }
+
+#[test]
+fn sigterm_answers_open_long_polls_and_stops_the_server() {
+    // The server loop is hyper's (`idp::http::server`, for the header limits), no longer
+    // axum::serve: its graceful shutdown must still answer long polls at once and exit.
+    let mut idp = LiveIdp::start();
+    let poll = format!(
+        "GET /oauth2/revocations?since=999999&wait=30 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: {}\r\n\r\n",
+        live::basic(GATEWAY)
+    );
+    let addr = idp.addr;
+    let poller = std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        std::io::Write::write_all(&mut stream, poll.as_bytes()).unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+        answer
+    });
+    // the poll is held (nothing is revoked) until the server is told to stop
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!poller.is_finished(), "the long poll was answered early");
+    let status = idp.terminate();
+    let answer = poller.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"revoked\":[]"), "{answer}");
+    assert!(status.success(), "{status:?}: {}", idp.log());
+}

@@ -77,6 +77,16 @@ impl LiveIdp {
         assert!(!self.log().contains("panicked"), "{}", self.log());
     }
 
+    /// Sends SIGTERM to this idp (by its pid) and waits for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
