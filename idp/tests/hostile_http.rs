@@ -222,7 +222,8 @@ fn hostile_requests_get_answers_in_their_endpoints_shape() {
         + targeted::oversized_parameters(&idp)
         + targeted::invalid_utf8(&idp)
         + targeted::huge_bodies(&idp)
-        + targeted::huge_headers(&idp);
+        + targeted::huge_headers(&idp)
+        + targeted::invented_methods(&idp);
     println!("{sent} targeted requests");
     idp.assert_healthy();
 }

@@ -454,3 +454,25 @@ pub fn huge_headers(idp: &LiveIdp) -> usize {
     assert_oauth_error(&a, 400, "invalid_dpop_proof", "two DPoP headers");
     sent + 4
 }
+
+/// Methods nobody serves, each a new name: refused, and not one new metrics series each
+/// (the latency histogram's `method` label took the raw method, so a client could grow the
+/// IDP's memory and `/metrics` without bound).
+pub fn invented_methods(idp: &LiveIdp) -> usize {
+    let metrics = |idp: &LiveIdp| {
+        let a = idp.send(&request("GET", "/metrics", &[], b""));
+        assert_eq!(a.status, 200);
+        String::from_utf8(a.body).unwrap()
+    };
+    for i in 0..50 {
+        let a = idp.send(&request(&format!("X{i}HOSTILE"), "/oauth2/token", &[], b""));
+        assert_refused(&a, "/oauth2/token", 405, "an invented method");
+    }
+    let text = metrics(idp);
+    assert!(!text.contains("HOSTILE"), "invented methods became metric labels");
+    assert!(
+        text.contains("method=\"other\",route=\"/oauth2/token\",status=\"405\""),
+        "{text}"
+    );
+    51
+}

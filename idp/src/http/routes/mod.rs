@@ -56,7 +56,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 /// Records every request's latency by matched route (unmatched paths share one label).
 async fn timed(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = crate::http::metrics::method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
