@@ -164,7 +164,13 @@ mod tests {
         // Regression (issue 19, part 5): the raw method was the label, one series per name.
         use axum::http::Method;
         assert_eq!(method_label(&Method::PATCH), "PATCH");
-        assert_eq!(method_label(&Method::from_bytes(b"X1HOSTILE").unwrap()), "other");
-        assert_eq!(method_label(&Method::from_bytes(b"QUERY").unwrap()), "other");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"X1HOSTILE").unwrap()),
+            "other"
+        );
+        assert_eq!(
+            method_label(&Method::from_bytes(b"QUERY").unwrap()),
+            "other"
+        );
     }
 }

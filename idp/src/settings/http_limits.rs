@@ -1,5 +1,6 @@
-//! The `[http]` section: how large a request may be. Refused requests get 413 (body) or 431
-//! (headers) in the endpoint's error shape (the http layer's `limits`).
+//! The `[http]` section: how large a request may be, and how long its body may take. Refused
+//! requests get 413 (body), 431 (headers) or 408 (a slow body) in the endpoint's error shape
+//! (the http layer's `limits`).
 
 use super::{Overrides, SettingsError, err};
 use serde::Deserialize;
@@ -14,6 +15,8 @@ pub struct RawHttpLimits {
     pub max_header_bytes: Option<u64>,
     /// Most request header fields (8..=1000, default 64).
     pub max_headers: Option<u64>,
+    /// How long a request body may take to arrive, in seconds (1..=300, default 30).
+    pub body_read_timeout_seconds: Option<u64>,
 }
 
 /// Request size limits, the same for every endpoint.
@@ -22,6 +25,7 @@ pub struct HttpLimits {
     pub max_body_bytes: usize,
     pub max_header_bytes: usize,
     pub max_headers: usize,
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Default for HttpLimits {
@@ -30,6 +34,7 @@ impl Default for HttpLimits {
             max_body_bytes: 64 * 1024,
             max_header_bytes: 16 * 1024,
             max_headers: 64,
+            body_read_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -63,6 +68,7 @@ pub fn http_limits(
         max_body_bytes: None,
         max_header_bytes: None,
         max_headers: None,
+        body_read_timeout_seconds: None,
     });
     Ok(HttpLimits {
         max_body_bytes: bounded(
@@ -83,6 +89,16 @@ pub fn http_limits(
             8..=1000,
             d.max_headers,
         )?,
+        body_read_timeout: match raw.body_read_timeout_seconds {
+            None => d.body_read_timeout,
+            Some(s) if (1..=300).contains(&s) => std::time::Duration::from_secs(s),
+            Some(_) => {
+                return Err(err(
+                    "http.body_read_timeout_seconds",
+                    "must be between 1 and 300",
+                ));
+            }
+        },
     })
 }
 
@@ -102,13 +118,14 @@ mod tests {
     fn defaults_file_and_overrides() {
         let none = Overrides::default();
         assert_eq!(limits("", &none).unwrap(), HttpLimits::default());
-        let file = "[http]\nmax_body_bytes = 2048\nmax_header_bytes = 4096\nmax_headers = 10";
+        let file = "[http]\nmax_body_bytes = 2048\nmax_header_bytes = 4096\nmax_headers = 10\nbody_read_timeout_seconds = 5";
         assert_eq!(
             limits(file, &none).unwrap(),
             HttpLimits {
                 max_body_bytes: 2048,
                 max_header_bytes: 4096,
-                max_headers: 10
+                max_headers: 10,
+                body_read_timeout: std::time::Duration::from_secs(5),
             }
         );
         let o = Overrides {
@@ -127,6 +144,10 @@ mod tests {
             ("[http]\nmax_body_bytes = 100000000", "http.max_body_bytes"),
             ("[http]\nmax_header_bytes = 10", "http.max_header_bytes"),
             ("[http]\nmax_headers = 1001", "http.max_headers"),
+            (
+                "[http]\nbody_read_timeout_seconds = 0",
+                "http.body_read_timeout_seconds",
+            ),
         ] {
             assert_eq!(limits(text, &none).unwrap_err().field, field, "{text}");
         }

@@ -469,7 +469,10 @@ pub fn invented_methods(idp: &LiveIdp) -> usize {
         assert_refused(&a, "/oauth2/token", 405, "an invented method");
     }
     let text = metrics(idp);
-    assert!(!text.contains("HOSTILE"), "invented methods became metric labels");
+    assert!(
+        !text.contains("HOSTILE"),
+        "invented methods became metric labels"
+    );
     assert!(
         text.contains("method=\"other\",route=\"/oauth2/token\",status=\"405\""),
         "{text}"
