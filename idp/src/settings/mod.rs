@@ -6,6 +6,7 @@
 mod dpop;
 mod http_limits;
 mod key_source;
+mod password_policy;
 mod raw;
 mod redirect_uri;
 mod signing_alg;
@@ -13,7 +14,8 @@ mod signing_alg;
 pub use dpop::{DpopPolicy, RawDpop};
 pub use http_limits::{HttpLimits, RawHttpLimits};
 pub use key_source::{GENERATED_FILE_NAME, KekSource, decode_key_text};
-pub use raw::{RawClient, RawForwarded, RawPasswordPolicy, RawSettings, RawUser};
+pub use password_policy::RawPasswordPolicy;
+pub use raw::{RawClient, RawForwarded, RawSettings, RawUser};
 pub use signing_alg::SigningAlg;
 
 use std::collections::BTreeSet;
