@@ -36,6 +36,16 @@ enum Command {
         /// Issuer URL put in tokens and discovery (overrides the file).
         #[arg(long, env = "IDP_ISSUER")]
         issuer: Option<String>,
+        /// Largest request body in bytes (overrides http.max_body_bytes; default 65536).
+        #[arg(long, env = "IDP_MAX_BODY_BYTES")]
+        max_body_bytes: Option<u64>,
+        /// Largest sum of request header names and values in bytes (overrides
+        /// http.max_header_bytes; default 16384).
+        #[arg(long, env = "IDP_MAX_HEADER_BYTES")]
+        max_header_bytes: Option<u64>,
+        /// Most request header fields (overrides http.max_headers; default 64).
+        #[arg(long, env = "IDP_MAX_HEADERS")]
+        max_headers: Option<u64>,
     },
     /// Manage clients in the configuration file (restart the server to load the change).
     #[command(subcommand)]
@@ -326,12 +336,18 @@ pub fn main() -> ExitCode {
             listen,
             database,
             issuer,
+            max_body_bytes,
+            max_header_bytes,
+            max_headers,
         } => {
             let overrides = Overrides {
                 listen,
                 database,
                 issuer,
                 key_encryption_key: key_encryption_key_from_env(),
+                max_body_bytes,
+                max_header_bytes,
+                max_headers,
             };
             report(serve_command(&config, &overrides))
         }
@@ -430,16 +446,15 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     println!("idp listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(issuer = %state.settings.issuer, %addr, "serving");
-    let app = crate::http::app(Arc::clone(&state))
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // long polls answer now, so the graceful shutdown does not wait for them
-            state.begin_shutdown();
-        })
-        .await
-        .map_err(CliError::Serve)
+    let app = crate::http::app(Arc::clone(&state));
+    let limits = state.settings.http;
+    crate::http::server::serve(listener, app, limits, async move {
+        shutdown_signal().await;
+        // long polls answer now, so the graceful shutdown does not wait for them
+        state.begin_shutdown();
+    })
+    .await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -20,10 +20,33 @@ pub struct ErrorLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: String,
+    /// One of HTTP's own methods, or `other` ([`method_label`]): never a client's invention,
+    /// so the label set stays bounded.
+    pub method: &'static str,
     /// The matched route (never the raw path, so the label set stays bounded).
     pub route: String,
     pub status: u16,
+}
+
+/// The `method` label of a request: the standard methods (RFC 9110 §9, PATCH) by name, any other
+/// `other` (a client may send any token as a method).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::CONNECT, "CONNECT"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, name)| name)
 }
 
 fn latency_histogram() -> Histogram {
@@ -118,7 +141,7 @@ mod tests {
         m.error("invalid_client");
         m.observe(
             RouteLabels {
-                method: "POST".into(),
+                method: "POST",
                 route: "/oauth2/token".into(),
                 status: 200,
             },
@@ -134,5 +157,20 @@ mod tests {
         assert!(text.contains(
             "idp_http_request_duration_seconds_count{method=\"POST\",route=\"/oauth2/token\",status=\"200\"} 1"
         ));
+    }
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        // Regression (issue 19, part 5): the raw method was the label, one series per name.
+        use axum::http::Method;
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"X1HOSTILE").unwrap()),
+            "other"
+        );
+        assert_eq!(
+            method_label(&Method::from_bytes(b"QUERY").unwrap()),
+            "other"
+        );
     }
 }

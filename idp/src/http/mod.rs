@@ -7,10 +7,13 @@ pub mod client_address;
 pub mod cookies;
 pub mod csrf;
 pub mod form;
+pub mod limits;
 pub mod metrics;
 pub mod oauth_error;
 pub mod pages;
+pub mod refusal;
 pub mod routes;
+pub mod server;
 pub mod state;
 
 pub use routes::app;

@@ -76,3 +76,36 @@ impl From<crate::store::StoreError> for OAuthError {
         }
     }
 }
+
+/// The longest `error_description` sent (request input quoted in it is cut).
+const MAX_DESCRIPTION_CHARS: usize = 200;
+
+/// `text` fit for `error_description` (RFC 6749 §4.1.2.1, §5.2: `%x20-21 / %x23-5B / %x5D-7E`):
+/// `"` and `\` become `'`, other characters outside that set `?`; cut to 200 characters.
+pub fn clean_description(text: &str) -> String {
+    text.chars()
+        .take(MAX_DESCRIPTION_CHARS)
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_description;
+
+    #[test]
+    fn descriptions_keep_to_the_characters_rfc_6749_allows() {
+        // Regression (issue 19, part 5): `parameter "grant_type" is missing`, and descriptions
+        // quoting request input with `{:?}` (quotes, backslash escapes), broke RFC 6749 §5.2.
+        assert_eq!(
+            clean_description("parameter \"a\\u{0}\" is repeated"),
+            "parameter 'a'u{0}' is repeated"
+        );
+        assert_eq!(clean_description("caf\u{e9}\n"), "caf??");
+        assert_eq!(clean_description(&"x".repeat(500)).len(), 200);
+    }
+}

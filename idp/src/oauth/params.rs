@@ -31,6 +31,6 @@ impl Params {
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)
-            .ok_or_else(|| OAuthError::InvalidRequest(format!("parameter {name:?} is missing")))
+            .ok_or_else(|| OAuthError::InvalidRequest(format!("parameter {name} is missing")))
     }
 }

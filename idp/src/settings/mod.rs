@@ -1,16 +1,21 @@
 //! Configuration: a TOML file, then environment overrides (`IDP_LISTEN`, `IDP_DATABASE`,
-//! `IDP_ISSUER`), then command-line flags — validated once into [`Settings`]. Secrets are held in
-//! types that print `[redacted]`.
+//! `IDP_ISSUER`, `IDP_MAX_BODY_BYTES`, `IDP_MAX_HEADER_BYTES`, `IDP_MAX_HEADERS`), then
+//! command-line flags — validated once into [`Settings`]. Secrets are held in types that print
+//! `[redacted]`.
 
 mod dpop;
+mod http_limits;
 mod key_source;
+mod password_policy;
 mod raw;
 mod redirect_uri;
 mod signing_alg;
 
 pub use dpop::{DpopPolicy, RawDpop};
+pub use http_limits::{HttpLimits, RawHttpLimits};
 pub use key_source::{GENERATED_FILE_NAME, KekSource, decode_key_text};
-pub use raw::{RawClient, RawForwarded, RawPasswordPolicy, RawSettings, RawUser};
+pub use password_policy::RawPasswordPolicy;
+pub use raw::{RawClient, RawForwarded, RawSettings, RawUser};
 pub use signing_alg::SigningAlg;
 
 use std::collections::BTreeSet;
@@ -179,6 +184,8 @@ pub struct Settings {
     pub key_encryption: KekSource,
     /// DPoP proofs (RFC 9449).
     pub dpop: DpopPolicy,
+    /// Request size limits.
+    pub http: HttpLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +210,12 @@ pub struct Overrides {
     pub issuer: Option<String>,
     /// `IDP_KEY_ENCRYPTION_KEY` (read from the environment only, never a flag).
     pub key_encryption_key: Option<RedactedString>,
+    /// `--max-body-bytes` / `IDP_MAX_BODY_BYTES` (`http.max_body_bytes`).
+    pub max_body_bytes: Option<u64>,
+    /// `--max-header-bytes` / `IDP_MAX_HEADER_BYTES` (`http.max_header_bytes`).
+    pub max_header_bytes: Option<u64>,
+    /// `--max-headers` / `IDP_MAX_HEADERS` (`http.max_headers`).
+    pub max_headers: Option<u64>,
 }
 
 /// A secret string that prints `[redacted]`.
@@ -280,8 +293,7 @@ mod tests {
         let o = Overrides {
             listen: Some("127.0.0.1:0".into()),
             issuer: Some("https://idp.example".into()),
-            database: None,
-            key_encryption_key: None,
+            ..Overrides::default()
         };
         let s = RawSettings::from_toml("listen = \"127.0.0.1:1\"")
             .unwrap()

@@ -2,7 +2,9 @@
 //! [`Settings`].
 
 use super::dpop::RawDpop;
+use super::http_limits::{RawHttpLimits, http_limits};
 use super::key_source::key_encryption_source;
+use super::password_policy::RawPasswordPolicy;
 use super::redirect_uri::check_redirect_uri;
 use super::{
     Client, DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_AUTHORIZATION_CODE_TTL, DEFAULT_DATABASE,
@@ -42,6 +44,9 @@ pub struct RawSettings {
     /// DPoP proofs (RFC 9449): proof age, server nonce.
     #[serde(default)]
     pub dpop: Option<RawDpop>,
+    /// Request size limits.
+    #[serde(default)]
+    pub http: Option<RawHttpLimits>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,17 +72,6 @@ pub struct RawUser {
     pub name: Option<String>,
     /// Shown by userinfo for the `email` scope.
     pub email: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPasswordPolicy {
-    pub max_failures: Option<u32>,
-    pub window_seconds: Option<u64>,
-    pub lockout_seconds: Option<u64>,
-    pub user_delay_seconds: Option<u64>,
-    pub max_user_delay_seconds: Option<u64>,
-    pub max_concurrent_hashes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,52 +207,9 @@ impl RawSettings {
             Some(a) => SigningAlg::parse(a)
                 .ok_or_else(|| err("signing_algorithm", "must be ES256, RS256 or EdDSA"))?,
         };
-        let password_policy = match self.password_policy {
-            None => PasswordPolicy::default(),
-            Some(p) => {
-                let d = PasswordPolicy::default();
-                let policy = PasswordPolicy {
-                    max_failures: p.max_failures.unwrap_or(d.max_failures),
-                    window_seconds: p.window_seconds.unwrap_or(d.window_seconds),
-                    lockout_seconds: p.lockout_seconds.unwrap_or(d.lockout_seconds),
-                    user_delay_seconds: p.user_delay_seconds.unwrap_or(d.user_delay_seconds),
-                    max_user_delay_seconds: p
-                        .max_user_delay_seconds
-                        .unwrap_or(d.max_user_delay_seconds),
-                    max_concurrent_hashes: p
-                        .max_concurrent_hashes
-                        .unwrap_or(d.max_concurrent_hashes),
-                };
-                if !(1..=100).contains(&policy.max_failures) {
-                    return Err(err(
-                        "password_policy.max_failures",
-                        "must be between 1 and 100",
-                    ));
-                }
-                if !(1..=64).contains(&policy.max_concurrent_hashes) {
-                    return Err(err(
-                        "password_policy.max_concurrent_hashes",
-                        "must be between 1 and 64",
-                    ));
-                }
-                if policy.window_seconds == 0 || policy.lockout_seconds == 0 {
-                    return Err(err(
-                        "password_policy",
-                        "window_seconds and lockout_seconds must be positive",
-                    ));
-                }
-                if policy.user_delay_seconds == 0
-                    || policy.max_user_delay_seconds < policy.user_delay_seconds
-                    || policy.max_user_delay_seconds > 3600
-                {
-                    return Err(err(
-                        "password_policy.max_user_delay_seconds",
-                        "need 0 < user_delay_seconds <= max_user_delay_seconds <= 3600",
-                    ));
-                }
-                policy
-            }
-        };
+        let password_policy = self
+            .password_policy
+            .map_or(Ok(PasswordPolicy::default()), RawPasswordPolicy::validate)?;
         for (i, c) in clients.iter().enumerate() {
             if let Some(a) = c.id_token_alg
                 && a != SigningAlg::Rs256
@@ -279,6 +230,7 @@ impl RawSettings {
         let dpop = self
             .dpop
             .map_or(Ok(Default::default()), RawDpop::validate)?;
+        let http = http_limits(self.http, overrides)?;
         Ok(Settings {
             issuer,
             listen,
@@ -293,6 +245,7 @@ impl RawSettings {
             forwarded,
             key_encryption,
             dpop,
+            http,
         })
     }
 }

@@ -10,17 +10,18 @@ mod revoke;
 mod token;
 mod userinfo;
 
+use crate::http::limits;
 use crate::http::metrics::RouteLabels;
+use crate::http::refusal::refuse;
 use crate::http::state::AppState;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use std::sync::Arc;
 use std::time::Instant;
-use tower_http::limit::RequestBodyLimitLayer;
 
 pub const AUTHORISE_PATH: &str = "/oauth2/authorise";
 /// An alias of [`AUTHORISE_PATH`] in American spelling.
@@ -34,9 +35,6 @@ pub const REVOCATIONS_PATH: &str = "/oauth2/revocations";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
-
-/// Request bodies larger than this are refused (413) before any handler runs.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub const METRICS_PATH: &str = "/metrics";
 
@@ -58,7 +56,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 /// Records every request's latency by matched route (unmatched paths share one label).
 async fn timed(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = crate::http::metrics::method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -75,25 +73,51 @@ async fn timed(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     res
 }
 
-pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route(AUTHORISE_PATH, get(authorise::get).post(authorise::post))
-        .route(AUTHORIZE_PATH, get(authorise::get).post(authorise::post))
-        .route(TOKEN_PATH, post(token::token))
-        .route(
+/// A method the path does not serve: 405 (axum adds `Allow`) in the endpoint's shape.
+async fn method_not_allowed(uri: Uri) -> Response {
+    refuse(
+        uri.path(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "the endpoint does not serve this method",
+    )
+}
+
+pub const HEALTH_PATH: &str = "/healthz";
+
+/// Every path the IDP serves and its handlers: the router is built from this table, and
+/// `idp/tests/hostile_http.rs` checks `idp/openapi.yaml` against it.
+pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
+    vec![
+        (AUTHORISE_PATH, get(authorise::get).post(authorise::post)),
+        (AUTHORIZE_PATH, get(authorise::get).post(authorise::post)),
+        (TOKEN_PATH, post(token::token)),
+        (
             USERINFO_PATH,
             get(userinfo::userinfo).post(userinfo::userinfo),
-        )
-        .route(LOGOUT_PATH, get(logout::get).post(logout::post))
-        .route(REVOKE_PATH, post(revoke::revoke))
-        .route(INTROSPECT_PATH, post(introspect::introspect))
-        .route(REVOCATIONS_PATH, get(revocations::feed))
-        .route(JWKS_PATH, get(discovery::jwks))
-        .route(OPENID_CONFIGURATION_PATH, get(discovery::metadata))
-        .route(AS_METADATA_PATH, get(discovery::metadata))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route(METRICS_PATH, get(metrics))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        ),
+        (LOGOUT_PATH, get(logout::get).post(logout::post)),
+        (REVOKE_PATH, post(revoke::revoke)),
+        (INTROSPECT_PATH, post(introspect::introspect)),
+        (REVOCATIONS_PATH, get(revocations::feed)),
+        (JWKS_PATH, get(discovery::jwks)),
+        (OPENID_CONFIGURATION_PATH, get(discovery::metadata)),
+        (AS_METADATA_PATH, get(discovery::metadata)),
+        (HEALTH_PATH, get(|| async { "ok\n" })),
+        (METRICS_PATH, get(metrics)),
+    ]
+}
+
+pub fn app(state: Arc<AppState>) -> Router {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            limits::enforce,
+        ))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), timed))
         .with_state(state)
 }

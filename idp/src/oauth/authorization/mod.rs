@@ -93,7 +93,8 @@ impl AuthoriseError {
                 description,
                 fragment,
             } => {
-                let mut params = vec![("error", *error), ("error_description", description)];
+                let description = crate::oauth::error::clean_description(description);
+                let mut params = vec![("error", *error), ("error_description", &description)];
                 if let Some(s) = state {
                     params.push(("state", s));
                 }
