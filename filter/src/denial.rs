@@ -447,7 +447,10 @@ mod tests {
         assert_eq!(r.status, 503);
         // No challenge: the token is not at fault (as without keys), the gateway cannot judge it yet.
         assert_eq!(r.www_authenticate, None);
-        assert_eq!(r.body, "revoked tokens are not loaded yet; try again shortly\n");
+        assert_eq!(
+            r.body,
+            "revoked tokens are not loaded yet; try again shortly\n"
+        );
         assert_eq!(
             Denial::RevocationsNotLoaded.metric_name(),
             "revocations_not_loaded"

@@ -133,8 +133,14 @@ mod tests {
     #[test]
     fn more_says_whether_the_page_was_cut_short_and_is_false_when_absent() {
         let more = |body: &[u8]| FeedPage::parse(body).map(|p| p.more);
-        assert_eq!(more(br#"{"cursor": 3, "revoked": [], "more": true}"#), Ok(true));
-        assert_eq!(more(br#"{"cursor": 3, "revoked": [], "more": false}"#), Ok(false));
+        assert_eq!(
+            more(br#"{"cursor": 3, "revoked": [], "more": true}"#),
+            Ok(true)
+        );
+        assert_eq!(
+            more(br#"{"cursor": 3, "revoked": [], "more": false}"#),
+            Ok(false)
+        );
         assert_eq!(more(br#"{"cursor": 3, "revoked": []}"#), Ok(false));
     }
 }

@@ -162,9 +162,21 @@ mod tests {
     #[test]
     fn the_next_poll_starts_at_once_after_entries_or_a_held_answer() {
         let f = feed(20);
-        assert_eq!(next_interval_ms(&f, true, got(3), 5), 0, "entries: poll again at once");
-        assert_eq!(next_interval_ms(&f, true, got(0), 20_000), 0, "held for the wait");
-        assert_eq!(next_interval_ms(&f, true, got(0), 10_000), 0, "held for half of it");
+        assert_eq!(
+            next_interval_ms(&f, true, got(3), 5),
+            0,
+            "entries: poll again at once"
+        );
+        assert_eq!(
+            next_interval_ms(&f, true, got(0), 20_000),
+            0,
+            "held for the wait"
+        );
+        assert_eq!(
+            next_interval_ms(&f, true, got(0), 10_000),
+            0,
+            "held for half of it"
+        );
     }
 
     #[test]

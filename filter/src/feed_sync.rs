@@ -108,7 +108,11 @@ mod tests {
         assert!(!one.synced(&shared));
         assert!(!other.synced(&shared));
         assert_eq!(mark(&shared), Ok(true), "the first mark");
-        assert_eq!(mark(&shared), Ok(false), "already marked: no second log line");
+        assert_eq!(
+            mark(&shared),
+            Ok(false),
+            "already marked: no second log line"
+        );
         assert!(other.synced(&shared), "another worker sees it");
         let reads = shared.reads.get();
         for _ in 0..10 {

@@ -362,7 +362,11 @@ mod tests {
             feed["require_initial_sync"] = bad.clone();
             let error = with_feed(feed).unwrap_err();
             assert_eq!(error.field, "configuration", "{bad}");
-            assert!(error.message.contains("invalid"), "{bad}: {}", error.message);
+            assert!(
+                error.message.contains("invalid"),
+                "{bad}: {}",
+                error.message
+            );
         }
         // Without a feed there is nothing to wait for.
         let none = FilterConfig::from_json(
