@@ -4,7 +4,8 @@
 //! A *wrong answer* is a decision the gateway must never make: a revoked or invalid token
 //! accepted (200), a valid token refused as a token (401). Anything else that is not the expected
 //! answer is an *error*, counted by kind (the status and what answered it: the filter's 503
-//! without keys, Envoy's own 503 when an upstream is down, a transport failure), so each test
+//! without keys or before its revocation feed was read, Envoy's own 503 when an upstream is
+//! down, a transport failure), so each test
 //! can say which kinds it allows. Tokens can change class while the load runs: a token revoked
 //! during an outage is moved to the revoked class once the test has seen the gateway refuse it.
 
@@ -33,6 +34,9 @@ pub fn error_kind(res: &Result<client::Response, String>) -> String {
         Err(_) => "transport: connection failed".into(),
         Ok(r) if r.status == 503 && r.body.contains("token keys are not available") => {
             "503 no keys (filter)".into()
+        }
+        Ok(r) if r.status == 503 && r.body.contains("revoked tokens are not loaded") => {
+            "503 revocations not loaded (filter)".into()
         }
         Ok(r) if r.status == 503 && r.body.contains("upstream connect error") => {
             "503 upstream unreachable (Envoy)".into()
@@ -366,13 +370,15 @@ mod tests {
         assert_eq!(tally.wrong, 3);
         let no_keys = "token keys are not available yet; try again shortly\n";
         tally.record(Class::Valid, &answer(503, no_keys), now);
+        let not_loaded = "revoked tokens are not loaded yet; try again shortly\n";
+        tally.record(Class::Revoked, &answer(503, not_loaded), now);
         tally.record(Class::Revoked, &answer(503, "upstream connect error"), now);
         tally.record(Class::Valid, &Err("connection refused".to_owned()), now);
         assert_eq!(tally.wrong, 3);
-        assert_eq!(tally.sent, 8);
+        assert_eq!(tally.sent, 9);
         assert_eq!(
             tally
-                .unexpected_errors(&["503 no keys"])
+                .unexpected_errors(&["503 no keys", "503 revocations not loaded"])
                 .keys()
                 .collect::<Vec<_>>(),
             [

@@ -190,19 +190,24 @@ impl Gateway {
         })
     }
 
-    /// Envoy is live and the filter has fetched the JWKS at least once.
+    /// Envoy is live and the filter has fetched the JWKS at least once, and read its revocation
+    /// feed up to date when it has one (until then it refuses tokens with 503).
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
+        let config = std::fs::read_to_string(&self.config).unwrap_or_default();
+        let has_feed = config.contains("revocation_feed");
         loop {
             if !self.proc.is_running() {
                 return Err(format!("envoy exited; log:\n{}", self.proc.log_tail()));
             }
-            if self.counter("oauth2gw.jwks_fetch_ok").unwrap_or(0) >= 1 {
+            if self.counter("oauth2gw.jwks_fetch_ok").unwrap_or(0) >= 1
+                && (!has_feed || self.counter("oauth2gw.revocation_feed_synced").unwrap_or(0) >= 1)
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "envoy did not fetch the JWKS within {START_TIMEOUT:?}; log:\n{}",
+                    "envoy did not fetch the JWKS (and read its revocation feed) within {START_TIMEOUT:?}; log:\n{}",
                     self.proc.log_tail()
                 ));
             }

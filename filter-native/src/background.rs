@@ -26,6 +26,8 @@ struct Fetch {
     in_flight: bool,
     /// When the call in flight started (ms).
     started_ms: u64,
+    /// Whether the feed poll in flight asked to be held (long poll).
+    long: bool,
 }
 
 /// Main-thread state of the background fetches.
@@ -108,7 +110,9 @@ impl Background {
             return;
         }
         let e = &feed.endpoint;
-        let path = feed_poll::request_path(feed, self.feed_cursor.as_deref());
+        // Not long-polled until the list is up to date (see `feed_poll`).
+        let long = feed_poll::is_long(feed, gw.feed_synced());
+        let path = feed_poll::request_path(feed, self.feed_cursor.as_deref(), long);
         let auth = client.basic_authorization();
         let headers = [
             (":method", "GET"),
@@ -117,10 +121,11 @@ impl Background {
             ("accept", "application/json"),
             ("authorization", auth.as_str()),
         ];
-        match host.callout(&e.cluster, &headers, b"", feed_poll::timeout_ms(feed)) {
+        match host.callout(&e.cluster, &headers, b"", feed_poll::timeout_ms(feed, long)) {
             Some(id) => {
                 self.feed.in_flight = true;
                 self.feed.started_ms = now_ms;
+                self.feed.long = long;
                 self.calls.insert(id, Job::RevocationFeed);
             }
             None => {
@@ -236,19 +241,33 @@ impl Background {
                 .map_err(|e| e.to_string())
                 .and_then(|page| {
                     let added = gw.record_revocations(&page.revocations, now_ms)?;
+                    let answered = feed_poll::Answered {
+                        entries: page.revocations.len(),
+                        more: page.more,
+                    };
+                    let synced = filter::feed_sync::completes_sync(&page);
                     self.feed_cursor = Some(page.cursor);
                     gw.prune_denylist(now_ms);
-                    Ok((added, page.revocations.len()))
+                    Ok((added, answered, synced))
                 }),
             Some(other) => Err(format!("HTTP status {other}")),
             None => Err("no response (timeout or connection failure)".to_owned()),
         };
         match outcome {
-            Ok((added, entries)) => {
+            Ok((added, answered, synced)) => {
                 let elapsed_ms = now_ms.saturating_sub(self.feed.started_ms);
-                let next_ms = feed_poll::next_interval_ms(feed, entries, elapsed_ms);
+                let next_ms =
+                    feed_poll::next_interval_ms(feed, self.feed.long, answered, elapsed_ms);
                 self.feed.schedule = Schedule::after_success(now_ms, next_ms);
                 host.count("revocation_poll_ok", 1);
+                // The page's revocations are published: now (not before) the list is up to date.
+                if synced && gw.mark_feed_synced() {
+                    host.count("revocation_feed_synced", 1);
+                    log(
+                        Level::Info,
+                        "oauth2-gateway: revocation feed read up to date: the denylist is loaded",
+                    );
+                }
                 if added > 0 {
                     log(
                         Level::Debug,

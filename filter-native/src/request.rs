@@ -96,6 +96,13 @@ fn deny(
                 "oauth2-gateway: DPoP replay cache cannot take a proof ({denial:?}): DPoP requests are refused (fail closed); raise dpop_replay_cache_entries"
             ),
         );
+    } else if *denial == Denial::RevocationsNotLoaded {
+        if gw.first_not_loaded_warning() {
+            crate::log::log(
+                crate::log::Level::Warn,
+                "oauth2-gateway: the revocation feed has not been read up to date yet: tokens are refused with 503 until it has (revocation_feed.require_initial_sync)",
+            );
+        }
     } else {
         crate::log::log(
             crate::log::Level::Debug,
@@ -133,6 +140,8 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
     let value = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
     let method = value(":method").unwrap_or("");
     let path = value(":path").unwrap_or("/");
+    // Before the denylist: once set, the snapshot loaded next holds what the feed brought.
+    let revocations_loaded = gw.revocations_loaded();
     let keys = gw.keys();
     let denylist = gw.denylist();
     let sets: Vec<&KeySet> = keys.sets.iter().collect();
@@ -140,6 +149,7 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
         keys: &sets,
         denylist: &denylist,
         now: now_ms / 1_000,
+        revocations_loaded,
         native: Some(&keys.parsed),
         replay: &gw.replay,
     };

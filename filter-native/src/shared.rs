@@ -54,6 +54,14 @@ pub struct Gateway {
     /// The core's DPoP replay cache (proof `jti`s), in process memory: every worker of this
     /// Envoy writes it with compare-and-set.
     pub replay: MemoryShared,
+    /// Whether tokens wait for the revocation feed's first up-to-date read
+    /// (`filter::feed_sync::enforced`).
+    sync_required: bool,
+    /// The revocation feed was read up to date (a page with `more: false` applied); set once by
+    /// the main thread after the page's revocations were published, never cleared.
+    feed_synced: AtomicBool,
+    /// The "not loaded yet" warning was logged.
+    warned_not_loaded: AtomicBool,
 }
 
 /// Shards pruned per call of [`Gateway::prune_denylist`], bounding one poll's work.
@@ -79,6 +87,9 @@ impl Gateway {
         }
         Gateway {
             replay,
+            sync_required: filter::feed_sync::enforced(&config),
+            feed_synced: AtomicBool::new(false),
+            warned_not_loaded: AtomicBool::new(false),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             config,
             counters,
@@ -100,6 +111,29 @@ impl Gateway {
 
     pub fn denylist(&self) -> arc_swap::Guard<Arc<Denylist>> {
         self.denylist.load()
+    }
+
+    /// Whether the revocation feed was read up to date.
+    pub fn feed_synced(&self) -> bool {
+        self.feed_synced.load(Ordering::Acquire)
+    }
+
+    /// Whether a worker may trust the denylist with a token: no initial sync is required, or the
+    /// feed was read up to date. Read before [`Gateway::denylist`]: a worker that sees it set
+    /// then loads a snapshot holding every revocation published before.
+    pub fn revocations_loaded(&self) -> bool {
+        !self.sync_required || self.feed_synced()
+    }
+
+    /// Records that the feed was read up to date (after the page's revocations were
+    /// published); `true` the first time.
+    pub fn mark_feed_synced(&self) -> bool {
+        !self.feed_synced.swap(true, Ordering::AcqRel)
+    }
+
+    /// Whether the "not loaded yet" warning is still to be logged (`true` once).
+    pub fn first_not_loaded_warning(&self) -> bool {
+        !self.warned_not_loaded.swap(true, Ordering::Relaxed)
     }
 
     /// Records revocations (from the feed or a logout) in the process-wide store of the core's

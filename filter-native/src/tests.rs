@@ -17,6 +17,9 @@ use filter::config::FilterConfig;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+#[path = "initial_sync_tests.rs"]
+mod initial_sync;
+
 const T0: u64 = 1_900_000_000_000;
 
 #[derive(Default)]
@@ -127,7 +130,11 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let config = FilterConfig::from_json(config().to_string().as_bytes()).unwrap();
+    setup_with(config())
+}
+
+fn setup_with(config: Value) -> Setup {
+    let config = FilterConfig::from_json(config.to_string().as_bytes()).unwrap();
     let gw = Gateway::new(config, Counters::default());
     let bg = Background::new(&gw);
     let (jwks, key) = p256_jwks();
@@ -157,6 +164,27 @@ impl Setup {
             body.as_bytes(),
             now,
         );
+    }
+
+    /// Answers the latest feed poll with `page` at `now`; returns the path it asked for.
+    fn answer_feed(&mut self, now: u64, page: &Value) -> String {
+        let (index, path) = feed_polls(self).pop().expect("a feed poll");
+        self.bg.answer(
+            &self.gw,
+            &mut self.main,
+            index as u64 + 1,
+            Some(200),
+            page.to_string().as_bytes(),
+            now,
+        );
+        path
+    }
+
+    /// Keys fetched and the feed read up to date (an empty page): tokens are judged.
+    fn ready(&mut self, now: u64) {
+        let jwks = self.jwks.clone();
+        self.fetch_keys(now, 200, &jwks);
+        self.answer_feed(now, &json!({"cursor": "0", "revoked": []}));
     }
 
     fn token(&self, kid: &str, jti: &str) -> String {
@@ -203,14 +231,22 @@ fn no_keys_yet_is_503_then_one_fetch_makes_tokens_valid_with_claim_headers() {
 
     s.bg.tick(&s.gw, &mut s.main, T0);
     s.bg.tick(&s.gw, &mut s.main, T0 + 100);
-    // One JWKS fetch (the second tick finds it in flight), plus the feed poll.
-    assert_eq!(
-        s.main.paths(),
-        ["idp /jwks", "idp /oauth2/revocations?wait=20"]
-    );
+    // One JWKS fetch (the second tick finds it in flight), plus the feed poll (not held: the
+    // list is not up to date yet).
+    assert_eq!(s.main.paths(), ["idp /jwks", "idp /oauth2/revocations"]);
     let jwks = s.jwks.clone();
     s.bg.answer(&s.gw, &mut s.main, 1, Some(200), jwks.as_bytes(), T0 + 150);
     assert_eq!(s.main.counts.get("jwks_fetch_ok"), Some(&1));
+    // Keys, but the feed has not answered: still 503 (another reason).
+    let waiting = s.request("GET", "/api", &token, T0 + 160);
+    assert_eq!(waiting.reply.unwrap().0, 503);
+    assert_eq!(
+        waiting.counts.get("denied.revocations_not_loaded"),
+        Some(&1)
+    );
+    // (verified once, and cached)
+    assert_eq!(waiting.counts.get("cache_miss"), Some(&1));
+    s.answer_feed(T0 + 170, &json!({"cursor": "0", "revoked": []}));
 
     let first = s.request("GET", "/api", &token, T0 + 200);
     assert_eq!(first.reply, None);
@@ -219,7 +255,6 @@ fn no_keys_yet_is_503_then_one_fetch_makes_tokens_valid_with_claim_headers() {
         Some(&Some("alice".to_owned()))
     );
     assert_eq!(first.counts.get("allowed"), Some(&1));
-    assert_eq!(first.counts.get("cache_miss"), Some(&1));
     let second = s.request("GET", "/api", &token, T0 + 300);
     assert_eq!(second.counts.get("cache_hit"), Some(&1));
 }
@@ -227,8 +262,7 @@ fn no_keys_yet_is_503_then_one_fetch_makes_tokens_valid_with_claim_headers() {
 #[test]
 fn a_forged_claim_header_is_removed_even_when_the_route_lets_it_through() {
     let mut s = setup();
-    let jwks = s.jwks.clone();
-    s.fetch_keys(T0, 200, &jwks);
+    s.ready(T0);
     let headers = [
         (":method", "GET"),
         (":path", "/api"),
@@ -249,8 +283,8 @@ fn a_forged_claim_header_is_removed_even_when_the_route_lets_it_through() {
 #[test]
 fn a_failed_fetch_keeps_the_keys_and_backs_off() {
     let mut s = setup();
+    s.ready(T0);
     let jwks = s.jwks.clone();
-    s.fetch_keys(T0, 200, &jwks);
     // Due again after refresh_seconds; the IDP answers 500.
     s.fetch_keys(T0 + 60_000, 500, "oops");
     assert_eq!(s.main.counts.get("jwks_fetch_failed"), Some(&1));
@@ -383,7 +417,7 @@ fn the_revocation_feed_is_applied_and_its_cursor_followed() {
         .enumerate()
         .find(|(_, (_, h))| {
             h.iter()
-                .any(|(k, v)| k == ":path" && v == "/oauth2/revocations?wait=20")
+                .any(|(k, v)| k == ":path" && v == "/oauth2/revocations")
         })
         .unwrap();
     assert!(
@@ -428,39 +462,27 @@ fn feed_polls(s: &Setup) -> Vec<(usize, String)> {
 #[test]
 fn a_held_empty_poll_is_followed_at_once_and_a_fast_one_after_poll_ms() {
     let mut s = setup();
-    let jwks = s.jwks.clone();
-    s.fetch_keys(T0, 200, &jwks);
-    let empty = json!({"cursor": "3", "revoked": []}).to_string();
-    let (first, _) = feed_polls(&s)[0].clone();
-    // The IDP held the poll for its 20 s wait and answered with nothing: poll again at once.
-    let held_until = T0 + 20_000;
-    s.bg.answer(
-        &s.gw,
-        &mut s.main,
-        first as u64 + 1,
-        Some(200),
-        empty.as_bytes(),
-        held_until,
-    );
-    s.bg.tick(&s.gw, &mut s.main, held_until + 100);
+    s.ready(T0);
+    let empty = json!({"cursor": "3", "revoked": []});
+    // Up to date: the next poll (at once) is a long one.
+    s.bg.tick(&s.gw, &mut s.main, T0 + 100);
     let polls = feed_polls(&s);
     assert_eq!(polls.len(), 2, "{polls:?}");
+    assert_eq!(polls[1].1, "idp /oauth2/revocations?since=0&wait=20");
+    // The IDP held the poll for its 20 s wait and answered with nothing: poll again at once.
+    let held_until = T0 + 20_100;
+    s.answer_feed(held_until, &empty);
+    s.bg.tick(&s.gw, &mut s.main, held_until + 100);
+    let polls = feed_polls(&s);
+    assert_eq!(polls.len(), 3, "{polls:?}");
     // This time the IDP answers the empty page at once (it does not hold requests): the next
     // poll waits for poll_ms (500 ms), as plain polling does.
-    let (second, _) = polls[1].clone();
     let answered = held_until + 105;
-    s.bg.answer(
-        &s.gw,
-        &mut s.main,
-        second as u64 + 1,
-        Some(200),
-        empty.as_bytes(),
-        answered,
-    );
+    s.answer_feed(answered, &empty);
     s.bg.tick(&s.gw, &mut s.main, answered + 100);
-    assert_eq!(feed_polls(&s).len(), 2, "no poll before poll_ms");
+    assert_eq!(feed_polls(&s).len(), 3, "no poll before poll_ms");
     s.bg.tick(&s.gw, &mut s.main, answered + 500);
-    assert_eq!(feed_polls(&s).len(), 3, "a poll after poll_ms");
+    assert_eq!(feed_polls(&s).len(), 4, "a poll after poll_ms");
 }
 
 #[test]

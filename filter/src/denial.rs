@@ -29,6 +29,10 @@ pub enum Denial {
     Revoked,
     /// No keys at all for the token's issuer: the gateway cannot judge, so it refuses (503).
     NoKeys,
+    /// The revocation feed has not been read up to date yet (a fresh gateway or VM): the token
+    /// may have been revoked before the gateway started, so it is refused (503) like
+    /// [`Denial::NoKeys`] (see `crate::feed_sync`).
+    RevocationsNotLoaded,
     /// A DPoP (RFC 9449) presentation was refused.
     Dpop(DpopDenial),
 }
@@ -194,6 +198,7 @@ impl Denial {
             Denial::InsufficientScope(_) => "insufficient_scope",
             Denial::Revoked => "revoked",
             Denial::NoKeys => "no_keys",
+            Denial::RevocationsNotLoaded => "revocations_not_loaded",
             Denial::Dpop(d) => d.metric_name(),
         }
     }
@@ -282,6 +287,11 @@ impl Denial {
                 status: 503,
                 www_authenticate: None,
                 body: "token keys are not available yet; try again shortly\n",
+            },
+            Denial::RevocationsNotLoaded => DenialResponse {
+                status: 503,
+                www_authenticate: None,
+                body: "revoked tokens are not loaded yet; try again shortly\n",
             },
             Denial::Dpop(_)
             | Denial::Malformed(_)
@@ -429,5 +439,29 @@ mod tests {
     #[test]
     fn no_keys_fails_closed_with_503() {
         assert_eq!(Denial::NoKeys.response("api").status, 503);
+    }
+
+    #[test]
+    fn revocations_not_loaded_fails_closed_with_503_like_no_keys() {
+        let r = Denial::RevocationsNotLoaded.response("api");
+        assert_eq!(r.status, 503);
+        // No challenge: the token is not at fault (as without keys), the gateway cannot judge it yet.
+        assert_eq!(r.www_authenticate, None);
+        assert_eq!(
+            r.body,
+            "revoked tokens are not loaded yet; try again shortly\n"
+        );
+        assert_eq!(
+            Denial::RevocationsNotLoaded.metric_name(),
+            "revocations_not_loaded"
+        );
+        // With DPoP offered too.
+        let offer = Offer {
+            realm: "api",
+            bearer: true,
+            dpop_algs: Some("ES256"),
+        };
+        let r = Denial::RevocationsNotLoaded.answer(&offer, Scheme::Dpop);
+        assert_eq!((r.status, r.www_authenticate), (503, None));
     }
 }

@@ -1,5 +1,10 @@
-//! One page of the IDP's revocation feed: `{"cursor": C, "revoked": [{"jti"|"sid": .., "exp": ..}]}`,
-//! parsed whole before anything is applied (a bad page changes nothing).
+//! One page of the IDP's revocation feed: `{"cursor": C, "revoked": [{"jti"|"sid": .., "exp": ..}],
+//! "more": false}`, parsed whole before anything is applied (a bad page changes nothing).
+//!
+//! `more` is `true` when the IDP cut the page short (it serves a bounded number of entries per
+//! page) and more entries follow the cursor already; an IDP that does not send it is taken to
+//! have sent everything (`false`). A gateway is up to date once it has applied a page with
+//! `more: false` (see [`crate::feed_sync`]).
 
 use crate::denylist::IdKind;
 use crate::denylist_store::Revocation;
@@ -17,12 +22,18 @@ pub struct FeedPage {
     /// Where the next poll starts (opaque, from the IDP; safe in a URL).
     pub cursor: String,
     pub revocations: Vec<Revocation>,
+    /// More entries follow this page (the IDP cut it short): poll again before counting the
+    /// denylist as up to date.
+    pub more: bool,
 }
 
 #[derive(Deserialize)]
 struct RawPage {
     cursor: Value,
     revoked: Vec<RawEntry>,
+    /// Absent for IDPs that do not send it: everything was sent.
+    #[serde(default)]
+    more: bool,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +85,7 @@ impl FeedPage {
         Ok(FeedPage {
             cursor,
             revocations,
+            more: page.more,
         })
     }
 }
@@ -94,7 +106,8 @@ mod tests {
                 revocations: vec![
                     Revocation::new(IdKind::Jti, "a", 1000),
                     Revocation::new(IdKind::Sid, "s", 2000)
-                ]
+                ],
+                more: false,
             })
         );
         for bad in [
@@ -105,6 +118,8 @@ mod tests {
             br#"{"cursor": 1, "revoked": [{"exp": 5}]}"#,
             br#"{"cursor": 1, "revoked": [{"jti": "", "exp": 5}]}"#,
             br#"{"cursor": 1, "revoked": [{"jti": "x"}]}"#,
+            br#"{"cursor": 1, "revoked": [], "more": "yes"}"#,
+            br#"{"cursor": 1, "revoked": [], "more": null}"#,
             b"not json",
         ] {
             assert!(
@@ -113,5 +128,19 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn more_says_whether_the_page_was_cut_short_and_is_false_when_absent() {
+        let more = |body: &[u8]| FeedPage::parse(body).map(|p| p.more);
+        assert_eq!(
+            more(br#"{"cursor": 3, "revoked": [], "more": true}"#),
+            Ok(true)
+        );
+        assert_eq!(
+            more(br#"{"cursor": 3, "revoked": [], "more": false}"#),
+            Ok(false)
+        );
+        assert_eq!(more(br#"{"cursor": 3, "revoked": []}"#), Ok(false));
     }
 }

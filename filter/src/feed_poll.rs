@@ -10,18 +10,30 @@
 //! an empty answer faster than half the wait is taken as that, and the gateway polls every
 //! `poll_ms` as without the long poll. Failures back off as before, whatever the mode.
 //!
+//! **Until the feed was read up to date** ([`crate::feed_sync`]) polls do not ask to be held: a
+//! fresh gateway that refuses tokens until then must not wait out an empty long poll (the
+//! first poll of an empty feed, or the one after a full page that happened to be the last). Such
+//! a poll is answered at once, and the next one starts at once.
+//!
 //! [`DEFAULT_LONG_POLL_SECONDS`]: crate::config::services::DEFAULT_LONG_POLL_SECONDS
 
 use crate::config::services::RevocationFeed;
 
-/// The request path of a poll from `cursor` (none before the first page).
-pub fn request_path(feed: &RevocationFeed, cursor: Option<&str>) -> String {
+/// Whether a poll asks the IDP to hold it: long polling is on and the denylist is already up to
+/// date (`synced`).
+pub fn is_long(feed: &RevocationFeed, synced: bool) -> bool {
+    synced && feed.long_poll_seconds > 0
+}
+
+/// The request path of a poll from `cursor` (none before the first page); `long` from
+/// [`is_long`].
+pub fn request_path(feed: &RevocationFeed, cursor: Option<&str>, long: bool) -> String {
     let mut path = feed.endpoint.path.clone();
     let mut params = Vec::with_capacity(2);
     if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
         params.push(format!("since={cursor}"));
     }
-    if feed.long_poll_seconds > 0 {
+    if long {
         params.push(format!("wait={}", feed.long_poll_seconds));
     }
     for param in params {
@@ -32,18 +44,36 @@ pub fn request_path(feed: &RevocationFeed, cursor: Option<&str>) -> String {
 }
 
 /// How long a poll may take before it counts as failed: the endpoint's timeout, plus the wait an
-/// IDP may hold it for.
-pub fn timeout_ms(feed: &RevocationFeed) -> u64 {
+/// IDP may hold a `long` poll for.
+pub fn timeout_ms(feed: &RevocationFeed, long: bool) -> u64 {
+    let wait = if long { feed.long_poll_seconds } else { 0 };
     feed.endpoint
         .timeout_ms
-        .saturating_add(feed.long_poll_seconds.saturating_mul(1_000))
+        .saturating_add(wait.saturating_mul(1_000))
 }
 
-/// After a successful poll that brought `entries` revocations and took `elapsed_ms`: how long
+/// What a successful poll brought: its entries, and whether the IDP cut the page short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    pub entries: usize,
+    pub more: bool,
+}
+
+/// After a successful poll (`long` or not) that brought `page` and took `elapsed_ms`: how long
 /// until the next one (0: at once).
-pub fn next_interval_ms(feed: &RevocationFeed, entries: usize, elapsed_ms: u64) -> u64 {
+pub fn next_interval_ms(feed: &RevocationFeed, long: bool, page: Answered, elapsed_ms: u64) -> u64 {
+    let entries = page.entries;
+    if page.more {
+        // The rest of a page cut short, at once, whatever the mode.
+        return 0;
+    }
     if feed.long_poll_seconds == 0 {
         return feed.poll_ms;
+    }
+    if !long {
+        // A poll made before the list was up to date: the next one (long, once up to date) at
+        // once; its speed says nothing about whether the IDP holds requests.
+        return 0;
     }
     let held = elapsed_ms.saturating_mul(2) >= feed.long_poll_seconds.saturating_mul(1_000);
     if entries > 0 || held { 0 } else { feed.poll_ms }
@@ -53,6 +83,13 @@ pub fn next_interval_ms(feed: &RevocationFeed, entries: usize, elapsed_ms: u64) 
 mod tests {
     use super::*;
     use crate::config::services::Callout;
+
+    fn got(entries: usize) -> Answered {
+        Answered {
+            entries,
+            more: false,
+        }
+    }
 
     fn feed(long_poll_seconds: u64) -> RevocationFeed {
         RevocationFeed {
@@ -64,50 +101,91 @@ mod tests {
             },
             poll_ms: 500,
             long_poll_seconds,
+            require_initial_sync: true,
         }
     }
 
     #[test]
     fn the_path_carries_the_cursor_and_the_wait() {
-        assert_eq!(request_path(&feed(20), None), "/oauth2/revocations?wait=20");
+        let path = |f: &RevocationFeed, cursor| request_path(f, cursor, is_long(f, true));
+        assert_eq!(path(&feed(20), None), "/oauth2/revocations?wait=20");
         assert_eq!(
-            request_path(&feed(20), Some("17")),
+            path(&feed(20), Some("17")),
             "/oauth2/revocations?since=17&wait=20"
         );
-        assert_eq!(
-            request_path(&feed(0), Some("17")),
-            "/oauth2/revocations?since=17"
-        );
-        assert_eq!(request_path(&feed(0), Some("")), "/oauth2/revocations");
+        assert_eq!(path(&feed(0), Some("17")), "/oauth2/revocations?since=17");
+        assert_eq!(path(&feed(0), Some("")), "/oauth2/revocations");
         let mut with_query = feed(5);
         with_query.endpoint.path = "/feed?tenant=a".to_owned();
         assert_eq!(
-            request_path(&with_query, Some("3")),
+            path(&with_query, Some("3")),
             "/feed?tenant=a&since=3&wait=5"
         );
     }
 
     #[test]
+    fn before_the_list_is_up_to_date_no_poll_asks_to_be_held() {
+        let f = feed(20);
+        assert!(!is_long(&f, false));
+        assert!(is_long(&f, true));
+        assert!(!is_long(&feed(0), true));
+        assert_eq!(
+            request_path(&f, Some("17"), is_long(&f, false)),
+            "/oauth2/revocations?since=17"
+        );
+        assert_eq!(timeout_ms(&f, false), 3_000);
+        // Whatever it brought and however fast: the next poll at once.
+        assert_eq!(next_interval_ms(&f, false, got(0), 4), 0);
+        assert_eq!(next_interval_ms(&f, false, got(1_000), 4), 0);
+        // Without the long poll, the interval as always.
+        assert_eq!(next_interval_ms(&feed(0), false, got(0), 4), 500);
+    }
+
+    #[test]
+    fn the_rest_of_a_page_cut_short_is_asked_for_at_once_in_every_mode() {
+        let full = Answered {
+            entries: 1_000,
+            more: true,
+        };
+        for long in [false, true] {
+            assert_eq!(next_interval_ms(&feed(20), long, full, 4), 0);
+            assert_eq!(next_interval_ms(&feed(0), long, full, 4), 0);
+        }
+    }
+
+    #[test]
     fn a_held_poll_gets_the_wait_on_top_of_the_timeout() {
-        assert_eq!(timeout_ms(&feed(20)), 23_000);
-        assert_eq!(timeout_ms(&feed(0)), 3_000);
+        assert_eq!(timeout_ms(&feed(20), true), 23_000);
+        assert_eq!(timeout_ms(&feed(0), true), 3_000);
     }
 
     #[test]
     fn the_next_poll_starts_at_once_after_entries_or_a_held_answer() {
         let f = feed(20);
-        assert_eq!(next_interval_ms(&f, 3, 5), 0, "entries: poll again at once");
-        assert_eq!(next_interval_ms(&f, 0, 20_000), 0, "held for the wait");
-        assert_eq!(next_interval_ms(&f, 0, 10_000), 0, "held for half of it");
+        assert_eq!(
+            next_interval_ms(&f, true, got(3), 5),
+            0,
+            "entries: poll again at once"
+        );
+        assert_eq!(
+            next_interval_ms(&f, true, got(0), 20_000),
+            0,
+            "held for the wait"
+        );
+        assert_eq!(
+            next_interval_ms(&f, true, got(0), 10_000),
+            0,
+            "held for half of it"
+        );
     }
 
     #[test]
     fn an_idp_that_does_not_hold_requests_is_polled_every_poll_ms() {
         let f = feed(20);
-        assert_eq!(next_interval_ms(&f, 0, 4), 500);
-        assert_eq!(next_interval_ms(&f, 0, 9_999), 500);
+        assert_eq!(next_interval_ms(&f, true, got(0), 4), 500);
+        assert_eq!(next_interval_ms(&f, true, got(0), 9_999), 500);
         // Without the long poll, always the interval, entries or not.
-        assert_eq!(next_interval_ms(&feed(0), 3, 5), 500);
-        assert_eq!(next_interval_ms(&feed(0), 0, 60_000), 500);
+        assert_eq!(next_interval_ms(&feed(0), true, got(3), 5), 500);
+        assert_eq!(next_interval_ms(&feed(0), true, got(0), 60_000), 500);
     }
 }

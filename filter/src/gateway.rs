@@ -54,6 +54,10 @@ pub enum Outcome {
 pub struct Knowledge<'a> {
     pub keys: &'a [&'a KeySet],
     pub denylist: &'a Denylist,
+    /// Whether `denylist` may be trusted to hold every revocation: `false` while the gateway
+    /// waits for its first up-to-date read of the revocation feed (see `crate::feed_sync`), when
+    /// a token not found in it is refused with 503 instead of accepted.
+    pub revocations_loaded: bool,
     pub now: u64,
     /// Envoy's native signature verification, when the host has it.
     pub native: Option<&'a dyn NativeVerifier>,
@@ -85,6 +89,9 @@ pub fn admit(
         .is_revoked(verified.jti.as_deref(), verified.sid.as_deref())
     {
         return Err(Denial::Revoked);
+    }
+    if !k.revocations_loaded {
+        return Err(Denial::RevocationsNotLoaded);
     }
     Ok(verified)
 }
@@ -200,6 +207,11 @@ pub fn unverified_issuer(token: &str) -> Option<String> {
 /// The token of a logout request: it must be valid, but a revoked one is accepted (a repeated
 /// logout is idempotent and retries the steps). Returns the token text, what it says, and whether
 /// it was already revoked here.
+///
+/// A logout goes ahead while the revocation feed is not loaded yet
+/// ([`Knowledge::revocations_loaded`]): it only revokes (at the IDP, then the session at the
+/// resource server), so a token revoked before cannot gain anything by it, and refusing it would
+/// make a user's logout fail on a fresh gateway for no security gain.
 pub fn logout_subject<'t>(
     config: &FilterConfig,
     k: Knowledge<'_>,

@@ -11,7 +11,8 @@
 //! - **configuration** ([`config`]): the JSON the host passes, validated once into
 //!   [`FilterConfig`]; every other module reads it, it reads none of them but leaf types;
 //! - **shared state** ([`shared_state`], [`lease`], [`jwks_share`], [`denylist_store`],
-//!   [`refresh`]): what one Envoy's workers share (keys, the denylist, job schedules), over a
+//!   [`feed_sync`], [`refresh`]): what one Envoy's workers share (keys, the denylist, whether it
+//!   is up to date with the feed, job schedules), over a
 //!   host-neutral [`SharedData`] trait; [`logout`] is the logout sequence's state machine.
 //!
 //! The proxy-wasm glue (`wasm`, compiled for `wasm32` only) moves data between Envoy and the core.
@@ -36,6 +37,7 @@ pub mod der;
 pub mod dpop;
 pub mod feed_page;
 pub mod feed_poll;
+pub mod feed_sync;
 pub mod gateway;
 pub mod jose_header;
 pub mod jwk;

@@ -34,6 +34,7 @@ fn run_with(denylist: &Denylist, method: &str, path: &str, auth: &[&str]) -> Out
         keys: &[&keys],
         denylist,
         now: NOW,
+        revocations_loaded: true,
         native: None,
         replay: &MemoryShared::default(),
     };
@@ -186,6 +187,7 @@ fn the_cache_serves_a_token_seen_before_but_never_a_revoked_or_expired_one() {
         keys: &sets,
         denylist,
         now,
+        revocations_loaded: true,
         native: None,
         replay: &replay,
     };
@@ -199,6 +201,7 @@ fn the_cache_serves_a_token_seen_before_but_never_a_revoked_or_expired_one() {
         keys: &[],
         denylist: &empty,
         now: NOW,
+        revocations_loaded: true,
         native: None,
         replay: &MemoryShared::default(),
     };
@@ -238,6 +241,7 @@ fn tokens_from_other_places_when_the_provider_accepts_them() {
         keys: &[&keys],
         denylist: &denylist,
         now: NOW,
+        revocations_loaded: true,
         native: None,
         replay: &MemoryShared::default(),
     };
@@ -315,4 +319,81 @@ fn tokens_from_other_places_when_the_provider_accepts_them() {
         decide(&config, k, request("/api/x", &both), &mut cache),
         Outcome::Deny(Denial::MultipleTokens)
     );
+}
+
+/// Until the revocation feed was read up to date, a token not known to be revoked cannot be
+/// judged: 503 (fail closed, as without keys). What needs no token, invalid tokens and tokens
+/// already known to be revoked are answered as always; a logout goes ahead.
+#[test]
+fn tokens_are_refused_with_503_until_the_revocations_are_loaded() {
+    let idp = Issuer::es256(1, "k1");
+    let keys = idp.key_set();
+    let config = rules_config();
+    let replay = MemoryShared::default();
+    let empty = Denylist::default();
+    let mut revoked = Denylist::default();
+    revoked.revoke_jti("jti-1", NOW + 300);
+    let sets = [&keys];
+    let k = |denylist, revocations_loaded| Knowledge {
+        keys: &sets,
+        denylist,
+        now: NOW,
+        revocations_loaded,
+        native: None,
+        replay: &replay,
+    };
+    let b = bearer();
+    let mut cache = TokenCache::new(16);
+    let mut decide_at = |k, path, auth: &[&str]| {
+        let headers: Vec<_> = auth.iter().map(|a| ("authorization", *a)).collect();
+        let request = RequestInfo {
+            method: "GET",
+            path,
+            headers: &headers,
+        };
+        decide(&config, k, request, &mut cache)
+    };
+    assert_eq!(
+        decide_at(k(&empty, false), "/api/x", &[&b]),
+        Outcome::Deny(Denial::RevocationsNotLoaded)
+    );
+    // Also when the token was verified and cached before (the cache is no way around it).
+    assert!(matches!(
+        decide_at(k(&empty, true), "/api/x", &[&b]),
+        Outcome::Forward { .. }
+    ));
+    assert_eq!(
+        decide_at(k(&empty, false), "/api/x", &[&b]),
+        Outcome::Deny(Denial::RevocationsNotLoaded)
+    );
+    // Known to be revoked: that is the answer.
+    assert_eq!(
+        decide_at(k(&revoked, false), "/api/x", &[&b]),
+        Outcome::Deny(Denial::Revoked)
+    );
+    // Invalid tokens and missing ones are judged without the list.
+    let garbage = decide_at(k(&empty, false), "/api/x", &["Bearer not.a.token"]);
+    assert!(
+        matches!(garbage, Outcome::Deny(Denial::Malformed(_))),
+        "{garbage:?}"
+    );
+    assert_eq!(
+        decide_at(k(&empty, false), "/api/x", &[]),
+        Outcome::Deny(Denial::Missing)
+    );
+    // Routes that need no token pass.
+    for path in ["/healthz", "/public/page"] {
+        assert!(
+            matches!(
+                decide_at(k(&empty, false), path, &[]),
+                Outcome::Forward { token: None, .. }
+            ),
+            "{path}"
+        );
+    }
+    // A logout goes ahead: it only revokes.
+    let headers = [("authorization", b.as_str())];
+    let subject =
+        filter::gateway::logout_subject(&config, k(&empty, false), "/oauth2/logout", &headers);
+    assert!(matches!(subject, Ok((_, _, false))), "{subject:?}");
 }

@@ -36,6 +36,7 @@ fn run(path: &str, token: bool) -> Outcome {
         keys: &[&keys],
         denylist: &denylist,
         now: NOW,
+        revocations_loaded: true,
         native: None,
         replay: &MemoryShared::default(),
     };

@@ -268,7 +268,10 @@ async fn revocation_feeds_the_gateways() {
             .unwrap()
     };
     let empty = send(&app, feed(None, basic(GATEWAY))).await;
-    assert_eq!(empty.json, json!({"cursor": 0, "revoked": []}));
+    assert_eq!(
+        empty.json,
+        json!({"cursor": 0, "revoked": [], "more": false})
+    );
     // only gateways may read it
     assert_eq!(
         send(&app, feed(None, basic(DEMO))).await.json["error"],
@@ -322,6 +325,7 @@ async fn revocation_feeds_the_gateways() {
     );
     let page = send(&app, feed(None, basic(GATEWAY))).await.json;
     assert_eq!(page["revoked"].as_array().unwrap().len(), 1);
+    assert_eq!(page["more"], false);
     let cursor = page["cursor"].as_i64().unwrap();
     // the gateway revokes another client's token
     send(
@@ -363,6 +367,46 @@ async fn revocation_feeds_the_gateways() {
         .await;
         assert_eq!(r.json, json!({"active": false}));
     }
+}
+
+/// A full page says more follow (`"more": true`), so a fresh gateway asks again before it counts
+/// itself up to date; the page after it, not full, says `false`.
+#[tokio::test]
+async fn a_full_feed_page_says_more_follow() {
+    use idp::http::routes::REVOCATIONS_PAGE as PAGE;
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_at(&dir.path().join("db.sqlite")).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut tx = state.store.begin().await.unwrap();
+    for i in 0..=PAGE {
+        tx.revoke_jti(&format!("jti-{i}"), now + 600, now)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let app = idp::app(state);
+    let feed = |query: String| {
+        Request::get(format!("/oauth2/revocations{query}"))
+            .header(header::AUTHORIZATION, basic(GATEWAY))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let first = send(&app, feed(String::new())).await.json;
+    assert_eq!(first["revoked"].as_array().unwrap().len() as i64, PAGE);
+    assert_eq!(first["more"], true, "a full page");
+    let cursor = first["cursor"].as_i64().unwrap();
+    // `wait` does not hold a poll that has entries to give.
+    let rest = send(&app, feed(format!("?since={cursor}&wait=5")))
+        .await
+        .json;
+    assert_eq!(rest["revoked"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["more"], false);
+    let end = rest["cursor"].as_i64().unwrap();
+    let empty = send(&app, feed(format!("?since={end}"))).await.json;
+    assert_eq!(empty, json!({"cursor": end, "revoked": [], "more": false}));
 }
 
 #[tokio::test]

@@ -91,7 +91,13 @@ fn start() -> RawGateway {
         config,
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while gateway.counter("oauth2gw.jwks_fetch_ok").unwrap_or(0) < 1 {
+    // keys fetched and the revocation feed read (until then tokens are refused with 503)
+    while gateway.counter("oauth2gw.jwks_fetch_ok").unwrap_or(0) < 1
+        || gateway
+            .counter("oauth2gw.revocation_feed_synced")
+            .unwrap_or(0)
+            < 1
+    {
         assert!(
             gateway.proc.is_running() && Instant::now() < deadline,
             "envoy not ready; log:\n{}",

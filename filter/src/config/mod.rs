@@ -336,4 +336,43 @@ mod tests {
             );
         }
     }
+
+    fn with_feed(feed: Value) -> Result<FilterConfig, ConfigError> {
+        let config = json!({
+            "providers": [{"issuer": "http://127.0.0.1:9000", "audiences": ["demo-api"],
+                           "algorithms": ["ES256"], "jwks": {"cluster": "idp", "path": "/jwks"}}],
+            "idp_client": {"client_id": "gateway", "client_secret": "gateway-secret-0123456789"},
+            "revocation_feed": feed
+        });
+        FilterConfig::from_json(config.to_string().as_bytes())
+    }
+
+    #[test]
+    fn the_initial_feed_sync_is_required_unless_turned_off() {
+        let required = |feed: Value| {
+            with_feed(feed).map(|c| c.revocation_feed.map(|f| f.require_initial_sync))
+        };
+        let base = json!({"cluster": "idp", "path": "/oauth2/revocations"});
+        assert_eq!(required(base.clone()), Ok(Some(true)), "secure by default");
+        let mut off = base.clone();
+        off["require_initial_sync"] = json!(false);
+        assert_eq!(required(off), Ok(Some(false)));
+        for bad in [json!("false"), json!(0), json!({})] {
+            let mut feed = base.clone();
+            feed["require_initial_sync"] = bad.clone();
+            let error = with_feed(feed).unwrap_err();
+            assert_eq!(error.field, "configuration", "{bad}");
+            assert!(
+                error.message.contains("invalid"),
+                "{bad}: {}",
+                error.message
+            );
+        }
+        // Without a feed there is nothing to wait for.
+        let none = FilterConfig::from_json(
+            br#"{"providers": [{"issuer": "http://127.0.0.1:9000", "audiences": ["a"],
+                 "algorithms": ["ES256"], "jwks": {"cluster": "idp", "path": "/jwks"}}]}"#,
+        );
+        assert_eq!(none.map(|c| c.revocation_feed), Ok(None));
+    }
 }

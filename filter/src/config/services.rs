@@ -155,6 +155,9 @@ pub struct RawRevocationFeed {
     /// Seconds the IDP may hold a poll when nothing is new; 0 turns the long poll off.
     #[serde(default)]
     pub long_poll_seconds: Option<u64>,
+    /// Refuse tokens (503) until the feed has been read up to date once (default `true`).
+    #[serde(default)]
+    pub require_initial_sync: Option<bool>,
 }
 
 /// The IDP's revocation feed, polled once per Envoy (long-polled: see `crate::feed_poll`).
@@ -163,6 +166,10 @@ pub struct RevocationFeed {
     pub endpoint: Callout,
     pub poll_ms: u64,
     pub long_poll_seconds: u64,
+    /// Tokens are refused (503, fail closed) until the feed has been read up to date once, so a
+    /// fresh gateway never accepts a token revoked before it started (see `crate::feed_sync`).
+    /// `false` trades that for availability: tokens are judged at once with what is known.
+    pub require_initial_sync: bool,
 }
 
 impl RawRevocationFeed {
@@ -191,6 +198,7 @@ impl RawRevocationFeed {
             endpoint: endpoint.validate(at)?,
             poll_ms,
             long_poll_seconds,
+            require_initial_sync: self.require_initial_sync.unwrap_or(true),
         })
     }
 }

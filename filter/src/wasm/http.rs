@@ -59,6 +59,8 @@ impl Http {
                 Error,
                 "oauth2-gateway: DPoP replay cache cannot take a proof ({denial:?}): DPoP requests are refused (fail closed); raise dpop_replay_cache_entries"
             );
+        } else if *denial == Denial::RevocationsNotLoaded {
+            worker.warn_not_loaded();
         } else {
             log_at!(Debug, "oauth2-gateway: request denied: {denial:?}");
         }
@@ -92,6 +94,7 @@ impl Http {
     fn with_knowledge<T>(
         worker: &Worker,
         now_ms: u64,
+        revocations_loaded: bool,
         f: impl Fn(Knowledge<'_>) -> T,
         needs_keys: impl Fn(&T) -> bool,
     ) -> T {
@@ -104,6 +107,7 @@ impl Http {
                 keys: &sets,
                 denylist: &denylist,
                 now: now_ms / 1_000,
+                revocations_loaded,
                 native,
                 replay: &HostShared,
             })
@@ -122,10 +126,12 @@ impl Http {
         path: &str,
         headers: &[(&str, &str)],
         now_ms: u64,
+        revocations_loaded: bool,
     ) -> Action {
         let subject = Self::with_knowledge(
             worker,
             now_ms,
+            revocations_loaded,
             |k| {
                 logout_subject(&worker.config, k, path, headers)
                     .map(|(t, v, r)| (t.to_owned(), v, r))
@@ -188,6 +194,9 @@ impl HttpContext for Http {
             }
         }
         let value = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        // Whether the feed was read up to date (a host call only until this VM has seen it), read
+        // before the denylist so that the list read next holds what that read brought.
+        let revocations_loaded = worker.revocations_loaded();
         // Revocations made by another worker of this Envoy (a logout) apply at once, not at the
         // next tick: one small shared-data read per request — only when something can revoke.
         if worker.config.revocation_feed.is_some() || worker.config.logout.is_some() {
@@ -206,7 +215,7 @@ impl HttpContext for Http {
                     "use POST\n",
                 );
             }
-            return self.logout(&worker, path, &pairs, now_ms);
+            return self.logout(&worker, path, &pairs, now_ms, revocations_loaded);
         }
 
         let request = RequestInfo {
@@ -217,6 +226,7 @@ impl HttpContext for Http {
         let outcome = Self::with_knowledge(
             &worker,
             now_ms,
+            revocations_loaded,
             |k| decide(&worker.config, k, request, &mut worker.cache.borrow_mut()),
             |o| matches!(o, Outcome::Deny(Denial::NoKeys | Denial::UnknownKey)),
         );

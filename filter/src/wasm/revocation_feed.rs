@@ -5,6 +5,8 @@
 //!
 //! The feed's schedule entry keeps the cursor as its payload; it is moved only after the page's
 //! revocations are stored, so a page is never skipped (a page applied twice changes nothing).
+//! A page with `more: false` then marks the feed as read up to date for every worker
+//! ([`crate::feed_sync`]); until then polls are not long-polled.
 
 use super::host::{self, log_at};
 use super::shared_data::HostShared;
@@ -12,6 +14,7 @@ use super::worker::Worker;
 use crate::denylist_store;
 use crate::feed_page::FeedPage;
 use crate::feed_poll;
+use crate::feed_sync;
 use crate::lease::HeldLease;
 use crate::refresh::{self, JobKeys};
 use std::time::Duration;
@@ -26,16 +29,24 @@ fn job() -> JobKeys {
     }
 }
 
-pub fn start_due_poll(worker: &Worker, now_ms: u64) -> Option<(u32, HeldLease)> {
+/// A poll in flight: its callout token, its lease, and whether it asked to be held.
+pub struct StartedPoll {
+    pub token: u32,
+    pub lease: HeldLease,
+    pub long: bool,
+}
+
+pub fn start_due_poll(worker: &Worker, now_ms: u64) -> Option<StartedPoll> {
     let (feed, client) = (
         worker.config.revocation_feed.as_ref()?,
         worker.config.idp_client.as_ref()?,
     );
     let job = job();
-    let hold_ms = feed_poll::timeout_ms(feed).saturating_add(1_000);
-    let lease = job.start_if_due(&HostShared, now_ms, hold_ms)?;
+    let long = feed_poll::is_long(feed, worker.feed_synced());
+    let timeout_ms = feed_poll::timeout_ms(feed, long);
+    let lease = job.start_if_due(&HostShared, now_ms, timeout_ms.saturating_add(1_000))?;
     let (_, cursor) = refresh::read(&HostShared, &job.schedule);
-    let path = feed_poll::request_path(feed, std::str::from_utf8(&cursor).ok());
+    let path = feed_poll::request_path(feed, std::str::from_utf8(&cursor).ok(), long);
     let auth = client.basic_authorization();
     let e = &feed.endpoint;
     let headers = [
@@ -49,9 +60,9 @@ pub fn start_due_poll(worker: &Worker, now_ms: u64) -> Option<(u32, HeldLease)> 
         &e.cluster,
         &headers,
         None,
-        Duration::from_millis(feed_poll::timeout_ms(feed)),
+        Duration::from_millis(timeout_ms),
     ) {
-        Some(token) => Some((token, lease)),
+        Some(token) => Some(StartedPoll { token, lease, long }),
         None => {
             record_failure(worker, now_ms);
             let _ = lease.release(&HostShared);
@@ -60,10 +71,10 @@ pub fn start_due_poll(worker: &Worker, now_ms: u64) -> Option<(u32, HeldLease)> 
     }
 }
 
-/// The answer to a poll started at `started_ms`.
+/// The answer to a poll (`long` or not) started at `started_ms`.
 pub fn finish_poll(
     worker: &Worker,
-    lease: HeldLease,
+    (lease, long): (HeldLease, bool),
     started_ms: u64,
     status: Option<u32>,
     body: &[u8],
@@ -80,14 +91,23 @@ pub fn finish_poll(
                 if !stored {
                     return Err("the shared denylist could not be updated".to_owned());
                 }
+                let answered = feed_poll::Answered {
+                    entries: page.revocations.len(),
+                    more: page.more,
+                };
                 let next_ms = feed_poll::next_interval_ms(
                     feed,
-                    page.revocations.len(),
+                    long,
+                    answered,
                     now_ms.saturating_sub(started_ms),
                 );
                 job()
                     .record_success(&HostShared, now_ms, next_ms, page.cursor.as_bytes())
                     .map_err(|e| e.to_string())?;
+                // Revocations and cursor stored: now (not before) the list is up to date.
+                if feed_sync::completes_sync(&page) {
+                    worker.mark_feed_synced();
+                }
                 Ok(page.revocations.len())
             }),
         Some(other) => Err(format!("HTTP status {other}")),

@@ -21,8 +21,8 @@ const TICK: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 enum Job {
     Jwks(usize, HeldLease),
-    /// A feed poll and when it started.
-    RevocationFeed(HeldLease, u64),
+    /// A feed poll, when it started, and whether it asked to be held.
+    RevocationFeed(HeldLease, u64, bool),
 }
 
 enum Phase {
@@ -73,9 +73,14 @@ impl Context for Root {
             Job::Jwks(provider, lease) => {
                 jwks_refresh::finish_fetch(worker, provider, lease, status, &body, now_ms)
             }
-            Job::RevocationFeed(lease, started_ms) => {
-                revocation_feed::finish_poll(worker, lease, started_ms, status, &body, now_ms)
-            }
+            Job::RevocationFeed(lease, started_ms, long) => revocation_feed::finish_poll(
+                worker,
+                (lease, long),
+                started_ms,
+                status,
+                &body,
+                now_ms,
+            ),
         }
     }
 }
@@ -142,9 +147,12 @@ impl RootContext for Root {
             .jobs
             .values()
             .any(|j| matches!(j, Job::RevocationFeed(..)))
-            && let Some((token, lease)) = revocation_feed::start_due_poll(worker, now_ms)
+            && let Some(poll) = revocation_feed::start_due_poll(worker, now_ms)
         {
-            self.jobs.insert(token, Job::RevocationFeed(lease, now_ms));
+            self.jobs.insert(
+                poll.token,
+                Job::RevocationFeed(poll.lease, now_ms, poll.long),
+            );
         }
     }
 

@@ -9,11 +9,12 @@ use super::shared_data::HostShared;
 use crate::config::FilterConfig;
 use crate::denylist::{Denylist, IdKind};
 use crate::denylist_store::{self, Revocation};
+use crate::feed_sync;
 use crate::jwk::KeySet;
 use crate::jwks_share::JwksShare;
 use crate::key_store::ProviderKeys;
 use crate::token_cache::TokenCache;
-use std::cell::{Ref, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 
 pub struct Worker {
     pub config: FilterConfig,
@@ -25,6 +26,13 @@ pub struct Worker {
     pub metrics: Metrics,
     /// Envoy's native signature verification, when present.
     pub native: Option<EnvoyVerifier>,
+    /// Whether tokens wait for the revocation feed's first up-to-date read
+    /// ([`feed_sync::enforced`]).
+    sync_required: bool,
+    /// Whether this VM saw the feed read up to date (by any thread of this Envoy).
+    feed_synced: feed_sync::Seen,
+    /// The "not loaded yet" warning was logged by this VM.
+    warned_not_loaded: Cell<bool>,
 }
 
 impl Worker {
@@ -46,6 +54,9 @@ impl Worker {
             crate::dpop::replay::prepare(&HostShared);
         }
         Worker {
+            sync_required: feed_sync::enforced(&config),
+            feed_synced: feed_sync::Seen::default(),
+            warned_not_loaded: Cell::new(false),
             native,
             cache,
             config,
@@ -66,6 +77,50 @@ impl Worker {
 
     pub fn denylist(&self) -> Ref<'_, Denylist> {
         self.denylist.borrow()
+    }
+
+    /// Whether the revocation feed was read up to date by some thread of this Envoy (shared data
+    /// is read only until this VM has seen it).
+    pub fn feed_synced(&self) -> bool {
+        self.feed_synced.synced(&HostShared)
+    }
+
+    /// Whether this VM may trust its denylist with a token: no initial sync is required, or the
+    /// feed was read up to date. Read before [`Worker::sync_denylist`], so that a VM that sees
+    /// the mark then reads every revocation stored before it.
+    pub fn revocations_loaded(&self) -> bool {
+        !self.sync_required || self.feed_synced()
+    }
+
+    /// Marks the feed as read up to date for every thread (after a page with `more: false` was
+    /// stored), once: the first mark is counted and logged.
+    pub fn mark_feed_synced(&self) {
+        match feed_sync::mark(&HostShared) {
+            Ok(first) => {
+                self.feed_synced.remember();
+                if first {
+                    self.metrics.increment("revocation_feed_synced");
+                    log_at!(
+                        Info,
+                        "oauth2-gateway: revocation feed read up to date: the denylist is loaded"
+                    );
+                }
+            }
+            Err(why) => log_at!(
+                Error,
+                "oauth2-gateway: could not record that the revocation feed was read up to date: {why}; tokens stay refused until a later poll records it"
+            ),
+        }
+    }
+
+    /// Logs, once per VM, that tokens are refused until the feed was read.
+    pub fn warn_not_loaded(&self) {
+        if !self.warned_not_loaded.replace(true) {
+            log_at!(
+                Warn,
+                "oauth2-gateway: the revocation feed has not been read up to date yet: tokens are refused with 503 until it has (revocation_feed.require_initial_sync)"
+            );
+        }
     }
 
     /// Picks up changes to the shared denylist: one 8-byte read when there are none; otherwise

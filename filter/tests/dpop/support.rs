@@ -68,6 +68,7 @@ impl Gateway {
             keys: &[&self.keys],
             denylist: &self.denylist,
             now,
+            revocations_loaded: true,
             native: None,
             replay: shared,
         };

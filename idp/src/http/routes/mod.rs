@@ -32,6 +32,8 @@ pub const LOGOUT_PATH: &str = "/oauth2/logout";
 pub const REVOKE_PATH: &str = "/oauth2/revoke";
 pub const INTROSPECT_PATH: &str = "/oauth2/introspect";
 pub const REVOCATIONS_PATH: &str = "/oauth2/revocations";
+/// Entries per page of the revocation feed (a full page says `"more": true`).
+pub use revocations::PAGE as REVOCATIONS_PAGE;
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";

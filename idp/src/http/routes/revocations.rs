@@ -6,6 +6,11 @@
 //! revocation signal), else after `wait` seconds with no entries and the cursor. `wait` is capped
 //! at [`MAX_WAIT_SECONDS`]; a server shutting down answers its long polls at once. Without
 //! `wait` (or `wait=0`), the plain poll: the answer comes at once.
+//!
+//! The answer: `{"cursor": C, "revoked": [{"jti"|"sid": .., "exp": ..}], "more": B}`. `more` is
+//! `true` when the page is full ([`PAGE`] entries): more may follow the cursor, and a gateway
+//! asks again at once; `false` says the gateway is up to date (a fresh gateway waits for that
+//! before it accepts tokens).
 
 use crate::http::state::{AppState, unix_now};
 use crate::oauth::client_auth::authenticate_gateway;
@@ -105,5 +110,6 @@ async fn handle(
             _ => json!({"jti": e.value, "exp": e.exp}),
         })
         .collect();
-    Ok(json!({"cursor": cursor, "revoked": revoked}))
+    let more = i64::try_from(entries.len()).is_ok_and(|n| n >= PAGE);
+    Ok(json!({"cursor": cursor, "revoked": revoked, "more": more}))
 }
