@@ -108,6 +108,7 @@ def main():
     pids = {"envoy": int(ENV["ENVOY_PID"]), "idp": int(ENV["IDP_PID"])}
     tally = traffic.Tally()
     shared = traffic.Shared(int(ENV.get("LEEWAY_SECONDS", "30")))
+    shared.start = threading.Barrier(WORKERS)
     t0 = time.monotonic()
     deadline = t0 + SECONDS
     sampler = rss.Sampler(pids, SAMPLE, t0, extra=lambda: {"requests": tally.total()})

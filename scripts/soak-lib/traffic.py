@@ -104,6 +104,7 @@ class Shared:
         self.other_token = None   # (token, exp)
         self.last_expiring = 0.0
         self.leeway_s = leeway_s
+        self.start = None  # threading.Barrier of the workers (warm-up, see Worker.run)
 
 
 class Worker(threading.Thread):
@@ -363,6 +364,18 @@ class Worker(threading.Thread):
                 self.hello(kind, token, 401)
 
     def run(self):
+        # Warm-up: every worker's first operation is a password grant, all at the same moment.
+        # The IDP keeps one argon2 buffer (m = 19 MiB) per concurrent verification, up to
+        # password_policy.max_concurrent_hashes (idp/src/oauth/users.rs): this brings that pool to
+        # the size this traffic (at most one login per worker at a time) can ever use, instead of
+        # letting it grow by a step at whatever minute the workers first happen to coincide.
+        if self.shared.start is not None:
+            try:
+                self.shared.start.wait(timeout=30)
+            except threading.BrokenBarrierError:
+                pass
+        self.ops["password"] += 1
+        self.op_password()
         ops = list(WEIGHTS)
         weights = [WEIGHTS[o] for o in ops]
         next_at = time.monotonic() + self.rng.random() * self.interval
