@@ -104,21 +104,43 @@ def plot(path, series, warmup_s, title):
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=100)
+    fig, (ax, delta) = plt.subplots(2, 1, figsize=(6.4, 4.6), dpi=100, sharex=True,
+                                    gridspec_kw={"height_ratios": [3, 2]})
     for name, pts in series.items():
         pts = [(t, k) for t, k in pts if k is not None]
         slope = slope_mib_per_10min(pts, warmup_s)
         label = name if slope is None else f"{name} ({slope:+.2f} MiB / 10 min after warm-up)"
-        ax.plot([t / 60 for t, _ in pts], [k / MIB for _, k in pts], marker=".", markersize=3,
-                linewidth=1, label=label)
-    ax.axvspan(0, warmup_s / 60, color="0.9", label="warm-up")
-    ax.set_xlabel("minutes")
+        minutes = [t / 60 for t, _ in pts]
+        line, = ax.plot(minutes, [k / MIB for _, k in pts], marker=".", markersize=3,
+                        linewidth=1, label=label)
+        base = next((k for t, k in pts if t >= warmup_s), None)
+        if base is not None:
+            after = [(t / 60, (k - base) / MIB) for t, k in pts if t >= warmup_s]
+            delta.plot([m for m, _ in after], [d for _, d in after], marker=".", markersize=3,
+                       linewidth=1, color=line.get_color())
+    for a in (ax, delta):
+        a.axvspan(0, warmup_s / 60, color="0.9")
+        a.grid(True, linewidth=0.3)
     ax.set_ylabel("VmRSS (MiB)")
     ax.set_ylim(bottom=0)
     ax.set_title(title, fontsize=9)
-    ax.grid(True, linewidth=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right", title="grey: warm-up", title_fontsize=7)
+    delta.set_ylabel("MiB since warm-up", fontsize=8)
+    delta.set_xlabel("minutes")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return True
+
+
+if __name__ == "__main__":
+    # Re-plots a soak's CSV: python3 rss.py rss.csv rss.png [warm-up seconds] [title]
+    import sys
+
+    with open(sys.argv[1]) as f:
+        rows = list(csv.DictReader(f))
+    names = [c[: -len("_rss_kib")] for c in rows[0] if c.endswith("_rss_kib")]
+    data = {n: [(float(r["seconds"]), int(r[f"{n}_rss_kib"]) if r[f"{n}_rss_kib"] else None)
+                for r in rows] for n in names}
+    warm = float(sys.argv[3]) if len(sys.argv) > 3 else 120
+    sys.exit(0 if plot(sys.argv[2], data, warm, sys.argv[4] if len(sys.argv) > 4 else "VmRSS") else 1)
