@@ -96,6 +96,21 @@ def envoy_stats():
     return stats
 
 
+def envoy_heap():
+    """Envoy's C++ heap from its admin (/memory, tcmalloc): bytes allocated and the heap's size,
+    in KiB. What VmRSS has beyond them is code, thread stacks and, with the Wasm module, V8 (the
+    Wasm VMs' compiled code and linear memory)."""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", int(ENV["ADMIN_PORT"]), timeout=5)
+        c.request("GET", "/memory")
+        doc = json.loads(c.getresponse().read())
+        c.close()
+        return {"envoy_heap_allocated_kib": int(doc["allocated"]) // 1024,
+                "envoy_heap_size_kib": int(doc["heap_size"]) // 1024}
+    except (OSError, http.client.HTTPException, ValueError, KeyError):
+        return {"envoy_heap_allocated_kib": None, "envoy_heap_size_kib": None}
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -111,7 +126,7 @@ def main():
     shared.start = threading.Barrier(WORKERS)
     t0 = time.monotonic()
     deadline = t0 + SECONDS
-    sampler = rss.Sampler(pids, SAMPLE, t0, extra=lambda: {"requests": tally.total()})
+    sampler = rss.Sampler(pids, SAMPLE, t0, extra=lambda: {"requests": tally.total(), **envoy_heap()})
     workers = [traffic.Worker(i, int(ENV["GATEWAY_PORT"]), tally, shared, RATE / WORKERS, deadline, seed=i)
                for i in range(WORKERS)]
     rotator = Rotator(tally, t0, deadline)
@@ -174,6 +189,8 @@ def report(tally, sampler, rotator, workers, pids, wall):
             problems.append(f"{name}: too few samples after warm-up for a slope")
         elif slope >= SLOPE_GOAL:
             problems.append(f"{name}: RSS slope {slope:.2f} MiB / 10 min >= {SLOPE_GOAL}")
+    heap = [(r["seconds"], r["envoy_heap_allocated_kib"]) for r in sampler.rows]
+    memory["envoy"]["heap_allocated_slope_mib_per_10min"] = rss.slope_mib_per_10min(heap, WARMUP)
     ops = {}
     for w in workers:
         for op, n in w.ops.items():
@@ -220,6 +237,11 @@ def markdown(s):
     for name, m in s["memory"].items():
         slope = "-" if m["slope_mib_per_10min"] is None else f"{m['slope_mib_per_10min']:+.2f}"
         lines.append(f"| {name} | {mib(m['start_kib'])} | {mib(m['end_kib'])} | {mib(m['max_kib'])} | {slope} |")
+    heap_slope = s["memory"].get("envoy", {}).get("heap_allocated_slope_mib_per_10min")
+    if heap_slope is not None:
+        lines += ["", f"Envoy's C++ heap (admin /memory, allocated): {heap_slope:+.2f} MiB / 10 min after "
+                  "warm-up (the rest of its RSS: code, thread stacks and, with the Wasm module, V8 and the "
+                  "Wasm VMs' memory)."]
     stats = s["envoy_stats"]
     if stats and "error" not in stats:
         lines += ["", "Envoy counters: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.items()))]
