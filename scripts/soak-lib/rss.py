@@ -8,16 +8,21 @@ import time
 MIB = 1024.0
 
 
-def vm_rss_kib(pid):
-    """VmRSS of `pid` in KiB (None when the process is gone)."""
+def proc_status_kib(pid, field):
+    """A KiB field of /proc/PID/status (VmRSS, RssAnon, RssFile); None when the process is gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def vm_rss_kib(pid):
+    """VmRSS of `pid` in KiB (None when the process is gone)."""
+    return proc_status_kib(pid, "VmRSS")
 
 
 def slope_mib_per_10min(samples, warmup_s):
@@ -63,6 +68,10 @@ class Sampler(threading.Thread):
         row = {"seconds": round(time.monotonic() - self.t0, 1)}
         for name, pid in self.pids.items():
             row[f"{name}_rss_kib"] = vm_rss_kib(pid)
+        # VmRSS = RssAnon (heap, stacks, V8) + RssFile (the binary's pages as code first runs) + RssShmem
+        for name, pid in self.pids.items():
+            row[f"{name}_anon_kib"] = proc_status_kib(pid, "RssAnon")
+            row[f"{name}_file_kib"] = proc_status_kib(pid, "RssFile")
         row.update(self.extra())
         self.rows.append(row)
         return row

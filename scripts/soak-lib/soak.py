@@ -189,6 +189,9 @@ def report(tally, sampler, rotator, workers, pids, wall):
             problems.append(f"{name}: too few samples after warm-up for a slope")
         elif slope >= SLOPE_GOAL:
             problems.append(f"{name}: RSS slope {slope:.2f} MiB / 10 min >= {SLOPE_GOAL}")
+        for part in ("anon", "file"):
+            col = [(r["seconds"], r[f"{name}_{part}_kib"]) for r in sampler.rows]
+            memory[name][f"{part}_slope_mib_per_10min"] = rss.slope_mib_per_10min(col, WARMUP)
     heap = [(r["seconds"], r["envoy_heap_allocated_kib"]) for r in sampler.rows]
     memory["envoy"]["heap_allocated_slope_mib_per_10min"] = rss.slope_mib_per_10min(heap, WARMUP)
     ops = {}
@@ -218,6 +221,10 @@ def report(tally, sampler, rotator, workers, pids, wall):
     return 0
 
 
+def f(slope):
+    return "-" if slope is None else f"{slope:+.2f}"
+
+
 def mib(kib):
     return "-" if kib is None else f"{kib / 1024:.1f}"
 
@@ -232,11 +239,13 @@ def markdown(s):
         lines.append(f"| {kind} | {k['sent']} | {k['ok']} | {k['wrong']} | {k['errors']} |")
     lines.append(f"| **total** | {s['requests']} | {s['requests'] - s['wrong'] - s['errors']} | "
                  f"{s['wrong']} | {s['errors']} |")
-    lines += ["", "| process | VmRSS start (MiB) | end | max | slope after warm-up (MiB / 10 min) |",
-              "|---|---:|---:|---:|---:|"]
+    lines += ["", "| process | VmRSS start (MiB) | end | max | slope after warm-up (MiB / 10 min) "
+              "| of which RssAnon | RssFile |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, m in s["memory"].items():
-        slope = "-" if m["slope_mib_per_10min"] is None else f"{m['slope_mib_per_10min']:+.2f}"
-        lines.append(f"| {name} | {mib(m['start_kib'])} | {mib(m['end_kib'])} | {mib(m['max_kib'])} | {slope} |")
+        slope, anon, file = (f(m.get(k)) for k in ("slope_mib_per_10min", "anon_slope_mib_per_10min",
+                                                     "file_slope_mib_per_10min"))
+        lines.append(f"| {name} | {mib(m['start_kib'])} | {mib(m['end_kib'])} | {mib(m['max_kib'])} "
+                     f"| {slope} | {anon} | {file} |")
     heap_slope = s["memory"].get("envoy", {}).get("heap_allocated_slope_mib_per_10min")
     if heap_slope is not None:
         lines += ["", f"Envoy's C++ heap (admin /memory, allocated): {heap_slope:+.2f} MiB / 10 min after "
