@@ -10,7 +10,8 @@ Environment (set by scripts/soak): GATEWAY_PORT, ADMIN_PORT, ENVOY_PID, IDP_PID,
 IDP_CONFIG, IDP_DATABASE, SOAK_OUT, MODULE, LEEWAY_SECONDS; knobs SOAK_SECONDS (600),
 SOAK_RATE (operations/s over all workers, 30), SOAK_WORKERS (3), SOAK_ROTATE_SECONDS (120),
 SOAK_ROTATE_FIRST_SECONDS (60), SOAK_PUBLISH_SECONDS (40), SOAK_SAMPLE_SECONDS (10),
-SOAK_WARMUP_SECONDS (120), SOAK_SLOPE_GOAL (1.0).
+SOAK_WARMUP_SECONDS (120), SOAK_SLOPE_GOAL (1.0), SOAK_WEIGHTS (e.g. "logout=0 password=0":
+the share of each operation, default traffic.WEIGHTS).
 """
 
 import http.client
@@ -119,7 +120,17 @@ def alive(pid):
         return False
 
 
+def apply_weights(spec):
+    """SOAK_WEIGHTS, e.g. "logout=0 password=0": overrides the share of each operation."""
+    for item in spec.split():
+        op, _, weight = item.partition("=")
+        if op not in traffic.WEIGHTS or not weight.isdigit():
+            sys.exit(f"SOAK_WEIGHTS: '{item}' is not OPERATION=N with OPERATION one of {', '.join(traffic.WEIGHTS)}")
+        traffic.WEIGHTS[op] = int(weight)
+
+
 def main():
+    apply_weights(ENV.get("SOAK_WEIGHTS", ""))
     pids = {"envoy": int(ENV["ENVOY_PID"]), "idp": int(ENV["IDP_PID"])}
     tally = traffic.Tally()
     shared = traffic.Shared(int(ENV.get("LEEWAY_SECONDS", "30")))
@@ -201,7 +212,7 @@ def report(tally, sampler, rotator, workers, pids, wall):
     summary = {
         "module": module, "seconds": round(wall, 1), "rate_ops_per_s": RATE, "workers": WORKERS,
         "requests": tally.total(), "wrong": wrong, "errors": errors, "kinds": kinds,
-        "operations": ops, "rotations": len(rotator.activations), "token_kids": dict(tally.kids),
+        "operations": ops, "weights": dict(traffic.WEIGHTS), "rotations": len(rotator.activations), "token_kids": dict(tally.kids),
         "memory": memory, "envoy_stats": stats, "examples": dict(tally.examples),
         "problems": problems, "plot": plotted,
     }
