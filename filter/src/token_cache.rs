@@ -16,8 +16,6 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::rc::Rc;
 
-pub const DEFAULT_MAX_ENTRIES: usize = 4_096;
-
 /// A token's digest under the cache's secret key.
 pub type Key = u128;
 

@@ -27,6 +27,8 @@ use services::{
 use std::collections::BTreeMap;
 
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Verified tokens kept per worker when `cache_max_entries` is not set.
+pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 4_096;
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
 pub const DEFAULT_JWKS_REFRESH_SECONDS: u64 = 300;
 /// Default throttle of early JWKS fetches (a token with an unknown `kid`); capped at the
@@ -206,9 +208,7 @@ impl RawConfig {
                 token_sources.push(source.clone());
             }
         }
-        let cache_max_entries = self
-            .cache_max_entries
-            .unwrap_or(crate::token_cache::DEFAULT_MAX_ENTRIES);
+        let cache_max_entries = self.cache_max_entries.unwrap_or(DEFAULT_CACHE_MAX_ENTRIES);
         if cache_max_entries > 1_000_000 {
             return Err(err("cache_max_entries", "must be at most 1000000"));
         }
