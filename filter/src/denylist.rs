@@ -17,6 +17,7 @@
 use crate::shared_state::{SharedData, read_versioned};
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;
+use std::sync::Arc;
 
 /// Shards of the list: a power of two (a shard is picked by the hash's top bits).
 pub const SHARD_BITS: u32 = 12;
@@ -72,8 +73,10 @@ struct LocalShard {
 pub struct Denylist {
     /// The shared revision this copy is up to date with; `None`: never synced.
     revision: Option<u64>,
-    /// `SHARDS` shards once synced (empty before).
-    shards: Vec<LocalShard>,
+    /// `SHARDS` shards once synced (empty before). Shared between copies: cloning a denylist
+    /// (the native module publishes a new snapshot on every change) copies one pointer per shard,
+    /// and a sync replaces only the shards that changed.
+    shards: Vec<Arc<LocalShard>>,
     entries: usize,
     fail_closed_shards: usize,
     /// Revocations recorded here that the shared list could not take (contention): kept so this
@@ -120,9 +123,11 @@ impl Denylist {
         self.fail_closed_shards
     }
 
-    /// Bytes this copy holds on the heap (shard table and hashes).
+    /// Bytes this copy holds on the heap (shard table and hashes; shards shared with other
+    /// copies are counted in each).
     pub fn heap_bytes(&self) -> usize {
-        self.shards.capacity() * std::mem::size_of::<LocalShard>()
+        self.shards.capacity()
+            * (std::mem::size_of::<Arc<LocalShard>>() + std::mem::size_of::<LocalShard>())
             + self
                 .shards
                 .iter()
@@ -165,7 +170,7 @@ impl Denylist {
         }
         let (_, manifest) = read_versioned(shared, keys::MANIFEST);
         if self.shards.is_empty() {
-            self.shards = vec![LocalShard::default(); SHARDS];
+            self.shards = vec![Arc::new(LocalShard::default()); SHARDS];
         }
         let mut read = 0;
         for (index, local) in self.shards.iter_mut().enumerate() {
@@ -176,8 +181,12 @@ impl Denylist {
             let (version, payload) = read_versioned(shared, &keys::shard(index));
             self.entries -= local.hashes.len();
             self.fail_closed_shards -= usize::from(local.fail_closed);
-            (local.hashes, local.fail_closed) = decode_hashes(&payload);
-            local.version = version as u32;
+            let (hashes, fail_closed) = decode_hashes(&payload);
+            *local = Arc::new(LocalShard {
+                version: version as u32,
+                hashes,
+                fail_closed,
+            });
             self.entries += local.hashes.len();
             self.fail_closed_shards += usize::from(local.fail_closed);
             read += 1;
@@ -214,4 +223,40 @@ fn decode_hashes(payload: &[u8]) -> (Vec<u64>, bool) {
     let mut hashes = Vec::with_capacity(entries.len() / 12);
     hashes.extend(chunks.filter_map(|e| e.first_chunk::<8>().map(|h| u64::from_le_bytes(*h))));
     (hashes, corrupt || u32::from_le_bytes(*overflow) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::denylist_store::{Revocation, record};
+    use crate::shared_state::MemoryShared;
+
+    const NOW: u64 = 1_700_000_000;
+
+    /// What the native module does on every change: publish a clone of its synced copy.
+    #[test]
+    fn a_clone_shares_its_shards_and_a_sync_replaces_only_the_changed_one() {
+        let shared = MemoryShared::default();
+        let jti = |id: &str| Revocation::new(IdKind::Jti, id, NOW + 60);
+        record(&shared, &[jti("a")], NOW).unwrap();
+        let mut first = Denylist::default();
+        first.sync(&shared);
+        let mut second = first.clone();
+        let shared_shards = |x: &Denylist, y: &Denylist| {
+            x.shards
+                .iter()
+                .zip(&y.shards)
+                .filter(|(p, q)| Arc::ptr_eq(p, q))
+                .count()
+        };
+        assert_eq!(shared_shards(&first, &second), SHARDS);
+        record(&shared, &[jti("b")], NOW).unwrap();
+        assert_eq!(second.sync(&shared).shards_read, 1);
+        assert_eq!(shared_shards(&first, &second), SHARDS - 1);
+        assert!(second.is_revoked(Some("b"), None) && second.is_revoked(Some("a"), None));
+        assert!(
+            !first.is_revoked(Some("b"), None),
+            "the old snapshot is unchanged"
+        );
+    }
 }
