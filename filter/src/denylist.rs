@@ -170,7 +170,9 @@ impl Denylist {
         }
         let (_, manifest) = read_versioned(shared, keys::MANIFEST);
         if self.shards.is_empty() {
-            self.shards = vec![Arc::new(LocalShard::default()); SHARDS];
+            // One empty shard shared by every slot until its own content arrives.
+            let empty = Arc::new(LocalShard::default());
+            self.shards = std::iter::repeat_n(empty, SHARDS).collect();
         }
         let mut read = 0;
         for (index, local) in self.shards.iter_mut().enumerate() {
