@@ -282,6 +282,15 @@ pub struct FaultReport {
 }
 
 impl FaultReport {
+    /// Prints the report's line, then fails the test on any wrong answer, or on any error but
+    /// the `allowed` kinds (prefixes of [`Tally::errors`]' keys; none: no error at all).
+    pub fn check(&self, allowed: &[&str]) {
+        println!("{}", self.line());
+        assert_eq!(self.tally.wrong, 0, "{:?}", self.tally.wrong_examples);
+        let unexpected = self.tally.unexpected_errors(allowed);
+        assert!(unexpected.is_empty(), "{}", self.line());
+    }
+
     /// One line per fault, printed by the tests (`--nocapture`) and copied into RELIABILITY.md.
     pub fn line(&self) -> String {
         let errors = if self.tally.errors.is_empty() {
