@@ -131,19 +131,6 @@ fn assert_unavailable(what: &str, res: &client::Response, idp_log: impl Fn() -> 
     );
 }
 
-fn revoke(idp_url: &str, token: &str) -> Result<client::Response, String> {
-    let (id, secret) = DEMO_CLIENT;
-    client::post_form(
-        &format!("{idp_url}/oauth2/revoke"),
-        &[],
-        &[
-            ("token", token),
-            ("client_id", id),
-            ("client_secret", secret),
-        ],
-    )
-}
-
 fn login(idp_url: &str) -> client::Response {
     let (id, secret) = DEMO_CLIENT;
     let form = [
@@ -224,7 +211,7 @@ fn idp_database_on_a_full_disk_under_load() {
         *answers.entry(format!("{what} 503")).or_default() += 1;
     };
     for token in &to_revoke {
-        let res = revoke(&s.idp.url, token)
+        let res = super::revoke_request(&s.idp.url, token)
             .unwrap_or_else(|e| panic!("revoke: {e}; IDP log:\n{}", s.idp.proc.log_tail()));
         count("revoke", &res);
     }

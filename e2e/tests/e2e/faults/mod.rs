@@ -175,6 +175,11 @@ pub fn invalid_tokens(valid: &str, idp_url: &str) -> Vec<String> {
 
 /// RFC 7009 at the IDP itself (not through the gateway): true when acknowledged.
 pub fn revoke_at_idp(idp_url: &str, token: &str) -> bool {
+    revoke_request(idp_url, token).is_ok_and(|r| r.status == 200)
+}
+
+/// RFC 7009 at the IDP itself, with the demo client (client_secret_post): the whole answer.
+pub fn revoke_request(idp_url: &str, token: &str) -> Result<client::Response, String> {
     let (id, secret) = DEMO_CLIENT;
     client::post_form(
         &format!("{idp_url}/oauth2/revoke"),
@@ -185,7 +190,6 @@ pub fn revoke_at_idp(idp_url: &str, token: &str) -> bool {
             ("client_secret", secret),
         ],
     )
-    .is_ok_and(|r| r.status == 200)
 }
 
 /// RFC 7662 at the IDP: `Some(active)`, `None` when it does not answer 200.
