@@ -32,7 +32,46 @@ pub struct Gateway {
 // The harness runs one input at a time on one thread; `OnceLock` needs `Sync`, a thread-local
 // does not (the verifier's parsed keys need not be shareable).
 thread_local! {
-    static GATEWAY: &'static Gateway = Box::leak(Box::new(build()));
+    static GATEWAY: &'static Gateway = Box::leak(Box::new(checked(build())));
+}
+
+/// The differential targets compare accepted inputs only: a fixture under which the valid seeds
+/// were refused would make them vacuous. So the valid token of each algorithm and the valid
+/// proof must pass both the gateway and the reference before any input runs.
+fn checked(g: Gateway) -> Gateway {
+    use crate::reference::{verify_access_token, verify_dpop_proof};
+    let tokens = [
+        include_str!("../seeds/token/es256-valid"),
+        include_str!("../seeds/token/eddsa-valid"),
+        include_str!("../seeds/token/rs256-valid"),
+        include_str!("../seeds/token/ps256-valid"),
+    ];
+    for token in tokens {
+        filter::validate(&g.config, &[&g.keys], token, NOW).expect("a valid seed token");
+        verify_access_token(&g, token).expect("a valid seed token (reference)");
+    }
+    let proof = include_str!("../seeds/dpop_proof/es256-valid");
+    let settings = &g.config.providers[0].dpop;
+    let max_age = settings.max_age_seconds;
+    verify_dpop_proof(proof, &g.dpop_token, &g.dpop_jkt, max_age, settings.leeway_seconds)
+        .expect("the valid seed proof (reference)");
+    let replay = filter::shared_state::MemoryShared::default();
+    let context = filter::dpop::ProofContext {
+        method: "GET",
+        uri: Some(HTU),
+        proofs: &[proof],
+        now: NOW,
+        replay: &replay,
+        replay_capacity: g.config.dpop_replay_cache_entries,
+        native: None,
+    };
+    let presented = filter::dpop::Presented {
+        scheme: filter::denial::Scheme::Dpop,
+        token: &g.dpop_token,
+        jkt: Some(&g.dpop_jkt),
+    };
+    filter::dpop::check(settings, presented, &context).expect("the valid seed proof");
+    g
 }
 
 pub fn gateway() -> &'static Gateway {
