@@ -125,14 +125,19 @@ fuzz_target!(|data: &[u8]| {
                 .get(header::AUTHORIZATION)
                 .and_then(|v| basic_credentials(v.as_bytes()));
             let carried = match basic {
-                Some((basic_id, secret)) => basic_id == id && CLIENTS.contains(&(id, secret.as_str())),
-                None => form
-                    .get("client_secret")
-                    .is_some_and(|s| form.get("client_id") == Some(id) && CLIENTS.contains(&(id, s))),
+                Some((basic_id, secret)) => {
+                    basic_id == id && CLIENTS.contains(&(id, secret.as_str()))
+                }
+                None => form.get("client_secret").is_some_and(|s| {
+                    form.get("client_id") == Some(id) && CLIENTS.contains(&(id, s))
+                }),
             };
             assert!(carried, "client {id} authenticated without its secret");
         }
-        Ok(auth) => assert!(auth.client.secret.is_none(), "a confidential client passed as public"),
+        Ok(auth) => assert!(
+            auth.client.secret.is_none(),
+            "a confidential client passed as public"
+        ),
         Err(e) => rfc6749_error(e),
     }
 });

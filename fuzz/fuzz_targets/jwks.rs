@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
     let absorbed = store.absorb(1, data);
     let Ok(parsed) = parsed else {
         // An empty payload is "nothing published yet", not an error.
-        assert!(absorbed.is_err() || data.is_empty(), "absorb took what parse refused");
+        assert!(
+            absorbed.is_err() || data.is_empty(),
+            "absorb took what parse refused"
+        );
         assert!(store.keys().is_empty(), "a refused JWKS left keys behind");
         return;
     };

@@ -53,9 +53,17 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut cache = TokenCache::new(4);
     let first = decide(&g.config, k, request, &mut cache);
-    if let Outcome::Forward { token: forwarded, .. } = &first {
-        let verified = forwarded.as_ref().expect("the default rule requires a token");
-        assert!(verified.jkt.is_none(), "a DPoP-bound token passed as a bearer token");
+    if let Outcome::Forward {
+        token: forwarded, ..
+    } = &first
+    {
+        let verified = forwarded
+            .as_ref()
+            .expect("the default rule requires a token");
+        assert!(
+            verified.jkt.is_none(),
+            "a DPoP-bound token passed as a bearer token"
+        );
         let presented = authorization["Bearer ".len()..].trim_matches([' ', '\t']);
         if let Err(why) = verify_access_token(g, presented) {
             panic!("forwarded a token the reference refuses: {why}");

@@ -53,8 +53,14 @@ fn checked(g: Gateway) -> Gateway {
     let proof = include_str!("../seeds/dpop_proof/es256-valid");
     let settings = &g.config.providers[0].dpop;
     let max_age = settings.max_age_seconds;
-    verify_dpop_proof(proof, &g.dpop_token, &g.dpop_jkt, max_age, settings.leeway_seconds)
-        .expect("the valid seed proof (reference)");
+    verify_dpop_proof(
+        proof,
+        &g.dpop_token,
+        &g.dpop_jkt,
+        max_age,
+        settings.leeway_seconds,
+    )
+    .expect("the valid seed proof (reference)");
     let replay = filter::shared_state::MemoryShared::default();
     let context = filter::dpop::ProofContext {
         method: "GET",
@@ -119,4 +125,3 @@ pub fn request_headers<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a st
     all.extend_from_slice(extra);
     all
 }
-

@@ -50,8 +50,12 @@ impl Rsa {
             _ => &RSA_PKCS1_SHA256,
         };
         let mut signature = vec![0; self.pair.public_modulus_len()];
-        self.pair
-            .sign(padding, &SystemRandom::new(), input.as_bytes(), &mut signature)?;
+        self.pair.sign(
+            padding,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut signature,
+        )?;
         Ok(format!("{input}.{}", b64(&signature)))
     }
 }
@@ -72,7 +76,11 @@ fn main() -> Result<()> {
 
     let jwks = json!({"keys": [es.jwk(), ed.jwk(), rsa.jwk("rsa-1")]});
     let fixtures = root.join("fixtures");
-    write(&fixtures, "jwks.json", &serde_json::to_string_pretty(&jwks)?)?;
+    write(
+        &fixtures,
+        "jwks.json",
+        &serde_json::to_string_pretty(&jwks)?,
+    )?;
 
     // Tokens: one valid per algorithm, then one deliberate change each.
     let claims = access_token_claims(ISSUER, AUDIENCE, NOW);
@@ -116,7 +124,11 @@ fn main() -> Result<()> {
     write(&jwks_dir, "fixed-set.json", &jwks.to_string())?;
     write(&jwks_dir, "es256.json", &es.jwks().to_string())?;
     write(&jwks_dir, "eddsa.json", &ed.jwks().to_string())?;
-    write(&jwks_dir, "rsa.json", &json!({"keys": [rsa.jwk("rsa-1")]}).to_string())?;
+    write(
+        &jwks_dir,
+        "rsa.json",
+        &json!({"keys": [rsa.jwk("rsa-1")]}).to_string(),
+    )?;
 
     // DPoP: a token bound to `client`, and proofs for GET https://api.example.com/api/x.
     let dpop_token = es.token(&bound);
@@ -133,20 +145,32 @@ fn main() -> Result<()> {
     let proofs: Vec<(&str, String)> = vec![
         ("es256-valid", proof(&client, json!({}))),
         ("es256-wrong-htm", proof(&client, json!({"htm": "POST"}))),
-        ("es256-htu-with-query", proof(&client, json!({"htu": format!("{HTU}?a=b")}))),
-        ("es256-stale-iat", proof(&client, json!({"iat": NOW - 3600}))),
+        (
+            "es256-htu-with-query",
+            proof(&client, json!({"htu": format!("{HTU}?a=b")})),
+        ),
+        (
+            "es256-stale-iat",
+            proof(&client, json!({"iat": NOW - 3600})),
+        ),
         ("es256-wrong-ath", proof(&client, json!({"ath": "AAAA"}))),
         ("es256-nonce", proof(&client, json!({"nonce": "n-1"}))),
         ("eddsa-other-key", proof(&client_ed, json!({}))),
         ("es256-private-key-in-jwk", {
             let mut header = client.proof_header();
             header["jwk"]["d"] = json!("AAAA");
-            client.sign(&header, &proof_claims("GET", HTU, NOW, "proof-jti-2", &dpop_token))
+            client.sign(
+                &header,
+                &proof_claims("GET", HTU, NOW, "proof-jti-2", &dpop_token),
+            )
         }),
         ("es256-typ-jwt", {
             let mut header = client.proof_header();
             header["typ"] = json!("JWT");
-            client.sign(&header, &proof_claims("GET", HTU, NOW, "proof-jti-3", &dpop_token))
+            client.sign(
+                &header,
+                &proof_claims("GET", HTU, NOW, "proof-jti-3", &dpop_token),
+            )
         }),
     ];
     for (name, p) in &proofs {
