@@ -34,7 +34,10 @@ async fn basic_credentials_with_a_raw_ampersand_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let app = idp::app(state_at(&dir.path().join("db.sqlite")).await);
     for name in ["basic-secret-with-ampersand", "basic-id-with-ampersand"] {
-        let path = format!("{}/tests/fuzz_regressions/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fuzz_regressions/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let input = std::fs::read(&path).unwrap();
         let r = send(&app, request(&input)).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}: {:?}", r.json);
@@ -43,7 +46,11 @@ async fn basic_credentials_with_a_raw_ampersand_are_refused() {
     // The same client with its exact secret is still accepted.
     let r = send(
         &app,
-        form("/oauth2/token", Some(basic(DEMO)), "grant_type=client_credentials"),
+        form(
+            "/oauth2/token",
+            Some(basic(DEMO)),
+            "grant_type=client_credentials",
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
