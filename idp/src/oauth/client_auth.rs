@@ -16,7 +16,14 @@ pub struct Authenticated<'a> {
     pub confidential: bool,
 }
 
+/// One form-urlencoded value (RFC 6749 §2.3.1: the Basic user and password are encoded so).
+/// A raw `&` is not part of an encoded value: decoding it as a form would keep only what comes
+/// before it, so `secret&anything` would pass for `secret` (found by the `idp_token_request`
+/// fuzz target). Such a credential is refused.
 fn form_decode(s: &str) -> Result<String, OAuthError> {
+    if s.contains('&') {
+        return Err(OAuthError::InvalidClient);
+    }
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(&format!("v={s}")).map_err(|_| OAuthError::InvalidClient)?;
     pairs
