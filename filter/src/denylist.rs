@@ -119,6 +119,16 @@ impl Denylist {
         self.len() == 0
     }
 
+    /// How many shards this copy shares with `other` (the same memory, not equal content): a
+    /// clone shares all of them until one of the two syncs a change.
+    pub fn shards_shared_with(&self, other: &Denylist) -> usize {
+        self.shards
+            .iter()
+            .zip(&other.shards)
+            .filter(|(mine, theirs)| Arc::ptr_eq(mine, theirs))
+            .count()
+    }
+
     pub fn fail_closed_shards(&self) -> usize {
         self.fail_closed_shards
     }
@@ -225,40 +235,4 @@ fn decode_hashes(payload: &[u8]) -> (Vec<u64>, bool) {
     let mut hashes = Vec::with_capacity(entries.len() / 12);
     hashes.extend(chunks.filter_map(|e| e.first_chunk::<8>().map(|h| u64::from_le_bytes(*h))));
     (hashes, corrupt || u32::from_le_bytes(*overflow) != 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::denylist_store::{Revocation, record};
-    use crate::shared_state::MemoryShared;
-
-    const NOW: u64 = 1_700_000_000;
-
-    /// What the native module does on every change: publish a clone of its synced copy.
-    #[test]
-    fn a_clone_shares_its_shards_and_a_sync_replaces_only_the_changed_one() {
-        let shared = MemoryShared::default();
-        let jti = |id: &str| Revocation::new(IdKind::Jti, id, NOW + 60);
-        record(&shared, &[jti("a")], NOW).unwrap();
-        let mut first = Denylist::default();
-        first.sync(&shared);
-        let mut second = first.clone();
-        let shared_shards = |x: &Denylist, y: &Denylist| {
-            x.shards
-                .iter()
-                .zip(&y.shards)
-                .filter(|(p, q)| Arc::ptr_eq(p, q))
-                .count()
-        };
-        assert_eq!(shared_shards(&first, &second), SHARDS);
-        record(&shared, &[jti("b")], NOW).unwrap();
-        assert_eq!(second.sync(&shared).shards_read, 1);
-        assert_eq!(shared_shards(&first, &second), SHARDS - 1);
-        assert!(second.is_revoked(Some("b"), None) && second.is_revoked(Some("a"), None));
-        assert!(
-            !first.is_revoked(Some("b"), None),
-            "the old snapshot is unchanged"
-        );
-    }
 }

@@ -253,3 +253,23 @@ fn threads_writing_and_reading_at_once_converge() {
         }
     }
 }
+
+/// What the native module does on every change: publish a clone of its synced copy. The clone
+/// shares every shard; a sync replaces only the changed one, and the old copy keeps its content.
+#[test]
+fn a_clone_shares_its_shards_and_a_sync_replaces_only_the_changed_one() {
+    let shared = MemoryShared::default();
+    record(&shared, &[jti("a", NOW + 60)], NOW).unwrap();
+    let mut first = Denylist::default();
+    first.sync(&shared);
+    let mut second = first.clone();
+    assert_eq!(first.shards_shared_with(&second), SHARDS);
+    record(&shared, &[jti("b", NOW + 60)], NOW).unwrap();
+    assert_eq!(second.sync(&shared).shards_read, 1);
+    assert_eq!(first.shards_shared_with(&second), SHARDS - 1);
+    assert!(second.is_revoked(Some("b"), None) && second.is_revoked(Some("a"), None));
+    assert!(
+        !first.is_revoked(Some("b"), None),
+        "the old snapshot is unchanged"
+    );
+}
