@@ -170,6 +170,9 @@ fn rewrite(
 ) -> Result<WriteReport, SetError> {
     let mut report = WriteReport::default();
     let mut changed: Vec<(usize, u32, u32)> = Vec::new();
+    // Every shard touched, changed or not: a shard written by an earlier call whose manifest
+    // update failed (its caller retries) is unchanged now but must still be announced.
+    let mut touched: Vec<(usize, u32, u32)> = Vec::new();
     for (index, items) in work {
         let (mut refused, mut expired, mut death) = (0, 0, 0);
         let update = update_versioned(shared, &keys::shard(index), |payload| {
@@ -181,13 +184,16 @@ fn rewrite(
         })?;
         report.refused += refused;
         report.expired += expired;
-        if let Update::Changed(version) = update {
-            changed.push((index, version as u32, death));
+        match update {
+            Update::Changed(version) => changed.push((index, version as u32, death)),
+            Update::Unchanged(version) => touched.push((index, version as u32, death)),
         }
     }
     report.shards_changed = changed.len();
-    if !changed.is_empty() {
-        publish(shared, &changed)?;
+    touched.extend_from_slice(&changed);
+    if !touched.is_empty() {
+        // Announces only versions newer than the manifest lists: nothing moves when nothing is new.
+        publish(shared, &touched)?;
     }
     Ok(report)
 }

@@ -273,3 +273,33 @@ fn a_clone_shares_its_shards_and_a_sync_replaces_only_the_changed_one() {
         "the old snapshot is unchanged"
     );
 }
+
+/// A store whose manifest cannot be written (every compare-and-set on it loses), as when other
+/// writers keep winning: the shard is written, the announcement is not.
+struct ManifestLost<'a>(&'a MemoryShared);
+
+impl SharedData for ManifestLost<'_> {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.0.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError> {
+        if key == keys::MANIFEST {
+            return Err(SetError::CasMismatch);
+        }
+        self.0.set(key, value, cas)
+    }
+}
+
+/// A write whose shard landed but whose manifest update failed is retried by its caller; the
+/// retry finds the shard already holding the entry (no change) and must still announce it, or a
+/// worker that never read that shard would never see the revocation.
+#[test]
+fn a_retried_write_announces_a_shard_written_before_its_manifest_update_failed() {
+    let shared = MemoryShared::default();
+    let revocation = [jti("lost-announcement", NOW + 60)];
+    assert!(record(&ManifestLost(&shared), &revocation, NOW).is_err());
+    record(&shared, &revocation, NOW).unwrap();
+    let mut worker = Denylist::default();
+    worker.sync(&shared);
+    assert!(worker.is_revoked(Some("lost-announcement"), None));
+}
