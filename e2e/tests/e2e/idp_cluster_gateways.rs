@@ -8,35 +8,17 @@
 //! Then replica 2 is killed (SIGKILL) in the middle of B's long poll: B's health check fails it
 //! over to replica 1, and logouts through A are still refused on B.
 
+use crate::idp_replicas::start_replica;
 use e2e::artifacts;
 use e2e::client;
 use e2e::postgres::{PostgresCluster, SKIP_ENV, skip_requested};
-use e2e::process::{Proc, free_port};
-use e2e::stack::{self, Gateway, password_login, start_resource_server};
-use std::process::Command;
+use e2e::process::free_port;
+use e2e::stack::{Gateway, password_login, start_resource_server};
 use std::time::{Duration, Instant};
 
-const KEK: &str = "0808080808080808080808080808080808080808080808080808080808080808";
 const RUNS: usize = 20;
 /// Far more than any propagation takes; reaching it fails the test (no speed is asserted).
 const BOUND: Duration = Duration::from_secs(10);
-
-fn start_replica(dir: &std::path::Path, name: &str, port: u16, issuer: &str, db: &str) -> Proc {
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(&config, stack::idp_config()).unwrap();
-    let mut cmd = Command::new(artifacts::idp_bin().unwrap());
-    cmd.arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--issuer", issuer])
-        .args(["--database", db])
-        .env("IDP_KEY_ENCRYPTION_KEY", KEK);
-    let (proc, _) =
-        Proc::start_until_line(name, cmd, dir, "idp listening on ", Duration::from_secs(60))
-            .unwrap();
-    proc
-}
 
 fn hello(gateway: &str, token: &str) -> u16 {
     let auth = format!("Bearer {token}");

@@ -19,8 +19,9 @@ use std::time::Duration;
 
 const KEK: &str = "0707070707070707070707070707070707070707070707070707070707070707";
 
-fn start_replica(dir: &std::path::Path, name: &str, port: u16, issuer: &str, db: &str) -> Proc {
-    let config = dir.join("idp.toml");
+/// One IDP replica on the PostgreSQL database `db` (also used by `idp_cluster_gateways`).
+pub fn start_replica(dir: &std::path::Path, name: &str, port: u16, issuer: &str, db: &str) -> Proc {
+    let config = dir.join(format!("{name}.toml"));
     std::fs::write(&config, stack::idp_config()).unwrap();
     let mut cmd = Command::new(artifacts::idp_bin().unwrap());
     cmd.arg("serve")
