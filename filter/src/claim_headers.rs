@@ -67,6 +67,7 @@ mod tests {
             sub: None,
             scopes: vec!["read".into(), "write".into()],
             jkt: None,
+            ath: None,
             claims,
         }
     }

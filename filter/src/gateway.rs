@@ -298,6 +298,7 @@ fn check_dpop(
         scheme: found.scheme,
         token: found.token,
         jkt: token.jkt.as_deref(),
+        ath: token.ath.as_deref(),
     };
     crate::dpop::check(&provider.dpop, presented, &context).map_err(Denial::Dpop)
 }

@@ -177,6 +177,7 @@ mod tests {
             sub: Some("s".into()),
             scopes: vec![],
             jkt: None,
+            ath: None,
             claims: Default::default(),
         }
     }

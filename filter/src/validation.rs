@@ -4,6 +4,7 @@
 use crate::claims::{Lifetime, check_audience, optional_string, scopes};
 use crate::config::FilterConfig;
 use crate::denial::Denial;
+use crate::dpop::thumbprint::token_hash;
 use crate::jwk::KeySet;
 use crate::jws;
 use crate::signature::{NativeVerifier, verify_jwk};
@@ -77,8 +78,10 @@ pub fn validate_with(
     let sub = optional_string(&jws.claims, "sub")?.map(str::to_owned);
     let scopes = scopes(&jws.claims)?;
     let jkt = confirmation_thumbprint(&jws.claims)?;
+    let ath = jkt.as_ref().map(|_| token_hash(token));
     Ok(VerifiedToken {
         jkt,
+        ath,
         provider: index,
         lifetime,
         jti,

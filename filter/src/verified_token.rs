@@ -14,5 +14,8 @@ pub struct VerifiedToken {
     pub scopes: Vec<String>,
     /// `cnf.jkt` (RFC 9449 §6.1): the token is DPoP-bound to the key with this thumbprint.
     pub jkt: Option<String>,
+    /// For a bound token, the `ath` its proofs must carry (base64url SHA-256 of the token, RFC
+    /// 9449 §4.2), computed once here so that a cached token's requests do not hash it again.
+    pub ath: Option<String>,
     pub claims: Map<String, Value>,
 }

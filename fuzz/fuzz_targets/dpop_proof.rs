@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
         scheme: Scheme::Dpop,
         token: &g.dpop_token,
         jkt: Some(&g.dpop_jkt),
+        ath: None,
     };
     let proofs = [proof];
     let replay = MemoryShared::default();

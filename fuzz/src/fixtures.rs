@@ -75,6 +75,7 @@ fn checked(g: Gateway) -> Gateway {
         scheme: filter::denial::Scheme::Dpop,
         token: &g.dpop_token,
         jkt: Some(&g.dpop_jkt),
+        ath: None,
     };
     filter::dpop::check(settings, presented, &context).expect("the valid seed proof");
     g

@@ -40,6 +40,7 @@ import threading
 import time
 import tomllib
 
+import idp_backends  # scripts/bench-lib/idp_backends.py
 import processes  # scripts/bench-lib/processes.py
 
 ROOT = os.environ["ROOT"]
@@ -101,13 +102,17 @@ def cpu_seconds(pid):
 # ----------------------------------------------------------------------------------------- IDP
 
 class Idp:
-    """One release IDP with a fresh SQLite database in its own directory."""
+    """One release IDP in its own directory: a fresh SQLite database there, or `database` (a
+    PostgreSQL URL); `issuer_port`: another replica's port, for the issuer they share."""
 
-    def __init__(self, work, name, config):
+    def __init__(self, work, name, config, database=None, issuer_port=None, env=None):
         self.dir = f"{work}/{name}"
         os.makedirs(self.dir)
         self.port = free_port()
         self.config = config
+        self.database = database or f"sqlite://{self.dir}/idp.sqlite?mode=rwc"
+        self.issuer = f"http://127.0.0.1:{issuer_port or self.port}"
+        self.env = {**os.environ, **(env or {})}
         self.proc = None
 
     def start(self, deadline_s=30):
@@ -116,9 +121,8 @@ class Idp:
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
             [IDP, "serve", "--config", self.config, "--listen", f"127.0.0.1:{self.port}",
-             "--issuer", f"http://127.0.0.1:{self.port}",
-             "--database", f"sqlite://{self.dir}/idp.sqlite?mode=rwc"],
-            stdout=open(f"{self.dir}/idp.out", "w"), stderr=open(f"{self.dir}/idp.log", "w"))
+             "--issuer", self.issuer, "--database", self.database],
+            stdout=open(f"{self.dir}/idp.out", "w"), stderr=open(f"{self.dir}/idp.log", "w"), env=self.env)
         first = healthy = None
         while time.monotonic() - t0 < deadline_s:
             if self.proc.poll() is not None:
@@ -423,6 +427,7 @@ def run(work, results, notes):
         idp.stop()
         results["log_errors"] = log_errors(f"{idp.dir}/idp.log")
     results["hash"] = hash_params(cfg)
+    idp_backends.compare(sys.modules[__name__], work, config, results["backends"])
 
 
 def report(results, notes, load_before, wall):
@@ -488,6 +493,7 @@ def report(results, notes, load_before, wall):
         goals.append(f"| IDP idle VmRSS | {mb:.1f} MB ({mib('rss_idle'):.1f} MiB) | ≤ {GOAL_IDLE_RSS_MB} MB | "
                      f"{'met' if mb <= GOAL_IDLE_RSS_MB else '**missed**'} |")
     lines += ["### Goals (issue 6, IDP)", "", "| goal | measured | target | |", "|---|---|---|---|", *goals, ""]
+    lines += idp_backends.report(results.get("backends", {}))
     lines += notes
     lines.append(f"Wall time {wall:.0f} s; load average after: {loadavg()}.")
     return lines
@@ -506,7 +512,7 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     t0 = time.monotonic()
     load_before = loadavg()
-    results, notes, failed = {}, [], None
+    results, notes, failed = {"backends": {}}, [], None
     try:
         run(work, results, notes)
     except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - reported, partial results kept
@@ -518,7 +524,8 @@ def main():
     with open(REPORT, "w") as f:
         f.write(text)
     say(f"report also written to {REPORT}")
-    errors = sum(r["errors"] for r in results.values() if isinstance(r, dict))
+    errors = sum(r["errors"] for r in results.values() if isinstance(r, dict) and "errors" in r)
+    errors += sum(r["errors"] for rs in results["backends"].values() for r in rs if isinstance(r, dict))
     if os.environ.get("KEEP") == "1" or failed or errors:
         say(f"logs kept in {work} (the IDP's: main/idp.log)")
     else:

@@ -21,6 +21,7 @@ use crate::denial::{DpopDenial, Scheme};
 use crate::shared_state::SharedData;
 use crate::signature::NativeVerifier;
 use proof_keys::ProofKeyCache;
+use std::borrow::Cow;
 
 /// How a token was presented.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +30,9 @@ pub struct Presented<'a> {
     pub token: &'a str,
     /// The token's `cnf.jkt`, when it is DPoP-bound.
     pub jkt: Option<&'a str>,
+    /// The `ath` proofs for this token must carry, when known already (kept with the verified
+    /// token); `None`: computed from `token`.
+    pub ath: Option<&'a str>,
 }
 
 /// What a proof is checked against: the request and the gateway's state.
@@ -69,7 +73,11 @@ pub fn check(
                 return Err(DpopDenial::SchemeNotAccepted);
             }
             let jkt = presented.jkt.ok_or(DpopDenial::UnboundToken)?;
-            proof::verify(settings, jkt, presented.token, context)
+            let ath = match presented.ath {
+                Some(ath) => Cow::Borrowed(ath),
+                None => Cow::Owned(thumbprint::token_hash(presented.token)),
+            };
+            proof::verify(settings, jkt, &ath, context)
         }
     }
 }

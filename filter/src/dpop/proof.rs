@@ -8,7 +8,6 @@
 use super::ProofContext;
 use super::htu::normal_htu;
 use super::replay::{self, ReplayError};
-use super::thumbprint::token_hash;
 use crate::claims::{numeric_date, optional_string};
 use crate::config::DpopSettings;
 use crate::denial::DpopDenial;
@@ -24,11 +23,12 @@ fn malformed(why: &'static str) -> DpopDenial {
     DpopDenial::MalformedProof(why)
 }
 
-/// Verifies the request's proof for a token bound to `jkt`.
+/// Verifies the request's proof for a token bound to `jkt` whose hash is `ath`
+/// ([`super::thumbprint::token_hash`]).
 pub fn verify(
     settings: &DpopSettings,
     jkt: &str,
-    token: &str,
+    ath: &str,
     context: &ProofContext<'_>,
 ) -> Result<(), DpopDenial> {
     let proof = match context.proofs {
@@ -92,7 +92,7 @@ pub fn verify(
         return Err(DpopDenial::Future);
     }
     match optional_string(&claims, "ath") {
-        Ok(Some(ath)) if ath == token_hash(token) => {}
+        Ok(Some(claimed)) if claimed == ath => {}
         _ => return Err(DpopDenial::WrongTokenHash),
     }
     let jti = string("jti")?;

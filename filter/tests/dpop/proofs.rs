@@ -285,6 +285,40 @@ fn wrong_ath() {
     );
 }
 
+/// The `ath` a cached token's proofs are held to is the one kept with that token: a proof made
+/// for another token is refused on the cached path too.
+#[test]
+fn wrong_ath_with_a_cached_token() {
+    let key = client();
+    let token = bound_token(&key);
+    let auth = dpop_auth(&token);
+    let gateway = Gateway::new(dpop_config("allowed"));
+    let shared = MemoryShared::default();
+    let mut cache = TokenCache::new(16);
+    let first = proof_for(&key, &token, "first");
+    assert!(is_forward(&gateway.request(
+        &shared,
+        &mut cache,
+        NOW,
+        &[("authorization", &auth), ("dpop", &first)]
+    )));
+    let other = key.proof(&proof_claims("GET", HTU, NOW, "second", "another-token"));
+    assert_eq!(
+        gateway.request(
+            &shared,
+            &mut cache,
+            NOW,
+            &[("authorization", &auth), ("dpop", &other)]
+        ),
+        denied(DpopDenial::WrongTokenHash)
+    );
+    assert_eq!(
+        cache.take_stats(),
+        (1, 1),
+        "the second request used the cache"
+    );
+}
+
 #[test]
 fn missing_jti_iat_htm_are_malformed() {
     for claim in ["jti", "iat", "htm", "htu"] {
