@@ -58,16 +58,6 @@ fn gateway_auth() -> String {
     )
 }
 
-fn revoke(url: &str, token: &str) -> bool {
-    let (id, secret) = DEMO_CLIENT;
-    let form = [
-        ("token", token),
-        ("client_id", id),
-        ("client_secret", secret),
-    ];
-    client::post_form(&format!("{url}/oauth2/revoke"), &[], &form).is_ok_and(|r| r.status == 200)
-}
-
 fn introspect_active(url: &str, token: &str) -> bool {
     let auth = gateway_auth();
     let r = client::post_form(
@@ -236,6 +226,92 @@ fn load(replicas: [String; 2], seed: usize, stop: Arc<AtomicBool>, out: Arc<Mute
 
 /// Runs `load` on four threads against both replicas while `during` runs; what was answered.
 fn under_load(replicas: [&str; 2], during: impl FnOnce()) -> Acknowledged {
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Acknowledged::default()));
+    let workers: Vec<_> = (0..4)
+        .map(|seed| {
+            let (replicas, stop, acked) = (
+                replicas.map(str::to_owned),
+                Arc::clone(&stop),
+                Arc::clone(&acked),
+            );
+            std::thread::spawn(move || load(replicas, seed, stop, acked))
+        })
+        .collect();
+    during();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    std::mem::take(&mut *acked.lock().unwrap())
+}
+
+/// Whatever was answered 200 holds on `url`: acknowledged revocations are in the feed and
+/// introspect inactive, other acknowledged tokens introspect active, no rotated-away refresh
+/// token works, one signing key. Returns the key ids seen.
+fn check_acknowledged(url: &str, acked: &Acknowledged) -> HashSet<String> {
+    let revoked: Vec<&str> = acked
+        .tokens
+        .iter()
+        .filter(|(_, r)| *r == Some(true))
+        .map(|(t, _)| t.as_str())
+        .collect();
+    assert!(
+        revoked.len() >= 3 && acked.rotated.len() >= 2,
+        "too little load to judge: {} tokens, {} revoked, {} chains",
+        acked.tokens.len(),
+        revoked.len(),
+        acked.rotated.len()
+    );
+    let feed = feed_jtis(url);
+    for token in &revoked {
+        let jti = payload(token, 1)["jti"].as_str().unwrap().to_owned();
+        assert!(feed.contains(&jti), "acknowledged revocation {jti} lost");
+    }
+    let kids: HashSet<String> = acked
+        .tokens
+        .iter()
+        .map(|(t, _)| payload(t, 0)["kid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kids.len(), 1, "tokens signed by several keys: {kids:?}");
+    for (token, revoked) in &acked.tokens {
+        if let Some(revoked) = revoked {
+            assert_eq!(introspect_active(url, token), !revoked);
+        }
+    }
+    for rt in &acked.rotated {
+        let (status, body) = stack::refresh(url, rt).unwrap();
+        assert_eq!(status, 400, "a rotated refresh token still works: {body}");
+    }
+    println!(
+        "load: {} tokens ({} revoked), {} refresh chains checked; answers {:?}",
+        acked.tokens.len(),
+        revoked.len(),
+        acked.rotated.len(),
+        acked.answers
+    );
+    kids
+}
+
+#[test]
+fn a_replica_killed_under_load_loses_nothing_acknowledged_and_rejoins() {
+    let _slot = crate::slot();
+    if skip_requested() {
+        eprintln!("PostgreSQL test skipped: {SKIP_ENV} is set");
+        return;
+    }
+    let cluster = PostgresCluster::start().unwrap();
+    let db = cluster.create_database("replicas").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (port_a, port_b) = (free_port().unwrap(), free_port().unwrap());
+    let issuer = format!("http://127.0.0.1:{port_a}");
+    let mut a = start_replica(dir.path(), "idp-a", port_a, &issuer, &db);
+    let _b = start_replica(dir.path(), "idp-b", port_b, &issuer, &db);
+    let (url_a, url_b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+
     let acked = under_load([&url_a, &url_b], || {
         std::thread::sleep(Duration::from_millis(1500));
         a.stop(); // SIGKILL, in the middle of the load

@@ -11,7 +11,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::*;
 use http_body_util::BodyExt;
-use serde_json::json;
 use tower::ServiceExt;
 
 #[tokio::test]

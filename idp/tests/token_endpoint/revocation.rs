@@ -1,7 +1,8 @@
 //! Revocation, the revocation feed and introspection through the real router.
 
 use super::common::*;
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
 use serde_json::json;
 
 #[tokio::test]
