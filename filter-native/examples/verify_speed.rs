@@ -4,7 +4,7 @@
 //! - `aws-lc-rs`, the key parsed on every call (`UnparsedPublicKey`),
 //! - `ring`, the key parsed on every call (`ring` 0.17 has no parsed public key type).
 //!
-//! `cargo run --release -p filter-native --example verify_speed` (ROUNDS, N in the environment);
+//! `cargo run --release -p filter-native --features compare-ring --example verify_speed` (ROUNDS, N in the environment);
 //! rounds interleave the variants so the machine's noise hits them alike; medians are printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a measuring tool
 

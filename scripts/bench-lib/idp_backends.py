@@ -9,7 +9,8 @@ same issuer and key-encryption key; each load is split between them (one wrk per
 connections each, run at once) and summed. Per backend, DURATION seconds each: client_credentials
 (c=32), introspection (c=32), chained refresh at c=8 and c=32 (one connection per wrk thread, each
 rotating its own refresh token; a reuse would end the session and show as errors). IDP CPU µs/req
-is the CPU of every replica during the run ÷ requests; VmRSS per replica after the runs.
+is the CPU of every replica during the run ÷ requests, PostgreSQL CPU µs/req the same for the
+server and its backends; VmRSS per replica after the runs.
 Backends run in IDP_BACKEND_ROUNDS rounds (default 2), the order reversed every other round, so
 that the machine's drift shows as spread rather than as a difference between backends.
 """
@@ -73,6 +74,27 @@ class PgCluster:
             raise RuntimeError(f"CREATE DATABASE: {r.stderr}")
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
 
+    def cpu_seconds(self):
+        """User + system CPU of the server and its live backends (the IDP's pooled connections
+        live through a run; a backend that exited during it is not counted)."""
+        root = self.server_pid()
+        total = 0.0
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            try:
+                fields = open(stat).read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(stat.split("/")[2])
+            if pid == root or int(fields[1]) == root:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def server_pid(self):
+        try:
+            return int(open(f"{self.dir}/data/postmaster.pid").readline())
+        except (OSError, ValueError):
+            return -1
+
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(2)  # SIGINT: fast shutdown
@@ -98,7 +120,7 @@ def merge(parts):
     return r
 
 
-def run_backend(b, label, replicas, work, round_no, results):
+def run_backend(b, label, replicas, work, round_no, results, cluster):
     """The loads against `replicas` (started); results[(label, key, c)] gets a list of rounds."""
     port = replicas[0].port
     status, body = b.post(port, "/oauth2/token", "grant_type=client_credentials&scope=read", b.basic(b.DEMO))
@@ -106,6 +128,7 @@ def run_backend(b, label, replicas, work, round_no, results):
     for name, key, c in LOADS:
         share = c // len(replicas)
         cpu0 = [b.cpu_seconds(i.proc.pid) for i in replicas]
+        db0 = cluster.cpu_seconds() if cluster else 0.0
         scripts = []
         for n, idp in enumerate(replicas):
             if key == "rf":
@@ -139,6 +162,7 @@ def run_backend(b, label, replicas, work, round_no, results):
         r = merge(parts)
         cpu = sum(b.cpu_seconds(i.proc.pid) - c0 for i, c0 in zip(replicas, cpu0))
         r["cpu_us"] = cpu * 1e6 / max(r["requests"], 1)
+        r["db_cpu_us"] = ((cluster.cpu_seconds() - db0) * 1e6 / max(r["requests"], 1)) if cluster else None
         results.setdefault((label, key, c), []).append(r)
     results.setdefault((label, "rss"), []).append([b.proc_status(i.proc.pid, "VmRSS") for i in replicas])
 
@@ -165,7 +189,8 @@ def compare(b, work, config, results):
                                     env={"IDP_KEY_ENCRYPTION_KEY": KEK})
                         replicas.append(idp)
                         idp.start()
-                    run_backend(b, label, replicas, work, round_no, results)
+                    run_backend(b, label, replicas, work, round_no, results,
+                                cluster if label.startswith("postgres") else None)
                 finally:
                     for idp in replicas:
                         idp.stop()
@@ -183,8 +208,8 @@ def report(results):
              f"Medians of {ROUNDS} round(s) (each backend a fresh database per round; order reversed every "
              "other round); req/s are 2xx answers per second; two replicas: both loaded at once, half "
              "the connections each, summed (p50/p99: the slower replica's).", "",
-             "| backend | load | c | req/s (rounds) | p50 ms | p99 ms | IDP CPU µs/req | errors |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| backend | load | c | req/s (rounds) | p50 ms | p99 ms | IDP CPU µs/req | PostgreSQL CPU µs/req | errors |",
+             "|---|---|---|---|---|---|---|---|---|"]
 
     def med(xs):
         xs = sorted(xs)
@@ -196,9 +221,10 @@ def report(results):
             if not rs:
                 continue
             errors = sum(r["errors"] for r in rs)
+            db = "—" if rs[0]["db_cpu_us"] is None else f"{med([r['db_cpu_us'] for r in rs]):.0f}"
             each = ", ".join(f"{r['ok_rps']:,.0f}" for r in rs)
             lines.append(f"| {label} | {name} | {c} | {med([r['ok_rps'] for r in rs]):,.0f} ({each}) | {med([r['p50'] for r in rs]):.2f} | "
-                         f"{med([r['p99'] for r in rs]):.2f} | {med([r['cpu_us'] for r in rs]):.0f} | "
+                         f"{med([r['p99'] for r in rs]):.2f} | {med([r['cpu_us'] for r in rs]):.0f} | {db} | "
                          f"{errors if errors else 0} |")
     lines.append("")
     rss = []

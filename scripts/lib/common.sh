@@ -171,9 +171,15 @@ build_filter() {
 # The filter as an OCI image Istio's WasmPlugin pulls (tools/wasm-oci: Wasm image spec, compat
 # variant), as an OCI image layout; prints its digest (the WasmPlugin's sha256). Push it with
 #   skopeo copy oci:target/wasm32-wasip1/wasm-release/oci:latest docker://REGISTRY/oauth2-gateway:TAG
+# With OCI_TOOL set (scripts/test: the binary its `cargo test --no-run` built), that binary packs
+# it; otherwise `cargo run` builds the tool first.
 build_oci_image() {
   say "packing $FILTER_WASM as an OCI image (Istio WasmPlugin, compat variant)"
-  cargo run --quiet -p wasm-oci -- build "$FILTER_WASM" "$WASM_DIR/oci" latest >&2
+  if [ -n "${OCI_TOOL:-}" ]; then
+    "$OCI_TOOL" build "$FILTER_WASM" "$WASM_DIR/oci" latest >&2
+  else
+    cargo run --quiet -p wasm-oci -- build "$FILTER_WASM" "$WASM_DIR/oci" latest >&2
+  fi
   ensure_oci_tools
 }
 
@@ -194,6 +200,19 @@ build_all() {
   build_oci_image
   say "building idp and resource-server"
   cargo build --quiet -p idp -p resource-server
+}
+
+# What scripts/test builds: the modules, then every test target and binary in ONE cargo build
+# (`cargo test --workspace --no-run`: idp, resource-server and wasm-oci come with it, built for
+# their integration tests). A separate `cargo build -p idp -p resource-server` would resolve
+# dependency features for those two packages alone (tokio without `io-std`, for one) and so
+# compile tokio, hyper, axum, sqlx, ... a second time for the tests.
+build_for_tests() {
+  build_filter
+  build_native_module
+  say "cargo test --workspace --no-run (every test target; the idp, resource-server and wasm-oci binaries)"
+  cargo test --quiet --workspace --no-run "$@"
+  OCI_TOOL="$ROOT/target/debug/wasm-oci" build_oci_image
 }
 
 WASM_DIR="$ROOT/target/wasm32-wasip1/wasm-release"

@@ -22,6 +22,7 @@
 //!   Signing keys' private parts arrive sealed (the domain's `oauth::keys::encryption`).
 
 mod error;
+pub mod migrations;
 pub mod postgres;
 mod records;
 mod signal;

@@ -36,8 +36,6 @@ use std::str::FromStr;
 use std::time::Duration;
 use transaction::PgTransaction;
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-postgres");
-
 /// The notification channel of the revocation feed.
 pub const REVOCATION_CHANNEL: &str = "idp_revocations";
 
@@ -78,7 +76,7 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(|e| failed(e.into()))?;
-        MIGRATOR
+        super::migrations::postgres()
             .run(&pool)
             .await
             .map_err(|e| StoreOpenError::Migrate {

@@ -18,8 +18,6 @@ use sqlx::{Row, Sqlite, SqlitePool};
 use std::str::FromStr;
 use transaction::SqliteTransaction;
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 pub struct SqliteStore {
     pool: SqlitePool,
     /// One process per database file: a revocation wakes the waiters of this process.
@@ -53,7 +51,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| failed(e.into()))?;
-        MIGRATOR
+        super::migrations::sqlite()
             .run(&pool)
             .await
             .map_err(|e| StoreOpenError::Migrate {
