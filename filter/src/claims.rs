@@ -3,7 +3,7 @@
 //! never read as "no expiry".
 
 use crate::denial::Denial;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 /// Reads a NumericDate claim: `Ok(None)` when absent, an error when present but not a
 /// non-negative finite number. Fractions are truncated toward zero.
@@ -13,19 +13,21 @@ pub fn numeric_date(
 ) -> Result<Option<u64>, Denial> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(v) = n.as_u64() {
-                Ok(Some(v))
-            } else {
-                match n.as_f64() {
-                    Some(f) if f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => {
-                        Ok(Some(f as u64))
-                    }
-                    _ => Err(Denial::Malformed("a date claim is out of range")),
-                }
-            }
-        }
+        Some(Value::Number(n)) => date_of(n)
+            .map(Some)
+            .ok_or(Denial::Malformed("a date claim is out of range")),
         Some(_) => Err(Denial::Malformed("a date claim is not a number")),
+    }
+}
+
+/// A JSON number as a NumericDate: non-negative and finite, fractions truncated toward zero.
+pub fn date_of(n: &Number) -> Option<u64> {
+    if let Some(v) = n.as_u64() {
+        return Some(v);
+    }
+    match n.as_f64() {
+        Some(f) if f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => Some(f as u64),
+        _ => None,
     }
 }
 

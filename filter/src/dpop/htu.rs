@@ -83,6 +83,36 @@ mod tests {
         }
     }
 
+    /// `proof::same_uri` takes an `htu` equal to the request's URI without normalising it: that
+    /// is only right if a URI in normal form is its own normal form.
+    #[test]
+    fn a_request_uri_is_its_own_normal_form() {
+        let mut checked = 0;
+        for (scheme, authority, raw_path) in [
+            ("https", "API.example.com:443", "/a/b"),
+            ("HTTP", "h:8080", "/a/./b/../c"),
+            ("http", "h:80", "/%61%62/%3A/x"),
+            ("https", "[::1]:8443", "//a///b/"),
+            ("http", "127.0.0.1:00080", "/"),
+            ("https", "h", "/a;b"),
+            ("http", "h:", "/~u/%7e/%41"),
+        ] {
+            let Ok(path) = normalise(raw_path) else {
+                continue;
+            };
+            let uri = request_uri(None, Some(scheme), Some(authority), &path.path);
+            let Some(uri) = uri else {
+                panic!("no URI for {scheme} {authority} {raw_path}")
+            };
+            assert_eq!(normal_htu(&uri).as_deref(), Some(uri.as_str()), "{uri}");
+            checked += 1;
+        }
+        assert!(
+            checked >= 6,
+            "only {checked} paths were normal enough to check"
+        );
+    }
+
     #[test]
     fn a_configured_base_replaces_scheme_and_authority() {
         assert_eq!(

@@ -12,6 +12,7 @@
 
 pub mod htu;
 pub mod proof;
+pub mod proof_claims;
 pub mod proof_keys;
 pub mod replay;
 pub mod thumbprint;

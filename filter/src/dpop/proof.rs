@@ -7,8 +7,8 @@
 
 use super::ProofContext;
 use super::htu::normal_htu;
+use super::proof_claims::{Member, ProofClaims};
 use super::replay::{self, ReplayError};
-use crate::claims::{numeric_date, optional_string};
 use crate::config::DpopSettings;
 use crate::denial::DpopDenial;
 use crate::jws;
@@ -51,7 +51,8 @@ pub fn verify(
         return Err(DpopDenial::BadAlgorithm);
     }
     let (jwk, thumbprint) = header.key.as_ref().map_err(|denial| *denial)?;
-    let claims = jws::parse_claims(segments.payload).map_err(|_| not_jws)?;
+    let payload = jws::decode_segment(segments.payload).map_err(|_| not_jws)?;
+    let claims = ProofClaims::parse(&payload).map_err(|_| not_jws)?;
     let signature = jws::decode_segment(segments.signature).map_err(|_| not_jws)?;
     if !verify_jwk(
         context.native,
@@ -65,22 +66,18 @@ pub fn verify(
     if thumbprint.as_deref() != Some(jkt) {
         return Err(DpopDenial::KeyMismatch);
     }
-    let string = |name| {
-        optional_string(&claims, name)
-            .ok()
-            .flatten()
-            .ok_or(malformed("a required claim is missing or not a string"))
-    };
-    if string("htm")? != context.method {
+    let required = malformed("a required claim is missing or not a string");
+    if text(&claims.htm).ok_or(required)? != context.method {
         return Err(DpopDenial::WrongMethod);
     }
-    let htu = normal_htu(string("htu")?);
-    if htu.is_none() || htu.as_deref() != context.uri {
+    let htu = text(&claims.htu).ok_or(required)?;
+    if !same_uri(htu, context.uri) {
         return Err(DpopDenial::WrongUri);
     }
-    let iat = numeric_date(&claims, "iat")
-        .ok()
-        .flatten()
+    let iat = claims
+        .iat
+        .as_ref()
+        .and_then(Member::date)
         .ok_or(malformed("iat is missing or not a date"))?;
     let last_second = iat
         .saturating_add(settings.max_age_seconds)
@@ -91,11 +88,10 @@ pub fn verify(
     if iat > context.now.saturating_add(settings.leeway_seconds) {
         return Err(DpopDenial::Future);
     }
-    match optional_string(&claims, "ath") {
-        Ok(Some(claimed)) if claimed == ath => {}
-        _ => return Err(DpopDenial::WrongTokenHash),
+    if text(&claims.ath) != Some(ath) {
+        return Err(DpopDenial::WrongTokenHash);
     }
-    let jti = string("jti")?;
+    let jti = text(&claims.jti).ok_or(required)?;
     if jti.is_empty() || jti.len() > MAX_JTI_BYTES {
         return Err(malformed("jti is empty or too long"));
     }
@@ -112,4 +108,20 @@ pub fn verify(
         ReplayError::Full => DpopDenial::ReplayCacheFull,
         ReplayError::Unavailable => DpopDenial::ReplayCacheError,
     })
+}
+
+/// Whether a proof's `htu` names the request's URI (`uri`, in normal form): the same text (a
+/// normal form is its own normal form, [`super::htu`]'s tests), or the same once normalised.
+fn same_uri(htu: &str, uri: Option<&str>) -> bool {
+    let Some(uri) = uri else {
+        return false;
+    };
+    if htu == uri && !htu.contains(['?', '#']) {
+        return true;
+    }
+    normal_htu(htu).as_deref() == Some(uri)
+}
+
+fn text<'m>(member: &'m Option<Member<'_>>) -> Option<&'m str> {
+    member.as_ref().and_then(Member::text)
 }

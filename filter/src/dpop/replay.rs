@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 /// Shards: a power of two (a shard is picked by the hash's top bits).
 pub const SHARD_BITS: u32 = 10;
 pub const SHARDS: usize = 1 << SHARD_BITS;
+/// `[u64 hash][u32 dies_at]`, little-endian.
+const ENTRY_BYTES: usize = 12;
 
 /// Why a `jti` could not be recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,26 +57,36 @@ pub fn shard_capacity(capacity: usize) -> usize {
     capacity.div_ceil(SHARDS).max(1)
 }
 
-fn decode(bytes: &[u8]) -> Vec<(u64, u32)> {
-    bytes
-        .chunks_exact(12)
-        .filter_map(|e| {
-            let (h, d) = e.split_first_chunk::<8>()?;
-            Some((
-                u64::from_le_bytes(*h),
-                u32::from_le_bytes(*d.first_chunk::<4>()?),
-            ))
-        })
-        .collect()
-}
-
-fn encode(entries: &[(u64, u32)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entries.len() * 12);
-    for (hash, dies_at) in entries {
-        out.extend_from_slice(&hash.to_le_bytes());
-        out.extend_from_slice(&dies_at.to_le_bytes());
+/// The shard `bytes` with its expired entries dropped and `(hash, dies_at)` added, in one pass
+/// over the entries and one allocation (a shard is read and rewritten on every DPoP request).
+fn with_entry(
+    bytes: &[u8],
+    hash: u64,
+    dies_at: u32,
+    now: u64,
+    per_shard: usize,
+) -> Result<Vec<u8>, ReplayError> {
+    let mut out = Vec::with_capacity(bytes.len() + ENTRY_BYTES);
+    let mut live = 0;
+    for entry in bytes.chunks_exact(ENTRY_BYTES) {
+        let (Some(h), Some(d)) = (entry.first_chunk::<8>(), entry.last_chunk::<4>()) else {
+            continue;
+        };
+        if u64::from(u32::from_le_bytes(*d)) <= now {
+            continue;
+        }
+        if u64::from_le_bytes(*h) == hash {
+            return Err(ReplayError::Replayed);
+        }
+        out.extend_from_slice(entry);
+        live += 1;
     }
-    out
+    if live >= per_shard {
+        return Err(ReplayError::Full);
+    }
+    out.extend_from_slice(&hash.to_le_bytes());
+    out.extend_from_slice(&dies_at.to_le_bytes());
+    Ok(out)
 }
 
 /// Creates the shards that do not exist yet (never touches one that does: a reconfigured plugin
@@ -108,19 +120,8 @@ pub fn record(
                 .map_err(|_| ReplayError::Unavailable)?;
             continue;
         };
-        let mut entries = decode(&bytes);
-        if entries
-            .iter()
-            .any(|&(h, d)| h == hash && u64::from(d) > now)
-        {
-            return Err(ReplayError::Replayed);
-        }
-        entries.retain(|&(_, d)| u64::from(d) > now);
-        if entries.len() >= per_shard {
-            return Err(ReplayError::Full);
-        }
-        entries.push((hash, dies_at));
-        match shared.set(&key, &encode(&entries), Some(cas)) {
+        let entries = with_entry(&bytes, hash, dies_at, now, per_shard)?;
+        match shared.set(&key, &entries, Some(cas)) {
             Ok(()) => return Ok(()),
             Err(SetError::CasMismatch) => continue,
             Err(SetError::Refused) => return Err(ReplayError::Unavailable),
