@@ -19,8 +19,12 @@ pub struct RawHeader {
     pub crit: bool,
 }
 
-/// Reads a header object; `Err` for anything but one JSON object with unique member names.
+/// Reads a header object; `Err` for anything but UTF-8 text (RFC 8259 §8.1) holding one JSON
+/// object with unique member names.
 pub fn read(bytes: &[u8]) -> Result<RawHeader, serde_json::Error> {
+    // Checked whole first: serde_json does not look at the bytes of a string it skips.
+    // (from_slice, not from_str: one reader type for all the module's JSON keeps the Wasm small.)
+    std::str::from_utf8(bytes).map_err(de::Error::custom)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let header = de.deserialize_map(HeaderVisitor)?;
     de.end()?;
@@ -64,7 +68,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 }
 
 /// A member name, borrowed when the JSON text has it verbatim.
-struct MemberName;
+pub(crate) struct MemberName;
 
 impl<'de> DeserializeSeed<'de> for MemberName {
     type Value = Cow<'de, str>;
@@ -88,11 +92,16 @@ impl<'de> Visitor<'de> for MemberName {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Cow::Owned(v.to_owned()))
     }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strict_json::parse_object;
 
     #[test]
     fn reads_the_members_the_gateway_acts_on() {
@@ -121,5 +130,11 @@ mod tests {
         for text in ["[1]", "\"alg\"", "{} {}", "{\"alg\":\"ES256\"", ""] {
             assert!(read(text.as_bytes()).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn refuses_invalid_utf8_also_in_a_skipped_member() {
+        assert!(read(b"{\"alg\":\"ES256\",\"x5u\":\"\xb6\xe0\"}").is_err());
+        assert!(parse_object(b"{\"alg\":\"ES256\",\"x5u\":\"\xb6\xe0\"}").is_err());
     }
 }

@@ -4,12 +4,19 @@
 //! - the pure-Rust and native (AWS-LC) signature paths decide alike;
 //! - a proof the gateway accepts is accepted by the reference (jsonwebtoken, RFC 7638
 //!   thumbprint and the §4.3 checks written again here);
-//! - an accepted proof is refused the second time (replay).
+//! - an accepted proof is refused the second time (replay);
+//! - the payload reader of the proof path (`ProofClaims`) accepts exactly the payloads the strict
+//!   JSON reader of tokens accepts, and reads the same `htm`, `htu`, `iat`, `ath` and `jti`.
 #![no_main]
 
+use filter::claims::{numeric_date, optional_string};
 use filter::denial::Scheme;
+use filter::dpop::proof_claims::{Member, ProofClaims};
+use filter::dpop::proof_keys::ProofKeyCache;
 use filter::dpop::{Presented, ProofContext, check};
+use filter::jws;
 use filter::shared_state::MemoryShared;
+use filter::strict_json::parse_object;
 use gateway_fuzz::fixtures::{HTU, NOW, gateway};
 use gateway_fuzz::reference::verify_dpop_proof;
 use libfuzzer_sys::fuzz_target;
@@ -27,8 +34,10 @@ fuzz_target!(|data: &[u8]| {
         jkt: Some(&g.dpop_jkt),
         ath: None,
     };
+    same_claims_as_the_strict_reader(proof);
     let proofs = [proof];
     let replay = MemoryShared::default();
+    let proof_keys = ProofKeyCache::default();
     let context = ProofContext {
         method: "GET",
         uri: Some(HTU),
@@ -37,15 +46,18 @@ fuzz_target!(|data: &[u8]| {
         replay: &replay,
         replay_capacity: g.config.dpop_replay_cache_entries,
         native: None,
+        proof_keys: &proof_keys,
     };
     let pure = check(settings, presented, &context);
     let other_replay = MemoryShared::default();
+    let other_keys = ProofKeyCache::default();
     let native = check(
         settings,
         presented,
         &ProofContext {
             native: Some(&g.native),
             replay: &other_replay,
+            proof_keys: &other_keys,
             ..context
         },
     );
@@ -66,3 +78,31 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+/// `ProofClaims::parse` against `strict_json::parse_object` on the proof's payload segment.
+fn same_claims_as_the_strict_reader(proof: &str) -> Option<()> {
+    let segments = jws::split(proof.trim_matches([' ', '\t'])).ok()?;
+    let payload = jws::decode_segment(segments.payload).ok()?;
+    let object = parse_object(&payload);
+    let claims = ProofClaims::parse(&payload);
+    let (Ok(object), Ok(claims)) = (&object, &claims) else {
+        assert_eq!(
+            object.is_ok(),
+            claims.is_ok(),
+            "the two readers disagree on {payload:?}"
+        );
+        return None;
+    };
+    for (name, member) in [
+        ("htm", &claims.htm),
+        ("htu", &claims.htu),
+        ("ath", &claims.ath),
+        ("jti", &claims.jti),
+    ] {
+        let text = member.as_ref().and_then(Member::text);
+        assert_eq!(text, optional_string(object, name).ok().flatten(), "{name}");
+    }
+    let date = claims.iat.as_ref().and_then(Member::date);
+    assert_eq!(date, numeric_date(object, "iat").ok().flatten(), "iat");
+    Some(())
+}

@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
             keys: &keys,
             denylist: &denylist,
             now: NOW,
+            revocations_loaded: true,
             native: None,
             replay: &replay,
         };

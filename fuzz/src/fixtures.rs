@@ -62,6 +62,7 @@ fn checked(g: Gateway) -> Gateway {
     )
     .expect("the valid seed proof (reference)");
     let replay = filter::shared_state::MemoryShared::default();
+    let proof_keys = filter::dpop::proof_keys::ProofKeyCache::default();
     let context = filter::dpop::ProofContext {
         method: "GET",
         uri: Some(HTU),
@@ -70,6 +71,7 @@ fn checked(g: Gateway) -> Gateway {
         replay: &replay,
         replay_capacity: g.config.dpop_replay_cache_entries,
         native: None,
+        proof_keys: &proof_keys,
     };
     let presented = filter::dpop::Presented {
         scheme: filter::denial::Scheme::Dpop,

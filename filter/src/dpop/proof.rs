@@ -122,6 +122,6 @@ fn same_uri(htu: &str, uri: Option<&str>) -> bool {
     normal_htu(htu).as_deref() == Some(uri)
 }
 
-fn text<'m>(member: &'m Option<Member<'_>>) -> Option<&'m str> {
+fn text(member: &Option<Member>) -> Option<&str> {
     member.as_ref().and_then(Member::text)
 }
