@@ -112,6 +112,22 @@ ensure_browser_deps() {
   fi
 }
 
+# npm ci in e2e/oidc-provider (node oidc-provider, the third-party OP of the end-to-end tests) when
+# node_modules is missing or older than package-lock.json.
+ensure_oidc_provider_deps() {
+  local dir="$ROOT/e2e/oidc-provider"
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    say "installing nodejs and npm from Debian (oidc-provider tests)"
+    apt_install nodejs npm || say "could not install nodejs/npm; the oidc-provider tests will fail"
+  fi
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    say "npm ci in e2e/oidc-provider"
+    (cd "$dir" && npm ci --no-audit --no-fund >&2) \
+      && touch "$dir/node_modules" \
+      || say "npm ci failed; the oidc-provider tests will fail"
+  fi
+}
+
 # Debian packages for the Istio OCI image test (e2e/tests/e2e/oci_image.rs): a real OCI registry
 # (docker-registry, the CNCF distribution) on loopback and skopeo to push and pull. Optional: the
 # test says what is missing when they cannot be installed.
