@@ -26,6 +26,7 @@ pub use validation::validate;
 pub use verified_token::VerifiedToken;
 
 pub mod algorithm;
+pub mod backchannel;
 pub mod bearer;
 pub mod claim_headers;
 pub mod claims;
