@@ -134,6 +134,9 @@ server.listen(port, '127.0.0.1', () => {
     },
     features: {
       devInteractions: { enabled: true },
+      // lets a client ask `claims={"id_token":{"sid":null}}`: without it (or a back-channel logout
+      // URI with session_required) neither the ID token nor the tokens carry the per-client sid
+      claimsParameter: { enabled: true },
       clientCredentials: { enabled: true },
       revocation: {
         enabled: true,
@@ -160,7 +163,9 @@ server.listen(port, '127.0.0.1', () => {
       },
     },
     // user access tokens carry the session's per-client sid (as the ID token and the back-channel
-    // logout token do), so that a gateway can match a logout to the tokens of that session
+    // logout token do), so that a gateway can match a logout to the tokens of that session. The
+    // per-client sid is known only when the client has a back-channel logout URI with
+    // session_required or asked for `sid` with the claims parameter; else the session's uid
     extraTokenClaims: async (ctx, token) => {
       if (!token.accountId) return undefined;
       const sid = token.sid ?? token.sessionUid;

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod client;
 pub mod envoy;
 pub mod load;
+pub mod oidc_provider;
 pub mod process;
 pub mod scenario_runner;
 pub mod stack;

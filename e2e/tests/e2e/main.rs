@@ -36,6 +36,7 @@ mod key_rotation;
 mod logout;
 mod native_module;
 mod oci_image;
+mod oidc_provider;
 mod path_normalisation;
 mod propagation;
 mod scenarios_on_envoy;
