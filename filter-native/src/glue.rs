@@ -3,6 +3,7 @@
 //! stream.
 
 use crate::abi::{ConfigHandle, FilterHandle, Scheduler};
+use crate::backchannel;
 use crate::background::Background;
 use crate::clock::now_ms;
 use crate::host::{MainThread, Stream};
@@ -169,6 +170,7 @@ impl ConfigState {
         FilterState {
             gateway: Arc::clone(&self.gateway),
             logout: None,
+            backchannel: false,
         }
     }
 }
@@ -177,10 +179,12 @@ impl ConfigState {
 pub struct FilterState {
     gateway: Arc<Gateway>,
     logout: Option<LogoutFlow>,
+    /// The body of a back-channel logout request is being collected.
+    backchannel: bool,
 }
 
 impl FilterState {
-    pub fn on_request_headers(&mut self, handle: &mut FilterHandle) -> Next {
+    pub fn on_request_headers(&mut self, handle: &mut FilterHandle, end_of_stream: bool) -> Next {
         let now = now_ms();
         let gw = &self.gateway;
         let plan = handle.with_request_headers(|headers| request::plan(gw, headers, now));
@@ -190,20 +194,59 @@ impl FilterState {
         };
         let (next, flow) = request::execute(gw, &mut stream, plan, now);
         self.logout = flow;
+        if next == Next::CollectBody {
+            if end_of_stream {
+                // No body at all: the receiver refuses it, now.
+                let answer = backchannel::receive_body(gw, &[], now);
+                backchannel::answer(&mut stream, &answer);
+                return Next::Stop;
+            }
+            self.backchannel = true;
+        }
         next
     }
 
-    /// A logout is running: the request must not continue upstream.
+    /// A logout is running (or a back-channel logout's body is being collected): the request
+    /// must not continue upstream.
     pub fn holds_request(&self) -> bool {
-        self.logout.is_some()
+        self.logout.is_some() || self.backchannel
     }
 
-    pub fn on_callout_done(&mut self, handle: &mut FilterHandle, call: u64, status: Option<u32>) {
+    /// Request body bytes arrived. Returns whether the request is still held.
+    pub fn on_request_body(&mut self, handle: &mut FilterHandle, end_of_stream: bool) -> bool {
+        if !self.backchannel {
+            return self.holds_request();
+        }
+        let gw = &self.gateway;
+        let body = handle.request_body();
+        let answer = match backchannel::too_large(gw, body.len()) {
+            Some(answer) => Some(answer),
+            None if end_of_stream => Some(backchannel::receive_body(gw, &body, now_ms())),
+            None => None,
+        };
+        if let Some(answer) = answer {
+            self.backchannel = false;
+            let mut stream = EnvoyStream {
+                handle,
+                counters: &gw.counters,
+            };
+            backchannel::answer(&mut stream, &answer);
+        }
+        true
+    }
+
+    pub fn on_callout_done(
+        &mut self,
+        handle: &mut FilterHandle,
+        call: u64,
+        status: Option<u32>,
+        body: &[u8],
+    ) {
         let gw = &self.gateway;
         let Some(flow) = self.logout.as_mut() else {
             return;
         };
-        if let Some(response) = flow.on_answer(gw, call, status, now_ms()) {
+        if let Some(response) = flow.on_answer(gw, call, status, body, now_ms()) {
             self.logout = None;
             let mut stream = EnvoyStream {
                 handle,

@@ -9,6 +9,7 @@
 
 #[cfg(not(test))]
 mod abi;
+pub mod backchannel;
 pub mod background;
 pub mod boundary;
 pub mod clock;

@@ -5,7 +5,10 @@
 use crate::host::Stream;
 use crate::log::{Level, log};
 use crate::shared::Gateway;
-use filter::logout::{CallResult, LogoutMachine, LogoutResponse, Step, begin_logout};
+use filter::denylist_store::Revocation;
+use filter::logout::{
+    CallResult, LogoutMachine, LogoutResponse, Step, begin_logout, local_revocations,
+};
 use filter::verified_token::VerifiedToken;
 use std::collections::HashMap;
 
@@ -13,9 +16,8 @@ pub struct LogoutFlow {
     machine: LogoutMachine,
     /// callout id → (step, started at ms, timeout ms)
     calls: HashMap<u64, (Step, u64, u64)>,
-    jti: Option<String>,
-    sid: Option<String>,
-    exp: u64,
+    /// What this gateway records once the provider confirms (see [`local_revocations`]).
+    revocations: Vec<Revocation>,
     revoked_here: bool,
 }
 
@@ -34,9 +36,7 @@ impl LogoutFlow {
         let mut flow = LogoutFlow {
             machine,
             calls: HashMap::new(),
-            jti: verified.jti.clone(),
-            sid: verified.sid.clone(),
-            exp: verified.lifetime.exp,
+            revocations: local_revocations(&gw.config, verified, now_ms / 1_000),
             revoked_here: false,
         };
         for (step, request) in requests {
@@ -79,17 +79,12 @@ impl LogoutFlow {
         gw: &Gateway,
         call: u64,
         status: Option<u32>,
+        body: &[u8],
         now_ms: u64,
     ) -> Option<LogoutResponse> {
         let (step, started_ms, timeout_ms) = self.calls.remove(&call)?;
         let timed_out = now_ms.saturating_sub(started_ms) + 50 >= timeout_ms;
-        let result = match status {
-            // Envoy answers a call that ran out of time with its own 504.
-            Some(504) if timed_out => CallResult::TimedOut,
-            Some(status) => CallResult::Status(status),
-            None if timed_out => CallResult::TimedOut,
-            None => CallResult::Unreachable,
-        };
+        let result = CallResult::of_answer(step, status, timed_out, || Some(body.to_vec()));
         log(
             Level::Debug,
             &format!("oauth2-gateway: logout step {step:?}: {result:?}"),
@@ -107,7 +102,7 @@ impl LogoutFlow {
         let response = self.machine.complete(step, result);
         if self.machine.idp_confirmed() && !self.revoked_here {
             self.revoked_here = true;
-            gw.revoke(self.jti.as_deref(), self.sid.as_deref(), self.exp, now_ms);
+            gw.revoke(&self.revocations, now_ms);
         }
         response
     }

@@ -46,6 +46,11 @@ pub const NAMES: &[&str] = &[
     "revocation_feed_synced",
     "logout_ok",
     "logout_failed",
+    "backchannel_logout_ok",
+    "backchannel_logout_ok_unremembered",
+    "backchannel_logout_refused",
+    "backchannel_logout_throttled",
+    "backchannel_logout_unavailable",
     "cache_hit",
     "cache_miss",
 ];

@@ -8,6 +8,7 @@
 use crate::host::Stream;
 use crate::logout_flow::LogoutFlow;
 use crate::shared::Gateway;
+use filter::backchannel_receiver::{check_request, is_backchannel_path};
 use filter::denial::{Denial, DpopDenial};
 use filter::gateway::{
     Knowledge, Outcome, RequestInfo, decide, denial_response, find_request_token, logout_subject,
@@ -29,6 +30,8 @@ pub enum Next {
     Stop,
     /// A logout is running: hold the request (and its body) until it answers.
     StopAndBuffer,
+    /// A back-channel logout: hold the request while its body arrives (the body hook answers).
+    CollectBody,
 }
 
 /// What to do with a request, decided from its headers.
@@ -55,6 +58,8 @@ pub enum Plan {
         verified: Box<VerifiedToken>,
         already_revoked: bool,
     },
+    /// The back-channel logout path, its headers checked: collect the body.
+    Backchannel,
 }
 
 /// A worker thread's own state for one configuration.
@@ -153,6 +158,21 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
         native: Some(&keys.parsed),
         replay: &gw.replay,
     };
+
+    if let Some(settings) = &config.backchannel_logout
+        && is_backchannel_path(config, path)
+    {
+        return match check_request(settings, method, headers) {
+            Ok(()) => Plan::Backchannel,
+            Err(answer) => Plan::Reply {
+                status: answer.status,
+                headers: answer.headers,
+                content_type: "application/json",
+                body: answer.body,
+                counts: vec![(answer.counter, 1)],
+            },
+        };
+    }
 
     if is_logout_path(config, path) {
         if method != "POST" {
@@ -278,6 +298,7 @@ pub fn execute(
                 (Next::Stop, None)
             }
         },
+        Plan::Backchannel => (Next::CollectBody, None),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::metrics::Counters;
 use crate::verifier::ParsedKeys;
 use arc_swap::ArcSwap;
 use filter::config::FilterConfig;
-use filter::denylist::{Denylist, IdKind};
+use filter::denylist::Denylist;
 use filter::denylist_store::{self, Revocation};
 use filter::jwk::KeySet;
 use filter::shared_state::MemoryShared;
@@ -82,7 +82,7 @@ impl Gateway {
             .map(|_| AtomicBool::new(false))
             .collect();
         let replay = MemoryShared::default();
-        if config.dpop_algs.is_some() {
+        if config.dpop_algs.is_some() || config.backchannel_logout.is_some() {
             filter::dpop::replay::prepare(&replay);
         }
         Gateway {
@@ -178,15 +178,10 @@ impl Gateway {
         }
     }
 
-    /// A revocation the IDP confirmed during a logout through this gateway: refused on every
-    /// worker from the next request on.
-    pub fn revoke(&self, jti: Option<&str>, sid: Option<&str>, exp: u64, now_ms: u64) {
-        let revocations: Vec<Revocation> = jti
-            .map(|j| Revocation::new(IdKind::Jti, j, exp))
-            .into_iter()
-            .chain(sid.map(|s| Revocation::new(IdKind::Sid, s, exp)))
-            .collect();
-        if let Err(why) = self.record_revocations(&revocations, now_ms) {
+    /// What a logout confirmed by the provider revokes (see
+    /// [`filter::logout::local_revocations`]): refused on every worker from the next request on.
+    pub fn revoke(&self, revocations: &[Revocation], now_ms: u64) {
+        if let Err(why) = self.record_revocations(revocations, now_ms) {
             crate::log::log(crate::log::Level::Error, &format!("oauth2-gateway: {why}"));
         }
     }
@@ -229,6 +224,8 @@ mod tests {
         )
     }
 
+    use filter::denylist::IdKind;
+
     #[test]
     fn concurrent_revocations_are_all_kept() {
         let gw = Arc::new(gateway());
@@ -237,7 +234,8 @@ mod tests {
                 let gw = Arc::clone(&gw);
                 std::thread::spawn(move || {
                     for i in 0..50 {
-                        gw.revoke(Some(&format!("jti-{t}-{i}")), None, u64::MAX / 2, 0);
+                        let jti = format!("jti-{t}-{i}");
+                        gw.revoke(&[Revocation::new(IdKind::Jti, &jti, u64::MAX / 2)], 0);
                     }
                 })
             })

@@ -334,7 +334,7 @@ fn logout_revokes_on_every_worker_once_the_idp_confirms_and_answers_once() {
     let mut flow = flow.unwrap();
     assert_eq!(stream.calls, [(1, "idp".to_owned()), (2, "rs".to_owned())]);
 
-    assert_eq!(flow.on_answer(&s.gw, 1, Some(200), T0 + 10), None);
+    assert_eq!(flow.on_answer(&s.gw, 1, Some(200), b"", T0 + 10), None);
     // Confirmed by the IDP: refused from now on, on any worker (another thread here).
     let gw = &s.gw;
     let (t, now) = (token.clone(), T0 + 20);
@@ -359,10 +359,10 @@ fn logout_revokes_on_every_worker_once_the_idp_confirms_and_answers_once() {
             .unwrap()
     });
     assert_eq!(status, 401);
-    let response = flow.on_answer(&s.gw, 2, Some(204), T0 + 30).unwrap();
+    let response = flow.on_answer(&s.gw, 2, Some(204), b"", T0 + 30).unwrap();
     assert_eq!(response.status, 200);
     // A duplicate answer changes nothing.
-    assert_eq!(flow.on_answer(&s.gw, 2, Some(500), T0 + 40), None);
+    assert_eq!(flow.on_answer(&s.gw, 2, Some(500), b"", T0 + 40), None);
 }
 
 #[test]
@@ -380,8 +380,10 @@ fn logout_reports_a_timed_out_step() {
     let plan = request::plan(&s.gw, &headers, T0);
     let (_, flow) = request::execute(&s.gw, &mut FakeStream::default(), plan, T0);
     let mut flow = flow.unwrap();
-    assert_eq!(flow.on_answer(&s.gw, 2, Some(200), T0 + 10), None);
-    let response = flow.on_answer(&s.gw, 1, Some(504), T0 + 2_000).unwrap();
+    assert_eq!(flow.on_answer(&s.gw, 2, Some(200), b"", T0 + 10), None);
+    let response = flow
+        .on_answer(&s.gw, 1, Some(504), b"", T0 + 2_000)
+        .unwrap();
     assert_eq!(response.status, 504, "{response:?}");
     assert!(response.body.contains("idp_revocation"), "{response:?}");
 }

@@ -56,6 +56,7 @@ mod tests {
     fn token(claims: Value) -> VerifiedToken {
         let claims = claims.as_object().cloned().unwrap();
         VerifiedToken {
+            ids: Default::default(),
             provider: 0,
             lifetime: Lifetime {
                 exp: 10,

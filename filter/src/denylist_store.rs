@@ -3,8 +3,9 @@
 //!
 //! Shared entries (all [versioned](crate::shared_state::update_versioned), so a version moves
 //! exactly when content changes):
-//! - shard `i`: `[u32 overflow_until]` then entries `[u64 hash][u32 dies_at]` sorted by hash,
-//!   12 bytes each;
+//! - shard `i`: `[u32 overflow_until]` then entries `[u64 hash][u32 dies_at][u32 cutoff]` sorted
+//!   by hash, 16 bytes each (`cutoff`: [`NO_CUTOFF`] for a `jti` or `sid`, else the cut-off
+//!   time, see [`crate::denylist`]);
 //! - the manifest: per shard `[u32 version][u32 first_death]` (32 KB for 4096 shards);
 //! - the revision: 8 bytes, the manifest's version, only ever moved forward.
 //!
@@ -15,7 +16,8 @@
 //! fail-closed until the refused token would have expired.
 
 use crate::denylist::{
-    EXPIRY_MARGIN_SECONDS, IdKind, SHARDS, id_hash, keys, manifest_version, shard_of,
+    CutoffKind, ENTRY_BYTES, EXPIRY_MARGIN_SECONDS, IdKind, NO_CUTOFF, SHARDS, cutoff_hash,
+    id_hash, keys, manifest_version, shard_of,
 };
 use crate::shared_state::{CAS_ATTEMPTS, SetError, SharedData, Update, update_versioned};
 use std::collections::BTreeMap;
@@ -24,19 +26,37 @@ use std::collections::BTreeMap;
 /// 10⁶ (≈ 244 per shard; the fullest of 4096 shards then holds ≈ 300).
 pub const MAX_SHARD_ENTRIES: usize = 2_048;
 
-/// One revocation: an id's hash and when its entry may be dropped (Unix seconds).
+/// One revocation: an id's hash, when its entry may be dropped (Unix seconds), and its cut-off
+/// (tokens issued at or before it are refused; [`NO_CUTOFF`]: all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Revocation {
     pub hash: u64,
     pub dies_at: u32,
+    pub cutoff: u32,
+}
+
+fn seconds(at: u64) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 impl Revocation {
+    /// A `jti` or `sid` whose tokens expire at `exp`: every token it names is refused.
     pub fn new(kind: IdKind, id: &str, exp: u64) -> Self {
-        let dies_at = exp.saturating_add(EXPIRY_MARGIN_SECONDS);
         Revocation {
             hash: id_hash(kind, id),
-            dies_at: u32::try_from(dies_at).unwrap_or(u32::MAX),
+            dies_at: seconds(exp.saturating_add(EXPIRY_MARGIN_SECONDS)),
+            cutoff: NO_CUTOFF,
+        }
+    }
+
+    /// A cut-off: tokens of `issuer` naming this session or subject issued at or before `at`
+    /// are refused, until `forget_at` (when every such token has expired).
+    pub fn cutoff(kind: CutoffKind, issuer: &str, id: &str, at: u64, forget_at: u64) -> Self {
+        Revocation {
+            hash: cutoff_hash(kind, issuer, id),
+            dies_at: seconds(forget_at.saturating_add(EXPIRY_MARGIN_SECONDS)),
+            // Capped below NO_CUTOFF: a cut-off never reads as "all tokens, forever".
+            cutoff: seconds(at).min(NO_CUTOFF - 1),
         }
     }
 }
@@ -55,7 +75,8 @@ pub struct WriteReport {
 #[derive(Debug, Default)]
 struct Shard {
     overflow_until: u32,
-    entries: Vec<(u64, u32)>,
+    /// (hash, dies_at, cutoff), sorted by hash.
+    entries: Vec<(u64, u32, u32)>,
 }
 
 impl Shard {
@@ -63,7 +84,7 @@ impl Shard {
         let Some((overflow, rest)) = payload.split_first_chunk::<4>() else {
             return Shard::default();
         };
-        let chunks = rest.chunks_exact(12);
+        let chunks = rest.chunks_exact(ENTRY_BYTES);
         // A torn or corrupt shard stays fail-closed for as long as any token can live.
         let overflow_until = if chunks.remainder().is_empty() {
             u32::from_le_bytes(*overflow)
@@ -72,10 +93,12 @@ impl Shard {
         };
         let entries = chunks
             .filter_map(|e| {
-                let (h, d) = e.split_first_chunk::<8>()?;
+                let (h, rest) = e.split_first_chunk::<8>()?;
+                let (d, c) = rest.split_first_chunk::<4>()?;
                 Some((
                     u64::from_le_bytes(*h),
-                    u32::from_le_bytes(*d.first_chunk::<4>()?),
+                    u32::from_le_bytes(*d),
+                    u32::from_le_bytes(*c.first_chunk::<4>()?),
                 ))
             })
             .collect();
@@ -86,11 +109,12 @@ impl Shard {
     }
 
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4 + self.entries.len() * 12);
+        let mut out = Vec::with_capacity(4 + self.entries.len() * ENTRY_BYTES);
         out.extend_from_slice(&self.overflow_until.to_le_bytes());
-        for (hash, dies_at) in &self.entries {
+        for (hash, dies_at, cutoff) in &self.entries {
             out.extend_from_slice(&hash.to_le_bytes());
             out.extend_from_slice(&dies_at.to_le_bytes());
+            out.extend_from_slice(&cutoff.to_le_bytes());
         }
         out
     }
@@ -98,18 +122,21 @@ impl Shard {
     /// Drops what died by `now`; returns how many entries.
     fn prune(&mut self, now: u64) -> usize {
         let before = self.entries.len();
-        self.entries.retain(|(_, d)| u64::from(*d) > now);
+        self.entries.retain(|(_, d, _)| u64::from(*d) > now);
         if u64::from(self.overflow_until) <= now {
             self.overflow_until = 0;
         }
         before - self.entries.len()
     }
 
-    /// Adds (or extends) an entry; `false` when the shard is full and refused it.
+    /// Adds (or extends) an entry, keeping the later expiry and the later cut-off of two;
+    /// `false` when the shard is full and refused it.
     fn insert(&mut self, r: Revocation) -> bool {
         match self.entries.binary_search_by_key(&r.hash, |e| e.0) {
             Ok(at) => {
-                self.entries[at].1 = self.entries[at].1.max(r.dies_at);
+                let entry = &mut self.entries[at];
+                entry.1 = entry.1.max(r.dies_at);
+                entry.2 = entry.2.max(r.cutoff);
                 true
             }
             Err(_) if self.entries.len() >= MAX_SHARD_ENTRIES => {
@@ -117,7 +144,7 @@ impl Shard {
                 false
             }
             Err(at) => {
-                self.entries.insert(at, (r.hash, r.dies_at));
+                self.entries.insert(at, (r.hash, r.dies_at, r.cutoff));
                 true
             }
         }

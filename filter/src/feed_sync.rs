@@ -16,7 +16,7 @@ use crate::shared_state::{SetError, SharedData};
 use std::cell::Cell;
 
 /// The shared entry: present (one byte) once the feed was read up to date.
-pub const KEY: &str = "oauth2gw/denylist/synced";
+pub const KEY: &str = "oauth2gw/denylist2/synced";
 
 /// Whether this configuration refuses tokens until the feed was read up to date: a feed is
 /// configured and `revocation_feed.require_initial_sync` is not turned off.

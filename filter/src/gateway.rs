@@ -85,9 +85,7 @@ pub fn admit(
             v
         }
     };
-    if k.denylist
-        .is_revoked(verified.jti.as_deref(), verified.sid.as_deref())
-    {
+    if k.denylist.refuses(&verified.ids) {
         return Err(Denial::Revoked);
     }
     if !k.revocations_loaded {
@@ -239,9 +237,7 @@ pub fn logout_subject<'t>(
         &verified,
         &proof_keys,
     )?;
-    let revoked = k
-        .denylist
-        .is_revoked(verified.jti.as_deref(), verified.sid.as_deref());
+    let revoked = k.denylist.refuses(&verified.ids);
     Ok((token, verified, revoked))
 }
 

@@ -27,6 +27,7 @@ pub use verified_token::VerifiedToken;
 
 pub mod algorithm;
 pub mod backchannel;
+pub mod backchannel_receiver;
 pub mod bearer;
 pub mod claim_headers;
 pub mod claims;

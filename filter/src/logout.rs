@@ -10,9 +10,18 @@
 //! The token is revoked at its own provider's endpoint, as the gateway's client there; a token
 //! whose provider has no revocation endpoint is refused at once (400 `unsupported_token_type`,
 //! RFC 7009 §2.2.1) and nothing is called: it is never sent to another provider.
+//!
+//! Once the provider confirmed, the gateway records the logout in its own denylist
+//! ([`local_revocations`]): the token's `jti`, and a **cut-off** of its session (or, without a
+//! `sid`, its subject) at the logout's time, so every token of that session issued until now is
+//! refused on every worker at once. A provider that cannot revoke its JWT access tokens (node
+//! oidc-provider, and others, answer 400 `unsupported_token_type`) has not failed the logout: the
+//! cut-off is the revocation, and the answer says so.
 
 use crate::config::FilterConfig;
 use crate::config::services::{Logout, Revocation, form_encode};
+use crate::denylist::{CutoffKind, IdKind};
+use crate::denylist_store::Revocation as DenylistEntry;
 use crate::request_path::normalise;
 use crate::verified_token::VerifiedToken;
 use serde_json::json;
@@ -50,12 +59,75 @@ pub enum CallResult {
     TimedOut,
     /// No answer: connection refused, reset, or no healthy upstream.
     Unreachable,
+    /// The provider cannot revoke this kind of token (RFC 7009 §2.2.1 `unsupported_token_type`):
+    /// the gateway's own cut-off is the revocation.
+    NotRevocable,
 }
 
 impl CallResult {
     fn ok(self) -> bool {
-        matches!(self, CallResult::Status(200..=299))
+        matches!(
+            self,
+            CallResult::Status(200..=299) | CallResult::NotRevocable
+        )
     }
+
+    /// What a step's callout came to, as both glues read it: `status` `None` is no answer;
+    /// `timed_out` when the call ran to its timeout; `body` is read only for the provider's 400.
+    pub fn of_answer(
+        step: Step,
+        status: Option<u32>,
+        timed_out: bool,
+        body: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> CallResult {
+        match status {
+            // Envoy answers a call that ran out of time with its own 504.
+            Some(504) if timed_out => CallResult::TimedOut,
+            Some(400) if step == Step::IdpRevocation && names_unsupported_type(body()) => {
+                CallResult::NotRevocable
+            }
+            Some(status) => CallResult::Status(status),
+            None if timed_out => CallResult::TimedOut,
+            None => CallResult::Unreachable,
+        }
+    }
+}
+
+/// Whether an RFC 7009 error answer is `unsupported_token_type`.
+fn names_unsupported_type(body: Option<Vec<u8>>) -> bool {
+    body.and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.get("error").and_then(|e| e.as_str()) == Some("unsupported_token_type"))
+}
+
+/// What the gateway records in its denylist once a logout's revocation is confirmed (see the
+/// module's documentation): the token's `jti` until it expires, and a cut-off at `now` of its
+/// session, or of its subject when it has no `sid`, kept for the provider's longest token
+/// lifetime.
+pub fn local_revocations(
+    config: &FilterConfig,
+    token: &VerifiedToken,
+    now: u64,
+) -> Vec<DenylistEntry> {
+    let mut entries = Vec::with_capacity(2);
+    if let Some(jti) = &token.jti {
+        entries.push(DenylistEntry::new(IdKind::Jti, jti, token.lifetime.exp));
+    }
+    if let Some(provider) = config.providers.get(token.provider) {
+        let forget_at = now.saturating_add(provider.max_token_lifetime_seconds);
+        let (kind, id) = match (&token.sid, &token.sub) {
+            (Some(sid), _) => (CutoffKind::Session, sid),
+            (None, Some(sub)) => (CutoffKind::Subject, sub),
+            (None, None) => return entries,
+        };
+        entries.push(DenylistEntry::cutoff(
+            kind,
+            &provider.issuer,
+            id,
+            now,
+            forget_at,
+        ));
+    }
+    entries
 }
 
 /// The final answer to the client.
@@ -72,6 +144,8 @@ pub struct LogoutMachine {
     finished: bool,
     already_revoked: bool,
 }
+
+const NOT_REVOCABLE: &str = "logout successful: the identity provider does not revoke these tokens (unsupported_token_type), so this gateway refuses them from now on (a cut-off of the session)";
 
 /// What the token being logged out says about itself.
 #[derive(Debug, Clone, Copy)]
@@ -228,7 +302,9 @@ impl LogoutMachine {
 
     fn response(&self, idp: CallResult, session: CallResult) -> LogoutResponse {
         if idp.ok() && session.ok() {
-            let body = if self.already_revoked {
+            let body = if idp == CallResult::NotRevocable {
+                json!({"status": "logged_out", "message": NOT_REVOCABLE, "revocation": "gateway_cutoff"})
+            } else if self.already_revoked {
                 json!({"status": "logged_out", "message": "logout successful (the token was already revoked)"})
             } else {
                 json!({"status": "logged_out", "message": "logout successful"})
@@ -257,6 +333,7 @@ impl LogoutMachine {
                     CallResult::Status(s) => format!("answered HTTP {s}"),
                     CallResult::TimedOut => "timed out".to_owned(),
                     CallResult::Unreachable => "was unreachable".to_owned(),
+                    CallResult::NotRevocable => "cannot revoke this token type".to_owned(),
                 };
                 json!({"step": step.name(), "error": why})
             })
@@ -413,6 +490,63 @@ mod tests {
                 assert_eq!(named, steps);
             }
         }
+    }
+
+    #[test]
+    fn a_provider_that_cannot_revoke_the_token_type_leaves_the_cut_off_as_the_revocation() {
+        let unsupported = || Some(br#"{"error":"unsupported_token_type"}"#.to_vec());
+        let refused =
+            |step, body: Option<Vec<u8>>| CallResult::of_answer(step, Some(400), false, || body);
+        assert_eq!(
+            refused(Step::IdpRevocation, unsupported()),
+            CallResult::NotRevocable
+        );
+        assert_eq!(
+            refused(
+                Step::IdpRevocation,
+                Some(br#"{"error":"invalid_client"}"#.to_vec())
+            ),
+            CallResult::Status(400)
+        );
+        assert_eq!(refused(Step::IdpRevocation, None), CallResult::Status(400));
+        assert_eq!(
+            refused(Step::SessionRevocation, unsupported()),
+            CallResult::Status(400),
+            "only the provider's answer means this"
+        );
+        let (mut m, _) = start();
+        assert_eq!(
+            m.complete(Step::IdpRevocation, CallResult::NotRevocable),
+            None
+        );
+        assert!(m.idp_confirmed(), "the gateway records its cut-off");
+        let r = m
+            .complete(Step::SessionRevocation, CallResult::Status(200))
+            .unwrap();
+        assert_eq!(r.status, 200);
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["revocation"], "gateway_cutoff");
+        let (mut m, _) = start();
+        m.complete(Step::IdpRevocation, CallResult::NotRevocable);
+        let r = m
+            .complete(Step::SessionRevocation, CallResult::Unreachable)
+            .unwrap();
+        assert_eq!(
+            r.status, 502,
+            "the resource server's failure still fails it"
+        );
+    }
+
+    #[test]
+    fn timeouts_and_silence_read_the_same_in_both_glues() {
+        let read = |status, timed_out| {
+            CallResult::of_answer(Step::IdpRevocation, status, timed_out, || None)
+        };
+        assert_eq!(read(Some(504), true), CallResult::TimedOut);
+        assert_eq!(read(Some(504), false), CallResult::Status(504));
+        assert_eq!(read(None, true), CallResult::TimedOut);
+        assert_eq!(read(None, false), CallResult::Unreachable);
+        assert_eq!(read(Some(200), false), CallResult::Status(200));
     }
 
     #[test]

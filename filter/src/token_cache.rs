@@ -166,6 +166,7 @@ mod tests {
 
     fn token(exp: u64) -> VerifiedToken {
         VerifiedToken {
+            ids: Default::default(),
             provider: 0,
             lifetime: Lifetime {
                 exp,

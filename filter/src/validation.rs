@@ -4,6 +4,7 @@
 use crate::claims::{Lifetime, check_audience, optional_string, scopes};
 use crate::config::FilterConfig;
 use crate::denial::Denial;
+use crate::denylist::TokenIds;
 use crate::dpop::thumbprint::token_hash;
 use crate::jwk::KeySet;
 use crate::jws;
@@ -79,7 +80,15 @@ pub fn validate_with(
     let scopes = scopes(&jws.claims)?;
     let jkt = confirmation_thumbprint(&jws.claims)?;
     let ath = jkt.as_ref().map(|_| token_hash(token));
+    let ids = TokenIds::of(
+        &provider.issuer,
+        jti.as_deref(),
+        sid.as_deref(),
+        sub.as_deref(),
+        lifetime.iat,
+    );
     Ok(VerifiedToken {
+        ids,
         jkt,
         ath,
         provider: index,

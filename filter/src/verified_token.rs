@@ -1,6 +1,7 @@
 //! A token whose signature and registered claims checked out.
 
 use crate::claims::Lifetime;
+use crate::denylist::TokenIds;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -18,4 +19,6 @@ pub struct VerifiedToken {
     /// 9449 §4.2), computed once here so that a cached token's requests do not hash it again.
     pub ath: Option<String>,
     pub claims: Map<String, Value>,
+    /// Its denylist hashes (`jti`, `sid`, and its issuer's session and subject for cut-offs).
+    pub ids: TokenIds,
 }

@@ -2,7 +2,9 @@
 //! overflow (fail closed), expiry, and simulated workers racing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use filter::denylist::{Denylist, EXPIRY_MARGIN_SECONDS, IdKind, SHARDS, keys, shard_of};
+use filter::denylist::{
+    Denylist, EXPIRY_MARGIN_SECONDS, IdKind, NO_CUTOFF, SHARDS, keys, shard_of,
+};
 use filter::denylist_store::{MAX_SHARD_ENTRIES, Revocation, prune_expired, record, shared_bytes};
 use filter::shared_state::{MemoryShared, SetError, SharedData, version_of};
 
@@ -71,6 +73,7 @@ fn a_full_shard_fails_closed_and_recovers_when_the_refused_token_expires() {
     let in_shard = |shard: u64, i: u64| Revocation {
         hash: (shard << (64 - filter::denylist::SHARD_BITS)) | (i + 1),
         dies_at: u32::try_from(NOW + 1_000 + i).unwrap(),
+        cutoff: NO_CUTOFF,
     };
     let full: Vec<Revocation> = (0..MAX_SHARD_ENTRIES as u64)
         .map(|i| in_shard(5, i))
@@ -83,6 +86,7 @@ fn a_full_shard_fails_closed_and_recovers_when_the_refused_token_expires() {
     let late = Revocation {
         hash: (5 << (64 - filter::denylist::SHARD_BITS)) | 0xffff_ffff,
         dies_at: u32::try_from(NOW + 50_000).unwrap(),
+        cutoff: NO_CUTOFF,
     };
     assert_eq!(record(&shared, &[late], NOW).unwrap().refused, 1);
     assert_eq!(worker.sync(&shared).fail_closed_shards, 1);
@@ -163,7 +167,8 @@ fn a_million_entries_are_all_kept_and_a_change_rereads_one_shard() {
         assert!(worker.is_revoked(Some(&format!("jti-{i}")), None), "{i}");
     }
     assert!(!worker.is_revoked(Some("jti-1000000"), None));
-    assert!(shared_bytes(&shared) < 13 * 1_000_000 + 200_000);
+    // 16 bytes an entry (hash, expiry, cut-off) in the shared list; 8 in a worker's copy.
+    assert!(shared_bytes(&shared) < 17 * 1_000_000 + 200_000);
     assert!(worker.heap_bytes() < 9 * 1_000_000);
     record(&shared, &[jti("one-more", NOW + 60)], NOW).unwrap();
     assert_eq!(worker.sync(&shared).shards_read, 1);

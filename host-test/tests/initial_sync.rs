@@ -11,7 +11,7 @@ use std::time::Duration;
 use support::{Issuer, claims, config, envoy_with};
 
 const FEED_PATH: &str = "/oauth2/revocations";
-const SYNCED_KEY: &str = "oauth2gw/denylist/synced";
+const SYNCED_KEY: &str = "oauth2gw/denylist2/synced";
 
 fn feed_config() -> Value {
     let mut config = config();

@@ -162,6 +162,47 @@ impl FilterHandle {
         f(&pairs)
     }
 
+    /// The request body so far, inside the request-body hook: what Envoy buffered before this
+    /// event, then this event's bytes (just this event's when they are the buffered body being
+    /// handed over again).
+    pub fn request_body(&mut self) -> Vec<u8> {
+        // SAFETY: live filter pointer, inside its request-body hook.
+        let replayed =
+            unsafe { envoy_dynamic_module_callback_http_received_buffered_request_body(self.0) };
+        let mut body = Vec::new();
+        if !replayed {
+            self.append_body(BUFFERED_REQUEST_BODY, &mut body);
+        }
+        self.append_body(RECEIVED_REQUEST_BODY, &mut body);
+        body
+    }
+
+    fn append_body(&mut self, body_type: u32, out: &mut Vec<u8>) {
+        // SAFETY: live filter pointer; Envoy 1.40 takes (filter, body type) and returns a count
+        // (checked against the binary: it writes through no third argument).
+        let count =
+            unsafe { envoy_dynamic_module_callback_http_get_body_chunks_size(self.0, body_type) };
+        if count == 0 {
+            return;
+        }
+        let mut chunks = vec![Buffer::NULL; count];
+        // SAFETY: `chunks` has room for the `count` buffers Envoy just reported on this thread.
+        let ok = unsafe {
+            envoy_dynamic_module_callback_http_get_body_chunks(
+                self.0,
+                body_type,
+                chunks.as_mut_ptr(),
+            )
+        };
+        if !ok {
+            return;
+        }
+        for chunk in &chunks {
+            // SAFETY: each buffer points to bytes Envoy owns until the hook ends; copied now.
+            out.extend_from_slice(unsafe { slice(chunk.ptr, chunk.length) });
+        }
+    }
+
     pub fn set_request_header(&mut self, name: &str, value: Option<&str>) -> bool {
         let value = value.map_or(Buffer::NULL, |v| Buffer::of(v.as_bytes()));
         // SAFETY: live filter pointer; buffers alive for the call (Envoy copies them); a null

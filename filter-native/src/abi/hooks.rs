@@ -127,15 +127,19 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
 pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     filter_envoy: *mut c_void,
     filter_ptr: *const c_void,
-    _end_of_stream: bool,
+    end_of_stream: bool,
 ) -> u32 {
     // SAFETY: a live filter, hooks of one stream run one at a time.
     let state = unsafe { filter(filter_ptr) };
     let mut handle = FilterHandle(filter_envoy);
-    match boundary::guard("request", || state.on_request_headers(&mut handle)) {
+    match boundary::guard("request", || {
+        state.on_request_headers(&mut handle, end_of_stream)
+    }) {
         Ok(glue::Next::Continue) => HEADERS_CONTINUE,
         Ok(glue::Next::Stop) => HEADERS_STOP_ITERATION,
         Ok(glue::Next::StopAndBuffer) => HEADERS_STOP_ALL_AND_BUFFER,
+        // The body hook still runs for each chunk: it collects the back-channel logout's body.
+        Ok(glue::Next::CollectBody) => HEADERS_STOP_ITERATION,
         Err(_) => {
             glue::fail_closed(&mut FilterHandle(filter_envoy));
             HEADERS_STOP_ITERATION
@@ -145,17 +149,24 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
 
 #[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
-    _filter_envoy: *mut c_void,
+    filter_envoy: *mut c_void,
     filter_ptr: *const c_void,
-    _end_of_stream: bool,
+    end_of_stream: bool,
 ) -> u32 {
     // SAFETY: a live filter.
     let state = unsafe { filter(filter_ptr) };
-    // While a logout runs the request must not go upstream.
-    if state.holds_request() {
-        BODY_STOP_AND_BUFFER
-    } else {
-        BODY_CONTINUE
+    let mut handle = FilterHandle(filter_envoy);
+    // While a logout runs (or a back-channel logout's body arrives) the request must not go
+    // upstream.
+    match boundary::guard("request body", || {
+        state.on_request_body(&mut handle, end_of_stream)
+    }) {
+        Ok(true) => BODY_STOP_AND_BUFFER,
+        Ok(false) => BODY_CONTINUE,
+        Err(_) => {
+            glue::fail_closed(&mut FilterHandle(filter_envoy));
+            BODY_STOP_AND_BUFFER
+        }
     }
 }
 
@@ -229,10 +240,10 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
 ) {
     // SAFETY: a live filter (Envoy cancels a stream's callouts before destroying it).
     let state = unsafe { filter(filter_ptr) };
-    let (status, _) = callout_answer(result, headers, headers_size, chunks, chunks_size);
+    let (status, body) = callout_answer(result, headers, headers_size, chunks, chunks_size);
     let mut handle = FilterHandle(filter_envoy);
     if boundary::guard("logout answer", || {
-        state.on_callout_done(&mut handle, callout_id, status)
+        state.on_callout_done(&mut handle, callout_id, status, &body)
     })
     .is_err()
     {

@@ -67,6 +67,10 @@ impl Header {
 }
 
 const REQUEST_HEADER: u32 = 0;
+/// `envoy_dynamic_module_type_http_body_type`: the request body of the latest event, and what
+/// Envoy buffered before it.
+const RECEIVED_REQUEST_BODY: u32 = 0;
+const BUFFERED_REQUEST_BODY: u32 = 1;
 const HEADERS_CONTINUE: u32 = 0;
 const HEADERS_STOP_ITERATION: u32 = 1;
 const HEADERS_STOP_ALL_AND_BUFFER: u32 = 3;
@@ -125,6 +129,18 @@ unsafe extern "C" {
         body: Buffer,
         details: Buffer,
     );
+    fn envoy_dynamic_module_callback_http_get_body_chunks_size(
+        filter: *mut c_void,
+        body_type: u32,
+    ) -> usize;
+    fn envoy_dynamic_module_callback_http_get_body_chunks(
+        filter: *mut c_void,
+        body_type: u32,
+        result: *mut Buffer,
+    ) -> bool;
+    fn envoy_dynamic_module_callback_http_received_buffered_request_body(
+        filter: *mut c_void,
+    ) -> bool;
     fn envoy_dynamic_module_callback_http_filter_http_callout(
         filter: *mut c_void,
         callout_id: *mut u64,

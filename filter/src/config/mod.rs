@@ -2,6 +2,7 @@
 //! error, not a silently ignored option) and the validated [`FilterConfig`] built once in
 //! `on_configure`. Every error names the field it is about.
 
+pub mod backchannel;
 mod dpop;
 mod error;
 mod provider;
@@ -59,6 +60,9 @@ pub struct RawConfig {
     pub revocation_feed: Option<RawRevocationFeed>,
     #[serde(default)]
     pub logout: Option<RawLogout>,
+    /// The OpenID Connect Back-Channel Logout receiver (absent: none).
+    #[serde(default)]
+    pub backchannel_logout: Option<backchannel::RawBackchannelLogout>,
     /// Verified tokens remembered per worker (0 disables the cache).
     #[serde(default)]
     pub cache_max_entries: Option<usize>,
@@ -78,6 +82,7 @@ pub struct FilterConfig {
     pub idp_client: Option<IdpClient>,
     pub revocation_feed: Option<RevocationFeed>,
     pub logout: Option<Logout>,
+    pub backchannel_logout: Option<backchannel::BackchannelLogout>,
     pub cache_max_entries: usize,
     /// Every place any provider reads tokens from.
     pub token_sources: Vec<TokenSource>,
@@ -103,6 +108,12 @@ pub fn default_claim_headers() -> Vec<(String, String)> {
 }
 
 impl FilterConfig {
+    /// Whether anything can add to the denylist (a feed, a logout, a back-channel logout): only
+    /// then does a request look for revocations another worker made.
+    pub fn revokes(&self) -> bool {
+        self.revocation_feed.is_some() || self.logout.is_some() || self.backchannel_logout.is_some()
+    }
+
     /// Parses and validates plugin configuration bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -237,6 +248,24 @@ impl RawConfig {
         if idp_client.is_none() && revocation_feed.is_some() {
             return Err(err("idp_client", "is required by revocation_feed"));
         }
+        let backchannel_logout = self
+            .backchannel_logout
+            .map(|b| b.validate("backchannel_logout"))
+            .transpose()?;
+        if let Some(b) = &backchannel_logout {
+            if !providers
+                .iter()
+                .any(|p| !p.backchannel_audiences.is_empty())
+            {
+                return Err(err(
+                    "backchannel_logout",
+                    "no provider accepts logout tokens: set backchannel_logout_audiences on one",
+                ));
+            }
+            if logout.as_ref().is_some_and(|l| l.path == b.path) {
+                return Err(err("backchannel_logout.path", "is the logout path"));
+            }
+        }
         Ok(FilterConfig {
             providers,
             realm,
@@ -247,6 +276,7 @@ impl RawConfig {
             idp_client,
             revocation_feed,
             logout,
+            backchannel_logout,
             cache_max_entries,
             token_sources,
             dpop_replay_cache_entries,

@@ -11,6 +11,9 @@ use super::{
     DEFAULT_MIN_EARLY_REFRESH_SECONDS,
 };
 use crate::algorithm::Algorithm;
+
+/// How long a cut-off is kept when the provider does not say how long its tokens live.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: u64 = 86_400;
 use crate::jwk::KeySet;
 use serde::Deserialize;
 
@@ -29,6 +32,14 @@ pub struct RawProvider {
     pub inline_jwks: Option<serde_json::Value>,
     #[serde(default)]
     pub leeway_seconds: Option<u64>,
+    /// The longest lifetime of this provider's access tokens: how long a cut-off of one of its
+    /// sessions or subjects is kept (default a day).
+    #[serde(default)]
+    pub max_token_lifetime_seconds: Option<u64>,
+    /// The client ids at this provider whose back-channel logout tokens the gateway accepts
+    /// (their `aud`); absent or empty: none.
+    #[serde(default)]
+    pub backchannel_logout_audiences: Option<Vec<String>>,
     /// Accepted `typ` header values; absent: RFC 9068's `at+jwt`. An empty list accepts any.
     #[serde(default)]
     pub token_types: Option<Vec<String>>,
@@ -83,6 +94,10 @@ pub struct Provider {
     pub jwks: Option<JwksSource>,
     pub inline_keys: Option<KeySet>,
     pub leeway_seconds: u64,
+    /// How long a cut-off of this provider's sessions or subjects is kept.
+    pub max_token_lifetime_seconds: u64,
+    /// Client ids whose back-channel logout tokens are accepted (empty: none).
+    pub backchannel_audiences: Vec<String>,
     pub token_types: Vec<String>,
     pub forward_token: bool,
     pub token_sources: Vec<TokenSource>,
@@ -167,6 +182,15 @@ impl RawProvider {
         if leeway_seconds > 300 {
             return Err(err(f("leeway_seconds"), "must be at most 300"));
         }
+        let max_token_lifetime_seconds = self
+            .max_token_lifetime_seconds
+            .unwrap_or(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS);
+        if !(60..=31_536_000).contains(&max_token_lifetime_seconds) {
+            return Err(err(
+                f("max_token_lifetime_seconds"),
+                "must be between 60 and 31536000",
+            ));
+        }
         let dpop = RawDpop {
             mode: self.dpop,
             algorithms: self.dpop_algorithms,
@@ -190,6 +214,8 @@ impl RawProvider {
             jwks,
             inline_keys,
             leeway_seconds,
+            max_token_lifetime_seconds,
+            backchannel_audiences: backchannel_audiences(self.backchannel_logout_audiences, at)?,
             token_types: self
                 .token_types
                 .unwrap_or_else(|| vec!["at+jwt".into(), "application/at+jwt".into()]),
@@ -236,4 +262,15 @@ impl RawJwksSource {
             timeout_ms: endpoint.timeout_ms,
         })
     }
+}
+
+fn backchannel_audiences(raw: Option<Vec<String>>, at: &str) -> Result<Vec<String>, ConfigError> {
+    let list = raw.unwrap_or_default();
+    if list.iter().any(|a| a.is_empty() || a.trim() != a) {
+        return Err(err(
+            format!("{at}.backchannel_logout_audiences"),
+            "client ids must be non-empty without surrounding spaces",
+        ));
+    }
+    Ok(list)
 }

@@ -174,6 +174,17 @@ pub fn http_call_status(headers: usize) -> Option<u32> {
         .and_then(|s| s.parse().ok())
 }
 
+/// The request body Envoy has buffered for this stream (`size` bytes).
+pub fn request_body(size: usize) -> Vec<u8> {
+    if size == 0 {
+        return Vec::new();
+    }
+    hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
 pub fn http_call_body(size: usize) -> Vec<u8> {
     if size == 0 {
         return Vec::new();

@@ -1,10 +1,12 @@
 //! The HTTP context: strips forged claim headers, asks the core for a decision, and executes it —
 //! including the logout sequence on the logout path.
 
+use super::backchannel;
 use super::host::{self, log_at};
 use super::logout_flow::LogoutFlow;
 use super::shared_data::HostShared;
 use super::worker::Worker;
+use crate::backchannel_receiver::{ReceiverAnswer, is_backchannel_path};
 use crate::denial::Denial;
 use crate::denial::DpopDenial;
 use crate::gateway::{
@@ -24,6 +26,8 @@ pub struct Http {
     worker: Option<Rc<Worker>>,
     /// Set while a logout sequence runs for this request.
     logout: Option<LogoutFlow>,
+    /// Set while the body of a back-channel logout request is collected.
+    backchannel: bool,
 }
 
 impl Http {
@@ -31,6 +35,7 @@ impl Http {
         Http {
             worker,
             logout: None,
+            backchannel: false,
         }
     }
 
@@ -76,6 +81,35 @@ impl Http {
             "text/plain; charset=utf-8",
             response.body,
         )
+    }
+
+    fn answer_backchannel(&mut self, worker: &Worker, step: backchannel::Step) -> Action {
+        match step {
+            backchannel::Step::Collect => {
+                self.backchannel = true;
+                Action::Pause
+            }
+            backchannel::Step::Answer(answer) => {
+                self.backchannel = false;
+                self.send_backchannel(worker, &answer)
+            }
+        }
+    }
+
+    fn send_backchannel(&self, worker: &Worker, answer: &ReceiverAnswer) -> Action {
+        worker.metrics.increment(answer.counter);
+        log_at!(
+            Info,
+            "oauth2-gateway: back-channel logout answered {}: {}",
+            answer.status,
+            answer.counter
+        );
+        let headers: Vec<(&str, &str)> = answer
+            .headers
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        self.reply(answer.status, &headers, "application/json", &answer.body)
     }
 
     fn answer_logout(&self, worker: &Worker, response: &LogoutResponse) -> Action {
@@ -153,20 +187,14 @@ impl Http {
 }
 
 impl Context for Http {
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        headers: usize,
-        _body: usize,
-        _trailers: usize,
-    ) {
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body: usize, _trailers: usize) {
         let Some(worker) = self.worker.clone() else {
             return;
         };
         let Some(flow) = self.logout.as_mut() else {
             return;
         };
-        if let Some(response) = flow.on_answer(&worker, token, headers) {
+        if let Some(response) = flow.on_answer(&worker, token, headers, body) {
             self.logout = None;
             self.answer_logout(&worker, &response);
         }
@@ -174,7 +202,7 @@ impl Context for Http {
 }
 
 impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         let Some(worker) = self.worker.clone() else {
             // The plugin is not configured (its configuration was refused): fail closed.
             return self.reply(
@@ -199,12 +227,17 @@ impl HttpContext for Http {
         let revocations_loaded = worker.revocations_loaded();
         // Revocations made by another worker of this Envoy (a logout) apply at once, not at the
         // next tick: one small shared-data read per request — only when something can revoke.
-        if worker.config.revocation_feed.is_some() || worker.config.logout.is_some() {
+        if worker.config.revokes() {
             worker.sync_denylist();
         }
         let method = value(":method").unwrap_or("");
         let path = value(":path").unwrap_or("/");
         let now_ms = host::now_ms();
+
+        if is_backchannel_path(&worker.config, path) {
+            let step = backchannel::on_headers(&worker, method, &pairs, end_of_stream, now_ms);
+            return self.answer_backchannel(&worker, step);
+        }
 
         if is_logout_path(&worker.config, path) {
             if method != "POST" {
@@ -266,7 +299,13 @@ impl HttpContext for Http {
         }
     }
 
-    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.backchannel
+            && let Some(worker) = self.worker.clone()
+        {
+            let step = backchannel::on_body(&worker, body_size, end_of_stream, host::now_ms());
+            return self.answer_backchannel(&worker, step);
+        }
         // While a logout runs the request must not continue upstream (nor be buffered forever:
         // the logout answers with a local reply, which ends the stream).
         if self.logout.is_some() {

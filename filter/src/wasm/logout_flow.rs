@@ -3,7 +3,10 @@
 
 use super::host::{self, log_at};
 use super::worker::Worker;
-use crate::logout::{CallResult, LogoutMachine, LogoutResponse, Step, begin_logout};
+use crate::denylist_store::Revocation;
+use crate::logout::{
+    CallResult, LogoutMachine, LogoutResponse, Step, begin_logout, local_revocations,
+};
 use crate::verified_token::VerifiedToken;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,9 +15,8 @@ pub struct LogoutFlow {
     machine: LogoutMachine,
     /// callout token → (step, dispatched at ms, timeout ms)
     calls: HashMap<u32, (Step, u64, u64)>,
-    jti: Option<String>,
-    sid: Option<String>,
-    exp: u64,
+    /// What this gateway records once the provider confirms (see [`local_revocations`]).
+    revocations: Vec<Revocation>,
     revoked_here: bool,
 }
 
@@ -29,15 +31,13 @@ impl LogoutFlow {
     ) -> Result<LogoutFlow, LogoutResponse> {
         // Revocation goes to the token's own provider, or nowhere (logout refused).
         let (machine, requests) = begin_logout(&worker.config, token, verified, already_revoked)?;
+        let now_ms = host::now_ms();
         let mut flow = LogoutFlow {
             machine,
             calls: HashMap::new(),
-            jti: verified.jti.clone(),
-            sid: verified.sid.clone(),
-            exp: verified.lifetime.exp,
+            revocations: local_revocations(&worker.config, verified, now_ms / 1_000),
             revoked_here: false,
         };
-        let now_ms = host::now_ms();
         for (step, request) in requests {
             let headers: Vec<(&str, &str)> = request
                 .headers
@@ -65,22 +65,20 @@ impl LogoutFlow {
         worker: &Worker,
         call: u32,
         headers: usize,
+        body_size: usize,
     ) -> Option<LogoutResponse> {
         let (step, started_ms, timeout_ms) = self.calls.remove(&call)?;
         let now_ms = host::now_ms();
         let timed_out = now_ms.saturating_sub(started_ms) + 50 >= timeout_ms;
-        let result = match host::http_call_status(headers) {
-            // Envoy answers a call that ran out of time with its own 504.
-            Some(504) if timed_out => CallResult::TimedOut,
-            Some(status) => CallResult::Status(status),
-            None if timed_out => CallResult::TimedOut,
-            None => CallResult::Unreachable,
-        };
+        let result =
+            CallResult::of_answer(step, host::http_call_status(headers), timed_out, || {
+                Some(host::http_call_body(body_size))
+            });
         log_at!(Debug, "oauth2-gateway: logout step {step:?}: {result:?}");
         let response = self.machine.complete(step, result);
         if self.machine.idp_confirmed() && !self.revoked_here {
             self.revoked_here = true;
-            worker.revoke_locally(self.jti.as_deref(), self.sid.as_deref(), self.exp, now_ms);
+            worker.revoke_locally(&self.revocations, now_ms);
         }
         response
     }

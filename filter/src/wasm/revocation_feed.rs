@@ -24,7 +24,7 @@ const PRUNE_SHARDS_PER_POLL: usize = 256;
 
 fn job() -> JobKeys {
     JobKeys {
-        schedule: "oauth2gw/denylist/feed".to_owned(),
+        schedule: "oauth2gw/denylist2/feed".to_owned(),
         lease: "oauth2gw/lease/revocations".to_owned(),
     }
 }

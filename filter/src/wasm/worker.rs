@@ -6,8 +6,9 @@ use super::host::log_at;
 use super::metrics::Metrics;
 use super::native_verifier::EnvoyVerifier;
 use super::shared_data::HostShared;
+use crate::backchannel_receiver::VerificationBudget;
 use crate::config::FilterConfig;
-use crate::denylist::{Denylist, IdKind};
+use crate::denylist::Denylist;
 use crate::denylist_store::{self, Revocation};
 use crate::feed_sync;
 use crate::jwk::KeySet;
@@ -26,6 +27,8 @@ pub struct Worker {
     pub metrics: Metrics,
     /// Envoy's native signature verification, when present.
     pub native: Option<EnvoyVerifier>,
+    /// This worker's budget of back-channel logout signature checks.
+    pub backchannel_budget: RefCell<VerificationBudget>,
     /// Whether tokens wait for the revocation feed's first up-to-date read
     /// ([`feed_sync::enforced`]).
     sync_required: bool,
@@ -49,11 +52,12 @@ impl Worker {
             .collect();
         let cache = RefCell::new(TokenCache::new(config.cache_max_entries));
         let native = EnvoyVerifier::probe();
-        if config.dpop_algs.is_some() {
+        if config.dpop_algs.is_some() || config.backchannel_logout.is_some() {
             // Before this VM serves a request (see `crate::dpop::replay`).
             crate::dpop::replay::prepare(&HostShared);
         }
         Worker {
+            backchannel_budget: RefCell::default(),
             sync_required: feed_sync::enforced(&config),
             feed_synced: feed_sync::Seen::default(),
             warned_not_loaded: Cell::new(false),
@@ -164,21 +168,14 @@ impl Worker {
         }
     }
 
-    /// Records a revocation confirmed by the IDP during a logout through this gateway: in the
-    /// shared list (every worker of this Envoy), and picked up here at once.
-    pub fn revoke_locally(&self, jti: Option<&str>, sid: Option<&str>, exp: u64, now_ms: u64) {
-        let ids: Vec<(IdKind, &str)> = [(IdKind::Jti, jti), (IdKind::Sid, sid)]
-            .into_iter()
-            .filter_map(|(kind, id)| Some((kind, id?)))
-            .collect();
-        let revocations: Vec<Revocation> = ids
-            .iter()
-            .map(|(kind, id)| Revocation::new(*kind, id, exp))
-            .collect();
-        if !self.record_revocations(&revocations, now_ms) {
+    /// Records what a logout confirmed by the provider revokes (see
+    /// [`crate::logout::local_revocations`]): in the shared list (every worker of this Envoy),
+    /// and picked up here at once; on this worker only if the shared list refused it.
+    pub fn revoke_locally(&self, revocations: &[Revocation], now_ms: u64) {
+        if !self.record_revocations(revocations, now_ms) {
             let mut list = self.denylist.borrow_mut();
-            for (kind, id) in ids {
-                list.add_local(kind, id);
+            for r in revocations {
+                list.add_local_entry(r.hash, r.cutoff);
             }
             log_at!(
                 Error,

@@ -1,0 +1,65 @@
+//! The back-channel logout path in the native host: the headers are checked when they arrive, the
+//! body is held (Envoy buffers it) until its end, then the core's receiver decides and the
+//! cut-off goes into the shared denylist before the provider gets its answer.
+
+use crate::host::Stream;
+use crate::shared::Gateway;
+use filter::backchannel_receiver::{
+    ReceiverAnswer, ReceiverContext, VerificationBudget, body_too_large, receive,
+};
+use filter::jwk::KeySet;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+thread_local! {
+    /// Each worker's budget of logout-token signature checks, per configuration.
+    static BUDGETS: RefCell<HashMap<u64, VerificationBudget>> = RefCell::new(HashMap::new());
+}
+
+/// The answer to a complete body.
+pub fn receive_body(gw: &Gateway, body: &[u8], now_ms: u64) -> ReceiverAnswer {
+    let keys = gw.keys();
+    let sets: Vec<&KeySet> = keys.sets.iter().collect();
+    let cx = ReceiverContext {
+        keys: &sets,
+        now: now_ms / 1_000,
+        native: Some(&keys.parsed),
+        replay: &gw.replay,
+    };
+    BUDGETS.with(|budgets| {
+        let mut budgets = budgets.borrow_mut();
+        let budget = budgets.entry(gw.id).or_default();
+        receive(&gw.config, cx, body, budget, |cutoff| {
+            match gw.record_revocations(std::slice::from_ref(cutoff), now_ms) {
+                Ok(_) => true,
+                Err(why) => {
+                    crate::log::log(crate::log::Level::Error, &format!("oauth2-gateway: {why}"));
+                    false
+                }
+            }
+        })
+    })
+}
+
+/// Whether a body of `size` bytes so far is already too large: the answer, at once.
+pub fn too_large(gw: &Gateway, size: usize) -> Option<ReceiverAnswer> {
+    body_too_large(gw.config.backchannel_logout.as_ref()?, size)
+}
+
+/// Sends the answer (and counts it).
+pub fn answer(stream: &mut impl Stream, answer: &ReceiverAnswer) {
+    stream.count(answer.counter, 1);
+    crate::log::log(
+        crate::log::Level::Info,
+        &format!(
+            "oauth2-gateway: back-channel logout answered {}: {}",
+            answer.status, answer.counter
+        ),
+    );
+    let mut headers: Vec<(&str, &str)> = vec![
+        ("content-type", "application/json"),
+        ("cache-control", "no-store"),
+    ];
+    headers.extend(answer.headers.iter().map(|(k, v)| (*k, v.as_str())));
+    stream.send_response(answer.status, &headers, answer.body.as_bytes());
+}

@@ -1,0 +1,269 @@
+//! The gateway's Back-Channel Logout receiver (OIDC Back-Channel Logout 1.0): the configured path
+//! where a provider POSTs `logout_token`, answered by the filter and never forwarded. Both host
+//! glues call [`check_request`] on the request's headers, collect the body, and call [`receive`].
+//!
+//! A valid token becomes a **cut-off** at its `iat` ([`crate::denylist`]): the session it names
+//! (or, without `sid`, every session of its subject) is refused for tokens issued at or before
+//! that time, on every worker, and a later login passes. The order protects what is stored:
+//! 1. cheap checks first (method, content type, size, form, a provider that accepts logout tokens
+//!    from this issuer), then a per-worker budget of signature checks, so a flood of bogus tokens
+//!    costs at most `max_verifications_per_second` signature checks a second;
+//! 2. the token's §2.6 checks ([`crate::backchannel::validate_logout_token`]);
+//! 3. the cut-off is stored (the caller's `store`; a refusal answers 503 so the provider may
+//!    retry, and nothing else was written);
+//! 4. only then its `jti` is remembered (the DPoP replay cache, in a name space of its own): a
+//!    replayed token is refused with 400 (its cut-off, stored again, changes nothing).
+//!
+//! 200 with `Cache-Control: no-store` on success, 400 `{"error": "invalid_request", ...}` on any
+//! refusal (BCL §2.8), and nothing changes on a refusal.
+
+use crate::backchannel::{
+    LogoutEvent, LogoutTokenError, LogoutTokenPolicy, error_body, logout_token_from_form,
+    unverified_issuer, validate_logout_token,
+};
+use crate::config::FilterConfig;
+use crate::config::backchannel::BackchannelLogout;
+use crate::denylist::CutoffKind;
+use crate::denylist_store::Revocation;
+use crate::dpop::replay::{self, ReplayError};
+use crate::jwk::KeySet;
+use crate::request_path::normalise;
+use crate::shared_state::SharedData;
+use crate::signature::NativeVerifier;
+use crate::token_sources::header_values;
+use serde_json::json;
+
+/// The answer to the provider, and the counter it is counted under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiverAnswer {
+    pub status: u32,
+    /// JSON (empty on success).
+    pub body: String,
+    /// Extra headers besides `cache-control: no-store` and the content type.
+    pub headers: Vec<(&'static str, String)>,
+    pub counter: &'static str,
+}
+
+impl ReceiverAnswer {
+    fn refused(e: LogoutTokenError) -> ReceiverAnswer {
+        ReceiverAnswer {
+            status: 400,
+            body: error_body(e),
+            headers: Vec::new(),
+            counter: "backchannel_logout_refused",
+        }
+    }
+
+    fn invalid(status: u32, description: &str) -> ReceiverAnswer {
+        ReceiverAnswer {
+            status,
+            body: json!({"error": "invalid_request", "error_description": description}).to_string(),
+            headers: Vec::new(),
+            counter: "backchannel_logout_refused",
+        }
+    }
+
+    fn unavailable(description: &str) -> ReceiverAnswer {
+        ReceiverAnswer {
+            status: 503,
+            body: json!({"error": "temporarily_unavailable", "error_description": description})
+                .to_string(),
+            headers: vec![("retry-after", "1".to_owned())],
+            counter: "backchannel_logout_unavailable",
+        }
+    }
+}
+
+/// Whether `path` is the configured back-channel logout path (compared after the normalisation
+/// rules see, like the logout path).
+pub fn is_backchannel_path(config: &FilterConfig, path: &str) -> bool {
+    config
+        .backchannel_logout
+        .as_ref()
+        .is_some_and(|b| normalise(path).is_ok_and(|n| n.path == b.path.as_str()))
+}
+
+/// The checks made on the request's headers, before its body is read: `POST`, a form body, a
+/// declared length within the bound.
+pub fn check_request(
+    settings: &BackchannelLogout,
+    method: &str,
+    headers: &[(&str, &str)],
+) -> Result<(), ReceiverAnswer> {
+    if method != "POST" {
+        let mut answer = ReceiverAnswer::invalid(405, "use POST");
+        answer.headers.push(("allow", "POST".to_owned()));
+        return Err(answer);
+    }
+    let content_type = header_values(headers, "content-type").next().unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(ReceiverAnswer::invalid(
+            400,
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let declared = header_values(headers, "content-length")
+        .next()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > settings.max_body_bytes) {
+        return Err(too_large());
+    }
+    Ok(())
+}
+
+fn too_large() -> ReceiverAnswer {
+    ReceiverAnswer::invalid(400, "the request body is too large")
+}
+
+/// Whether a body of `size` bytes (so far) is over the bound: refuse without reading more.
+pub fn body_too_large(settings: &BackchannelLogout, size: usize) -> Option<ReceiverAnswer> {
+    (size > settings.max_body_bytes).then(too_large)
+}
+
+/// One worker's budget of logout-token signature checks: `max_verifications_per_second` per
+/// wall-clock second.
+#[derive(Debug, Default)]
+pub struct VerificationBudget {
+    second: u64,
+    used: u32,
+}
+
+impl VerificationBudget {
+    fn take(&mut self, now: u64, per_second: u32) -> bool {
+        if self.second != now {
+            self.second = now;
+            self.used = 0;
+        }
+        if self.used >= per_second {
+            return false;
+        }
+        self.used += 1;
+        true
+    }
+}
+
+/// What the receiver needs of the gateway's state.
+#[derive(Clone, Copy)]
+pub struct ReceiverContext<'a> {
+    /// Each provider's keys (`keys[i]` for provider `i`).
+    pub keys: &'a [&'a KeySet],
+    pub now: u64,
+    pub native: Option<&'a dyn NativeVerifier>,
+    /// Where logout-token `jti`s are remembered (the DPoP replay cache's shared data).
+    pub replay: &'a dyn SharedData,
+}
+
+/// Handles a complete request body. `store` records the cut-off in the shared denylist and says
+/// whether it was stored; it is called only for a valid token, before the `jti` is remembered.
+pub fn receive(
+    config: &FilterConfig,
+    cx: ReceiverContext<'_>,
+    body: &[u8],
+    budget: &mut VerificationBudget,
+    store: impl FnOnce(&Revocation) -> bool,
+) -> ReceiverAnswer {
+    let Some(settings) = &config.backchannel_logout else {
+        return ReceiverAnswer::invalid(404, "no back-channel logout here");
+    };
+    if let Some(answer) = body_too_large(settings, body.len()) {
+        return answer;
+    }
+    let event = match validated(config, settings, cx, body, budget) {
+        Ok(event) => event,
+        Err(answer) => return answer,
+    };
+    let Some(provider) = config.providers.iter().find(|p| p.issuer == event.issuer) else {
+        return ReceiverAnswer::refused(LogoutTokenError::WrongIssuer);
+    };
+    let forget_at = event
+        .iat
+        .saturating_add(provider.max_token_lifetime_seconds);
+    let cutoff = match (&event.sid, &event.sub) {
+        (Some(sid), _) => Revocation::cutoff(
+            CutoffKind::Session,
+            &event.issuer,
+            sid,
+            event.iat,
+            forget_at,
+        ),
+        (None, Some(sub)) => Revocation::cutoff(
+            CutoffKind::Subject,
+            &event.issuer,
+            sub,
+            event.iat,
+            forget_at,
+        ),
+        (None, None) => return ReceiverAnswer::refused(LogoutTokenError::MissingSubject),
+    };
+    if !store(&cutoff) {
+        return ReceiverAnswer::unavailable("the logout could not be stored; retry");
+    }
+    let remembered_until = event
+        .exp
+        .unwrap_or(0)
+        .max(event.iat.saturating_add(settings.max_token_age_seconds))
+        .saturating_add(provider.leeway_seconds);
+    let hash = replay::proof_hash(&format!("logout-token {}", event.issuer), &event.jti);
+    match replay::record(
+        cx.replay,
+        hash,
+        remembered_until,
+        cx.now,
+        config.dpop_replay_cache_entries,
+    ) {
+        Ok(()) => ReceiverAnswer {
+            status: 200,
+            body: String::new(),
+            headers: Vec::new(),
+            counter: "backchannel_logout_ok",
+        },
+        Err(ReplayError::Replayed) => ReceiverAnswer::refused(LogoutTokenError::Replayed),
+        // The cut-off holds; the token could not be remembered, so a replay would be accepted
+        // again, which only stores the same cut-off again.
+        Err(ReplayError::Full | ReplayError::Unavailable) => ReceiverAnswer {
+            status: 200,
+            body: String::new(),
+            headers: Vec::new(),
+            counter: "backchannel_logout_ok_unremembered",
+        },
+    }
+}
+
+/// The form, the provider, the budget and the §2.6 checks.
+fn validated(
+    config: &FilterConfig,
+    settings: &BackchannelLogout,
+    cx: ReceiverContext<'_>,
+    body: &[u8],
+    budget: &mut VerificationBudget,
+) -> Result<LogoutEvent, ReceiverAnswer> {
+    let token = logout_token_from_form(body).map_err(ReceiverAnswer::refused)?;
+    let issuer =
+        unverified_issuer(&token).ok_or(ReceiverAnswer::refused(LogoutTokenError::WrongIssuer))?;
+    let (index, provider) = config
+        .providers
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.issuer == issuer && !p.backchannel_audiences.is_empty())
+        .ok_or(ReceiverAnswer::refused(LogoutTokenError::WrongIssuer))?;
+    if !budget.take(cx.now, settings.max_verifications_per_second) {
+        let mut answer = ReceiverAnswer::unavailable("too many logout tokens; retry");
+        answer.status = 429;
+        answer.counter = "backchannel_logout_throttled";
+        return Err(answer);
+    }
+    let keys = cx
+        .keys
+        .get(index)
+        .copied()
+        .ok_or(ReceiverAnswer::refused(LogoutTokenError::NoKeys))?;
+    let policy = LogoutTokenPolicy {
+        issuer: &provider.issuer,
+        audiences: &provider.backchannel_audiences,
+        algorithms: &provider.algorithms,
+        leeway_seconds: provider.leeway_seconds,
+        max_age_seconds: settings.max_token_age_seconds,
+    };
+    validate_logout_token(&policy, keys, &token, cx.now, cx.native).map_err(ReceiverAnswer::refused)
+}

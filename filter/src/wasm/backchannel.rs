@@ -1,0 +1,72 @@
+//! The back-channel logout path in the Wasm host: the headers are checked, the body collected
+//! (Envoy buffers it while the filter pauses), then the core's receiver decides and the cut-off
+//! goes into the shared denylist before the provider gets its answer.
+
+use super::host;
+use super::shared_data::HostShared;
+use super::worker::Worker;
+use crate::backchannel_receiver::{
+    ReceiverAnswer, ReceiverContext, body_too_large, check_request, receive,
+};
+use crate::signature::NativeVerifier;
+use std::slice;
+
+/// What the HTTP context does next on this path.
+pub enum Step {
+    /// Wait for (more of) the body.
+    Collect,
+    /// Answer now.
+    Answer(ReceiverAnswer),
+}
+
+/// The request's headers arrived (`end_of_stream`: there is no body).
+pub fn on_headers(
+    worker: &Worker,
+    method: &str,
+    headers: &[(&str, &str)],
+    end_of_stream: bool,
+    now_ms: u64,
+) -> Step {
+    let Some(settings) = &worker.config.backchannel_logout else {
+        return Step::Collect;
+    };
+    if let Err(answer) = check_request(settings, method, headers) {
+        return Step::Answer(answer);
+    }
+    if end_of_stream {
+        return Step::Answer(decide(worker, &[], now_ms));
+    }
+    Step::Collect
+}
+
+/// Body bytes arrived: `size` is all Envoy has buffered so far.
+pub fn on_body(worker: &Worker, size: usize, end_of_stream: bool, now_ms: u64) -> Step {
+    let Some(settings) = &worker.config.backchannel_logout else {
+        return Step::Collect;
+    };
+    if let Some(answer) = body_too_large(settings, size) {
+        return Step::Answer(answer);
+    }
+    if !end_of_stream {
+        return Step::Collect;
+    }
+    Step::Answer(decide(worker, &host::request_body(size), now_ms))
+}
+
+fn decide(worker: &Worker, body: &[u8], now_ms: u64) -> ReceiverAnswer {
+    let keys = worker.keys();
+    let sets = Worker::key_sets(&keys);
+    let native = worker.native.as_ref().map(|n| n as &dyn NativeVerifier);
+    let cx = ReceiverContext {
+        keys: &sets,
+        now: now_ms / 1_000,
+        native,
+        replay: &HostShared,
+    };
+    let mut budget = worker.backchannel_budget.borrow_mut();
+    receive(&worker.config, cx, body, &mut budget, |cutoff| {
+        let stored = worker.record_revocations(slice::from_ref(cutoff), now_ms);
+        worker.sync_denylist();
+        stored
+    })
+}
