@@ -234,7 +234,8 @@ fn logout_receiver() -> (String, mpsc::Receiver<String>) {
             let mut request_line = String::new();
             let mut length = 0usize;
             let mut line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
+            // oidc-provider's SSRF guard connects, then drops the socket: not a request
+            if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
                 continue;
             }
             loop {
