@@ -10,7 +10,7 @@
 //!   claims ([`claims`]);
 //! - **configuration** ([`config`]): the JSON the host passes, validated once into
 //!   [`FilterConfig`]; every other module reads it, it reads none of them but leaf types;
-//! - **shared state** ([`shared_state`], [`lease`], [`jwks_share`], [`denylist_store`],
+//! - **shared state** ([`shared_state`], [`lease`], [`jwks_share`], [`discovery`], [`denylist_store`],
 //!   [`feed_sync`], [`refresh`]): what one Envoy's workers share (keys, the denylist, whether it
 //!   is up to date with the feed, job schedules), over a
 //!   host-neutral [`SharedData`] trait; [`logout`] is the logout sequence's state machine.
@@ -36,6 +36,7 @@ pub mod denial;
 pub mod denylist;
 pub mod denylist_store;
 pub mod der;
+pub mod discovery;
 pub mod dpop;
 pub mod feed_page;
 pub mod feed_poll;

@@ -3,6 +3,7 @@
 //! `on_configure`. Every error names the field it is about.
 
 pub mod backchannel;
+pub mod discovery;
 mod dpop;
 mod error;
 mod provider;

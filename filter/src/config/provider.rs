@@ -1,6 +1,7 @@
 //! One identity provider: the issuer whose tokens are accepted, its audiences and algorithms,
 //! where its keys come from, where its tokens may be, and where logout revokes them.
 
+use super::discovery::{Discovery, RawDiscovery};
 use super::dpop::{DpopMode, DpopSettings, RawDpop};
 use super::error::{ConfigError, err};
 use super::services::RawCallout;
@@ -27,6 +28,9 @@ pub struct RawProvider {
     pub algorithms: Vec<String>,
     #[serde(default)]
     pub jwks: Option<RawJwksSource>,
+    /// Keys and endpoints from the provider's OpenID Connect Discovery document (instead of `jwks`).
+    #[serde(default)]
+    pub discovery: Option<RawDiscovery>,
     /// A JWKS document given inline (object), used instead of or before a fetched one.
     #[serde(default)]
     pub inline_jwks: Option<serde_json::Value>,
@@ -92,6 +96,8 @@ pub struct Provider {
     pub audiences: Vec<String>,
     pub algorithms: Vec<Algorithm>,
     pub jwks: Option<JwksSource>,
+    /// Keys and endpoints discovered (see [`crate::discovery`]); never together with `jwks`.
+    pub discovery: Option<Discovery>,
     pub inline_keys: Option<KeySet>,
     pub leeway_seconds: u64,
     /// How long a cut-off of this provider's sessions or subjects is kept.
@@ -159,8 +165,15 @@ impl RawProvider {
                 Some(parsed.set)
             }
         };
-        if jwks.is_none() && inline_keys.is_none() {
-            return Err(err(at, "needs a jwks source, inline_jwks, or both"));
+        let discovery = match self.discovery {
+            Some(_) if jwks.is_some() => {
+                return Err(err(f("discovery"), "and jwks cannot both be set: pick one"));
+            }
+            Some(d) => Some(d.validate(at, &self.issuer)?),
+            None => None,
+        };
+        if jwks.is_none() && discovery.is_none() && inline_keys.is_none() {
+            return Err(err(at, "needs a jwks source, discovery or inline_jwks"));
         }
         let token_sources = match self.token_sources {
             None => default_sources(),
@@ -212,6 +225,7 @@ impl RawProvider {
             audiences: self.audiences,
             algorithms,
             jwks,
+            discovery,
             inline_keys,
             leeway_seconds,
             max_token_lifetime_seconds,
@@ -227,7 +241,7 @@ impl RawProvider {
 }
 
 impl RawJwksSource {
-    fn validate(self, at: &str) -> Result<JwksSource, ConfigError> {
+    pub(super) fn validate(self, at: &str) -> Result<JwksSource, ConfigError> {
         let refresh_seconds = self.refresh_seconds.unwrap_or(DEFAULT_JWKS_REFRESH_SECONDS);
         let min_early_refresh_seconds = self
             .min_early_refresh_seconds
