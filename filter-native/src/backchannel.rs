@@ -5,7 +5,8 @@
 use crate::host::Stream;
 use crate::shared::Gateway;
 use filter::backchannel_receiver::{
-    ReceiverAnswer, ReceiverContext, VerificationBudget, body_too_large, receive,
+    Received, ReceiverAnswer, ReceiverContext, VerificationBudget, body_too_large, hub_verdict,
+    receive,
 };
 use filter::jwk::KeySet;
 use std::cell::RefCell;
@@ -16,8 +17,48 @@ thread_local! {
     static BUDGETS: RefCell<HashMap<u64, VerificationBudget>> = RefCell::new(HashMap::new());
 }
 
-/// The answer to a complete body.
-pub fn receive_body(gw: &Gateway, body: &[u8], now_ms: u64) -> ReceiverAnswer {
+/// What happened to a complete body.
+pub enum Outcome {
+    Answered,
+    /// Forwarded to the revocation hub by this callout: answer when it does ([`on_hub_answer`]).
+    Forwarded(u64),
+}
+
+/// Handles a complete body: answers it, or forwards it to the hub.
+pub fn on_body(gw: &Gateway, stream: &mut impl Stream, body: &[u8], now_ms: u64) -> Outcome {
+    match receive_body(gw, body, now_ms) {
+        Received::Answer(reply) => {
+            answer(stream, &reply);
+            Outcome::Answered
+        }
+        Received::Forward(request) => {
+            let headers: Vec<(&str, &str)> = request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            match stream.callout(
+                &request.cluster,
+                &headers,
+                &request.body,
+                request.timeout_ms,
+            ) {
+                Some(call) => Outcome::Forwarded(call),
+                None => {
+                    answer(stream, &hub_verdict(None, &[]));
+                    Outcome::Answered
+                }
+            }
+        }
+    }
+}
+
+/// The hub answered a forwarded token (`status` `None`: no answer).
+pub fn on_hub_answer(stream: &mut impl Stream, status: Option<u32>, body: &[u8]) {
+    answer(stream, &hub_verdict(status, body));
+}
+
+fn receive_body(gw: &Gateway, body: &[u8], now_ms: u64) -> Received {
     let keys = gw.keys();
     let sets: Vec<&KeySet> = keys.sets.iter().collect();
     let cx = ReceiverContext {

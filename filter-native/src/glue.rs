@@ -171,6 +171,7 @@ impl ConfigState {
             gateway: Arc::clone(&self.gateway),
             logout: None,
             backchannel: false,
+            hub_call: None,
         }
     }
 }
@@ -181,6 +182,8 @@ pub struct FilterState {
     logout: Option<LogoutFlow>,
     /// The body of a back-channel logout request is being collected.
     backchannel: bool,
+    /// The callout forwarding a back-channel logout token to the revocation hub.
+    hub_call: Option<u64>,
 }
 
 impl FilterState {
@@ -197,8 +200,11 @@ impl FilterState {
         if next == Next::CollectBody {
             if end_of_stream {
                 // No body at all: the receiver refuses it, now.
-                let answer = backchannel::receive_body(gw, &[], now);
-                backchannel::answer(&mut stream, &answer);
+                if let backchannel::Outcome::Forwarded(call) =
+                    backchannel::on_body(gw, &mut stream, &[], now)
+                {
+                    self.hub_call = Some(call);
+                }
                 return Next::Stop;
             }
             self.backchannel = true;
@@ -209,7 +215,7 @@ impl FilterState {
     /// A logout is running (or a back-channel logout's body is being collected): the request
     /// must not continue upstream.
     pub fn holds_request(&self) -> bool {
-        self.logout.is_some() || self.backchannel
+        self.logout.is_some() || self.backchannel || self.hub_call.is_some()
     }
 
     /// Request body bytes arrived. Returns whether the request is still held.
@@ -219,18 +225,24 @@ impl FilterState {
         }
         let gw = &self.gateway;
         let body = handle.request_body();
-        let answer = match backchannel::too_large(gw, body.len()) {
-            Some(answer) => Some(answer),
-            None if end_of_stream => Some(backchannel::receive_body(gw, &body, now_ms())),
-            None => None,
+        let too_large = backchannel::too_large(gw, body.len());
+        if too_large.is_none() && !end_of_stream {
+            return true;
+        }
+        self.backchannel = false;
+        let mut stream = EnvoyStream {
+            handle,
+            counters: &gw.counters,
         };
-        if let Some(answer) = answer {
-            self.backchannel = false;
-            let mut stream = EnvoyStream {
-                handle,
-                counters: &gw.counters,
-            };
-            backchannel::answer(&mut stream, &answer);
+        match too_large {
+            Some(answer) => backchannel::answer(&mut stream, &answer),
+            None => {
+                if let backchannel::Outcome::Forwarded(call) =
+                    backchannel::on_body(gw, &mut stream, &body, now_ms())
+                {
+                    self.hub_call = Some(call);
+                }
+            }
         }
         true
     }
@@ -243,6 +255,15 @@ impl FilterState {
         body: &[u8],
     ) {
         let gw = &self.gateway;
+        if self.hub_call == Some(call) {
+            self.hub_call = None;
+            let mut stream = EnvoyStream {
+                handle,
+                counters: &gw.counters,
+            };
+            backchannel::on_hub_answer(&mut stream, status, body);
+            return;
+        }
         let Some(flow) = self.logout.as_mut() else {
             return;
         };

@@ -12,7 +12,11 @@
 //! 3. the cut-off is stored (the caller's `store`; a refusal answers 503 so the provider may
 //!    retry, and nothing else was written);
 //! 4. only then its `jti` is remembered (the DPoP replay cache, in a name space of its own): a
-//!    replayed token is refused with 400 (its cut-off, stored again, changes nothing).
+//!    replayed token is refused with 400 (its cut-off, stored again, changes nothing);
+//! 5. for a provider whose revocations go through a revocation hub ([`crate::config::hub`]) the
+//!    token is forwarded to the hub as it came instead, and the hub's verdict is the answer: the
+//!    hub validates it again, remembers its `jti`, stores it durably, and publishes the cut-off to
+//!    every gateway. (A replay that reaches this gateway only stores the same cut-off again.)
 //!
 //! 200 with `Cache-Control: no-store` on success, 400 `{"error": "invalid_request", ...}` on any
 //! refusal (BCL §2.8), and nothing changes on a refusal.
@@ -23,10 +27,12 @@ use crate::backchannel::{
 };
 use crate::config::FilterConfig;
 use crate::config::backchannel::BackchannelLogout;
+use crate::config::services::form_encode;
 use crate::denylist::CutoffKind;
 use crate::denylist_store::Revocation;
 use crate::dpop::replay::{self, ReplayError};
 use crate::jwk::KeySet;
+use crate::logout::CalloutRequest;
 use crate::request_path::normalise;
 use crate::shared_state::SharedData;
 use crate::signature::NativeVerifier;
@@ -154,6 +160,15 @@ pub struct ReceiverContext<'a> {
     pub replay: &'a dyn SharedData,
 }
 
+/// What the glue does with a back-channel logout request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Answer the provider now.
+    Answer(ReceiverAnswer),
+    /// The cut-off is stored here; send this to the hub and answer with [`hub_verdict`].
+    Forward(CalloutRequest),
+}
+
 /// Handles a complete request body. `store` records the cut-off in the shared denylist and says
 /// whether it was stored; it is called only for a valid token, before the `jti` is remembered.
 pub fn receive(
@@ -162,19 +177,19 @@ pub fn receive(
     body: &[u8],
     budget: &mut VerificationBudget,
     store: impl FnOnce(&Revocation) -> bool,
-) -> ReceiverAnswer {
+) -> Received {
     let Some(settings) = &config.backchannel_logout else {
-        return ReceiverAnswer::invalid(404, "no back-channel logout here");
+        return Received::Answer(ReceiverAnswer::invalid(404, "no back-channel logout here"));
     };
     if let Some(answer) = body_too_large(settings, body.len()) {
-        return answer;
+        return Received::Answer(answer);
     }
-    let event = match validated(config, settings, cx, body, budget) {
-        Ok(event) => event,
-        Err(answer) => return answer,
+    let (event, token, index) = match validated(config, settings, cx, body, budget) {
+        Ok(valid) => valid,
+        Err(answer) => return Received::Answer(answer),
     };
-    let Some(provider) = config.providers.iter().find(|p| p.issuer == event.issuer) else {
-        return ReceiverAnswer::refused(LogoutTokenError::WrongIssuer);
+    let Some(provider) = config.providers.get(index) else {
+        return Received::Answer(ReceiverAnswer::refused(LogoutTokenError::WrongIssuer));
     };
     let forget_at = event
         .iat
@@ -194,10 +209,31 @@ pub fn receive(
             event.iat,
             forget_at,
         ),
-        (None, None) => return ReceiverAnswer::refused(LogoutTokenError::MissingSubject),
+        (None, None) => {
+            return Received::Answer(ReceiverAnswer::refused(LogoutTokenError::MissingSubject));
+        }
     };
     if !store(&cutoff) {
-        return ReceiverAnswer::unavailable("the logout could not be stored; retry");
+        return Received::Answer(ReceiverAnswer::unavailable(
+            "the logout could not be stored; retry",
+        ));
+    }
+    if let Some(hub) = config.hub.as_ref().filter(|h| h.federates(index)) {
+        let endpoint = &hub.backchannel_logout;
+        return Received::Forward(CalloutRequest {
+            cluster: endpoint.cluster.clone(),
+            headers: vec![
+                (":method".into(), "POST".into()),
+                (":path".into(), endpoint.path.clone()),
+                (":authority".into(), endpoint.authority.clone()),
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+            ],
+            body: format!("logout_token={}", form_encode(&token)).into_bytes(),
+            timeout_ms: endpoint.timeout_ms,
+        });
     }
     let remembered_until = event
         .exp
@@ -205,39 +241,71 @@ pub fn receive(
         .max(event.iat.saturating_add(settings.max_token_age_seconds))
         .saturating_add(provider.leeway_seconds);
     let hash = replay::proof_hash(&format!("logout-token {}", event.issuer), &event.jti);
-    match replay::record(
-        cx.replay,
-        hash,
-        remembered_until,
-        cx.now,
-        config.dpop_replay_cache_entries,
-    ) {
-        Ok(()) => ReceiverAnswer {
+    Received::Answer(
+        match replay::record(
+            cx.replay,
+            hash,
+            remembered_until,
+            cx.now,
+            config.dpop_replay_cache_entries,
+        ) {
+            Ok(()) => ReceiverAnswer {
+                status: 200,
+                body: String::new(),
+                headers: Vec::new(),
+                counter: "backchannel_logout_ok",
+            },
+            Err(ReplayError::Replayed) => ReceiverAnswer::refused(LogoutTokenError::Replayed),
+            // The cut-off holds; the token could not be remembered, so a replay would be accepted
+            // again, which only stores the same cut-off again.
+            Err(ReplayError::Full | ReplayError::Unavailable) => ReceiverAnswer {
+                status: 200,
+                body: String::new(),
+                headers: Vec::new(),
+                counter: "backchannel_logout_ok_unremembered",
+            },
+        },
+    )
+}
+
+/// The answer to the provider once the hub answered a forwarded token (`status` `None`: no
+/// answer): the hub's 200 or 400 (its body, when it is an error object), else 503 so the provider
+/// may retry.
+pub fn hub_verdict(status: Option<u32>, body: &[u8]) -> ReceiverAnswer {
+    match status {
+        Some(200..=299) => ReceiverAnswer {
             status: 200,
             body: String::new(),
             headers: Vec::new(),
             counter: "backchannel_logout_ok",
         },
-        Err(ReplayError::Replayed) => ReceiverAnswer::refused(LogoutTokenError::Replayed),
-        // The cut-off holds; the token could not be remembered, so a replay would be accepted
-        // again, which only stores the same cut-off again.
-        Err(ReplayError::Full | ReplayError::Unavailable) => ReceiverAnswer {
-            status: 200,
-            body: String::new(),
-            headers: Vec::new(),
-            counter: "backchannel_logout_ok_unremembered",
-        },
+        Some(400) => {
+            let error = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .filter(|v| v.get("error").is_some_and(serde_json::Value::is_string));
+            match error {
+                Some(v) => ReceiverAnswer {
+                    status: 400,
+                    body: v.to_string(),
+                    headers: Vec::new(),
+                    counter: "backchannel_logout_refused",
+                },
+                None => ReceiverAnswer::invalid(400, "the revocation hub refused the logout token"),
+            }
+        }
+        _ => ReceiverAnswer::unavailable("the revocation hub did not take the logout; retry"),
     }
 }
 
-/// The form, the provider, the budget and the §2.6 checks.
+/// The form, the provider, the budget and the §2.6 checks: the event, the token, and the index
+/// of its provider.
 fn validated(
     config: &FilterConfig,
     settings: &BackchannelLogout,
     cx: ReceiverContext<'_>,
     body: &[u8],
     budget: &mut VerificationBudget,
-) -> Result<LogoutEvent, ReceiverAnswer> {
+) -> Result<(LogoutEvent, String, usize), ReceiverAnswer> {
     let token = logout_token_from_form(body).map_err(ReceiverAnswer::refused)?;
     let issuer =
         unverified_issuer(&token).ok_or(ReceiverAnswer::refused(LogoutTokenError::WrongIssuer))?;
@@ -265,5 +333,7 @@ fn validated(
         leeway_seconds: provider.leeway_seconds,
         max_age_seconds: settings.max_token_age_seconds,
     };
-    validate_logout_token(&policy, keys, &token, cx.now, cx.native).map_err(ReceiverAnswer::refused)
+    let event = validate_logout_token(&policy, keys, &token, cx.now, cx.native)
+        .map_err(ReceiverAnswer::refused)?;
+    Ok((event, token, index))
 }

@@ -2,9 +2,11 @@
 //! feeds each answer (or its absence) back, and sends the one response the machine returns.
 //!
 //! 1. revoke the token at the IDP (RFC 7009, the gateway authenticating as a confidential client);
-//! 2. tell the resource server to drop the session (`sid`, `sub`), with a shared secret header.
+//! 2. tell the resource server to drop the session (`sid`, `sub`), with a shared secret header;
+//! 3. for a provider whose revocations go through a revocation hub ([`crate::config::hub`]):
+//!    report the cut-off to the hub, so every other gateway refuses the session's tokens too.
 //!
-//! Both calls go out at once; the answer waits for both, and is a success only when both
+//! The calls go out at once; the answer waits for all, and is a success only when all
 //! succeeded — otherwise it names every step that failed.
 //!
 //! The token is revoked at its own provider's endpoint, as the gateway's client there; a token
@@ -39,6 +41,7 @@ pub struct CalloutRequest {
 pub enum Step {
     IdpRevocation,
     SessionRevocation,
+    HubReport,
 }
 
 impl Step {
@@ -46,6 +49,7 @@ impl Step {
         match self {
             Step::IdpRevocation => "idp_revocation",
             Step::SessionRevocation => "resource_server_session_revocation",
+            Step::HubReport => "hub_cutoff_report",
         }
     }
 }
@@ -139,8 +143,8 @@ pub struct LogoutResponse {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogoutMachine {
-    idp: Option<CallResult>,
-    session: Option<CallResult>,
+    /// Each step of this logout and its result once known, in [`Step`] order.
+    results: Vec<(Step, Option<CallResult>)>,
     finished: bool,
     already_revoked: bool,
 }
@@ -200,7 +204,8 @@ pub fn begin_logout(
     token: &str,
     verified: &VerifiedToken,
     already_revoked: bool,
-) -> Result<(LogoutMachine, [(Step, CalloutRequest); 2]), LogoutResponse> {
+    now: u64,
+) -> Result<(LogoutMachine, Vec<(Step, CalloutRequest)>), LogoutResponse> {
     let (logout, revocation) = logout_plan(config, verified.provider)?;
     let subject = LogoutSubject {
         token,
@@ -208,7 +213,41 @@ pub fn begin_logout(
         sub: verified.sub.as_deref(),
         already_revoked,
     };
-    Ok(LogoutMachine::start(logout, revocation, subject))
+    let (mut machine, mut calls) = LogoutMachine::start(logout, revocation, subject);
+    if let Some(report) = hub_report(config, verified, now) {
+        machine.results.push((Step::HubReport, None));
+        calls.push((Step::HubReport, report));
+    }
+    Ok((machine, calls))
+}
+
+/// The report of a logout's cut-off to the revocation hub, for a provider the hub federates:
+/// the same cut-off this gateway records ([`local_revocations`], at `now`).
+fn hub_report(config: &FilterConfig, token: &VerifiedToken, now: u64) -> Option<CalloutRequest> {
+    let hub = config
+        .hub
+        .as_ref()
+        .filter(|h| h.federates(token.provider))?;
+    let client = config.idp_client.as_ref()?;
+    let provider = config.providers.get(token.provider)?;
+    let body = match (&token.sid, &token.sub) {
+        (Some(sid), _) => json!({"iss": provider.issuer, "sid": sid, "cutoff": now}),
+        (None, Some(sub)) => json!({"iss": provider.issuer, "sub": sub, "cutoff": now}),
+        (None, None) => return None,
+    };
+    let endpoint = &hub.cutoffs;
+    Some(CalloutRequest {
+        cluster: endpoint.cluster.clone(),
+        headers: vec![
+            (":method".into(), "POST".into()),
+            (":path".into(), endpoint.path.clone()),
+            (":authority".into(), endpoint.authority.clone()),
+            ("content-type".into(), "application/json".into()),
+            ("authorization".into(), client.basic_authorization()),
+        ],
+        body: body.to_string().into_bytes(),
+        timeout_ms: endpoint.timeout_ms,
+    })
 }
 
 impl LogoutMachine {
@@ -217,7 +256,7 @@ impl LogoutMachine {
         config: &Logout,
         revocation: &Revocation,
         subject: LogoutSubject<'_>,
-    ) -> (LogoutMachine, [(Step, CalloutRequest); 2]) {
+    ) -> (LogoutMachine, Vec<(Step, CalloutRequest)>) {
         let revoke_body = format!(
             "token={}&token_type_hint=access_token",
             form_encode(subject.token)
@@ -260,14 +299,13 @@ impl LogoutMachine {
             timeout_ms: rs.timeout_ms,
         };
         let machine = LogoutMachine {
-            idp: None,
-            session: None,
+            results: vec![(Step::IdpRevocation, None), (Step::SessionRevocation, None)],
             finished: false,
             already_revoked: subject.already_revoked,
         };
         (
             machine,
-            [
+            vec![
                 (Step::IdpRevocation, revoke),
                 (Step::SessionRevocation, session),
             ],
@@ -280,29 +318,34 @@ impl LogoutMachine {
         if self.finished {
             return None;
         }
-        let slot = match step {
-            Step::IdpRevocation => &mut self.idp,
-            Step::SessionRevocation => &mut self.session,
-        };
-        if slot.is_some() {
+        let slot = self.results.iter_mut().find(|(s, _)| *s == step)?;
+        if slot.1.is_some() {
             return None; // a duplicate completion
         }
-        *slot = Some(result);
-        let (Some(idp), Some(session)) = (self.idp, self.session) else {
-            return None;
-        };
+        slot.1 = Some(result);
+        let results: Vec<(Step, CallResult)> = self
+            .results
+            .iter()
+            .map(|(step, r)| r.map(|r| (*step, r)))
+            .collect::<Option<_>>()?;
         self.finished = true;
-        Some(self.response(idp, session))
+        Some(self.response(&results))
+    }
+
+    fn result_of(&self, step: Step) -> Option<CallResult> {
+        self.results.iter().find(|(s, _)| *s == step)?.1
     }
 
     /// Whether the IDP has confirmed the revocation (the gateway may then deny the token locally).
     pub fn idp_confirmed(&self) -> bool {
-        self.idp.is_some_and(CallResult::ok)
+        self.result_of(Step::IdpRevocation)
+            .is_some_and(CallResult::ok)
     }
 
-    fn response(&self, idp: CallResult, session: CallResult) -> LogoutResponse {
-        if idp.ok() && session.ok() {
-            let body = if idp == CallResult::NotRevocable {
+    fn response(&self, results: &[(Step, CallResult)]) -> LogoutResponse {
+        if results.iter().all(|(_, r)| r.ok()) {
+            let idp = self.result_of(Step::IdpRevocation);
+            let body = if idp == Some(CallResult::NotRevocable) {
                 json!({"status": "logged_out", "message": NOT_REVOCABLE, "revocation": "gateway_cutoff"})
             } else if self.already_revoked {
                 json!({"status": "logged_out", "message": "logout successful (the token was already revoked)"})
@@ -314,13 +357,7 @@ impl LogoutMachine {
                 body: body.to_string(),
             };
         }
-        let failures: Vec<_> = [
-            (Step::IdpRevocation, idp),
-            (Step::SessionRevocation, session),
-        ]
-        .into_iter()
-        .filter(|(_, r)| !r.ok())
-        .collect();
+        let failures: Vec<_> = results.iter().filter(|(_, r)| !r.ok()).collect();
         let status = if failures.iter().all(|(_, r)| *r == CallResult::TimedOut) {
             504
         } else {
@@ -381,7 +418,7 @@ mod tests {
         )
     }
 
-    fn start() -> (LogoutMachine, [(Step, CalloutRequest); 2]) {
+    fn start() -> (LogoutMachine, Vec<(Step, CalloutRequest)>) {
         let (logout, revocation) = config();
         LogoutMachine::start(
             &logout,
@@ -397,7 +434,8 @@ mod tests {
 
     #[test]
     fn builds_both_requests() {
-        let (_, [(s1, idp), (s2, rs)]) = start();
+        let (_, calls) = start();
+        let [(s1, idp), (s2, rs)] = <[_; 2]>::try_from(calls).unwrap();
         assert_eq!((s1, s2), (Step::IdpRevocation, Step::SessionRevocation));
         assert_eq!(idp.cluster, "idp");
         assert_eq!(idp.body, b"token=a.b.c&token_type_hint=access_token");
@@ -572,6 +610,96 @@ mod tests {
         assert_eq!(
             m.complete(Step::IdpRevocation, CallResult::Status(500)),
             None
+        );
+    }
+
+    fn federated_config() -> FilterConfig {
+        let json = serde_json::json!({
+            "providers": [{"issuer": "https://op", "audiences": ["api"], "algorithms": ["ES256"],
+                           "jwks": {"cluster": "op", "path": "/jwks"},
+                           "max_token_lifetime_seconds": 600,
+                           "revoke": {"cluster": "op", "path": "/token/revocation",
+                                      "client_id": "gateway", "client_secret": "op-secret-0123456789"}}],
+            "idp_client": {"client_id": "gw", "client_secret": "gateway-secret-0123456789"},
+            "hub": {"cluster": "hub", "issuers": ["https://op"]},
+            "logout": {
+                "resource_server": {"cluster": "rs", "path": "/internal/sessions/revoke",
+                                    "secret_header": "x-gateway-secret", "secret": "s3cret-s3cret-s3cret"}
+            }
+        });
+        FilterConfig::from_json(json.to_string().as_bytes()).unwrap()
+    }
+
+    fn op_token(sid: Option<&str>) -> VerifiedToken {
+        VerifiedToken {
+            provider: 0,
+            lifetime: crate::claims::Lifetime {
+                exp: 2_000,
+                nbf: None,
+                iat: Some(900),
+            },
+            jti: Some("at-1".into()),
+            sid: sid.map(str::to_owned),
+            sub: Some("alice".into()),
+            scopes: Vec::new(),
+            jkt: None,
+            ath: None,
+            claims: serde_json::Map::new(),
+            ids: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_federated_provider_reports_the_same_cut_off_to_the_hub_and_needs_it_to_succeed() {
+        let config = federated_config();
+        let token = op_token(Some("sid-1"));
+        let (mut machine, calls) = begin_logout(&config, "a.b.c", &token, false, 1_000).unwrap();
+        let steps: Vec<Step> = calls.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            steps,
+            [
+                Step::IdpRevocation,
+                Step::SessionRevocation,
+                Step::HubReport
+            ]
+        );
+        let report = &calls[2].1;
+        assert_eq!(report.cluster, "hub");
+        assert!(
+            report
+                .headers
+                .contains(&(":path".into(), "/oauth2/cutoffs".into()))
+        );
+        let body: serde_json::Value = serde_json::from_slice(&report.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"iss": "https://op", "sid": "sid-1", "cutoff": 1_000})
+        );
+        let local = local_revocations(&config, &token, 1_000);
+        assert_eq!(
+            local[1],
+            DenylistEntry::cutoff(CutoffKind::Session, "https://op", "sid-1", 1_000, 1_600),
+            "the cut-off recorded here is the one reported"
+        );
+        assert_eq!(
+            machine.complete(Step::IdpRevocation, CallResult::NotRevocable),
+            None
+        );
+        assert_eq!(
+            machine.complete(Step::SessionRevocation, CallResult::Status(200)),
+            None
+        );
+        let answer = machine
+            .complete(Step::HubReport, CallResult::Unreachable)
+            .unwrap();
+        assert_eq!(answer.status, 502);
+        assert!(answer.body.contains("hub_cutoff_report"), "{}", answer.body);
+        // Without a sid, the subject is cut off.
+        let (_, calls) = begin_logout(&config, "a.b.c", &op_token(None), false, 1_000).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&calls[2].1.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"iss": "https://op", "sub": "alice", "cutoff": 1_000})
         );
     }
 

@@ -9,7 +9,8 @@ mod common;
 use common::{AUDIENCE, Issuer, KeySetOf, NOW};
 use filter::backchannel::EVENT;
 use filter::backchannel_receiver::{
-    ReceiverContext, VerificationBudget, check_request, is_backchannel_path, receive,
+    Received, ReceiverAnswer, ReceiverContext, VerificationBudget, check_request, hub_verdict,
+    is_backchannel_path, receive,
 };
 use filter::config::FilterConfig;
 use filter::denylist::{Denylist, TokenIds};
@@ -56,6 +57,11 @@ fn form(token: &str) -> Vec<u8> {
     format!("logout_token={token}").into_bytes()
 }
 
+fn answered(answer: &ReceiverAnswer) -> (u32, Value) {
+    let body = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+    (answer.status, body)
+}
+
 struct Gateway {
     config: FilterConfig,
     keys: KeySet,
@@ -76,6 +82,13 @@ impl Gateway {
     }
 
     fn post(&mut self, body: &[u8], now: u64) -> (u32, Value) {
+        match self.receive(body, now) {
+            Received::Answer(answer) => answered(&answer),
+            Received::Forward(request) => panic!("forwarded: {request:?}"),
+        }
+    }
+
+    fn receive(&mut self, body: &[u8], now: u64) -> Received {
         let sets = [&self.keys];
         let cx = ReceiverContext {
             keys: &sets,
@@ -84,11 +97,9 @@ impl Gateway {
             replay: &self.replay,
         };
         let denylist = &self.denylist;
-        let answer = receive(&self.config, cx, body, &mut self.budget, |cutoff| {
+        receive(&self.config, cx, body, &mut self.budget, |cutoff| {
             record(denylist, &[*cutoff], now).is_ok()
-        });
-        let body = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
-        (answer.status, body)
+        })
     }
 
     fn refuses(&self, sid: &str, iat: u64) -> bool {
@@ -224,7 +235,11 @@ fn a_cut_off_that_cannot_be_stored_is_a_503_and_the_token_may_come_again() {
         native: None,
         replay: &gw.replay,
     };
-    let answer = receive(&gw.config, cx, &form(&token), &mut gw.budget, |_| false);
+    let Received::Answer(answer) =
+        receive(&gw.config, cx, &form(&token), &mut gw.budget, |_| false)
+    else {
+        panic!("not answered");
+    };
     assert_eq!(answer.status, 503);
     assert!(answer.headers.iter().any(|(k, _)| *k == "retry-after"));
     assert_eq!(gw.post(&form(&token), NOW).0, 200, "not remembered as seen");
@@ -281,4 +296,42 @@ fn the_configuration_needs_a_provider_that_accepts_logout_tokens() {
     });
     let e = FilterConfig::from_json(raw.to_string().as_bytes()).unwrap_err();
     assert_eq!(e.field, "backchannel_logout");
+}
+
+#[test]
+fn a_federated_provider_s_token_is_stored_here_then_forwarded_to_the_hub_whose_verdict_counts() {
+    let mut gw = Gateway::new(config(json!({
+        "idp_client": {"client_id": "gw-a", "client_secret": "gateway-secret-0123456789"},
+        "hub": {"cluster": "hub", "issuers": [OP]}
+    })));
+    let token = logout_token(json!({}));
+    for _ in 0..2 {
+        // The hub remembers the jti: a second post is forwarded again, not refused here.
+        let Received::Forward(request) = gw.receive(&form(&token), NOW) else {
+            panic!("not forwarded");
+        };
+        assert_eq!(request.cluster, "hub");
+        assert!(
+            request
+                .headers
+                .contains(&(":path".into(), "/oauth2/backchannel-logout".into()))
+        );
+        assert_eq!(request.body, form(&token), "forwarded as it came");
+    }
+    assert!(
+        gw.refuses("sid-9", NOW - 60),
+        "stored here before the hub answers"
+    );
+    assert_eq!(hub_verdict(Some(200), b"").status, 200);
+    let refused = hub_verdict(
+        Some(400),
+        br#"{"error":"invalid_request","error_description":"replayed"}"#,
+    );
+    assert_eq!(answered(&refused).1["error_description"], "replayed");
+    assert_eq!(hub_verdict(Some(400), b"<html>").status, 400);
+    for silent in [None, Some(500), Some(503), Some(401)] {
+        let answer = hub_verdict(silent, b"");
+        assert_eq!(answer.status, 503, "{silent:?}");
+        assert!(answer.headers.iter().any(|(k, _)| *k == "retry-after"));
+    }
 }

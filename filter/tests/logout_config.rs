@@ -55,7 +55,8 @@ fn revoke_call(config: &FilterConfig, provider: usize) -> (String, String) {
         sub: None,
         already_revoked: false,
     };
-    let (_, [(_, revoke), _]) = LogoutMachine::start(logout, revocation, subject);
+    let (_, calls) = LogoutMachine::start(logout, revocation, subject);
+    let (_, revoke) = &calls[0];
     let auth = &revoke
         .headers
         .iter()
@@ -65,7 +66,7 @@ fn revoke_call(config: &FilterConfig, provider: usize) -> (String, String) {
     let basic = STANDARD
         .decode(auth.strip_prefix("Basic ").unwrap())
         .unwrap();
-    (revoke.cluster, String::from_utf8(basic).unwrap())
+    (revoke.cluster.clone(), String::from_utf8(basic).unwrap())
 }
 
 #[test]

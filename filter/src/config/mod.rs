@@ -6,6 +6,7 @@ pub mod backchannel;
 pub mod discovery;
 mod dpop;
 mod error;
+pub mod hub;
 mod provider;
 mod rules;
 pub mod services;
@@ -64,6 +65,9 @@ pub struct RawConfig {
     /// The OpenID Connect Back-Channel Logout receiver (absent: none).
     #[serde(default)]
     pub backchannel_logout: Option<backchannel::RawBackchannelLogout>,
+    /// The revocation hub this gateway reports its revocations to (absent: none).
+    #[serde(default)]
+    pub hub: Option<hub::RawHub>,
     /// Verified tokens remembered per worker (0 disables the cache).
     #[serde(default)]
     pub cache_max_entries: Option<usize>,
@@ -84,6 +88,7 @@ pub struct FilterConfig {
     pub revocation_feed: Option<RevocationFeed>,
     pub logout: Option<Logout>,
     pub backchannel_logout: Option<backchannel::BackchannelLogout>,
+    pub hub: Option<hub::Hub>,
     pub cache_max_entries: usize,
     /// Every place any provider reads tokens from.
     pub token_sources: Vec<TokenSource>,
@@ -267,6 +272,13 @@ impl RawConfig {
                 return Err(err("backchannel_logout.path", "is the logout path"));
             }
         }
+        let hub = self
+            .hub
+            .map(|h| h.validate("hub", &providers))
+            .transpose()?;
+        if hub.is_some() && idp_client.is_none() {
+            return Err(err("idp_client", "is required by hub"));
+        }
         Ok(FilterConfig {
             providers,
             realm,
@@ -278,6 +290,7 @@ impl RawConfig {
             revocation_feed,
             logout,
             backchannel_logout,
+            hub,
             cache_max_entries,
             token_sources,
             dpop_replay_cache_entries,

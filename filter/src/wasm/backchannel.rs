@@ -6,10 +6,11 @@ use super::host;
 use super::shared_data::HostShared;
 use super::worker::Worker;
 use crate::backchannel_receiver::{
-    ReceiverAnswer, ReceiverContext, body_too_large, check_request, receive,
+    Received, ReceiverAnswer, ReceiverContext, body_too_large, check_request, hub_verdict, receive,
 };
 use crate::signature::NativeVerifier;
 use std::slice;
+use std::time::Duration;
 
 /// What the HTTP context does next on this path.
 pub enum Step {
@@ -17,6 +18,8 @@ pub enum Step {
     Collect,
     /// Answer now.
     Answer(ReceiverAnswer),
+    /// The token went to the revocation hub (this callout): answer when the hub does.
+    Forwarded(u32),
 }
 
 /// The request's headers arrived (`end_of_stream`: there is no body).
@@ -34,7 +37,7 @@ pub fn on_headers(
         return Step::Answer(answer);
     }
     if end_of_stream {
-        return Step::Answer(decide(worker, &[], now_ms));
+        return decide(worker, &[], now_ms);
     }
     Step::Collect
 }
@@ -50,10 +53,18 @@ pub fn on_body(worker: &Worker, size: usize, end_of_stream: bool, now_ms: u64) -
     if !end_of_stream {
         return Step::Collect;
     }
-    Step::Answer(decide(worker, &host::request_body(size), now_ms))
+    decide(worker, &host::request_body(size), now_ms)
 }
 
-fn decide(worker: &Worker, body: &[u8], now_ms: u64) -> ReceiverAnswer {
+/// The hub answered the forwarded token.
+pub fn on_hub_answer(headers: usize, body_size: usize) -> ReceiverAnswer {
+    hub_verdict(
+        host::http_call_status(headers),
+        &host::http_call_body(body_size),
+    )
+}
+
+fn decide(worker: &Worker, body: &[u8], now_ms: u64) -> Step {
     let keys = worker.keys();
     let sets = Worker::key_sets(&keys);
     let native = worker.native.as_ref().map(|n| n as &dyn NativeVerifier);
@@ -64,9 +75,24 @@ fn decide(worker: &Worker, body: &[u8], now_ms: u64) -> ReceiverAnswer {
         replay: &HostShared,
     };
     let mut budget = worker.backchannel_budget.borrow_mut();
-    receive(&worker.config, cx, body, &mut budget, |cutoff| {
+    let received = receive(&worker.config, cx, body, &mut budget, |cutoff| {
         let stored = worker.record_revocations(slice::from_ref(cutoff), now_ms);
         worker.sync_denylist();
         stored
-    })
+    });
+    match received {
+        Received::Answer(answer) => Step::Answer(answer),
+        Received::Forward(request) => {
+            let headers: Vec<(&str, &str)> = request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let timeout = Duration::from_millis(request.timeout_ms);
+            match host::dispatch(&request.cluster, &headers, Some(&request.body), timeout) {
+                Some(call) => Step::Forwarded(call),
+                None => Step::Answer(hub_verdict(None, &[])),
+            }
+        }
+    }
 }

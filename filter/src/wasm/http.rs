@@ -28,6 +28,8 @@ pub struct Http {
     logout: Option<LogoutFlow>,
     /// Set while the body of a back-channel logout request is collected.
     backchannel: bool,
+    /// The callout forwarding a back-channel logout token to the revocation hub.
+    hub_call: Option<u32>,
 }
 
 impl Http {
@@ -36,6 +38,7 @@ impl Http {
             worker,
             logout: None,
             backchannel: false,
+            hub_call: None,
         }
     }
 
@@ -92,6 +95,11 @@ impl Http {
             backchannel::Step::Answer(answer) => {
                 self.backchannel = false;
                 self.send_backchannel(worker, &answer)
+            }
+            backchannel::Step::Forwarded(call) => {
+                self.backchannel = false;
+                self.hub_call = Some(call);
+                Action::Pause
             }
         }
     }
@@ -191,6 +199,12 @@ impl Context for Http {
         let Some(worker) = self.worker.clone() else {
             return;
         };
+        if self.hub_call == Some(token) {
+            self.hub_call = None;
+            let answer = backchannel::on_hub_answer(headers, body);
+            self.send_backchannel(&worker, &answer);
+            return;
+        }
         let Some(flow) = self.logout.as_mut() else {
             return;
         };
@@ -308,7 +322,7 @@ impl HttpContext for Http {
         }
         // While a logout runs the request must not continue upstream (nor be buffered forever:
         // the logout answers with a local reply, which ends the stream).
-        if self.logout.is_some() {
+        if self.logout.is_some() || self.hub_call.is_some() {
             Action::Pause
         } else {
             Action::Continue

@@ -36,7 +36,8 @@ pub fn start_due_fetches(worker: &Worker, now_ms: u64) -> Vec<(u32, usize, HeldL
     started
 }
 
-fn record_failure(worker: &Worker, provider: usize, now_ms: u64) {
+/// Backs off provider `provider`'s fetch (of its JWKS, or its discovery document and keys).
+pub(super) fn record_failure(worker: &Worker, provider: usize, now_ms: u64) {
     let (Some(Some(share)), Some(p)) = (
         worker.jwks.get(provider),
         worker.config.providers.get(provider),
@@ -44,8 +45,7 @@ fn record_failure(worker: &Worker, provider: usize, now_ms: u64) {
         return;
     };
     let interval = p
-        .jwks
-        .as_ref()
+        .key_source()
         .map_or(0, |s| s.refresh_seconds.saturating_mul(1_000));
     if let Err(why) = share.job.record_failure(&HostShared, now_ms, interval) {
         log_at!(
@@ -72,7 +72,11 @@ pub fn finish_fetch(
     ) else {
         return;
     };
-    let Some(source) = &p.jwks else { return };
+    let Some(source) = p.key_source() else { return };
+    let from = match &p.discovery {
+        Some(_) => "the discovered jwks_uri".to_owned(),
+        None => format!("cluster {:?} {}", source.cluster, source.path),
+    };
     let outcome = match status {
         Some(200) => KeySet::parse(body)
             .map_err(|e| e.to_string())
@@ -107,10 +111,8 @@ pub fn finish_fetch(
             worker.metrics.increment("jwks_fetch_failed");
             log_at!(
                 Warn,
-                "oauth2-gateway: provider {:?}: JWKS fetch from cluster {:?} {} failed: {why}; keeping previous keys",
-                p.name,
-                source.cluster,
-                source.path
+                "oauth2-gateway: provider {:?}: JWKS fetch from {from} failed: {why}; keeping previous keys",
+                p.name
             );
         }
     }

@@ -30,8 +30,14 @@ impl LogoutFlow {
         already_revoked: bool,
     ) -> Result<LogoutFlow, LogoutResponse> {
         // Revocation goes to the token's own provider, or nowhere (logout refused).
-        let (machine, requests) = begin_logout(&worker.config, token, verified, already_revoked)?;
         let now_ms = host::now_ms();
+        let (machine, requests) = begin_logout(
+            &worker.config,
+            token,
+            verified,
+            already_revoked,
+            now_ms / 1_000,
+        )?;
         let mut flow = LogoutFlow {
             machine,
             calls: HashMap::new(),

@@ -2,6 +2,7 @@
 //! through [`host`], which never panics (the SDK's `Context` helpers `unwrap` on host failures).
 
 mod backchannel;
+mod discovery;
 mod host;
 mod http;
 mod jwks_refresh;

@@ -1,6 +1,7 @@
 //! The root context: validates the plugin configuration once (failing closed with the reason in
 //! Envoy's log), drives background refreshes on ticks, and creates HTTP contexts.
 
+use super::discovery;
 use super::host::{self, log_at};
 use super::http::Http;
 use super::jwks_refresh;
@@ -21,6 +22,8 @@ const TICK: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 enum Job {
     Jwks(usize, HeldLease),
+    /// A discovery document; the keys' fetch follows under the same lease.
+    Discovery(usize, HeldLease),
     /// A feed poll, when it started, and whether it asked to be held.
     RevocationFeed(HeldLease, u64, bool),
 }
@@ -73,6 +76,13 @@ impl Context for Root {
             Job::Jwks(provider, lease) => {
                 jwks_refresh::finish_fetch(worker, provider, lease, status, &body, now_ms)
             }
+            Job::Discovery(provider, lease) => {
+                if let Some((token, lease)) =
+                    discovery::finish_document(worker, provider, lease, status, &body, now_ms)
+                {
+                    self.jobs.insert(token, Job::Jwks(provider, lease));
+                }
+            }
             Job::RevocationFeed(lease, started_ms, long) => revocation_feed::finish_poll(
                 worker,
                 (lease, long),
@@ -109,6 +119,7 @@ impl RootContext for Root {
                     }
                 );
                 worker.sync_keys();
+                worker.sync_discovery();
                 worker.sync_denylist();
                 self.phase = Phase::Ready(worker);
                 host::set_tick_period(TICK);
@@ -132,15 +143,26 @@ impl RootContext for Root {
             return;
         };
         worker.sync_keys();
+        worker.sync_discovery();
         worker.sync_denylist();
         let now_ms = host::now_ms();
         // A thread with a call of a kind in flight does not start another (its lease covers it).
-        if !self.jobs.values().any(|j| matches!(j, Job::Jwks(..))) {
+        if !self
+            .jobs
+            .values()
+            .any(|j| matches!(j, Job::Jwks(..) | Job::Discovery(..)))
+        {
             let started = jwks_refresh::start_due_fetches(worker, now_ms);
             self.jobs.extend(
                 started
                     .into_iter()
                     .map(|(t, p, lease)| (t, Job::Jwks(p, lease))),
+            );
+            let started = discovery::start_due_fetches(worker, now_ms);
+            self.jobs.extend(
+                started
+                    .into_iter()
+                    .map(|(t, p, lease)| (t, Job::Discovery(p, lease))),
             );
         }
         if !self

@@ -10,6 +10,7 @@ use crate::backchannel_receiver::VerificationBudget;
 use crate::config::FilterConfig;
 use crate::denylist::Denylist;
 use crate::denylist_store::{self, Revocation};
+use crate::discovery::{DiscoveredEndpoints, DiscoveryShare};
 use crate::feed_sync;
 use crate::jwk::KeySet;
 use crate::jwks_share::JwksShare;
@@ -20,8 +21,14 @@ use std::cell::{Cell, Ref, RefCell};
 pub struct Worker {
     pub config: FilterConfig,
     keys: RefCell<Vec<ProviderKeys>>,
-    /// Each provider's shared JWKS entries (`None`: inline keys only).
+    /// Each provider's shared JWKS entries (`None`: inline keys only); a discovery provider's
+    /// are those of its discovered `jwks_uri` ([`DiscoveryShare::jwks`]).
     pub jwks: Vec<Option<JwksShare>>,
+    /// Each discovery provider's shared document entry.
+    pub discovery: Vec<Option<DiscoveryShare>>,
+    /// This VM's view of each provider's discovered endpoints, with the document version it
+    /// was resolved from (see [`Worker::discovered`]).
+    discovered: RefCell<Vec<(u64, DiscoveredEndpoints)>>,
     denylist: RefCell<Denylist>,
     pub cache: RefCell<TokenCache>,
     pub metrics: Metrics,
@@ -45,11 +52,22 @@ impl Worker {
             .iter()
             .map(|p| ProviderKeys::new(p.inline_keys.clone()))
             .collect();
+        let discovery: Vec<Option<DiscoveryShare>> = config
+            .providers
+            .iter()
+            .map(|p| p.discovery.as_ref().map(DiscoveryShare::new))
+            .collect();
         let jwks = config
             .providers
             .iter()
-            .map(|p| p.jwks.as_ref().map(|s| JwksShare::new(&s.cluster, &s.path)))
+            .zip(&discovery)
+            .map(|(p, d)| match (&p.jwks, d) {
+                (Some(s), _) => Some(JwksShare::new(&s.cluster, &s.path)),
+                (None, Some(d)) => Some(d.jwks.clone()),
+                (None, None) => None,
+            })
             .collect();
+        let discovered = RefCell::new(vec![(0, DiscoveredEndpoints::default()); discovery.len()]);
         let cache = RefCell::new(TokenCache::new(config.cache_max_entries));
         let native = EnvoyVerifier::probe();
         if config.dpop_algs.is_some() || config.backchannel_logout.is_some() {
@@ -65,6 +83,8 @@ impl Worker {
             cache,
             config,
             jwks,
+            discovery,
+            discovered,
             keys: RefCell::new(keys),
             denylist: RefCell::new(Denylist::default()),
             metrics: Metrics::default(),
@@ -223,8 +243,7 @@ impl Worker {
             return;
         };
         let min_gap_ms = p
-            .jwks
-            .as_ref()
+            .key_source()
             .map_or(0, |s| s.min_early_refresh_seconds.saturating_mul(1_000));
         if let Err(why) = share.job.request_early(&HostShared, now_ms, min_gap_ms) {
             log_at!(
@@ -241,5 +260,55 @@ impl Worker {
             .providers
             .iter()
             .position(|p| p.issuer == token_iss)
+    }
+}
+
+impl Worker {
+    /// Provider `provider`'s endpoints from its discovery document, as last accepted by any
+    /// thread of this Envoy (all `None` before that, or without discovery). Re-resolved here only
+    /// when the shared document changed (see [`Worker::sync_discovery`]).
+    // Read by logout and introspection (being wired by their owners).
+    #[allow(dead_code)]
+    pub fn discovered(&self, provider: usize) -> DiscoveredEndpoints {
+        self.sync_discovery_of(provider);
+        self.discovered
+            .borrow()
+            .get(provider)
+            .map(|(_, e)| e.clone())
+            .unwrap_or_default()
+    }
+
+    /// Picks up discovery documents other threads accepted since this VM last looked.
+    pub fn sync_discovery(&self) {
+        for provider in 0..self.discovery.len() {
+            self.sync_discovery_of(provider);
+        }
+    }
+
+    fn sync_discovery_of(&self, index: usize) {
+        let (Some(Some(share)), Some(provider)) =
+            (self.discovery.get(index), self.config.providers.get(index))
+        else {
+            return;
+        };
+        let (version, document) = share.read(&HostShared);
+        let mut discovered = self.discovered.borrow_mut();
+        let Some(slot) = discovered.get_mut(index) else {
+            return;
+        };
+        if version == 0 || slot.0 == version {
+            return;
+        }
+        slot.0 = version;
+        // Stored only once accepted by the same configuration: resolving again cannot fail
+        // unless the entry was tampered with, and then the previous endpoints stay.
+        match crate::discovery::resolve(provider, &document) {
+            Ok(resolved) => slot.1 = resolved.endpoints,
+            Err(why) => log_at!(
+                Error,
+                "oauth2-gateway: provider {:?}: shared discovery document unusable: {why}",
+                provider.name
+            ),
+        }
     }
 }
