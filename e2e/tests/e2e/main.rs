@@ -42,6 +42,7 @@ mod propagation;
 mod scenarios_on_envoy;
 mod scenarios_on_envoy_native;
 mod spine;
+mod third_party_op;
 
 use std::sync::{Condvar, Mutex, PoisonError};
 
