@@ -14,9 +14,13 @@ use filter::key_store::ProviderKeys;
 use filter::refresh::Schedule;
 use std::collections::HashMap;
 
+mod discovery;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Job {
     Jwks(usize),
+    /// A provider's discovery document; its keys' fetch follows (see [`discovery`]).
+    Discovery(usize),
     RevocationFeed,
 }
 
@@ -36,6 +40,8 @@ pub struct Background {
     keys: Vec<ProviderKeys>,
     feed: Fetch,
     calls: HashMap<u64, Job>,
+    /// Each discovery provider's last good document, resolved.
+    discovered: Vec<Option<filter::discovery::Resolved>>,
     /// The feed position the denylist is up to date with (opaque, from the IDP).
     feed_cursor: Option<String>,
     generation: u64,
@@ -52,6 +58,7 @@ impl Background {
                 .collect(),
             feed: Fetch::default(),
             calls: HashMap::new(),
+            discovered: providers.iter().map(|_| None).collect(),
             feed_cursor: None,
             generation: 0,
         }
@@ -60,7 +67,8 @@ impl Background {
     /// Starts whatever is due (or asked for early).
     pub fn tick(&mut self, gw: &Gateway, host: &mut impl MainThread, now_ms: u64) {
         for (index, provider) in gw.config.providers.iter().enumerate() {
-            let (Some(source), Some(fetch)) = (&provider.jwks, self.jwks.get_mut(index)) else {
+            let (Some(source), Some(fetch)) = (provider.key_source(), self.jwks.get_mut(index))
+            else {
                 continue;
             };
             if gw.take_early_refresh(index)
@@ -80,10 +88,15 @@ impl Background {
                 (":authority", source.authority.as_str()),
                 ("accept", "application/json"),
             ];
+            // A discovery provider's job starts with its document (`source` is the document's).
+            let job = match provider.discovery {
+                Some(_) => Job::Discovery(index),
+                None => Job::Jwks(index),
+            };
             match host.callout(&source.cluster, &headers, b"", source.timeout_ms) {
                 Some(id) => {
                     fetch.in_flight = true;
-                    self.calls.insert(id, Job::Jwks(index));
+                    self.calls.insert(id, job);
                 }
                 None => {
                     host.count("jwks_fetch_failed", 1);
@@ -151,6 +164,9 @@ impl Background {
     ) {
         match self.calls.remove(&call) {
             Some(Job::Jwks(index)) => self.jwks_answer(gw, host, index, status, body, now_ms),
+            Some(Job::Discovery(index)) => {
+                self.discovery_answer(gw, host, index, status, body, now_ms)
+            }
             Some(Job::RevocationFeed) => self.feed_answer(gw, host, status, body, now_ms),
             None => log(
                 Level::Warn,
@@ -174,7 +190,13 @@ impl Background {
             return;
         };
         fetch.in_flight = false;
-        let Some(source) = &provider.jwks else { return };
+        let Some(source) = provider.key_source() else {
+            return;
+        };
+        let from = match &provider.discovery {
+            Some(_) => "the discovered jwks_uri".to_owned(),
+            None => format!("cluster {:?} {}", source.cluster, source.path),
+        };
         let interval = source.refresh_seconds.saturating_mul(1_000);
         let outcome = match status {
             Some(200) => KeySet::parse(body).map(|_| ()).map_err(|e| e.to_string()),
@@ -215,8 +237,8 @@ impl Background {
                 log(
                     Level::Warn,
                     &format!(
-                        "oauth2-gateway: provider {:?}: JWKS fetch from cluster {:?} {} failed: {why}; keeping previous keys",
-                        provider.name, source.cluster, source.path
+                        "oauth2-gateway: provider {:?}: JWKS fetch from {from} failed: {why}; keeping previous keys",
+                        provider.name
                     ),
                 );
             }

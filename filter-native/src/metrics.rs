@@ -41,6 +41,8 @@ pub const NAMES: &[&str] = &[
     "denied.dpop_disabled",
     "jwks_fetch_ok",
     "jwks_fetch_failed",
+    "discovery_ok",
+    "discovery_failed",
     "revocation_poll_ok",
     "revocation_poll_failed",
     "revocation_feed_synced",

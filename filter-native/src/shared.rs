@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use filter::config::FilterConfig;
 use filter::denylist::Denylist;
 use filter::denylist_store::{self, Revocation};
+use filter::discovery::DiscoveredEndpoints;
 use filter::jwk::KeySet;
 use filter::shared_state::MemoryShared;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,6 +52,9 @@ pub struct Gateway {
     denylist_writer: Mutex<Denylist>,
     /// Per provider: a worker saw a token with an unknown `kid` and asks for an early JWKS fetch.
     early_refresh: Vec<AtomicBool>,
+    /// Per provider: the endpoints of its last accepted discovery document (published by the
+    /// main thread, read by workers without a lock).
+    discovered: Vec<ArcSwap<DiscoveredEndpoints>>,
     /// The core's DPoP replay cache (proof `jti`s), in process memory: every worker of this
     /// Envoy writes it with compare-and-set.
     pub replay: MemoryShared,
@@ -81,6 +85,11 @@ impl Gateway {
             .iter()
             .map(|_| AtomicBool::new(false))
             .collect();
+        let discovered = config
+            .providers
+            .iter()
+            .map(|_| ArcSwap::from_pointee(DiscoveredEndpoints::default()))
+            .collect();
         let replay = MemoryShared::default();
         if config.dpop_algs.is_some() || config.backchannel_logout.is_some() {
             filter::dpop::replay::prepare(&replay);
@@ -97,7 +106,24 @@ impl Gateway {
             denylist: ArcSwap::from_pointee(Denylist::default()),
             store: MemoryShared::default(),
             denylist_writer: Mutex::new(Denylist::default()),
+            discovered,
             early_refresh,
+        }
+    }
+
+    /// Provider `provider`'s endpoints from its discovery document, as last accepted (all `None`
+    /// before that, or without discovery).
+    pub fn discovered(&self, provider: usize) -> Arc<DiscoveredEndpoints> {
+        self.discovered
+            .get(provider)
+            .map(ArcSwap::load_full)
+            .unwrap_or_default()
+    }
+
+    /// Publishes provider `provider`'s discovered endpoints (the main thread).
+    pub fn publish_discovered(&self, provider: usize, endpoints: DiscoveredEndpoints) {
+        if let Some(slot) = self.discovered.get(provider) {
+            slot.store(Arc::new(endpoints));
         }
     }
 

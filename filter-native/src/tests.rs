@@ -17,6 +17,8 @@ use filter::config::FilterConfig;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+#[path = "discovery_tests.rs"]
+mod discovery;
 #[path = "initial_sync_tests.rs"]
 mod initial_sync;
 

@@ -3,6 +3,8 @@
 //! `jwks_uri`; another issuer or a `jwks_uri` on a foreign origin leaves the provider without
 //! keys (tokens refused) and says why in the log.
 
+#![allow(clippy::unwrap_used, clippy::panic)] // test code
+
 mod support;
 
 use host_test::{Envoy, EnvoyOptions, LogLevel, Request, Response};
@@ -56,7 +58,9 @@ fn answer_document(envoy: &mut Envoy, doc: String) {
         (calls[0].cluster.as_str(), calls[0].path()),
         ("op", Some(DOCUMENT_PATH))
     );
-    envoy.respond(calls[0].id, Response::json(200, doc)).unwrap();
+    envoy
+        .respond(calls[0].id, Response::json(200, doc))
+        .unwrap();
 }
 
 #[test]
@@ -66,7 +70,10 @@ fn the_document_is_fetched_once_then_the_keys_from_its_jwks_uri() {
     assert!(envoy.configured(), "{:?}", envoy.start_reports());
     let early = token(&issuer, &envoy);
     assert_eq!(
-        envoy.request(Request::get("/api").bearer(&early)).unwrap().status(),
+        envoy
+            .request(Request::get("/api").bearer(&early))
+            .unwrap()
+            .status(),
         Some(503),
         "no keys yet"
     );
@@ -79,7 +86,10 @@ fn the_document_is_fetched_once_then_the_keys_from_its_jwks_uri() {
     assert_eq!(calls.len(), 1, "{calls:#?}");
     let jwks = &calls[0];
     assert_eq!(jwks.cluster, "op");
-    assert_eq!(jwks.path(), Some("/realms/demo/protocol/openid-connect/certs?v=1"));
+    assert_eq!(
+        jwks.path(),
+        Some("/realms/demo/protocol/openid-connect/certs?v=1")
+    );
     assert_eq!(jwks.authority(), Some("op.example.com"));
     envoy
         .respond(jwks.id, Response::json(200, issuer.jwks().to_string()))
@@ -101,7 +111,9 @@ fn the_document_is_fetched_once_then_the_keys_from_its_jwks_uri() {
     let calls = envoy.pending_http_calls();
     assert_eq!(calls.len(), 1, "{calls:#?}");
     assert_eq!(calls[0].path(), Some(DOCUMENT_PATH));
-    envoy.respond(calls[0].id, Response::json(500, "{}")).unwrap();
+    envoy
+        .respond(calls[0].id, Response::json(500, "{}"))
+        .unwrap();
     envoy.advance(Duration::from_millis(300)).unwrap();
     let calls = envoy.pending_http_calls();
     assert_eq!(calls.len(), 1, "{calls:#?}");
@@ -166,7 +178,11 @@ fn a_jwks_uri_on_a_foreign_origin_is_refused_and_a_listed_one_is_used() {
     let calls = envoy.pending_http_calls();
     assert_eq!(calls.len(), 1, "{calls:#?}");
     assert_eq!(
-        (calls[0].cluster.as_str(), calls[0].path(), calls[0].authority()),
+        (
+            calls[0].cluster.as_str(),
+            calls[0].path(),
+            calls[0].authority()
+        ),
         ("keys", Some("/jwks"), Some("keys.example.com"))
     );
     envoy
