@@ -10,7 +10,8 @@
 //!    (`unsupported_token_type`), the gateway's cut-off of the session is the revocation;
 //! 3. the OP's Back-Channel Logout (`end_session`) posted to the gateway ends that session's
 //!    tokens on that Envoy, a new login works;
-//! 4. every OIDC Back-Channel Logout 1.0 §2.6 rule broken once → 400 and nothing changes;
+//! 4. every OIDC Back-Channel Logout 1.0 §2.6 rule broken once → 400 and nothing changes (and
+//!    the refusals made on the headers alone, which both modules answer today);
 //! 5. a flood of bogus logout tokens beside API traffic (latency printed, not asserted).
 //!
 //! **Known defect (Wasm module, 2026-12-04, filter at d6a57f9):** on real Envoy 1.40 the Wasm
@@ -887,6 +888,51 @@ fn every_backchannel_rule_wasm() {
 #[test]
 fn every_backchannel_rule_native() {
     every_backchannel_rule(Kind::Native);
+}
+
+/// What both modules decide on the request's headers alone (the part of the receiver the Wasm
+/// module runs on real Envoy today, see the module doc): GET, a wrong content type, a declared
+/// length over the bound → refused at once, and nothing changes.
+fn backchannel_refusals_on_headers(kind: Kind) {
+    let _slot = crate::slot();
+    let s = Setup::start(kind);
+    let target = unique("sid-target");
+    let target_token = test_access_token(&target);
+    assert_eq!(s.hello(Some(&target_token)).status, 200);
+    let valid = test_key().sign(&logout_header(), &logout_claims(&target));
+
+    let res = client::get(&s.backchannel_url(), &[]).unwrap();
+    assert_eq!(res.status, 405, "GET: {}", res.body);
+    assert_eq!(res.header("allow"), Some("POST"), "{:?}", res.headers);
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    for (what, content_type, body) in [
+        (
+            "wrong content type (JSON)",
+            "application/json",
+            json!({"logout_token": valid}).to_string(),
+        ),
+        (
+            "declared length over max_body_bytes",
+            "application/x-www-form-urlencoded",
+            format!("{}&padding={}", form(&valid), "a".repeat(MAX_BODY_BYTES)),
+        ),
+    ] {
+        let res = s.post_backchannel(content_type, &body);
+        assert_refused_400(&res, what);
+    }
+    assert_eq!(s.counter("backchannel_logout_refused"), 3);
+    assert_eq!(s.counter("backchannel_logout_ok"), 0);
+    assert_eq!(s.hello(Some(&target_token)).status, 200, "nothing changed");
+}
+
+#[test]
+fn backchannel_refusals_on_headers_wasm() {
+    backchannel_refusals_on_headers(Kind::Wasm);
+}
+
+#[test]
+fn backchannel_refusals_on_headers_native() {
+    backchannel_refusals_on_headers(Kind::Native);
 }
 
 // ---------------------------------------------------------------------------------------------
