@@ -6,10 +6,12 @@
 //! - [`cli`]: the `idp` command (serve, manage clients and users, rotate keys);
 //! - [`http`]: the axum router, handlers, cookies, pages, forms, CSRF, metrics, server state;
 //! - [`oauth`]: the domain (authorization, grants, tokens, keys, users, SSO, consent);
+//! - [`federation`]: the revocation-hub role (upstream issuers' logouts as feed cut-offs);
 //! - [`store`]: the `Store` / `Transaction` traits and their records (SQLite by default);
 //! - [`settings`]: the validated configuration, used by every layer.
 
 pub mod cli;
+pub mod federation;
 pub mod http;
 pub mod oauth;
 pub mod settings;

@@ -12,8 +12,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("settings", &[]),
     ("store", &[]),
     ("oauth", &["settings", "store"]),
-    ("http", &["oauth", "settings", "store"]),
-    ("cli", &["http", "oauth", "settings", "store"]),
+    ("federation", &["settings", "store"]),
+    ("http", &["federation", "oauth", "settings", "store"]),
+    ("cli", &["federation", "http", "oauth", "settings", "store"]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -483,6 +483,9 @@ on_both_backends!(
     across_replicas_a_refresh_token_is_used_once,
     across_replicas_keys_are_created_once,
     across_replicas_revocations_wake_the_other_replica,
+    cutoffs_join_the_feed_and_only_a_later_one_replaces_them,
+    a_cutoff_wakes_every_replica,
+    a_logout_jti_is_accepted_once_per_issuer_until_it_expires,
 );
 
 #[path = "store_contract/replicas.rs"]
@@ -491,3 +494,6 @@ use replicas::*;
 #[path = "store_contract/dpop.rs"]
 mod dpop;
 use dpop::*;
+#[path = "store_contract/cutoffs.rs"]
+mod cutoffs;
+use cutoffs::*;

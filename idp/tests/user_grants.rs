@@ -310,6 +310,23 @@ impl idp::store::Transaction for RotatesMidIssuance {
     ) -> idp::store::StoreResult<()> {
         self.inner.set_login_failures(user, address, records).await
     }
+    async fn record_cutoff(
+        &mut self,
+        cutoff: &idp::store::NewCutoff<'_>,
+    ) -> idp::store::StoreResult<bool> {
+        self.inner.record_cutoff(cutoff).await
+    }
+    async fn record_logout_jti(
+        &mut self,
+        iss: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> idp::store::StoreResult<bool> {
+        self.inner
+            .record_logout_jti(iss, jti, expires_at, now)
+            .await
+    }
 }
 
 fn header(jwt: &str) -> Value {

@@ -18,6 +18,14 @@ pub struct ErrorLabels {
     pub error: &'static str,
 }
 
+/// What the revocation hub received (`backchannel_logout` or `cutoffs`) and what became of it
+/// (`stored`, a refusal's name, `unavailable`): bounded sets of static names.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FederationLabels {
+    pub endpoint: &'static str,
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     /// One of HTTP's own methods, or `other` ([`method_label`]): never a client's invention,
@@ -59,6 +67,7 @@ pub struct Metrics {
     issued: Family<GrantLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    federation: Family<FederationLabels, Counter>,
 }
 
 impl Metrics {
@@ -68,6 +77,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("idp");
         let issued = Family::<GrantLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
+        let federation = Family::<FederationLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             latency_histogram,
         );
@@ -91,11 +101,17 @@ impl Metrics {
             "argon2 password verifications (every login attempt costs one, refused or not)",
             password_checks,
         );
+        registry.register(
+            "federation_requests",
+            "Back-channel logout tokens and cut-off reports received, by endpoint and outcome",
+            federation.clone(),
+        );
         Metrics {
             registry,
             issued,
             errors,
             latency,
+            federation,
         }
     }
 
@@ -114,6 +130,13 @@ impl Metrics {
 
     pub fn error(&self, error: &'static str) {
         self.errors.get_or_create(&ErrorLabels { error }).inc();
+    }
+
+    /// One request to a revocation-hub endpoint and its outcome.
+    pub fn federation(&self, endpoint: &'static str, outcome: &'static str) {
+        self.federation
+            .get_or_create(&FederationLabels { endpoint, outcome })
+            .inc();
     }
 
     pub fn observe(&self, labels: RouteLabels, seconds: f64) {

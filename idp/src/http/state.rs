@@ -1,5 +1,6 @@
 //! Shared state of the running server.
 
+use crate::federation::Hub;
 use crate::http::metrics::Metrics;
 use crate::oauth::dpop::Checker;
 use crate::oauth::dpop::nonce::{NONCE_KEY_PURPOSE, NonceKey};
@@ -27,6 +28,8 @@ pub struct AppState {
     dpop_nonces: NonceKey,
     /// Set when the server starts shutting down (long polls answer at once).
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// The federated issuers' keys (the revocation-hub role; empty without `[federation]`).
+    pub hub: Arc<Hub>,
 }
 
 /// Why the server cannot start.
@@ -54,6 +57,7 @@ impl AppState {
         let keys =
             keys::load_or_create(&*store, &kek, KeyPolicy::of(&settings), unix_now()).await?;
         let passwords = Passwords::new(settings.password_policy, Arc::clone(&store));
+        let settings_federation = settings.federation.clone();
         let metrics = Metrics::new(passwords.checks());
         let dpop_nonces = NonceKey::new(
             kek.derive_hmac_key(NONCE_KEY_PURPOSE)?,
@@ -68,6 +72,7 @@ impl AppState {
             metrics,
             dpop_nonces,
             shutdown: tokio::sync::watch::Sender::new(false),
+            hub: Arc::new(Hub::new(&settings_federation)),
         }))
     }
 }

@@ -4,6 +4,7 @@
 //! `[redacted]`.
 
 mod dpop;
+mod federation;
 mod http_limits;
 mod key_source;
 mod password_policy;
@@ -12,6 +13,7 @@ mod redirect_uri;
 mod signing_alg;
 
 pub use dpop::{DpopPolicy, RawDpop};
+pub use federation::{FederatedIssuer, Federation, KeysFrom, RawFederatedIssuer, RawFederation};
 pub use http_limits::{HttpLimits, RawHttpLimits};
 pub use key_source::{GENERATED_FILE_NAME, KekSource, decode_key_text};
 pub use password_policy::RawPasswordPolicy;
@@ -155,6 +157,8 @@ pub struct Client {
     /// This client's DPoP proofs must carry a server nonce (RFC 9449 §8), whatever
     /// [`DpopPolicy::require_nonce`] says.
     pub dpop_require_nonce: bool,
+    /// The federated issuers this gateway may report cut-offs for (`POST /oauth2/cutoffs`).
+    pub federated_issuers: Vec<String>,
 }
 
 impl Client {
@@ -186,6 +190,8 @@ pub struct Settings {
     pub dpop: DpopPolicy,
     /// Request size limits.
     pub http: HttpLimits,
+    /// Upstream issuers federated as a revocation hub (none: the IDP only serves its own).
+    pub federation: Federation,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! [`Settings`].
 
 use super::dpop::RawDpop;
+use super::federation::{RawFederation, check_clients};
 use super::http_limits::{RawHttpLimits, http_limits};
 use super::key_source::key_encryption_source;
 use super::password_policy::RawPasswordPolicy;
@@ -47,6 +48,9 @@ pub struct RawSettings {
     /// Request size limits.
     #[serde(default)]
     pub http: Option<RawHttpLimits>,
+    /// Upstream issuers federated as a revocation hub.
+    #[serde(default)]
+    pub federation: Option<RawFederation>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +116,9 @@ pub struct RawClient {
     /// This client's DPoP proofs need a server nonce (RFC 9449 §8).
     #[serde(default)]
     pub dpop_require_nonce: bool,
+    /// A gateway's: the federated issuers it may report cut-offs for.
+    #[serde(default)]
+    pub federated_issuers: Vec<String>,
 }
 
 /// A SHA-256 digest of a client secret (secrets are high-entropy, so a fast hash is right).
@@ -231,6 +238,8 @@ impl RawSettings {
             .dpop
             .map_or(Ok(Default::default()), RawDpop::validate)?;
         let http = http_limits(self.http, overrides)?;
+        let federation = self.federation.unwrap_or_default().validate(&issuer)?;
+        check_clients(&federation, &clients)?;
         Ok(Settings {
             issuer,
             listen,
@@ -246,6 +255,7 @@ impl RawSettings {
             key_encryption,
             dpop,
             http,
+            federation,
         })
     }
 }
@@ -412,6 +422,7 @@ impl RawClient {
             id_token_alg,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             dpop_require_nonce: self.dpop_require_nonce,
+            federated_issuers: self.federated_issuers,
         })
     }
 }

@@ -46,6 +46,11 @@ const SQLITE: &[Embedded] = &[
         "login failures",
         include_str!("../../migrations/0008_login_failures.sql"),
     ),
+    (
+        9,
+        "cutoffs",
+        include_str!("../../migrations/0009_cutoffs.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -58,6 +63,11 @@ const POSTGRES: &[Embedded] = &[
         2,
         "dpop",
         include_str!("../../migrations-postgres/0002_dpop.sql"),
+    ),
+    (
+        3,
+        "cutoffs",
+        include_str!("../../migrations-postgres/0003_cutoffs.sql"),
     ),
 ];
 

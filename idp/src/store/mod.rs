@@ -14,6 +14,7 @@
 //! - Revocation sequence numbers only grow, are never reused, and become visible in their
 //!   order (an entry is never seen before every lower-numbered one is), so a gateway's cursor
 //!   into the feed never skips an entry, whichever replica wrote it.
+//! - Cut-offs (federation) are feed entries too, numbered and woken for like revocations.
 //! - Every committed revocation wakes the [`Store::revocation_signal`] subscribers of every
 //!   store on the same database (one process on SQLite; every replica on PostgreSQL).
 //! - Failures a retry may not meet (database unreachable or restarting) are
@@ -30,9 +31,9 @@ pub mod sqlite;
 
 pub use error::{StoreError, StoreResult};
 pub use records::{
-    AddressFailures, CodeUse, FormToken, IssuedToken, LoginFailures, NewCode, NewKey,
-    NewRefreshToken, NewSession, NewSsoSession, Revocation, SsoRecord, StoredCode, StoredKey,
-    StoredRefresh, UserFailures,
+    AddressFailures, CodeUse, CutoffKey, FormToken, IssuedToken, LoginFailures, NewCode, NewCutoff,
+    NewKey, NewRefreshToken, NewSession, NewSsoSession, Revocation, SsoRecord, StoredCode,
+    StoredKey, StoredRefresh, UserFailures,
 };
 pub use signal::RevocationSignal;
 
@@ -143,6 +144,15 @@ pub trait Store: Send + Sync {
     -> StoreResult<LoginFailures>;
     /// Forgets `user`'s failures (after a successful login).
     async fn clear_user_failures(&self, user: &str) -> StoreResult<()>;
+
+    /// Records a cut-off in its own transaction, durably before it returns (see
+    /// [`Transaction::record_cutoff`]); `true` if the feed changed.
+    async fn record_cutoff(&self, cutoff: &NewCutoff<'_>) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let changed = tx.record_cutoff(cutoff).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
 }
 
 /// A write transaction. Dropping it without [`Transaction::commit`] rolls it back.
@@ -220,4 +230,21 @@ pub trait Transaction: Send {
         address: Option<&str>,
         records: &LoginFailures,
     ) -> StoreResult<()>;
+
+    /// Puts a cut-off in the revocation feed (federation: a federated issuer's session or
+    /// subject). Idempotent per `(iss, key, value)`: a later `cutoff` replaces the entry (with
+    /// its `exp`) under a new feed number, so gateways that read the old one read it again; an
+    /// equal or earlier one changes nothing. `true` if the feed changed. Its commit wakes the
+    /// long polls like a revocation's.
+    async fn record_cutoff(&mut self, cutoff: &NewCutoff<'_>) -> StoreResult<bool>;
+    /// The replay store of back-channel logout tokens (OIDC BCL 1.0 §2.6 step 7): records
+    /// `(iss, jti)` until `expires_at`; `true` if it was not recorded yet (or only by an entry
+    /// expired at `now`). Of two concurrent transactions with the same token, one gets `true`.
+    async fn record_logout_jti(
+        &mut self,
+        iss: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
 }

@@ -17,10 +17,44 @@ pub struct IssuedToken<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
     pub seq: i64,
-    /// `jti` or `sid`.
+    /// `jti` or `sid` (this IDP's tokens and sessions), `sid_cutoff` or `sub_cutoff` (a
+    /// federated issuer's session or subject, see [`NewCutoff`]).
     pub kind: String,
     pub value: String,
     pub exp: i64,
+    /// The issuer of a cut-off (`None` for this IDP's own entries).
+    pub iss: Option<String>,
+    /// A cut-off's time: that issuer's tokens of `value` issued at or before it are refused.
+    pub cutoff: Option<i64>,
+}
+
+/// What a cut-off names: one session of the issuer, or every session of one subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutoffKey {
+    Sid,
+    Sub,
+}
+
+impl CutoffKey {
+    /// The feed entry's kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            CutoffKey::Sid => "sid_cutoff",
+            CutoffKey::Sub => "sub_cutoff",
+        }
+    }
+}
+
+/// A cut-off to record: tokens of `iss` whose `sid` (or `sub`) is `value`, issued at or before
+/// `cutoff`, are refused until `exp` (the cut-off plus the issuer's longest token lifetime).
+#[derive(Debug, Clone, Copy)]
+pub struct NewCutoff<'a> {
+    pub iss: &'a str,
+    pub key: CutoffKey,
+    pub value: &'a str,
+    pub cutoff: i64,
+    pub exp: i64,
+    pub now: i64,
 }
 
 pub struct NewSession<'a> {

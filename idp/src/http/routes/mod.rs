@@ -1,7 +1,9 @@
 //! The router and its thin handlers. Paths are constants shared with the discovery document.
 
 mod authorise;
+mod backchannel;
 mod browser;
+mod cutoffs;
 mod discovery;
 mod introspect;
 mod logout;
@@ -32,6 +34,11 @@ pub const LOGOUT_PATH: &str = "/oauth2/logout";
 pub const REVOKE_PATH: &str = "/oauth2/revoke";
 pub const INTROSPECT_PATH: &str = "/oauth2/introspect";
 pub const REVOCATIONS_PATH: &str = "/oauth2/revocations";
+/// Federation: where federated providers post back-channel logout tokens (register it as their
+/// clients' `backchannel_logout_uri`), or gateways forward them.
+pub const BACKCHANNEL_LOGOUT_PATH: &str = "/oauth2/backchannel-logout";
+/// Federation: where gateways report cut-offs after their own logouts.
+pub const CUTOFFS_PATH: &str = "/oauth2/cutoffs";
 /// Entries per page of the revocation feed (a full page says `"more": true`).
 pub use revocations::PAGE as REVOCATIONS_PAGE;
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -101,6 +108,8 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         (REVOKE_PATH, post(revoke::revoke)),
         (INTROSPECT_PATH, post(introspect::introspect)),
         (REVOCATIONS_PATH, get(revocations::feed)),
+        (BACKCHANNEL_LOGOUT_PATH, post(backchannel::receive_logout)),
+        (CUTOFFS_PATH, post(cutoffs::report)),
         (JWKS_PATH, get(discovery::jwks)),
         (OPENID_CONFIGURATION_PATH, get(discovery::metadata)),
         (AS_METADATA_PATH, get(discovery::metadata)),

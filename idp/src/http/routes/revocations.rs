@@ -7,7 +7,10 @@
 //! at [`MAX_WAIT_SECONDS`]; a server shutting down answers its long polls at once. Without
 //! `wait` (or `wait=0`), the plain poll: the answer comes at once.
 //!
-//! The answer: `{"cursor": C, "revoked": [{"jti"|"sid": .., "exp": ..}], "more": B}`. `more` is
+//! The answer: `{"cursor": C, "revoked": [{"jti"|"sid": .., "exp": ..}], "more": B}`; a
+//! federated issuer's cut-off (see `backchannel` and `cutoffs`) is an entry
+//! `{"iss": I, "sid"|"sub": .., "cutoff": T, "exp": E}`: I's tokens of that session or subject
+//! issued at or before T are refused, and the entry may be forgotten after E. `more` is
 //! `true` when the page is full ([`PAGE`] entries): more may follow the cursor, and a gateway
 //! asks again at once; `false` says the gateway is up to date (a fresh gateway waits for that
 //! before it accepts tokens).
@@ -105,8 +108,14 @@ async fn handle(
     };
     let revoked: Vec<_> = entries
         .iter()
-        .map(|e| match e.kind.as_str() {
-            "sid" => json!({"sid": e.value, "exp": e.exp}),
+        .map(|e| match (e.kind.as_str(), &e.iss, e.cutoff) {
+            ("sid_cutoff", Some(iss), Some(t)) => {
+                json!({"iss": iss, "sid": e.value, "cutoff": t, "exp": e.exp})
+            }
+            ("sub_cutoff", Some(iss), Some(t)) => {
+                json!({"iss": iss, "sub": e.value, "cutoff": t, "exp": e.exp})
+            }
+            ("sid", _, _) => json!({"sid": e.value, "exp": e.exp}),
             _ => json!({"jti": e.value, "exp": e.exp}),
         })
         .collect();

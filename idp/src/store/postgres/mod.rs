@@ -21,6 +21,7 @@
 //!   acquire timeout (answered 503), and a transaction cut off mid-way is rolled back by the
 //!   server.
 
+mod cutoffs;
 mod listener;
 mod transaction;
 
@@ -135,7 +136,7 @@ impl Store for PgStore {
             .fetch_one(&self.pool)
             .await?;
         let rows = sqlx::query(
-            "SELECT seq, kind, value, exp FROM revocations
+            "SELECT seq, kind, iss, value, cutoff, exp FROM revocations
              WHERE seq > $1 AND seq <= $2 AND exp > $3 ORDER BY seq LIMIT $4",
         )
         .bind(since)
@@ -144,15 +145,7 @@ impl Store for PgStore {
         .bind(limit.max(0))
         .fetch_all(&self.pool)
         .await?;
-        let entries: Vec<Revocation> = rows
-            .iter()
-            .map(|r| Revocation {
-                seq: r.get("seq"),
-                kind: r.get("kind"),
-                value: r.get("value"),
-                exp: r.get("exp"),
-            })
-            .collect();
+        let entries: Vec<Revocation> = rows.iter().map(cutoffs::feed_entry).collect();
         let full_page = i64::try_from(entries.len()).unwrap_or(i64::MAX) >= limit;
         let cursor = match entries.last() {
             Some(last) if full_page => last.seq,
@@ -171,6 +164,7 @@ impl Store for PgStore {
             "DELETE FROM login_address_failures WHERE forget_at <= $1",
             "DELETE FROM login_user_failures WHERE forget_at <= $1",
             "DELETE FROM dpop_jtis WHERE expires_at <= $1",
+            "DELETE FROM logout_jtis WHERE expires_at <= $1",
         ] {
             sqlx::query(statement).bind(now).execute(&mut *tx).await?;
         }

@@ -1,10 +1,10 @@
 //! [`Transaction`] on PostgreSQL: one READ COMMITTED transaction per value; the cross-replica
 //! locks it takes are described in the parent module.
 
-use super::{REVOCATION_CHANNEL, consented_scopes, login_failures};
+use super::{REVOCATION_CHANNEL, consented_scopes, cutoffs, login_failures};
 use crate::store::{
-    CodeUse, IssuedToken, LoginFailures, NewKey, NewRefreshToken, NewSession, RevocationSignal,
-    StoreResult, StoredCode, StoredRefresh, Transaction,
+    CodeUse, IssuedToken, LoginFailures, NewCutoff, NewKey, NewRefreshToken, NewSession,
+    RevocationSignal, StoreResult, StoredCode, StoredRefresh, Transaction,
 };
 use async_trait::async_trait;
 use sqlx::{Postgres, Row};
@@ -57,7 +57,7 @@ impl PgTransaction {
     ) -> StoreResult<()> {
         self.revoked = true;
         let extended = sqlx::query(
-            "UPDATE revocations SET exp = GREATEST(exp, $3) WHERE kind = $1 AND value = $2",
+            "UPDATE revocations SET exp = GREATEST(exp, $3) WHERE kind = $1 AND iss = '' AND value = $2",
         )
         .bind(kind)
         .bind(value)
@@ -73,7 +73,7 @@ impl PgTransaction {
             "WITH next AS (UPDATE revocation_feed_head SET seq = seq + 1 RETURNING seq)
              INSERT INTO revocations (seq, kind, value, exp, revoked_at)
              SELECT next.seq, $1, $2, $3, $4 FROM next
-             ON CONFLICT (kind, value) DO UPDATE SET exp = GREATEST(revocations.exp, EXCLUDED.exp)",
+             ON CONFLICT (kind, iss, value) DO UPDATE SET exp = GREATEST(revocations.exp, EXCLUDED.exp)",
         )
         .bind(kind)
         .bind(value)
@@ -456,5 +456,21 @@ impl Transaction for PgTransaction {
             .await?;
         }
         Ok(())
+    }
+
+    async fn record_cutoff(&mut self, cutoff: &NewCutoff<'_>) -> StoreResult<bool> {
+        let changed = cutoffs::record_cutoff(&mut self.tx, cutoff).await?;
+        self.revoked |= changed;
+        Ok(changed)
+    }
+
+    async fn record_logout_jti(
+        &mut self,
+        iss: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        cutoffs::record_logout_jti(&mut self.tx, iss, jti, expires_at, now).await
     }
 }

@@ -10,6 +10,7 @@ use super::{
     RevocationSignal, SsoRecord, Store, StoreOpenError, StoreResult, StoredKey, Transaction,
     UserFailures,
 };
+mod cutoffs;
 mod transaction;
 
 use async_trait::async_trait;
@@ -110,22 +111,14 @@ impl Store for SqliteStore {
         limit: i64,
     ) -> StoreResult<(Vec<Revocation>, i64)> {
         let rows = sqlx::query(
-            "SELECT seq, kind, value, exp FROM revocations WHERE seq > ? AND exp > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, kind, iss, value, cutoff, exp FROM revocations WHERE seq > ? AND exp > ? ORDER BY seq LIMIT ?",
         )
         .bind(since.unwrap_or(0))
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let entries: Vec<Revocation> = rows
-            .iter()
-            .map(|r| Revocation {
-                seq: r.get("seq"),
-                kind: r.get("kind"),
-                value: r.get("value"),
-                exp: r.get("exp"),
-            })
-            .collect();
+        let entries: Vec<Revocation> = rows.iter().map(cutoffs::feed_entry).collect();
         let cursor = match entries.last() {
             Some(last) => last.seq,
             None if (limit > 0) => {
@@ -151,6 +144,7 @@ impl Store for SqliteStore {
             "DELETE FROM revocations WHERE exp <= ?",
             "DELETE FROM form_tokens WHERE expires_at <= ?",
             "DELETE FROM dpop_jtis WHERE expires_at <= ?",
+            "DELETE FROM logout_jtis WHERE expires_at <= ?",
             "DELETE FROM login_address_failures WHERE forget_at <= ?",
             "DELETE FROM login_user_failures WHERE forget_at <= ?",
         ] {

@@ -1,9 +1,9 @@
 //! [`Transaction`] on SQLite: one `BEGIN IMMEDIATE` transaction per value.
 
-use super::{consented_scopes, login_failures};
+use super::{consented_scopes, cutoffs, login_failures};
 use crate::store::{
-    CodeUse, IssuedToken, LoginFailures, NewKey, NewRefreshToken, NewSession, RevocationSignal,
-    StoreResult, StoredCode, StoredRefresh, Transaction,
+    CodeUse, IssuedToken, LoginFailures, NewCutoff, NewKey, NewRefreshToken, NewSession,
+    RevocationSignal, StoreResult, StoredCode, StoredRefresh, Transaction,
 };
 use async_trait::async_trait;
 use sqlx::{Row, Sqlite};
@@ -347,6 +347,22 @@ impl Transaction for SqliteTransaction {
         }
         Ok(())
     }
+
+    async fn record_cutoff(&mut self, cutoff: &NewCutoff<'_>) -> StoreResult<bool> {
+        let changed = cutoffs::record_cutoff(&mut self.tx, cutoff).await?;
+        self.revoked |= changed;
+        Ok(changed)
+    }
+
+    async fn record_logout_jti(
+        &mut self,
+        iss: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        cutoffs::record_logout_jti(&mut self.tx, iss, jti, expires_at, now).await
+    }
 }
 
 async fn insert_revocation(
@@ -359,7 +375,7 @@ async fn insert_revocation(
     // A repeated revocation keeps its place in the feed but may extend the expiry.
     sqlx::query(
         "INSERT INTO revocations (kind, value, exp, revoked_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (kind, value) DO UPDATE SET exp = MAX(exp, excluded.exp)",
+         ON CONFLICT (kind, iss, value) DO UPDATE SET exp = MAX(exp, excluded.exp)",
     )
     .bind(kind)
     .bind(value)
