@@ -22,6 +22,7 @@ const NOW_MS: u64 = 1_900_000_000_000;
 
 #[derive(Default)]
 struct Recorded {
+    continued: bool,
     reply: Option<(u32, Vec<(String, String)>)>,
     counts: BTreeMap<String, u64>,
 }
@@ -40,6 +41,9 @@ impl Stream for Recorded {
     }
     fn count(&mut self, name: &str, n: u64) {
         *self.counts.entry(name.to_owned()).or_default() += n;
+    }
+    fn continue_request(&mut self) {
+        self.continued = true;
     }
 }
 

@@ -7,6 +7,7 @@ use crate::backchannel;
 use crate::background::Background;
 use crate::clock::now_ms;
 use crate::host::{MainThread, Stream};
+use crate::introspection_flow::{self, IntrospectionCall};
 use crate::log::{Level, log};
 use crate::logout_flow::LogoutFlow;
 use crate::metrics::Counters;
@@ -117,6 +118,10 @@ impl Stream for EnvoyStream<'_> {
         self.handle.send_response(status, headers, body);
     }
 
+    fn continue_request(&mut self) {
+        self.handle.continue_decoding();
+    }
+
     fn callout(
         &mut self,
         cluster: &str,
@@ -172,6 +177,7 @@ impl ConfigState {
             logout: None,
             backchannel: false,
             hub_call: None,
+            introspection: None,
         }
     }
 }
@@ -184,6 +190,8 @@ pub struct FilterState {
     backchannel: bool,
     /// The callout forwarding a back-channel logout token to the revocation hub.
     hub_call: Option<u64>,
+    /// The introspection the held request waits for.
+    introspection: Option<IntrospectionCall>,
 }
 
 impl FilterState {
@@ -191,6 +199,32 @@ impl FilterState {
         let now = now_ms();
         let gw = &self.gateway;
         let plan = handle.with_request_headers(|headers| request::plan(gw, headers, now));
+        if let request::Plan::Introspect {
+            provider, token, ..
+        } = &plan
+        {
+            let (provider, token) = (*provider, token.clone());
+            let counters = &gw.counters;
+            let mut stream = EnvoyStream { handle, counters };
+            let (next, _) = request::execute(gw, &mut stream, plan, now);
+            // The request headers are read again for the refusal's challenge, if any.
+            let headers: Vec<(String, String)> = stream.handle.with_request_headers(|h| {
+                h.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect()
+            });
+            let pairs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            self.introspection =
+                introspection_flow::start(gw, &mut stream, &pairs, provider, token, now);
+            return if self.introspection.is_some() {
+                next
+            } else {
+                Next::Stop
+            };
+        }
         let mut stream = EnvoyStream {
             handle,
             counters: &gw.counters,
@@ -215,7 +249,10 @@ impl FilterState {
     /// A logout is running (or a back-channel logout's body is being collected): the request
     /// must not continue upstream.
     pub fn holds_request(&self) -> bool {
-        self.logout.is_some() || self.backchannel || self.hub_call.is_some()
+        self.logout.is_some()
+            || self.backchannel
+            || self.hub_call.is_some()
+            || self.introspection.is_some()
     }
 
     /// Request body bytes arrived. Returns whether the request is still held.
@@ -255,6 +292,24 @@ impl FilterState {
         body: &[u8],
     ) {
         let gw = &self.gateway;
+        if let Some(pending) = self.introspection.take_if(|p| p.call == call) {
+            let now = now_ms();
+            let headers: Vec<(String, String)> = handle.with_request_headers(|h| {
+                h.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect()
+            });
+            let pairs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let mut stream = EnvoyStream {
+                handle,
+                counters: &gw.counters,
+            };
+            introspection_flow::on_answer(gw, &mut stream, &pending, (status, body), &pairs, now);
+            return;
+        }
         if self.hub_call == Some(call) {
             self.hub_call = None;
             let mut stream = EnvoyStream {

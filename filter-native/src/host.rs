@@ -17,6 +17,8 @@ pub trait Stream {
     ) -> Option<u64>;
     /// Adds `n` to the counter `oauth2gw.<name>`.
     fn count(&mut self, name: &str, n: u64);
+    /// Lets a request held by the filter (a hook that stopped it) go on upstream.
+    fn continue_request(&mut self);
 }
 
 /// The filter configuration on Envoy's main thread.

@@ -16,6 +16,7 @@ pub mod clock;
 #[cfg(not(test))]
 mod glue;
 pub mod host;
+pub mod introspection_flow;
 pub mod log;
 pub mod logout_flow;
 pub mod metrics;
@@ -26,5 +27,7 @@ pub mod verifier;
 
 #[cfg(test)]
 mod dpop_tests;
+#[cfg(test)]
+mod introspection_tests;
 #[cfg(test)]
 mod tests;

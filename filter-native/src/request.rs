@@ -60,6 +60,12 @@ pub enum Plan {
     },
     /// The back-channel logout path, its headers checked: collect the body.
     Backchannel,
+    /// The token must be introspected first (see [`crate::introspection_flow`]).
+    Introspect {
+        provider: usize,
+        token: String,
+        counts: Vec<(&'static str, u64)>,
+    },
 }
 
 /// A worker thread's own state for one configuration.
@@ -86,6 +92,11 @@ pub fn header_text(bytes: &[u8]) -> Cow<'_, str> {
                 .collect(),
         ),
     }
+}
+
+/// The answer to a refused request, as a plan.
+pub fn deny_plan(gw: &Gateway, headers: &[(&str, &str)], denial: &Denial) -> Plan {
+    deny(gw, headers, denial, Vec::new())
 }
 
 fn deny(
@@ -116,12 +127,14 @@ fn deny(
     }
     counts.push((denial_counter(denial), 1));
     let response = denial_response(&gw.config, headers, denial);
+    let retry_after = response.retry_after();
     Plan::Reply {
         status: response.status,
         headers: response
             .www_authenticate
             .map(|c| ("www-authenticate", c))
             .into_iter()
+            .chain(retry_after.map(|r| ("retry-after", r.to_owned())))
             .collect(),
         content_type: "text/plain; charset=utf-8",
         body: response.body.to_owned(),
@@ -249,6 +262,11 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
             }
             deny(gw, headers, &denial, counts)
         }
+        Outcome::Introspect { provider, token } => Plan::Introspect {
+            provider,
+            token,
+            counts,
+        },
     }
 }
 
@@ -299,6 +317,11 @@ pub fn execute(
             }
         },
         Plan::Backchannel => (Next::CollectBody, None),
+        // Started by the glue, which holds the request's headers (see `introspection_flow`).
+        Plan::Introspect { counts, .. } => {
+            count_all(stream, &counts);
+            (Next::StopAndBuffer, None)
+        }
     }
 }
 

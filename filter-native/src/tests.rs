@@ -71,6 +71,7 @@ type Reply = (u32, Vec<(String, String)>, String);
 
 #[derive(Default)]
 struct FakeStream {
+    continued: bool,
     headers: BTreeMap<String, Option<String>>,
     reply: Option<Reply>,
     calls: Vec<(u64, String)>,
@@ -101,6 +102,9 @@ impl Stream for FakeStream {
     }
     fn count(&mut self, name: &str, n: u64) {
         *self.counts.entry(name.to_owned()).or_default() += n;
+    }
+    fn continue_request(&mut self) {
+        self.continued = true;
     }
 }
 

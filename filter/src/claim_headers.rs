@@ -57,6 +57,7 @@ mod tests {
         let claims = claims.as_object().cloned().unwrap();
         VerifiedToken {
             ids: Default::default(),
+            recheck_after: None,
             provider: 0,
             lifetime: Lifetime {
                 exp: 10,

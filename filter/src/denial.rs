@@ -35,6 +35,11 @@ pub enum Denial {
     RevocationsNotLoaded,
     /// A DPoP (RFC 9449) presentation was refused.
     Dpop(DpopDenial),
+    /// The provider's introspection endpoint says the token is not active (RFC 7662 §2.2).
+    Inactive,
+    /// The token must be introspected and the provider did not answer usably (down, slow, an
+    /// error): 503 with `Retry-After`, never a stale positive answer.
+    IntrospectionUnavailable,
 }
 
 /// Why a DPoP presentation was refused: the proof (RFC 9449 §4.3) or the scheme and binding
@@ -180,6 +185,14 @@ pub struct DenialResponse {
     pub body: &'static str,
 }
 
+impl DenialResponse {
+    /// The `Retry-After` header a 503 carries (seconds): the gateway cannot judge the token right
+    /// now, and a retry shortly may succeed.
+    pub fn retry_after(&self) -> Option<&'static str> {
+        (self.status == 503).then_some("1")
+    }
+}
+
 impl Denial {
     /// A short stable name, used for metrics (`denied_<name>`) and debug logs.
     pub fn metric_name(&self) -> &'static str {
@@ -200,6 +213,8 @@ impl Denial {
             Denial::NoKeys => "no_keys",
             Denial::RevocationsNotLoaded => "revocations_not_loaded",
             Denial::Dpop(d) => d.metric_name(),
+            Denial::Inactive => "inactive",
+            Denial::IntrospectionUnavailable => "introspection_unavailable",
         }
     }
 
@@ -293,6 +308,11 @@ impl Denial {
                 www_authenticate: None,
                 body: "revoked tokens are not loaded yet; try again shortly\n",
             },
+            Denial::IntrospectionUnavailable => DenialResponse {
+                status: 503,
+                www_authenticate: None,
+                body: "the token cannot be checked with its issuer right now; try again shortly\n",
+            },
             Denial::Dpop(_)
             | Denial::Malformed(_)
             | Denial::UnsupportedAlgorithm
@@ -303,6 +323,7 @@ impl Denial {
             | Denial::WrongIssuer
             | Denial::WrongAudience
             | Denial::WrongType
+            | Denial::Inactive
             | Denial::Revoked => DenialResponse {
                 status: 401,
                 www_authenticate: challenge(
@@ -320,6 +341,7 @@ impl Denial {
             Denial::Expired => "the access token expired",
             Denial::NotYetValid => "the access token is not valid yet",
             Denial::Revoked => "the access token was revoked",
+            Denial::Inactive => "the access token is not active",
             _ => "the access token is invalid",
         }
     }

@@ -5,11 +5,13 @@ use crate::claim_headers::claim_headers;
 use crate::config::Action;
 use crate::config::FilterConfig;
 use crate::config::TokenSource;
+use crate::config::introspection::IntrospectMode;
 use crate::denial::{Denial, DenialResponse, Offer, Scheme};
 use crate::denylist::Denylist;
 use crate::dpop::htu::request_uri;
 use crate::dpop::proof_keys::ProofKeyCache;
 use crate::dpop::{Presented, ProofContext};
+use crate::introspection::{self, is_jws_shaped, opaque_introspector};
 use crate::jwk::KeySet;
 use crate::policy::rule_for;
 use crate::request_path::{NormalPath, normalise};
@@ -46,6 +48,27 @@ pub enum Outcome {
         token: Option<Rc<VerifiedToken>>,
     },
     Deny(Denial),
+    /// The token must be introspected at provider `provider` first: the glue sends
+    /// [`crate::introspection::request`], feeds the answer to [`crate::introspection::complete`],
+    /// then decides again (the answer is then in the shared cache).
+    Introspect {
+        provider: usize,
+        token: String,
+    },
+}
+
+/// Why a token was not admitted: refused, or its provider must be asked first.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotAdmitted {
+    Denied(Denial),
+    /// The token must be introspected at this provider.
+    Introspect(usize),
+}
+
+impl From<Denial> for NotAdmitted {
+    fn from(denial: Denial) -> Self {
+        NotAdmitted::Denied(denial)
+    }
 }
 
 /// What the gateway knows at the moment of a request: each provider's keys (`keys[i]` for
@@ -61,7 +84,8 @@ pub struct Knowledge<'a> {
     pub now: u64,
     /// Envoy's native signature verification, when the host has it.
     pub native: Option<&'a dyn NativeVerifier>,
-    /// The shared data DPoP proofs' `jti`s are remembered in (every worker of this Envoy).
+    /// The data every worker of this Envoy shares: DPoP proofs' `jti`s are remembered in it, and
+    /// introspection answers kept ([`crate::introspection_cache`]).
     pub replay: &'a dyn SharedData,
 }
 
@@ -71,27 +95,58 @@ pub fn admit(
     k: Knowledge<'_>,
     token: &str,
     cache: &mut TokenCache,
-) -> Result<Rc<VerifiedToken>, Denial> {
+) -> Result<Rc<VerifiedToken>, NotAdmitted> {
     if token.len() > config.max_token_bytes {
-        return Err(Denial::TooLarge);
+        return Err(Denial::TooLarge.into());
     }
     let key = cache.key_of(token);
     let leeway = |p: usize| config.providers.get(p).map_or(0, |p| p.leeway_seconds);
     let verified = match cache.get(&key, k.now, leeway) {
         Some(hit) => hit,
         None => {
-            let v = Rc::new(validate_with(config, k.keys, token, k.now, k.native)?);
+            let v = Rc::new(verify(config, k, token)?);
             cache.insert(key, Rc::clone(&v));
             v
         }
     };
     if k.denylist.refuses(&verified.ids) {
-        return Err(Denial::Revoked);
+        return Err(Denial::Revoked.into());
     }
     if !k.revocations_loaded {
-        return Err(Denial::RevocationsNotLoaded);
+        return Err(Denial::RevocationsNotLoaded.into());
     }
     Ok(verified)
+}
+
+/// A token's verification when the worker has none cached: a JWS is validated locally (and, for
+/// a provider that introspects every token, its introspection answer is needed too); an opaque
+/// token is the introspecting provider's, judged by its answer.
+fn verify(
+    config: &FilterConfig,
+    k: Knowledge<'_>,
+    token: &str,
+) -> Result<VerifiedToken, NotAdmitted> {
+    let provider = if is_jws_shaped(token) {
+        let v = validate_with(config, k.keys, token, k.now, k.native)?;
+        let always = config
+            .providers
+            .get(v.provider)
+            .and_then(|p| p.introspection.as_ref());
+        if always.is_none_or(|i| i.mode != IntrospectMode::Always) {
+            return Ok(v);
+        }
+        v.provider
+    } else {
+        match opaque_introspector(config) {
+            Some(index) => index,
+            // Refused as the token it is (not a JWS).
+            None => return Ok(validate_with(config, k.keys, token, k.now, k.native)?),
+        }
+    };
+    match introspection::from_cache(config, k.replay, provider, token, k.now) {
+        Some(answer) => Ok(answer?),
+        None => Err(NotAdmitted::Introspect(provider)),
+    }
 }
 
 /// Decides about one request. Rules see the normalised path (see [`crate::request_path`]); an
@@ -118,7 +173,13 @@ pub fn decide(
     };
     let verified = match admit(config, k, found.token, cache) {
         Ok(v) => v,
-        Err(denial) => return Outcome::Deny(denial),
+        Err(NotAdmitted::Denied(denial)) => return Outcome::Deny(denial),
+        Err(NotAdmitted::Introspect(provider)) => {
+            return Outcome::Introspect {
+                provider,
+                token: found.token.to_owned(),
+            };
+        }
     };
     let Some(provider) = config.providers.get(verified.provider) else {
         return Outcome::Deny(Denial::WrongIssuer);

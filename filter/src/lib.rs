@@ -42,6 +42,8 @@ pub mod feed_page;
 pub mod feed_poll;
 pub mod feed_sync;
 pub mod gateway;
+pub mod introspection;
+pub mod introspection_cache;
 pub mod jose_header;
 pub mod jwk;
 pub mod jwks_share;

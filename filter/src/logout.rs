@@ -646,6 +646,7 @@ mod tests {
             ath: None,
             claims: serde_json::Map::new(),
             ids: Default::default(),
+            recheck_after: None,
         }
     }
 

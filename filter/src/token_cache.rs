@@ -95,7 +95,10 @@ impl TokenCache {
         leeway: impl Fn(usize) -> u64,
     ) -> Option<Rc<VerifiedToken>> {
         let fresh = match self.entries.get(key) {
-            Some(v) => v.lifetime.check(now, leeway(v.provider)).is_ok(),
+            Some(v) => {
+                v.lifetime.check(now, leeway(v.provider)).is_ok()
+                    && v.recheck_after.is_none_or(|at| now < at)
+            }
             None => {
                 self.misses += 1;
                 return None;
@@ -167,6 +170,7 @@ mod tests {
     fn token(exp: u64) -> VerifiedToken {
         VerifiedToken {
             ids: Default::default(),
+            recheck_after: None,
             provider: 0,
             lifetime: Lifetime {
                 exp,

@@ -71,14 +71,27 @@ pub fn validate_with(
     if !candidates.any(|k| verify_jwk(native, jws.header.alg, k, message, &jws.signature)) {
         return Err(Denial::BadSignature);
     }
-    let lifetime = Lifetime::from_claims(&jws.claims)?;
+    verified_claims(config, index, jws.claims, token, now)
+}
+
+/// The registered-claim checks of provider `index` on claims it vouches for (a JWS whose
+/// signature verified, or an active introspection answer), and the [`VerifiedToken`] they make.
+pub fn verified_claims(
+    config: &FilterConfig,
+    index: usize,
+    claims: serde_json::Map<String, serde_json::Value>,
+    token: &str,
+    now: u64,
+) -> Result<VerifiedToken, Denial> {
+    let provider = config.providers.get(index).ok_or(Denial::WrongIssuer)?;
+    let lifetime = Lifetime::from_claims(&claims)?;
     lifetime.check(now, provider.leeway_seconds)?;
-    check_audience(&jws.claims, &provider.audiences)?;
-    let jti = optional_string(&jws.claims, "jti")?.map(str::to_owned);
-    let sid = optional_string(&jws.claims, "sid")?.map(str::to_owned);
-    let sub = optional_string(&jws.claims, "sub")?.map(str::to_owned);
-    let scopes = scopes(&jws.claims)?;
-    let jkt = confirmation_thumbprint(&jws.claims)?;
+    check_audience(&claims, &provider.audiences)?;
+    let jti = optional_string(&claims, "jti")?.map(str::to_owned);
+    let sid = optional_string(&claims, "sid")?.map(str::to_owned);
+    let sub = optional_string(&claims, "sub")?.map(str::to_owned);
+    let scopes = scopes(&claims)?;
+    let jkt = confirmation_thumbprint(&claims)?;
     let ath = jkt.as_ref().map(|_| token_hash(token));
     let ids = TokenIds::of(
         &provider.issuer,
@@ -97,7 +110,8 @@ pub fn validate_with(
         sid,
         sub,
         scopes,
-        claims: jws.claims,
+        claims,
+        recheck_after: None,
     })
 }
 

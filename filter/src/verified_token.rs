@@ -21,4 +21,7 @@ pub struct VerifiedToken {
     pub claims: Map<String, Value>,
     /// Its denylist hashes (`jti`, `sid`, and its issuer's session and subject for cut-offs).
     pub ids: TokenIds,
+    /// For a token vouched for by introspection: when that answer must be asked again (a cached
+    /// verification is not used at or after this time).
+    pub recheck_after: Option<u64>,
 }

@@ -54,7 +54,7 @@ fn forwarded_path(outcome: &Outcome) -> Option<&str> {
             .iter()
             .find(|(k, _)| k == ":path")
             .map(|(_, v)| v.as_str()),
-        Outcome::Deny(_) => None,
+        Outcome::Deny(_) | Outcome::Introspect { .. } => None,
     }
 }
 

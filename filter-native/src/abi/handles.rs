@@ -203,6 +203,13 @@ impl FilterHandle {
         }
     }
 
+    /// Lets the request go on upstream after a hook stopped it (Envoy 1.40: takes the filter
+    /// only, returns nothing).
+    pub fn continue_decoding(&mut self) {
+        // SAFETY: live filter pointer, inside one of its hooks (a callout's completion).
+        unsafe { envoy_dynamic_module_callback_http_filter_continue_decoding(self.0) }
+    }
+
     pub fn set_request_header(&mut self, name: &str, value: Option<&str>) -> bool {
         let value = value.map_or(Buffer::NULL, |v| Buffer::of(v.as_bytes()));
         // SAFETY: live filter pointer; buffers alive for the call (Envoy copies them); a null

@@ -141,6 +141,7 @@ unsafe extern "C" {
     fn envoy_dynamic_module_callback_http_received_buffered_request_body(
         filter: *mut c_void,
     ) -> bool;
+    fn envoy_dynamic_module_callback_http_filter_continue_decoding(filter: *mut c_void);
     fn envoy_dynamic_module_callback_http_filter_http_callout(
         filter: *mut c_void,
         callout_id: *mut u64,

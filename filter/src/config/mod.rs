@@ -7,6 +7,7 @@ pub mod discovery;
 mod dpop;
 mod error;
 pub mod hub;
+pub mod introspection;
 mod provider;
 mod rules;
 pub mod services;
@@ -68,6 +69,9 @@ pub struct RawConfig {
     /// The revocation hub this gateway reports its revocations to (absent: none).
     #[serde(default)]
     pub hub: Option<hub::RawHub>,
+    /// Introspection answers remembered per Envoy (all workers).
+    #[serde(default)]
+    pub introspection_cache_entries: Option<usize>,
     /// Verified tokens remembered per worker (0 disables the cache).
     #[serde(default)]
     pub cache_max_entries: Option<usize>,
@@ -89,6 +93,7 @@ pub struct FilterConfig {
     pub logout: Option<Logout>,
     pub backchannel_logout: Option<backchannel::BackchannelLogout>,
     pub hub: Option<hub::Hub>,
+    pub introspection_cache_entries: usize,
     pub cache_max_entries: usize,
     /// Every place any provider reads tokens from.
     pub token_sources: Vec<TokenSource>,
@@ -279,6 +284,28 @@ impl RawConfig {
         if hub.is_some() && idp_client.is_none() {
             return Err(err("idp_client", "is required by hub"));
         }
+        let introspection_cache_entries = self.introspection_cache_entries.unwrap_or(16_384);
+        if !(256..=1_048_576).contains(&introspection_cache_entries) {
+            return Err(err(
+                "introspection_cache_entries",
+                "must be between 256 and 1048576",
+            ));
+        }
+        if providers
+            .iter()
+            .filter(|p| {
+                p.introspection
+                    .as_ref()
+                    .is_some_and(|i| i.mode == introspection::IntrospectMode::Opaque)
+            })
+            .count()
+            > 1
+        {
+            return Err(err(
+                "providers",
+                "at most one provider may introspect opaque tokens (an opaque token names no issuer)",
+            ));
+        }
         Ok(FilterConfig {
             providers,
             realm,
@@ -291,6 +318,7 @@ impl RawConfig {
             logout,
             backchannel_logout,
             hub,
+            introspection_cache_entries,
             cache_max_entries,
             token_sources,
             dpop_replay_cache_entries,

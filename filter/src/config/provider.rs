@@ -4,6 +4,7 @@
 use super::discovery::{Discovery, RawDiscovery};
 use super::dpop::{DpopMode, DpopSettings, RawDpop};
 use super::error::{ConfigError, err};
+use super::introspection::{IntrospectMode, Introspection, RawIntrospection};
 use super::services::RawCallout;
 use super::services::{RawProviderRevoke, Revocation};
 use super::token_sources::{RawTokenSource, TokenSource, default_sources};
@@ -44,6 +45,9 @@ pub struct RawProvider {
     /// (their `aud`); absent or empty: none.
     #[serde(default)]
     pub backchannel_logout_audiences: Option<Vec<String>>,
+    /// Token introspection (RFC 7662) for this provider's opaque tokens, or all of its tokens.
+    #[serde(default)]
+    pub introspection: Option<RawIntrospection>,
     /// Accepted `typ` header values; absent: RFC 9068's `at+jwt`. An empty list accepts any.
     #[serde(default)]
     pub token_types: Option<Vec<String>>,
@@ -104,6 +108,7 @@ pub struct Provider {
     pub max_token_lifetime_seconds: u64,
     /// Client ids whose back-channel logout tokens are accepted (empty: none).
     pub backchannel_audiences: Vec<String>,
+    pub introspection: Option<Introspection>,
     pub token_types: Vec<String>,
     pub forward_token: bool,
     pub token_sources: Vec<TokenSource>,
@@ -172,7 +177,14 @@ impl RawProvider {
             Some(d) => Some(d.validate(at, &self.issuer)?),
             None => None,
         };
-        if jwks.is_none() && discovery.is_none() && inline_keys.is_none() {
+        let introspection = self
+            .introspection
+            .map(|i| i.validate(&f("introspection")))
+            .transpose()?;
+        let opaque_only = introspection
+            .as_ref()
+            .is_some_and(|i| i.mode == IntrospectMode::Opaque && !i.jwt_response);
+        if jwks.is_none() && discovery.is_none() && inline_keys.is_none() && !opaque_only {
             return Err(err(at, "needs a jwks source, discovery or inline_jwks"));
         }
         let token_sources = match self.token_sources {
@@ -230,6 +242,7 @@ impl RawProvider {
             leeway_seconds,
             max_token_lifetime_seconds,
             backchannel_audiences: backchannel_audiences(self.backchannel_logout_audiences, at)?,
+            introspection,
             token_types: self
                 .token_types
                 .unwrap_or_else(|| vec!["at+jwt".into(), "application/at+jwt".into()]),

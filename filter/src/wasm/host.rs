@@ -174,6 +174,16 @@ pub fn http_call_status(headers: usize) -> Option<u32> {
         .and_then(|s| s.parse().ok())
 }
 
+/// Lets a paused request go on upstream.
+pub fn resume_request() {
+    if let Err(status) = hostcalls::resume_http_request() {
+        log_at!(
+            Warn,
+            "oauth2-gateway: cannot resume the request: {status:?}"
+        );
+    }
+}
+
 /// The request body Envoy has buffered for this stream (`size` bytes).
 pub fn request_body(size: usize) -> Vec<u8> {
     if size == 0 {

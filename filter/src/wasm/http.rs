@@ -3,6 +3,7 @@
 
 use super::backchannel;
 use super::host::{self, log_at};
+use super::introspection;
 use super::logout_flow::LogoutFlow;
 use super::shared_data::HostShared;
 use super::worker::Worker;
@@ -30,6 +31,10 @@ pub struct Http {
     backchannel: bool,
     /// The callout forwarding a back-channel logout token to the revocation hub.
     hub_call: Option<u32>,
+    /// The introspection this paused request waits for.
+    introspection: Option<introspection::Pending>,
+    /// The request was decided again after an introspection (never ask twice).
+    introspected: bool,
 }
 
 impl Http {
@@ -39,6 +44,8 @@ impl Http {
             logout: None,
             backchannel: false,
             hub_call: None,
+            introspection: None,
+            introspected: false,
         }
     }
 
@@ -77,6 +84,7 @@ impl Http {
         let headers: Vec<(&str, &str)> = challenge
             .map(|c| ("www-authenticate", c))
             .into_iter()
+            .chain(response.retry_after().map(|r| ("retry-after", r)))
             .collect();
         self.reply(
             response.status,
@@ -205,6 +213,22 @@ impl Context for Http {
             self.send_backchannel(&worker, &answer);
             return;
         }
+        if let Some(pending) = self.introspection.take_if(|p| p.call == token) {
+            match introspection::on_answer(&worker, &pending, headers, body) {
+                // Decided again, from the shared cache now.
+                Ok(()) => {
+                    self.introspected = true;
+                    if let Action::Continue = self.on_http_request_headers(0, false) {
+                        host::resume_request();
+                    }
+                }
+                Err(denial) => {
+                    let request = host::request_headers();
+                    self.deny(&worker, &request.pairs(), &denial);
+                }
+            }
+            return;
+        }
         let Some(flow) = self.logout.as_mut() else {
             return;
         };
@@ -310,6 +334,19 @@ impl HttpContext for Http {
                 Action::Continue
             }
             Outcome::Deny(denial) => self.deny(&worker, &pairs, &denial),
+            // Asked once already: the answer could not be kept; never ask in a loop.
+            Outcome::Introspect { .. } if self.introspected => {
+                self.deny(&worker, &pairs, &Denial::IntrospectionUnavailable)
+            }
+            Outcome::Introspect { provider, token } => {
+                match introspection::start(&worker, provider, token) {
+                    Ok(pending) => {
+                        self.introspection = Some(pending);
+                        Action::Pause
+                    }
+                    Err(denial) => self.deny(&worker, &pairs, &denial),
+                }
+            }
         }
     }
 
@@ -322,7 +359,7 @@ impl HttpContext for Http {
         }
         // While a logout runs the request must not continue upstream (nor be buffered forever:
         // the logout answers with a local reply, which ends the stream).
-        if self.logout.is_some() || self.hub_call.is_some() {
+        if self.logout.is_some() || self.hub_call.is_some() || self.introspection.is_some() {
             Action::Pause
         } else {
             Action::Continue

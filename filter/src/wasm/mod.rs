@@ -5,6 +5,7 @@ mod backchannel;
 mod discovery;
 mod host;
 mod http;
+mod introspection;
 mod jwks_refresh;
 mod logout_flow;
 mod metrics;

@@ -1,0 +1,94 @@
+//! A provider's token introspection (RFC 7662): where the gateway asks whether a token is active,
+//! as which confidential client, for which tokens, and how long an answer is kept.
+
+use super::error::{ConfigError, err};
+use super::services::{Callout, IdpClient, RawCallout, RawIdpClient};
+use serde::Deserialize;
+
+/// The longest a positive answer is kept when the token's `exp` is later (seconds).
+pub const DEFAULT_CACHE_SECONDS: u64 = 30;
+/// How long an "inactive" answer is kept (seconds).
+pub const DEFAULT_NEGATIVE_CACHE_SECONDS: u64 = 5;
+
+/// Which of the provider's tokens are introspected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntrospectMode {
+    /// Tokens that are not a JWS (opaque tokens); the provider's JWTs are validated locally.
+    Opaque,
+    /// Every token of the provider, JWTs too (after their local validation): for providers whose
+    /// revocations must be seen at once.
+    Always,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntrospection {
+    pub cluster: String,
+    pub path: String,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    pub client_id: String,
+    pub client_secret: String,
+    #[serde(default)]
+    pub introspect: Option<IntrospectMode>,
+    #[serde(default)]
+    pub cache_seconds: Option<u64>,
+    #[serde(default)]
+    pub negative_cache_seconds: Option<u64>,
+    /// Ask for RFC 9701 JWT answers (`application/token-introspection+jwt`), verified with the
+    /// provider's keys.
+    #[serde(default)]
+    pub jwt_response: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspection {
+    pub endpoint: Callout,
+    pub client: IdpClient,
+    pub mode: IntrospectMode,
+    pub cache_seconds: u64,
+    pub negative_cache_seconds: u64,
+    pub jwt_response: bool,
+}
+
+impl RawIntrospection {
+    pub fn validate(self, at: &str) -> Result<Introspection, ConfigError> {
+        let f = |name: &str| format!("{at}.{name}");
+        let cache_seconds = self.cache_seconds.unwrap_or(DEFAULT_CACHE_SECONDS);
+        if !(1..=3_600).contains(&cache_seconds) {
+            return Err(err(f("cache_seconds"), "must be between 1 and 3600"));
+        }
+        let negative_cache_seconds = self
+            .negative_cache_seconds
+            .unwrap_or(DEFAULT_NEGATIVE_CACHE_SECONDS);
+        if negative_cache_seconds > cache_seconds {
+            return Err(err(
+                f("negative_cache_seconds"),
+                "must be between 0 and cache_seconds",
+            ));
+        }
+        let client = RawIdpClient {
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+        }
+        .validate(at)?;
+        let endpoint = RawCallout {
+            cluster: self.cluster,
+            path: self.path,
+            authority: self.authority,
+            timeout_ms: self.timeout_ms,
+        }
+        .validate(at)?;
+        Ok(Introspection {
+            endpoint,
+            client,
+            mode: self.introspect.unwrap_or(IntrospectMode::Opaque),
+            cache_seconds,
+            negative_cache_seconds,
+            jwt_response: self.jwt_response.unwrap_or(false),
+        })
+    }
+}
