@@ -341,7 +341,7 @@ async fn each_rule_broken_once_is_refused_and_nothing_changes() {
             ),
         ),
         (
-            "the logout token's issuer is not accepted",
+            "the logout token is not a JWS naming its issuer",
             "not.a-token".to_owned(),
         ),
     ];

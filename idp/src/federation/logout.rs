@@ -27,9 +27,16 @@ pub async fn receive(
     now: i64,
 ) -> Result<LogoutEvent, LogoutFailure> {
     let token = logout_token_from_form(body)?;
-    let issuer = unverified_issuer(&token)
-        .filter(|iss| hub.issuer(iss).is_some())
-        .ok_or(LogoutTokenError::WrongIssuer)?;
+    let issuer = match unverified_issuer(&token) {
+        Some(iss) if hub.issuer(&iss).is_some() => iss,
+        Some(_) => return Err(LogoutTokenError::WrongIssuer.into()),
+        None => {
+            return Err(LogoutTokenError::Malformed(
+                "the logout token is not a JWS naming its issuer",
+            )
+            .into());
+        }
+    };
     let config = hub.issuer(&issuer).ok_or(LogoutTokenError::WrongIssuer)?;
     let policy = LogoutTokenPolicy {
         issuer: &config.issuer,
