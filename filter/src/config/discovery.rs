@@ -28,6 +28,7 @@ pub struct RawDiscovery {
     /// Default: the issuer's path followed by `/.well-known/openid-configuration`.
     #[serde(default)]
     pub path: Option<String>,
+    /// Default: the issuer's host[:port] (an OP builds its document's URLs from the Host).
     #[serde(default)]
     pub authority: Option<String>,
     #[serde(default)]
@@ -191,10 +192,16 @@ impl RawDiscovery {
         let path = self
             .path
             .unwrap_or_else(|| format!("{}{WELL_KNOWN}", issuer_url.path.trim_end_matches('/')));
+        // Default `:authority`: the issuer's host[:port], not the cluster name as for other
+        // callouts: an OP builds the URLs of its document from the Host it is asked with
+        // (node oidc-provider does), and they must land on the issuer's origin.
         let source = RawJwksSource {
             cluster: self.cluster,
             path,
-            authority: self.authority,
+            authority: Some(
+                self.authority
+                    .unwrap_or_else(|| issuer_url.origin.authority()),
+            ),
             refresh_seconds: self.refresh_seconds,
             min_early_refresh_seconds: self.min_early_refresh_seconds,
             timeout_ms: self.timeout_ms,
@@ -267,7 +274,10 @@ mod tests {
         let d = p.discovery.as_ref().unwrap();
         assert_eq!(p.jwks, None);
         assert_eq!(d.source.path, "/realms/a/.well-known/openid-configuration");
-        assert_eq!(d.source.authority, "op");
+        assert_eq!(
+            d.source.authority, "op.example",
+            "the issuer's, not the cluster's"
+        );
         assert_eq!(
             (d.source.refresh_seconds, d.source.timeout_ms),
             (300, 5_000)
