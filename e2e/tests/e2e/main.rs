@@ -31,6 +31,7 @@ mod gateway_rules;
 mod idp_cluster_gateways;
 mod idp_logout;
 mod idp_replicas;
+mod introspection;
 mod istio;
 mod jwt_authn_agreement;
 mod key_rotation;

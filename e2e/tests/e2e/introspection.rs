@@ -1,0 +1,731 @@
+//! Token introspection (RFC 7662, RFC 9701 answers) end to end: the gateway in front of a real
+//! third-party OP (node `oidc-provider`, see `e2e::oidc_provider`) and the demo resource server,
+//! on real Envoy with `--concurrency 2` (two workers: "once per Envoy" means something), for BOTH
+//! builds of the filter (`*_wasm`: `filter.wasm` on V8; `*_native`: `liboauth2_gateway.so`).
+//!
+//! 1. `opaque_tokens_*` (one Envoy, `cache_seconds` 3, `negative_cache_seconds` 3):
+//!    - 20 sequential requests with a fresh opaque token, over new connections spread over both
+//!      workers: all 200 with the answer's claims forwarded, and the OP counted exactly one
+//!      introspection (the answer is shared by the workers); a user's opaque token forwards its
+//!      `sub`;
+//!    - a garbage opaque token: 401 `invalid_token`, and asked again within
+//!      `negative_cache_seconds`: no new introspection;
+//!    - after `cache_seconds` the token is introspected once more;
+//!    - a token revoked at the OP is refused within `cache_seconds` + 1 s;
+//!    - the OP's introspection failing: a token not cached → 503 with `Retry-After: 1` (asked
+//!      again every time: a failure is not cached); a token cached before keeps working until its
+//!      cache time ends and is then refused with 503 (never a stale positive); the OP back → 200.
+//! 2. `introspect_always_with_jwts_*`: `introspect: "always"` with the OP's JWTs → 503.
+//! 3. `jwt_introspection_response_*`: RFC 9701 answers (`jwt_response: true`) → 200.
+//!
+//! The Envoy bootstrap is built here (no template file under `envoy/`); Envoy refuses an invalid
+//! one at start-up. By hand: `cargo test -p e2e --test e2e -- introspection:: --nocapture`.
+
+use e2e::client;
+use e2e::oidc_provider::{
+    GATEWAY_SECRET, OidcProvider, OpOptions, RESOURCE_ES256, RESOURCE_OPAQUE, RESOURCE_RS256,
+};
+use e2e::process::{Proc, free_port};
+use e2e::scenario_runner::{Module, native_module_dir};
+use e2e::stack::start_resource_server;
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// `cache_seconds` of the opaque-token test (short, so that its expiry can be waited for).
+const CACHE_SECONDS: u64 = 3;
+/// `negative_cache_seconds` of the opaque-token test (at most `cache_seconds`).
+const NEGATIVE_CACHE_SECONDS: u64 = 3;
+const INTROSPECTION_PATH: &str = "/token/introspection";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Wasm,
+    Native,
+}
+
+impl Kind {
+    fn module(self) -> Module {
+        match self {
+            Kind::Wasm => {
+                Module::Wasm(e2e::artifacts::filter_wasm().unwrap_or_else(|e| panic!("{e}")))
+            }
+            Kind::Native => Module::Native(native_module_dir().unwrap_or_else(|e| panic!("{e}"))),
+        }
+    }
+}
+
+/// Seconds since the epoch, with a fraction (the gateway's clock is this machine's).
+fn now_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Sleeps until the epoch time `t` (seconds) has passed.
+fn sleep_until(t: f64) {
+    let left = t - now_f64();
+    if left > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(left));
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// How the gateway's one provider (the OP) is configured.
+struct ProviderShape {
+    audiences: Vec<&'static str>,
+    /// The provider's `introspection` object.
+    introspection: Value,
+    /// Keys fetched from the OP's JWKS (needed for JWTs and RFC 9701 answers).
+    jwks: bool,
+}
+
+/// The filter's JSON configuration: the OP as its only provider.
+fn filter_config(op: &OidcProvider, shape: &ProviderShape) -> String {
+    let authority = format!("127.0.0.1:{}", op.port());
+    let mut provider = json!({
+        "name": "oidc-provider",
+        "issuer": op.issuer(),
+        "audiences": shape.audiences,
+        "algorithms": ["ES256", "RS256"],
+        "leeway_seconds": 5,
+        "introspection": shape.introspection,
+    });
+    if shape.jwks {
+        provider["jwks"] = json!({
+            "cluster": "op", "path": "/jwks", "authority": authority, "refresh_seconds": 300
+        });
+    }
+    json!({
+        "realm": "gateway",
+        "providers": [provider],
+        "rules": [
+            {"match": {"exact": "/healthz"}, "action": "bypass"},
+            {"match": {"prefix": "/api/"}}
+        ]
+    })
+    .to_string()
+}
+
+/// The `introspection` object: the OP's endpoint as the `gateway` client.
+fn introspection(op: &OidcProvider, extra: Value) -> Value {
+    let mut v = json!({
+        "cluster": "op",
+        "path": INTROSPECTION_PATH,
+        "authority": format!("127.0.0.1:{}", op.port()),
+        "timeout_ms": 2000,
+        "client_id": "gateway",
+        "client_secret": GATEWAY_SECRET,
+    });
+    if let (Some(v), Value::Object(extra)) = (v.as_object_mut(), extra) {
+        v.extend(extra);
+    }
+    v
+}
+
+fn cluster(name: &str, port: u16) -> Value {
+    json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+        }}]}]}
+    })
+}
+
+/// An Envoy bootstrap (JSON, which Envoy reads as YAML): the filter in front of the resource
+/// server, the OP as cluster `op`.
+fn bootstrap(
+    module: &Module,
+    filter: &str,
+    op_port: u16,
+    rs_port: u16,
+    listen: u16,
+    admin: u16,
+) -> Value {
+    json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "gateway",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen}},
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "gateway",
+                        "codec_type": "AUTO",
+                        "normalize_path": true,
+                        "merge_slashes": true,
+                        "route_config": {"name": "local", "virtual_hosts": [{
+                            "name": "all",
+                            "domains": ["*"],
+                            "routes": [
+                                {"match": {"prefix": "/internal/"}, "direct_response": {"status": 404}},
+                                {"match": {"prefix": "/"}, "route": {"cluster": "resource_server", "timeout": "10s"}}
+                            ]
+                        }]},
+                        "http_filters": [
+                            module.http_filter(filter),
+                            {"name": "envoy.filters.http.router", "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                            }}
+                        ]
+                    }
+                }]}]
+            }],
+            "clusters": [cluster("op", op_port), cluster("resource_server", rs_port)]
+        }
+    })
+}
+
+/// The OP, the resource server and Envoy (2 workers) with the filter, stopped when dropped.
+struct Setup {
+    kind: Kind,
+    module: Module,
+    op: OidcProvider,
+    _rs: Proc,
+    envoy: Proc,
+    listen: u16,
+    url: String,
+    admin_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn start(kind: Kind, shape: impl FnOnce(&OidcProvider) -> ProviderShape) -> Setup {
+        let started = Instant::now();
+        let module = kind.module();
+        let dir = tempfile::Builder::new()
+            .prefix("oauth2gw-introspection-")
+            .tempdir()
+            .unwrap();
+        let listen = free_port().unwrap();
+        let admin = free_port().unwrap();
+        let op = OidcProvider::start(OpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let (rs, rs_port) = start_resource_server(dir.path(), "resource-server", 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shape = shape(&op);
+        let filter = filter_config(&op, &shape);
+        let config = dir.path().join("envoy.yaml");
+        let text = serde_json::to_string_pretty(&bootstrap(
+            &module,
+            &filter,
+            op.port(),
+            rs_port,
+            listen,
+            admin,
+        ))
+        .unwrap();
+        std::fs::write(&config, text).unwrap();
+        let mut cmd = Command::new(e2e::artifacts::envoy_bin().unwrap_or_else(|e| panic!("{e}")));
+        cmd.arg("-c").arg(&config).args([
+            "--use-dynamic-base-id",
+            "--concurrency",
+            "2",
+            "-l",
+            "info",
+        ]);
+        module.prepare(&mut cmd);
+        let envoy = Proc::start("envoy", cmd, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let mut setup = Setup {
+            kind,
+            module,
+            op,
+            _rs: rs,
+            envoy,
+            listen,
+            url: format!("http://127.0.0.1:{listen}"),
+            admin_url: format!("http://127.0.0.1:{admin}"),
+            _dir: dir,
+        };
+        setup.wait_ready(shape.jwks);
+        println!(
+            "[{:?}] OP {}, Envoy {} ready in {:?}",
+            setup.kind,
+            setup.op.issuer(),
+            setup.url,
+            started.elapsed()
+        );
+        setup
+    }
+
+    /// Envoy answers with the gateway's challenge (the filter is configured) and, with `jwks`,
+    /// the filter has fetched the OP's keys.
+    fn wait_ready(&mut self, jwks: bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(
+                self.envoy.is_running(),
+                "envoy exited; log:\n{}",
+                self.envoy.log_tail()
+            );
+            let challenged = client::get(&format!("{}/api/hello", self.url), &[]).is_ok_and(|r| {
+                r.status == 401
+                    && r.header("www-authenticate")
+                        .is_some_and(|c| c.starts_with("Bearer"))
+            });
+            if challenged && (!jwks || self.counter("jwks_fetch_ok") >= 1) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{:?}] envoy not ready within 60 s; log:\n{}",
+                self.kind,
+                self.envoy.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// An Envoy stat by its full name (0 when absent).
+    fn stat(&self, full: &str) -> u64 {
+        let url = format!(
+            "{}/stats?filter=^{}$",
+            self.admin_url,
+            full.replace('.', "\\.")
+        );
+        let Ok(res) = client::get(&url, &[]) else {
+            return 0;
+        };
+        res.body
+            .lines()
+            .find_map(|line| {
+                let (k, v) = line.split_once(": ")?;
+                (k.trim() == full).then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0)
+    }
+
+    /// The filter's counter `oauth2gw.NAME` (0 when absent).
+    fn counter(&self, name: &str) -> u64 {
+        self.stat(&format!("{}oauth2gw.{name}", self.module.stats_prefix()))
+    }
+
+    /// Connections each of Envoy's two workers accepted on the gateway listener.
+    fn worker_connections(&self) -> [u64; 2] {
+        [0, 1].map(|w| {
+            self.stat(&format!(
+                "listener.127.0.0.1_{}.worker_{w}.downstream_cx_total",
+                self.listen
+            ))
+        })
+    }
+
+    /// `GET /api/hello` with `token` as a Bearer token, on a new connection.
+    fn hello(&self, token: &str) -> client::Response {
+        let auth = format!("Bearer {token}");
+        client::get(
+            &format!("{}/api/hello", self.url),
+            &[("authorization", auth.as_str())],
+        )
+        .unwrap_or_else(|e| panic!("[{:?}] GET /api/hello: {e}", self.kind))
+    }
+
+    /// Introspection requests the OP received so far.
+    fn introspections(&self) -> u64 {
+        self.op.counters().unwrap_or_else(|e| panic!("{e}")).0
+    }
+
+    fn opaque_token(&self) -> String {
+        let token = self
+            .op
+            .client_credentials(RESOURCE_OPAQUE)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!token.contains('.'), "not an opaque token: {token}");
+        token
+    }
+}
+
+/// A 200 from the resource server for the OP's `service` client (claims forwarded by the filter).
+fn assert_service_allowed(s: &Setup, res: &client::Response, what: &str) {
+    assert_eq!(
+        res.status, 200,
+        "[{:?}] {what}: {} {:?} {}",
+        s.kind, res.status, res.headers, res.body
+    );
+    let body = res.json().unwrap();
+    assert_eq!(
+        body["client_id"], "service",
+        "[{:?}] {what}: {body}",
+        s.kind
+    );
+    assert_eq!(body["scope"], "api", "[{:?}] {what}: {body}", s.kind);
+    assert_eq!(
+        body["issuer"],
+        s.op.issuer(),
+        "[{:?}] {what}: {body}",
+        s.kind
+    );
+}
+
+/// A 401 `invalid_token` answered by the gateway.
+fn assert_invalid_token(res: &client::Response, what: &str) {
+    assert_eq!(
+        res.status, 401,
+        "{what}: {} {:?} {}",
+        res.status, res.headers, res.body
+    );
+    let challenge = res.header("www-authenticate").unwrap_or("");
+    assert!(
+        challenge.starts_with("Bearer") && challenge.contains("invalid_token"),
+        "{what}: challenge {challenge:?}"
+    );
+}
+
+/// A 503 of the gateway that cannot judge the token now: `Retry-After: 1`.
+fn assert_unavailable(res: &client::Response, what: &str) {
+    assert_eq!(
+        res.status, 503,
+        "{what}: {} {:?} {}",
+        res.status, res.headers, res.body
+    );
+    assert_eq!(
+        res.header("retry-after"),
+        Some("1"),
+        "{what}: {:?}",
+        res.headers
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Opaque tokens: cached once per Envoy, inactive, expiry of the cache, revocation, OP failing
+
+fn opaque_tokens(kind: Kind) {
+    let _slot = crate::slot();
+    let s = Setup::start(kind, |op| ProviderShape {
+        audiences: vec![RESOURCE_OPAQUE],
+        introspection: introspection(
+            op,
+            json!({
+                "introspect": "opaque",
+                "cache_seconds": CACHE_SECONDS,
+                "negative_cache_seconds": NEGATIVE_CACHE_SECONDS,
+            }),
+        ),
+        // an opaque-only provider needs no keys
+        jwks: false,
+    });
+    let cache = CACHE_SECONDS as f64;
+
+    // -- once per Envoy per TTL: 20 sequential requests, each on a new connection
+    let token = s.opaque_token();
+    let before = s.introspections();
+    let workers_before = s.worker_connections();
+    let t0 = now_f64();
+    for i in 0..20 {
+        assert_service_allowed(&s, &s.hello(&token), &format!("opaque token, request #{i}"));
+    }
+    let t1 = now_f64();
+    let workers_after = s.worker_connections();
+    let calls = s.introspections() - before;
+    println!(
+        "[{kind:?}] 20 requests in {:.0} ms, {calls} introspection(s), connections per worker {:?} -> {:?}",
+        (t1 - t0) * 1000.0,
+        workers_before,
+        workers_after
+    );
+    // The answer lives until floor(now) + cache_seconds: at least cache_seconds - 1 s.
+    assert!(
+        t1 - t0 < cache - 1.0,
+        "[{kind:?}] 20 requests took {:.1} s: too slow to count calls within one cache time",
+        t1 - t0
+    );
+    assert_eq!(
+        calls, 1,
+        "[{kind:?}] the OP must be asked once per Envoy for 20 requests within the cache time"
+    );
+    assert_eq!(s.counter("introspection_call_ok"), 1);
+    assert!(
+        (0..2).all(|w| workers_after[w] > workers_before[w]),
+        "[{kind:?}] both workers must have served some of the 20 connections (the answer shared \
+         by the workers): {workers_before:?} -> {workers_after:?}"
+    );
+    // Upper bound of when that answer dies (Envoy's clock read after t0, before t1).
+    let first_dies_by = t1 + cache;
+
+    // -- a user's opaque token: its subject reaches the resource server
+    let user =
+        s.op.login("alice", RESOURCE_OPAQUE)
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!user.access_token.contains('.'), "{}", user.access_token);
+    let res = s.hello(&user.access_token);
+    assert_eq!(res.status, 200, "[{kind:?}] user token: {}", res.body);
+    let body = res.json().unwrap();
+    assert_eq!(body["sub"], "alice", "[{kind:?}] {body}");
+    assert_eq!(body["client_id"], "webapp", "[{kind:?}] {body}");
+    assert_eq!(body["issuer"], s.op.issuer(), "[{kind:?}] {body}");
+
+    // -- inactive: 401 invalid_token, kept for negative_cache_seconds
+    let garbage = unique("garbage-opaque-token");
+    let before = s.introspections();
+    let inactive_before = s.counter("denied.inactive");
+    assert_invalid_token(&s.hello(&garbage), "garbage token");
+    assert_eq!(
+        s.introspections(),
+        before + 1,
+        "[{kind:?}] garbage: one introspection"
+    );
+    for i in 0..4 {
+        assert_invalid_token(&s.hello(&garbage), &format!("garbage token again #{i}"));
+    }
+    assert_eq!(
+        s.introspections(),
+        before + 1,
+        "[{kind:?}] an inactive answer is kept for negative_cache_seconds: no new call"
+    );
+    assert_eq!(s.counter("denied.inactive"), inactive_before + 5);
+
+    // -- after cache_seconds: asked again, once
+    sleep_until(first_dies_by + 0.05);
+    let before = s.introspections();
+    assert_service_allowed(&s, &s.hello(&token), "after cache_seconds");
+    assert_eq!(
+        s.introspections(),
+        before + 1,
+        "[{kind:?}] after cache_seconds the token is introspected again"
+    );
+    for i in 0..5 {
+        assert_service_allowed(&s, &s.hello(&token), &format!("cached again #{i}"));
+    }
+    assert_eq!(s.introspections(), before + 1, "[{kind:?}] cached again");
+
+    // -- revoked at the OP: refused within cache_seconds + 1 s
+    let revoked = s.opaque_token();
+    let cached_at = now_f64();
+    assert_service_allowed(&s, &s.hello(&revoked), "before revocation");
+    s.op.revoke(&revoked, Some("access_token"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let revoked_at = now_f64();
+    let refused_at = loop {
+        let sent = now_f64();
+        let res = s.hello(&revoked);
+        if res.status == 401 {
+            assert_invalid_token(&res, "revoked token");
+            break sent;
+        }
+        assert_service_allowed(&s, &res, "revoked token, still cached");
+        assert!(
+            sent < cached_at + cache + 1.0,
+            "[{kind:?}] a token revoked at the OP still accepted {:.1} s after it was cached \
+             (cache_seconds {CACHE_SECONDS})",
+            sent - cached_at
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    println!(
+        "[{kind:?}] revoked token refused {:.2} s after the revocation ({:.2} s after it was cached)",
+        refused_at - revoked_at,
+        refused_at - cached_at
+    );
+    for i in 0..4 {
+        assert_invalid_token(&s.hello(&revoked), &format!("revoked token again #{i}"));
+    }
+
+    // -- the OP's introspection failing
+    let cached = s.opaque_token();
+    let cached_from = now_f64();
+    assert_service_allowed(&s, &s.hello(&cached), "cached before the failure");
+    let cached_until = now_f64() + cache;
+    s.op.set_introspection_failing(true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fresh = s.opaque_token();
+    let before = s.introspections();
+    let unavailable_before = s.counter("denied.introspection_unavailable");
+    let failed_before = s.counter("introspection_call_failed");
+    assert_unavailable(&s.hello(&fresh), "a token never cached, OP failing");
+    assert_unavailable(&s.hello(&fresh), "again, OP failing");
+    assert_eq!(
+        s.introspections(),
+        before + 2,
+        "[{kind:?}] a failed introspection is not cached: asked again"
+    );
+    assert_eq!(
+        s.counter("denied.introspection_unavailable"),
+        unavailable_before + 2
+    );
+    assert_eq!(s.counter("introspection_call_failed"), failed_before + 2);
+    // the token cached before: 200 within its cache time (at least cache_seconds - 1 s), then 503
+    let mut last_200 = None;
+    let mut first_503 = None;
+    loop {
+        let sent = now_f64();
+        if sent > cached_until + 0.5 {
+            break;
+        }
+        let res = s.hello(&cached);
+        if res.status == 200 {
+            assert!(
+                first_503.is_none(),
+                "[{kind:?}] the cached token accepted again after a 503"
+            );
+            assert!(
+                sent < cached_until,
+                "[{kind:?}] a stale positive: accepted {:.2} s after its answer died",
+                sent - cached_until
+            );
+            last_200 = Some(sent);
+        } else {
+            assert_unavailable(&res, "the cached token after its cache time, OP failing");
+            // the answer lived until floor(now) + cache_seconds > cached_from + cache_seconds - 1
+            let got = now_f64();
+            assert!(
+                got >= cached_from + cache - 1.0,
+                "[{kind:?}] the cached token refused {:.2} s after it was cached, before its \
+                 cache time ended",
+                sent - cached_from
+            );
+            first_503.get_or_insert(sent);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let last_200 = last_200.expect("the cached token was never accepted while the OP failed");
+    let first_503 = first_503.expect("the cached token never refused after its cache time");
+    println!(
+        "[{kind:?}] OP failing: cached token accepted until +{:.2} s, 503 from +{:.2} s (cache_seconds {CACHE_SECONDS})",
+        last_200 - cached_from,
+        first_503 - cached_from
+    );
+    assert_unavailable(&s.hello(&cached), "the cached token, OP still failing");
+
+    // -- the OP back: both tokens accepted
+    s.op.set_introspection_failing(false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_service_allowed(&s, &s.hello(&fresh), "OP back, the token never cached");
+    assert_service_allowed(&s, &s.hello(&cached), "OP back, the token cached before");
+}
+
+#[test]
+fn opaque_tokens_wasm() {
+    opaque_tokens(Kind::Wasm);
+}
+
+#[test]
+fn opaque_tokens_native() {
+    opaque_tokens(Kind::Native);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. introspect: "always" with an OP that does not introspect its JWTs
+
+/// `introspect: "always"` is for IDPs that introspect their own JWT access tokens (to see a
+/// revocation at once). oidc-provider refuses to (400 `unsupported_token_type`, "Structured JWT
+/// Tokens cannot be introspected"), so the gateway never gets a usable answer for a JWT that its
+/// local checks accept: 503 with `Retry-After`, never a 200 on the local checks alone. Configure
+/// this mode only in front of an IDP that introspects its JWTs.
+fn introspect_always_with_jwts(kind: Kind) {
+    let _slot = crate::slot();
+    let s = Setup::start(kind, |op| ProviderShape {
+        audiences: vec![RESOURCE_ES256, RESOURCE_RS256],
+        introspection: introspection(op, json!({"introspect": "always", "cache_seconds": 30})),
+        jwks: true,
+    });
+    for resource in [RESOURCE_ES256, RESOURCE_RS256] {
+        let jwt =
+            s.op.client_credentials(resource)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(jwt.split('.').count(), 3, "not a JWT: {jwt}");
+        let refusal =
+            s.op.introspect(&jwt)
+                .expect_err("the OP introspected a JWT");
+        assert!(
+            refusal.contains("400") && refusal.contains("unsupported_token_type"),
+            "the OP's answer to the introspection of a JWT: {refusal}"
+        );
+        let before = s.introspections();
+        let unavailable_before = s.counter("denied.introspection_unavailable");
+        for i in 0..3 {
+            assert_unavailable(&s.hello(&jwt), &format!("[{kind:?}] {resource} JWT #{i}"));
+        }
+        assert_eq!(
+            s.introspections(),
+            before + 3,
+            "[{kind:?}] {resource}: every request asks (a refusal is not cached)"
+        );
+        assert_eq!(
+            s.counter("denied.introspection_unavailable"),
+            unavailable_before + 3
+        );
+    }
+    assert_eq!(s.counter("allowed"), 0);
+    // a tampered JWT is refused by the local checks before any introspection
+    let jwt =
+        s.op.client_credentials(RESOURCE_ES256)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let before = s.introspections();
+    let tampered = format!("{}AAAA", jwt);
+    let res = s.hello(&tampered);
+    assert_invalid_token(&res, "tampered JWT");
+    assert_eq!(
+        s.introspections(),
+        before,
+        "[{kind:?}] a JWT refused locally is not introspected"
+    );
+}
+
+#[test]
+fn introspect_always_with_jwts_wasm() {
+    introspect_always_with_jwts(Kind::Wasm);
+}
+
+#[test]
+fn introspect_always_with_jwts_native() {
+    introspect_always_with_jwts(Kind::Native);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. RFC 9701: JWT introspection answers, verified with the OP's keys
+
+fn jwt_introspection_response(kind: Kind) {
+    let _slot = crate::slot();
+    let s = Setup::start(kind, |op| ProviderShape {
+        audiences: vec![RESOURCE_OPAQUE],
+        introspection: introspection(op, json!({"jwt_response": true, "cache_seconds": 30})),
+        // the answers are signed with the OP's keys
+        jwks: true,
+    });
+    let token = s.opaque_token();
+    // what the OP answers the gateway's client (RS256, typ token-introspection+jwt, aud gateway)
+    let answer =
+        s.op.introspect_jwt(&token)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let (header, claims) = e2e::oidc_provider::decode_jwt(&answer).unwrap();
+    assert_eq!(header["typ"], "token-introspection+jwt", "{header}");
+    assert_eq!(claims["aud"], "gateway", "{claims}");
+    assert_eq!(claims["token_introspection"]["active"], true, "{claims}");
+
+    let before = s.introspections();
+    for i in 0..5 {
+        assert_service_allowed(&s, &s.hello(&token), &format!("RFC 9701 answer #{i}"));
+    }
+    assert_eq!(
+        s.introspections(),
+        before + 1,
+        "[{kind:?}] one introspection (a JWT answer) for 5 requests"
+    );
+    assert_eq!(s.counter("introspection_call_ok"), 1);
+
+    let garbage = unique("garbage-opaque-token");
+    assert_invalid_token(&s.hello(&garbage), "garbage token, RFC 9701 answer");
+    assert_eq!(s.introspections(), before + 2);
+    assert_eq!(s.counter("denied.inactive"), 1);
+}
+
+#[test]
+fn jwt_introspection_response_wasm() {
+    jwt_introspection_response(Kind::Wasm);
+}
+
+#[test]
+fn jwt_introspection_response_native() {
+    jwt_introspection_response(Kind::Native);
+}
