@@ -1,5 +1,6 @@
 //! The hub on PostgreSQL, two replicas on one database: a logout token posted to one replica is
-//! on the other's feed (and wakes its long poll), and replayed to the other it is refused.
+//! on the other's feed (and wakes its long poll), and replayed to the other it is refused; a
+//! database outage is a 503 that stores nothing.
 
 use super::*;
 
@@ -60,4 +61,51 @@ async fn on_postgresql_replicas_share_cutoffs_and_the_replay_store() {
     );
     let all = feed(&a, None).await["revoked"].clone();
     assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+}
+
+/// A database outage: a logout token and a cut-off report are answered 503 with `Retry-After`
+/// (the provider retries), nothing is half-stored (the token's `jti` was not burned), and once
+/// the database is back the same token is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_is_a_503_and_the_retry_is_accepted() {
+    let Some(_) = pg_cluster::cluster() else {
+        return;
+    };
+    // a cluster of its own: this test stops it
+    let mut cluster = test_support::postgres::PostgresCluster::start().unwrap();
+    let url = cluster.create_database("outage").unwrap();
+    let op = Op::start(None).await;
+    let app = idp::app(common::state_on_url(&url, &hub_config(&op, &jwks_uri(&op))).await);
+    // The keys are fetched before the outage (the first token).
+    let first = op.es256(&op.claims(json!({"sid": "before"})));
+    assert_eq!(post_logout(&app, &first).await.status, StatusCode::OK);
+
+    tokio::task::block_in_place(|| cluster.stop());
+    let token = op.es256(&op.claims(json!({"sid": "during"})));
+    let r = post_logout(&app, &token).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.json);
+    assert_eq!(r.json["error"], "temporarily_unavailable");
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    let report = json!({"iss": op.issuer, "sid": "reported", "cutoff": now()}).to_string();
+    let r = send(&app, super::report(GATEWAY_A, &report)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.json);
+
+    tokio::task::block_in_place(|| cluster.restart()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = post_logout(&app, &token).await;
+        if r.status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.json);
+        assert!(std::time::Instant::now() < deadline, "no recovery");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let sids: Vec<Value> = feed(&app, None).await["revoked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sid"].clone())
+        .collect();
+    assert_eq!(sids, [json!("before"), json!("during")]);
 }
