@@ -7,6 +7,7 @@
 pub mod artifacts;
 pub mod client;
 pub mod envoy;
+pub mod federation;
 pub mod load;
 pub mod oidc_provider;
 pub mod process;

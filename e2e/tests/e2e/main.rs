@@ -27,6 +27,7 @@ mod browser;
 mod discovery;
 mod envoy_configs;
 mod faults;
+mod federation;
 mod gateway_rules;
 mod idp_cluster_gateways;
 mod idp_logout;
