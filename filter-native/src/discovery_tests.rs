@@ -170,3 +170,27 @@ fn a_jwks_uri_on_a_foreign_origin_is_never_called() {
     assert_eq!(next, ["keys /jwks"]);
     assert_eq!(s.authority_of_last(), "keys.test");
 }
+
+#[test]
+fn an_unknown_kid_refetches_the_document_then_the_keys_throttled() {
+    let mut s = discovery_setup(); // min_early_refresh_seconds: 10 (the default)
+    s.answer_document(T0, 200, &document(json!({})));
+    let jwks = s.jwks.clone();
+    s.answer_last(T0 + 10, 200, &jwks);
+    let unknown = s.token("k2", "j-2");
+    assert_eq!(
+        s.request("GET", "/api", &unknown, T0 + 1_000)
+            .reply
+            .unwrap()
+            .0,
+        401
+    );
+    // Within min_early_refresh_seconds of the fetch: nothing.
+    let calls = s.main.calls.len();
+    s.bg.tick(&s.gw, &mut s.main, T0 + 1_100);
+    assert_eq!(s.main.calls.len(), calls);
+    // After it, the next unknown kid asks for the document (and then the keys) at once.
+    s.request("GET", "/api", &unknown, T0 + 11_000);
+    let next = s.answer_document(T0 + 11_100, 200, &document(json!({})));
+    assert_eq!(next, ["op /certs?v=1"]);
+}

@@ -192,3 +192,32 @@ fn a_jwks_uri_on_a_foreign_origin_is_refused_and_a_listed_one_is_used() {
     let outcome = envoy.request(Request::get("/api").bearer(&fresh)).unwrap();
     assert_eq!(outcome.status(), Some(200), "{outcome:#?}");
 }
+
+#[test]
+fn an_unknown_kid_refetches_the_document_then_the_keys() {
+    let issuer = Issuer::es256(7, "k1");
+    let mut envoy = envoy(2);
+    envoy.advance(Duration::from_secs(1)).unwrap();
+    answer_document(&mut envoy, document(json!({})));
+    envoy.advance(Duration::from_millis(300)).unwrap();
+    let jwks = envoy.pending_http_calls()[0].id;
+    envoy
+        .respond(jwks, Response::json(200, issuer.jwks().to_string()))
+        .unwrap();
+    // A token signed by a key the gateway does not know, after min_early_refresh_seconds (10).
+    envoy.advance(Duration::from_secs(11)).unwrap();
+    let rotated = Issuer::es256(8, "k2");
+    let outcome = envoy
+        .request(Request::get("/api").bearer(&token(&rotated, &envoy)))
+        .unwrap();
+    assert_eq!(outcome.status(), Some(401), "{outcome:#?}");
+    envoy.advance(Duration::from_millis(300)).unwrap();
+    answer_document(&mut envoy, document(json!({})));
+    envoy.advance(Duration::from_millis(300)).unwrap();
+    let calls = envoy.pending_http_calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(
+        calls[0].path(),
+        Some("/realms/demo/protocol/openid-connect/certs?v=1")
+    );
+}

@@ -265,12 +265,20 @@ impl Worker {
 
 impl Worker {
     /// Provider `provider`'s endpoints from its discovery document, as last accepted by any
-    /// thread of this Envoy (all `None` before that, or without discovery). Re-resolved here only
-    /// when the shared document changed (see [`Worker::sync_discovery`]).
+    /// thread of this Envoy (all `None` before that, or without discovery). This VM's copy is
+    /// refreshed on every tick ([`Worker::sync_discovery`], re-resolved only when the shared
+    /// document changed); shared data is read here only while this VM has seen no document.
     // Read by logout and introspection (being wired by their owners).
     #[allow(dead_code)]
     pub fn discovered(&self, provider: usize) -> DiscoveredEndpoints {
-        self.sync_discovery_of(provider);
+        let seen = self
+            .discovered
+            .borrow()
+            .get(provider)
+            .is_some_and(|(version, _)| *version > 0);
+        if !seen {
+            self.sync_discovery_of(provider);
+        }
         self.discovered
             .borrow()
             .get(provider)
