@@ -204,7 +204,7 @@ impl ScenarioEnvoy {
 fn send(
     url: &str,
     spec: &RequestSpec,
-    headers: &[(String, String)],
+    (headers, body): (&[(String, String)], Option<String>),
     tag: &str,
 ) -> client::Response {
     let agent = ureq::Agent::config_builder()
@@ -224,9 +224,9 @@ fn send(
     for (k, v) in headers {
         builder = builder.header(k.as_str(), v.as_str());
     }
-    let result = match &spec.body {
+    let result = match body {
         Some(body) => builder
-            .body(body.clone().into_bytes())
+            .body(body.into_bytes())
             .map_err(|e| e.to_string())
             .and_then(|r| client::collect(agent.run(r))),
         None => builder
@@ -279,7 +279,8 @@ impl Run<'_> {
             headers.extend(proofs.into_iter().map(|p| ("dpop".to_owned(), p)));
             self.requests += 1;
             let tag = self.requests.to_string();
-            let res = send(&self.envoy.url, request, &headers, &tag);
+            let body = self.scenario.body(&self.keys, request, now)?;
+            let res = send(&self.envoy.url, request, (&headers, body), &tag);
             let upstream_headers = self.upstreams.forwarded(&tag);
             let observed = Observed {
                 status: (res.status != 0).then_some(res.status),

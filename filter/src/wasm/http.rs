@@ -96,9 +96,15 @@ impl Http {
 
     fn answer_backchannel(&mut self, worker: &Worker, step: backchannel::Step) -> Action {
         match step {
+            // Envoy hands a proxy-wasm filter the body only once its headers went on (a paused
+            // headers callback stops the body too: proxy-wasm-cpp-host turns it into
+            // StopAllIterationAndWatermark). So the headers continue, the body is held until
+            // it is complete, and the filter answers: the route's upstream may see the headers
+            // start, never the body (its request is reset by the answer). The native module
+            // holds the headers (see the README).
             backchannel::Step::Collect => {
                 self.backchannel = true;
-                Action::Pause
+                Action::Continue
             }
             backchannel::Step::Answer(answer) => {
                 self.backchannel = false;
@@ -355,7 +361,11 @@ impl HttpContext for Http {
             && let Some(worker) = self.worker.clone()
         {
             let step = backchannel::on_body(&worker, body_size, end_of_stream, host::now_ms());
-            return self.answer_backchannel(&worker, step);
+            return match step {
+                // Held (buffered) until the body is complete.
+                backchannel::Step::Collect => Action::Pause,
+                step => self.answer_backchannel(&worker, step),
+            };
         }
         // While a logout runs the request must not continue upstream (nor be buffered forever:
         // the logout answers with a local reply, which ends the stream).

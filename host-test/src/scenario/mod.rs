@@ -185,6 +185,10 @@ pub struct RequestSpec {
     pub dpop: Vec<ProofSpec>,
     #[serde(default)]
     pub body: Option<String>,
+    /// A back-channel logout token made when the request is sent: the body becomes the form
+    /// `logout_token=<token>` (instead of `body`).
+    #[serde(default)]
+    pub logout_token: Option<TokenSpec>,
 }
 
 /// A DPoP proof built at request time: `{"typ": "dpop+jwt", "alg", "jwk"}` of `key`, claims
@@ -281,6 +285,22 @@ impl Scenario {
     /// claims with the token's overrides, signed by its key).
     pub fn token(&self, keys: &SigningKeys, spec: &TokenSpec, now: u64) -> Result<String, String> {
         keys.token(spec, &self.claims, now)
+    }
+
+    /// The body `request` sends at `now`: its `logout_token` as a form, else its `body`.
+    pub fn body(
+        &self,
+        keys: &SigningKeys,
+        request: &RequestSpec,
+        now: u64,
+    ) -> Result<Option<String>, String> {
+        match &request.logout_token {
+            Some(spec) => Ok(Some(format!(
+                "logout_token={}",
+                keys.token(spec, &self.claims, now)?
+            ))),
+            None => Ok(request.body.clone()),
+        }
     }
 
     /// The `dpop` header values of `request` at `now`: `token` is the request's token text,

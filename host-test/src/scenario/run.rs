@@ -231,8 +231,8 @@ impl Runner<'_> {
         {
             request = request.header("dpop", proof);
         }
-        if let Some(body) = &spec.body {
-            request = request.body(body.clone());
+        if let Some(body) = self.scenario.body(&self.keys, spec, now)? {
+            request = request.body(body);
         }
         let workers = self.envoy.workers().max(1);
         let worker = self.next_worker % workers;
