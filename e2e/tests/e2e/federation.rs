@@ -251,6 +251,15 @@ fn print_figures(what: &str, samples: &[Duration]) {
             ""
         }
     );
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    println!(
+        "  each (ms, sorted): {:?}",
+        sorted
+            .iter()
+            .map(|d| ms(*d).round() as u64)
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
