@@ -307,8 +307,9 @@ fn validated(
     budget: &mut VerificationBudget,
 ) -> Result<(LogoutEvent, String, usize), ReceiverAnswer> {
     let token = logout_token_from_form(body).map_err(ReceiverAnswer::refused)?;
-    let issuer =
-        unverified_issuer(&token).ok_or(ReceiverAnswer::refused(LogoutTokenError::WrongIssuer))?;
+    let issuer = unverified_issuer(&token).ok_or(ReceiverAnswer::refused(
+        LogoutTokenError::Malformed("not a compact JWS naming its issuer"),
+    ))?;
     let (index, provider) = config
         .providers
         .iter()

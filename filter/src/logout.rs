@@ -149,7 +149,7 @@ pub struct LogoutMachine {
     already_revoked: bool,
 }
 
-const NOT_REVOCABLE: &str = "logout successful: the identity provider does not revoke these tokens (unsupported_token_type), so this gateway refuses them from now on (a cut-off of the session)";
+const NOT_REVOCABLE: &str = "logout successful: the identity provider does not revoke these tokens (unsupported_token_type), so this gateway refuses them from now on (a cut-off of the session, or of the subject for a token that names no session)";
 
 /// What the token being logged out says about itself.
 #[derive(Debug, Clone, Copy)]
