@@ -29,7 +29,12 @@ use e2e::process::{Proc, free_port};
 use e2e::scenario_runner::{Module, native_module_dir};
 use e2e::stack::start_resource_server;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// `cache_seconds` of the opaque-token test (short, so that its expiry can be waited for).
@@ -88,12 +93,12 @@ struct ProviderShape {
     jwks: bool,
 }
 
-/// The filter's JSON configuration: the OP as its only provider.
-fn filter_config(op: &OidcProvider, shape: &ProviderShape) -> String {
-    let authority = format!("127.0.0.1:{}", op.port());
+/// The filter's JSON configuration: the OP (`issuer`, on `op_port`) as its only provider.
+fn filter_config(issuer: &str, op_port: u16, shape: &ProviderShape) -> String {
+    let authority = format!("127.0.0.1:{op_port}");
     let mut provider = json!({
         "name": "oidc-provider",
-        "issuer": op.issuer(),
+        "issuer": issuer,
         "audiences": shape.audiences,
         "algorithms": ["ES256", "RS256"],
         "leeway_seconds": 5,
@@ -115,12 +120,12 @@ fn filter_config(op: &OidcProvider, shape: &ProviderShape) -> String {
     .to_string()
 }
 
-/// The `introspection` object: the OP's endpoint as the `gateway` client.
-fn introspection(op: &OidcProvider, extra: Value) -> Value {
+/// The `introspection` object: the endpoint of the OP on `op_port` as the `gateway` client.
+fn introspection(op_port: u16, extra: Value) -> Value {
     let mut v = json!({
         "cluster": "op",
         "path": INTROSPECTION_PATH,
-        "authority": format!("127.0.0.1:{}", op.port()),
+        "authority": format!("127.0.0.1:{op_port}"),
         "timeout_ms": 2000,
         "client_id": "gateway",
         "client_secret": GATEWAY_SECRET,
@@ -192,7 +197,10 @@ fn bootstrap(
 struct Setup {
     kind: Kind,
     module: Module,
-    op: OidcProvider,
+    /// The OP (`None` once stopped by the test).
+    op_proc: Option<OidcProvider>,
+    /// The provider's issuer.
+    issuer: String,
     _rs: Proc,
     envoy: Proc,
     listen: u16,
@@ -202,7 +210,22 @@ struct Setup {
 }
 
 impl Setup {
+    /// node oidc-provider as the OP.
     fn start(kind: Kind, shape: impl FnOnce(&OidcProvider) -> ProviderShape) -> Setup {
+        let op = OidcProvider::start(OpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let shape = shape(&op);
+        let (issuer, port) = (op.issuer().to_owned(), op.port());
+        Self::launch(kind, Some(op), &issuer, port, &shape)
+    }
+
+    /// Envoy in front of the resource server, with the OP `issuer` listening on `op_port`.
+    fn launch(
+        kind: Kind,
+        op: Option<OidcProvider>,
+        issuer: &str,
+        op_port: u16,
+        shape: &ProviderShape,
+    ) -> Setup {
         let started = Instant::now();
         let module = kind.module();
         let dir = tempfile::Builder::new()
@@ -211,19 +234,12 @@ impl Setup {
             .unwrap();
         let listen = free_port().unwrap();
         let admin = free_port().unwrap();
-        let op = OidcProvider::start(OpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         let (rs, rs_port) = start_resource_server(dir.path(), "resource-server", 0)
             .unwrap_or_else(|e| panic!("{e}"));
-        let shape = shape(&op);
-        let filter = filter_config(&op, &shape);
+        let filter = filter_config(issuer, op_port, shape);
         let config = dir.path().join("envoy.yaml");
         let text = serde_json::to_string_pretty(&bootstrap(
-            &module,
-            &filter,
-            op.port(),
-            rs_port,
-            listen,
-            admin,
+            &module, &filter, op_port, rs_port, listen, admin,
         ))
         .unwrap();
         std::fs::write(&config, text).unwrap();
@@ -240,7 +256,8 @@ impl Setup {
         let mut setup = Setup {
             kind,
             module,
-            op,
+            op_proc: op,
+            issuer: issuer.to_owned(),
             _rs: rs,
             envoy,
             listen,
@@ -250,9 +267,8 @@ impl Setup {
         };
         setup.wait_ready(shape.jwks);
         println!(
-            "[{:?}] OP {}, Envoy {} ready in {:?}",
+            "[{:?}] OP {issuer}, Envoy {} ready in {:?}",
             setup.kind,
-            setup.op.issuer(),
             setup.url,
             started.elapsed()
         );
@@ -285,6 +301,11 @@ impl Setup {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The OP (panics once it was stopped).
+    fn op(&self) -> &OidcProvider {
+        self.op_proc.as_ref().expect("the OP was stopped")
     }
 
     /// An Envoy stat by its full name (0 when absent).
@@ -333,12 +354,12 @@ impl Setup {
 
     /// Introspection requests the OP received so far.
     fn introspections(&self) -> u64 {
-        self.op.counters().unwrap_or_else(|e| panic!("{e}")).0
+        self.op().counters().unwrap_or_else(|e| panic!("{e}")).0
     }
 
     fn opaque_token(&self) -> String {
         let token = self
-            .op
+            .op()
             .client_credentials(RESOURCE_OPAQUE)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!token.contains('.'), "not an opaque token: {token}");
@@ -360,12 +381,7 @@ fn assert_service_allowed(s: &Setup, res: &client::Response, what: &str) {
         s.kind
     );
     assert_eq!(body["scope"], "api", "[{:?}] {what}: {body}", s.kind);
-    assert_eq!(
-        body["issuer"],
-        s.op.issuer(),
-        "[{:?}] {what}: {body}",
-        s.kind
-    );
+    assert_eq!(body["issuer"], s.issuer, "[{:?}] {what}: {body}", s.kind);
 }
 
 /// A 401 `invalid_token` answered by the gateway.
@@ -402,10 +418,10 @@ fn assert_unavailable(res: &client::Response, what: &str) {
 
 fn opaque_tokens(kind: Kind) {
     let _slot = crate::slot();
-    let s = Setup::start(kind, |op| ProviderShape {
+    let mut s = Setup::start(kind, |op| ProviderShape {
         audiences: vec![RESOURCE_OPAQUE],
         introspection: introspection(
-            op,
+            op.port(),
             json!({
                 "introspect": "opaque",
                 "cache_seconds": CACHE_SECONDS,
@@ -454,16 +470,17 @@ fn opaque_tokens(kind: Kind) {
     let first_dies_by = t1 + cache;
 
     // -- a user's opaque token: its subject reaches the resource server
-    let user =
-        s.op.login("alice", RESOURCE_OPAQUE)
-            .unwrap_or_else(|e| panic!("{e}"));
+    let user = s
+        .op()
+        .login("alice", RESOURCE_OPAQUE)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(!user.access_token.contains('.'), "{}", user.access_token);
     let res = s.hello(&user.access_token);
     assert_eq!(res.status, 200, "[{kind:?}] user token: {}", res.body);
     let body = res.json().unwrap();
     assert_eq!(body["sub"], "alice", "[{kind:?}] {body}");
     assert_eq!(body["client_id"], "webapp", "[{kind:?}] {body}");
-    assert_eq!(body["issuer"], s.op.issuer(), "[{kind:?}] {body}");
+    assert_eq!(body["issuer"], s.op().issuer(), "[{kind:?}] {body}");
 
     // -- inactive: 401 invalid_token, kept for negative_cache_seconds
     let garbage = unique("garbage-opaque-token");
@@ -503,7 +520,8 @@ fn opaque_tokens(kind: Kind) {
     let revoked = s.opaque_token();
     let cached_at = now_f64();
     assert_service_allowed(&s, &s.hello(&revoked), "before revocation");
-    s.op.revoke(&revoked, Some("access_token"))
+    s.op()
+        .revoke(&revoked, Some("access_token"))
         .unwrap_or_else(|e| panic!("{e}"));
     let revoked_at = now_f64();
     let refused_at = loop {
@@ -536,7 +554,8 @@ fn opaque_tokens(kind: Kind) {
     let cached_from = now_f64();
     assert_service_allowed(&s, &s.hello(&cached), "cached before the failure");
     let cached_until = now_f64() + cache;
-    s.op.set_introspection_failing(true)
+    s.op()
+        .set_introspection_failing(true)
         .unwrap_or_else(|e| panic!("{e}"));
     let fresh = s.opaque_token();
     let before = s.introspections();
@@ -598,10 +617,24 @@ fn opaque_tokens(kind: Kind) {
     assert_unavailable(&s.hello(&cached), "the cached token, OP still failing");
 
     // -- the OP back: both tokens accepted
-    s.op.set_introspection_failing(false)
+    s.op()
+        .set_introspection_failing(false)
         .unwrap_or_else(|e| panic!("{e}"));
+    let fresh_cached_from = now_f64();
     assert_service_allowed(&s, &s.hello(&fresh), "OP back, the token never cached");
     assert_service_allowed(&s, &s.hello(&cached), "OP back, the token cached before");
+
+    // -- the OP stopped (its process killed): a token never seen → 503 with Retry-After
+    let spare = s.opaque_token();
+    s.op_proc = None;
+    let failed_before = s.counter("introspection_call_failed");
+    assert_unavailable(&s.hello(&spare), "OP stopped, a token never cached");
+    assert_eq!(s.counter("introspection_call_failed"), failed_before + 1);
+    // a token cached less than cache_seconds - 1 s ago still works
+    let res = s.hello(&fresh);
+    if now_f64() < fresh_cached_from + cache - 1.0 {
+        assert_service_allowed(&s, &res, "OP stopped, a token cached just before");
+    }
 }
 
 #[test]
@@ -626,17 +659,22 @@ fn introspect_always_with_jwts(kind: Kind) {
     let _slot = crate::slot();
     let s = Setup::start(kind, |op| ProviderShape {
         audiences: vec![RESOURCE_ES256, RESOURCE_RS256],
-        introspection: introspection(op, json!({"introspect": "always", "cache_seconds": 30})),
+        introspection: introspection(
+            op.port(),
+            json!({"introspect": "always", "cache_seconds": 30}),
+        ),
         jwks: true,
     });
     for resource in [RESOURCE_ES256, RESOURCE_RS256] {
-        let jwt =
-            s.op.client_credentials(resource)
-                .unwrap_or_else(|e| panic!("{e}"));
+        let jwt = s
+            .op()
+            .client_credentials(resource)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(jwt.split('.').count(), 3, "not a JWT: {jwt}");
-        let refusal =
-            s.op.introspect(&jwt)
-                .expect_err("the OP introspected a JWT");
+        let refusal = s
+            .op()
+            .introspect(&jwt)
+            .expect_err("the OP introspected a JWT");
         assert!(
             refusal.contains("400") && refusal.contains("unsupported_token_type"),
             "the OP's answer to the introspection of a JWT: {refusal}"
@@ -658,9 +696,10 @@ fn introspect_always_with_jwts(kind: Kind) {
     }
     assert_eq!(s.counter("allowed"), 0);
     // a tampered JWT is refused by the local checks before any introspection
-    let jwt =
-        s.op.client_credentials(RESOURCE_ES256)
-            .unwrap_or_else(|e| panic!("{e}"));
+    let jwt = s
+        .op()
+        .client_credentials(RESOURCE_ES256)
+        .unwrap_or_else(|e| panic!("{e}"));
     let before = s.introspections();
     let tampered = format!("{}AAAA", jwt);
     let res = s.hello(&tampered);
@@ -689,15 +728,19 @@ fn jwt_introspection_response(kind: Kind) {
     let _slot = crate::slot();
     let s = Setup::start(kind, |op| ProviderShape {
         audiences: vec![RESOURCE_OPAQUE],
-        introspection: introspection(op, json!({"jwt_response": true, "cache_seconds": 30})),
+        introspection: introspection(
+            op.port(),
+            json!({"jwt_response": true, "cache_seconds": 30}),
+        ),
         // the answers are signed with the OP's keys
         jwks: true,
     });
     let token = s.opaque_token();
     // what the OP answers the gateway's client (RS256, typ token-introspection+jwt, aud gateway)
-    let answer =
-        s.op.introspect_jwt(&token)
-            .unwrap_or_else(|e| panic!("{e}"));
+    let answer = s
+        .op()
+        .introspect_jwt(&token)
+        .unwrap_or_else(|e| panic!("{e}"));
     let (header, claims) = e2e::oidc_provider::decode_jwt(&answer).unwrap();
     assert_eq!(header["typ"], "token-introspection+jwt", "{header}");
     assert_eq!(claims["aud"], "gateway", "{claims}");
@@ -728,4 +771,317 @@ fn jwt_introspection_response_wasm() {
 #[test]
 fn jwt_introspection_response_native() {
     jwt_introspection_response(Kind::Native);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Concurrent first requests for one token: one call in flight per token (issue 26 §3)
+
+/// Issue 26 §3 asks for "one call in flight per token". Measured 2026-12-04 (filter at 70e31c6):
+/// 8 concurrent first requests with one token make 8 introspection calls on both modules (each
+/// request that misses the cache asks; nothing joins a call already in flight).
+fn concurrent_first_requests_share_one_call(kind: Kind) {
+    let _slot = crate::slot();
+    let s = Setup::start(kind, |op| ProviderShape {
+        audiences: vec![RESOURCE_OPAQUE],
+        introspection: introspection(op.port(), json!({"cache_seconds": 30})),
+        jwks: false,
+    });
+    for round in 0..3 {
+        let token = s.opaque_token();
+        let before = s.introspections();
+        let barrier = std::sync::Barrier::new(8);
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        s.hello(&token).status
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let calls = s.introspections() - before;
+        println!(
+            "[{kind:?}] round {round}: 8 concurrent first requests {statuses:?}, {calls} introspection(s)"
+        );
+        assert!(statuses.iter().all(|&st| st == 200), "{statuses:?}");
+        assert_eq!(
+            calls, 1,
+            "[{kind:?}] 8 concurrent first requests with one token: one call in flight per token"
+        );
+    }
+}
+
+#[test]
+#[ignore = "known gap (2026-12-04, filter 70e31c6): no call-in-flight coalescing, 8 concurrent first requests make 8 introspections; run with --ignored"]
+fn concurrent_first_requests_share_one_call_wasm() {
+    concurrent_first_requests_share_one_call(Kind::Wasm);
+}
+
+#[test]
+#[ignore = "known gap (2026-12-04, filter 70e31c6): no call-in-flight coalescing, 8 concurrent first requests make 8 introspections; run with --ignored"]
+fn concurrent_first_requests_share_one_call_native() {
+    concurrent_first_requests_share_one_call(Kind::Native);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Answers oidc-provider cannot be made to give: a scripted introspection endpoint
+
+/// The issuer the scripted endpoint speaks for.
+const SCRIPTED_ISSUER: &str = "https://scripted-op.invalid";
+const SCRIPTED_AUDIENCE: &str = "urn:gateway:scripted";
+
+/// A loopback introspection endpoint (a thread of the test) whose answer depends on the token's
+/// prefix: `ok-` active; `noiss-` active without `iss`; `otheriss-` another issuer; `otheraud-`
+/// another audience; `big-` active with more than 4 KiB of claims; `leeway-` active, `exp` one
+/// second ago; `slow-` never answers; anything else inactive. Counts the calls per token.
+struct ScriptedOp {
+    port: u16,
+    calls: Arc<Mutex<HashMap<String, u64>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ScriptedOp {
+    fn start() -> ScriptedOp {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let calls = Arc::new(Mutex::new(HashMap::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, st) = (Arc::clone(&calls), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let c = Arc::clone(&c);
+                        std::thread::spawn(move || serve_scripted(conn, &c));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        ScriptedOp { port, calls, stop }
+    }
+
+    fn calls(&self, token: &str) -> u64 {
+        self.calls.lock().unwrap().get(token).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for ScriptedOp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One connection: reads one request (headers, then `content-length` bytes), answers, closes.
+fn serve_scripted(mut conn: TcpStream, calls: &Mutex<HashMap<String, u64>>) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let form: HashMap<String, String> =
+        serde_urlencoded::from_bytes(&buf[head_end..head_end + length]).unwrap_or_default();
+    let token = form.get("token").cloned().unwrap_or_default();
+    *calls.lock().unwrap().entry(token.clone()).or_insert(0) += 1;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut answer = json!({
+        "active": true,
+        "iss": SCRIPTED_ISSUER,
+        "aud": SCRIPTED_AUDIENCE,
+        "client_id": "scripted-client",
+        "sub": token.split('-').next().unwrap_or(""),
+        "scope": "api",
+        "iat": now,
+        "exp": now + 300,
+    });
+    let prefix = token.split('-').next().unwrap_or("");
+    match prefix {
+        "ok" => {}
+        "noiss" => {
+            answer.as_object_mut().map(|a| a.remove("iss"));
+        }
+        "otheriss" => answer["iss"] = json!("https://elsewhere.invalid"),
+        "otheraud" => answer["aud"] = json!("urn:gateway:someone-else"),
+        "big" => answer["padding"] = json!("x".repeat(5000)),
+        "leeway" => answer["exp"] = json!(now - 1),
+        "slow" => {
+            std::thread::sleep(Duration::from_secs(4));
+            return;
+        }
+        _ => answer = json!({"active": false}),
+    }
+    let body = answer.to_string();
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = conn.write_all(response.as_bytes());
+}
+
+fn scripted_setup(kind: Kind) -> (ScriptedOp, Setup) {
+    let op = ScriptedOp::start();
+    let shape = ProviderShape {
+        audiences: vec![SCRIPTED_AUDIENCE],
+        introspection: introspection(
+            op.port,
+            json!({"cache_seconds": 30, "negative_cache_seconds": 5, "timeout_ms": 1000}),
+        ),
+        jwks: false,
+    };
+    let s = Setup::launch(kind, None, SCRIPTED_ISSUER, op.port, &shape);
+    (op, s)
+}
+
+/// Answers the RFC allows and the gateway must judge: `iss` absent (the provider's assumed),
+/// another issuer or audience (refused), no answer within `timeout_ms` (503).
+fn scripted_answers(kind: Kind) {
+    let _slot = crate::slot();
+    let (op, s) = scripted_setup(kind);
+
+    let ok = unique("ok");
+    for i in 0..3 {
+        let res = s.hello(&ok);
+        assert_eq!(res.status, 200, "[{kind:?}] ok #{i}: {}", res.body);
+    }
+    assert_eq!(op.calls(&ok), 1, "[{kind:?}] ok: cached");
+
+    // RFC 7662 §2.2: `iss` is optional; the provider's issuer is forwarded
+    let noiss = unique("noiss");
+    let res = s.hello(&noiss);
+    assert_eq!(res.status, 200, "[{kind:?}] no iss: {}", res.body);
+    let body = res.json().unwrap();
+    assert_eq!(body["issuer"], SCRIPTED_ISSUER, "[{kind:?}] {body}");
+    assert_eq!(body["sub"], "noiss", "[{kind:?}] {body}");
+    assert_eq!(body["client_id"], "scripted-client", "[{kind:?}] {body}");
+
+    let otheriss = unique("otheriss");
+    let res = s.hello(&otheriss);
+    assert_invalid_token(&res, "another issuer in the answer");
+
+    let otheraud = unique("otheraud");
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(s.hello(&otheraud).status);
+    }
+    assert!(
+        statuses.iter().all(|&st| st == 401 || st == 403),
+        "[{kind:?}] another audience: {statuses:?}"
+    );
+    // a refused active answer is not cached: every request asks again
+    println!(
+        "[{kind:?}] another audience: {statuses:?}, {} introspection(s) for 3 requests",
+        op.calls(&otheraud)
+    );
+
+    let slow = unique("slow");
+    let started = Instant::now();
+    assert_unavailable(&s.hello(&slow), "no answer within timeout_ms");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(3000),
+        "[{kind:?}] the 503 for a silent endpoint came after {took:?} (timeout_ms 1000)"
+    );
+    assert_eq!(s.counter("denied.introspection_unavailable"), 1);
+}
+
+#[test]
+fn scripted_answers_wasm() {
+    scripted_answers(Kind::Wasm);
+}
+
+#[test]
+fn scripted_answers_native() {
+    scripted_answers(Kind::Native);
+}
+
+/// An active answer with more claims than a cache entry holds (4 KiB) is "used once, not cached"
+/// (filter/src/introspection_cache.rs). Measured 2026-12-04 (filter 70e31c6): 503 on both
+/// modules, every time: `introspection::complete` accepts it, `put` silently keeps nothing, and
+/// the request decided again from the cache finds nothing (`after_answer` →
+/// `IntrospectionUnavailable`; native: `Plan::Introspect` turned into 503; Wasm: `introspected`).
+fn oversized_answer_used_once(kind: Kind) {
+    let _slot = crate::slot();
+    let (op, s) = scripted_setup(kind);
+    let big = unique("big");
+    for i in 0..2 {
+        let res = s.hello(&big);
+        assert_eq!(
+            res.status, 200,
+            "[{kind:?}] an active answer of {} bytes of claims, #{i}: {} {:?} {}",
+            5000, res.status, res.headers, res.body
+        );
+    }
+    assert_eq!(op.calls(&big), 2, "[{kind:?}] not cached: asked each time");
+}
+
+#[test]
+#[ignore = "known defect (2026-12-04, filter 70e31c6): an active answer over 4 KiB of claims is refused with 503 instead of used once; run with --ignored"]
+fn oversized_answer_used_once_wasm() {
+    oversized_answer_used_once(Kind::Wasm);
+}
+
+#[test]
+#[ignore = "known defect (2026-12-04, filter 70e31c6): an active answer over 4 KiB of claims is refused with 503 instead of used once; run with --ignored"]
+fn oversized_answer_used_once_native() {
+    oversized_answer_used_once(Kind::Native);
+}
+
+/// An active answer whose `exp` passed one second ago, within the provider's leeway (5 s): the
+/// gateway may accept it (as it accepts a JWT within its leeway) or refuse it as expired (401),
+/// but a 503 "try again" is wrong: the same answer comes back every time. Measured 2026-12-04
+/// (filter 70e31c6): 503 on both modules (the answer passes the claims checks, `dies_at` = `exp`
+/// is not after now, so `introspection_cache::put` keeps nothing and the request decided again
+/// finds nothing). The same happens to any token introspected in the last second of its life.
+fn active_answer_past_exp(kind: Kind) {
+    let _slot = crate::slot();
+    let (op, s) = scripted_setup(kind);
+    let token = unique("leeway");
+    let res = s.hello(&token);
+    assert_eq!(op.calls(&token), 1);
+    assert_ne!(
+        res.status, 503,
+        "[{kind:?}] active, exp 1 s ago (leeway 5 s): {} {:?} {}",
+        res.status, res.headers, res.body
+    );
+    if res.status != 200 {
+        assert_invalid_token(&res, "active, exp 1 s ago");
+    }
+}
+
+#[test]
+#[ignore = "known defect (2026-12-04, filter 70e31c6): an active answer whose exp is not after now (within leeway) is refused with 503 Retry-After; run with --ignored"]
+fn active_answer_past_exp_wasm() {
+    active_answer_past_exp(Kind::Wasm);
+}
+
+#[test]
+#[ignore = "known defect (2026-12-04, filter 70e31c6): an active answer whose exp is not after now (within leeway) is refused with 503 Retry-After; run with --ignored"]
+fn active_answer_past_exp_native() {
+    active_answer_past_exp(Kind::Native);
 }
