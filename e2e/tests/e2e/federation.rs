@@ -1,7 +1,8 @@
 //! "Every gateway learns it" (issue 26 §7): a real third-party OP (node `oidc-provider`), our IDP
-//! binary as its revocation hub (federation role only, SQLite), the resource server, and two
-//! Envoys on the hub's feed — gateway A with the Wasm module, gateway B with the native module
-//! (`e2e::federation` starts them; each test its own set, on free loopback ports).
+//! binary as its revocation hub (federation role only, SQLite), and two Envoys on the hub's feed,
+//! each in front of a resource server of its own — gateway A with the Wasm module, gateway B with
+//! the native module (`e2e::federation` starts them; each test its own set, on free loopback
+//! ports).
 //!
 //! 1. logout through A with a user's JWT access token: 200 `gateway_cutoff`, refused on A at once
 //!    and on B within a bound (logout's 200 → B's first 401 over 20 logouts, p50/p99/max printed;
@@ -11,12 +12,21 @@
 //! 3. the OP's back-channel logout sent to one gateway (through a loopback relay that keeps the
 //!    logout token): stored there, forwarded to the hub and validated again there, refused on
 //!    both; the same logout token posted again → the hub's 400 (replayed) passed on. Once per
-//!    receiving module; the Wasm variant is ignored: on real Envoy the Wasm module's receiver
-//!    never gets the body (the known defect in `third_party_op`'s module doc), run it with
-//!    `-- --ignored federation::`;
+//!    receiving module;
 //! 4. a gateway client of the hub that is not allowed the OP's issuer: the logout answers 502
 //!    naming `hub_cutoff_report` (never a false success), the token is still refused on that
 //!    gateway, and the hub stored nothing. Both modules.
+//!
+//! **Known defect (Wasm module, filter at 030f87d):** since ea78db4 the Wasm receiver lets the
+//! request's headers continue (so that Envoy hands it the body) and holds only the body. A token
+//! of a federated provider is decided asynchronously (forwarded to the hub), and meanwhile the
+//! route's upstream answers the request: Envoy's debug log shows the body read, the cut-off
+//! forwarded to the hub (`cluster 'hub' match for URL '/oauth2/backchannel-logout'`), the resource
+//! server's 404 encoded to the OP 7 ms before the hub's 200 arrives. The OP is told 404 (it
+//! believes the logout failed; the hub's verdict is dropped), the route's upstream saw a
+//! back-channel request, and in one run of five the body was never processed at all (no counter,
+//! nothing forwarded, the session accepted on both gateways). The Wasm variant of test 3 is `#[ignore]`d until it is fixed: run it with
+//! `-- --ignored federation::`. The native module holds the headers and is not affected.
 //!
 //! By hand: `cargo test -p e2e --test e2e -- federation:: --nocapture`.
 
@@ -499,7 +509,7 @@ fn backchannel_logout_through_a_gateway(receiver: usize) {
 }
 
 #[test]
-#[ignore = "Wasm module: the back-channel receiver never gets the request body on real Envoy (the OP's POST hangs; see third_party_op's module doc)"]
+#[ignore = "Wasm module: the request goes on to the route's upstream while the hub is asked, and the upstream's answer (the resource server's 404) reaches the OP first (see the module doc)"]
 fn backchannel_logout_through_the_wasm_gateway() {
     backchannel_logout_through_a_gateway(0);
 }
