@@ -267,6 +267,26 @@ impl HubGateway {
             .unwrap_or(0)
     }
 
+    /// An Envoy statistic by its full name (e.g. `cluster.resource_server.upstream_rq_4xx`), 0
+    /// when absent.
+    pub fn stat(&self, name: &str) -> u64 {
+        let url = format!(
+            "{}/stats?filter=^{}$",
+            self.admin_url,
+            name.replace('.', "\\.")
+        );
+        let Ok(res) = client::get(&url, &[]) else {
+            return 0;
+        };
+        res.body
+            .lines()
+            .find_map(|line| {
+                let (k, v) = line.split_once(": ")?;
+                (k.trim() == name).then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0)
+    }
+
     /// `GET /api/hello` with `token` as bearer, on this gateway's keep-alive agent.
     pub fn hello(&self, token: &str) -> Result<Response, String> {
         client::collect(

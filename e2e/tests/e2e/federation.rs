@@ -500,6 +500,15 @@ fn backchannel_logout_through_a_gateway(receiver: usize) {
         f.hub_metrics()
     );
 
+    // the back-channel requests were answered by the filter, never sent to the route's upstream
+    // (the resource server answers 404 to that path; every other request here was a 200)
+    assert_eq!(
+        here.stat("cluster.resource_server.upstream_rq_4xx"),
+        0,
+        "{}: the route's upstream saw a back-channel logout request",
+        here.name
+    );
+
     let again = login(&f, "bob");
     for g in [here, other] {
         assert_accepted(g, &carol.access_token, "another user's session");
