@@ -97,10 +97,10 @@ pub fn answer(stream: &mut impl Stream, answer: &ReceiverAnswer) {
             answer.status, answer.counter
         ),
     );
-    let mut headers: Vec<(&str, &str)> = vec![
-        ("content-type", "application/json"),
-        ("cache-control", "no-store"),
-    ];
+    let mut headers: Vec<(&str, &str)> = vec![("cache-control", "no-store")];
+    if !answer.body.is_empty() {
+        headers.push(("content-type", "application/json"));
+    }
     headers.extend(answer.headers.iter().map(|(k, v)| (*k, v.as_str())));
     stream.send_response(answer.status, &headers, answer.body.as_bytes());
 }

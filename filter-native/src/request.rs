@@ -340,10 +340,11 @@ fn reply(
     content_type: &str,
     body: &str,
 ) {
-    let mut all = vec![
-        ("content-type", content_type),
-        ("cache-control", "no-store"),
-    ];
+    // An empty body has no type (Envoy drops it from such a local reply anyway).
+    let mut all = vec![("cache-control", "no-store")];
+    if !body.is_empty() {
+        all.push(("content-type", content_type));
+    }
     all.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
     stream.send_response(status, &all, body.as_bytes());
 }

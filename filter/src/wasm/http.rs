@@ -21,8 +21,9 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
 
-/// One request. The filter has nothing to do on responses, so it registers no response callback
-/// (a local reply of ours would otherwise pass through it too).
+/// One request. On responses the filter only holds an upstream's answer to a back-channel logout
+/// request it is still deciding (a local reply of ours passes through that callback too: it is
+/// let through once the decision is made).
 pub struct Http {
     worker: Option<Rc<Worker>>,
     /// Set while a logout sequence runs for this request.
@@ -56,10 +57,11 @@ impl Http {
         content_type: &str,
         body: &str,
     ) -> Action {
-        let mut all = vec![
-            ("content-type", content_type),
-            ("cache-control", "no-store"),
-        ];
+        // An empty body has no type (Envoy drops it from such a local reply anyway).
+        let mut all = vec![("cache-control", "no-store")];
+        if !body.is_empty() {
+            all.push(("content-type", content_type));
+        }
         all.extend_from_slice(headers);
         host::send_response(status, &all, body.as_bytes());
         Action::Pause
@@ -353,6 +355,18 @@ impl HttpContext for Http {
                     Err(denial) => self.deny(&worker, &pairs, &denial),
                 }
             }
+        }
+    }
+
+    /// A back-channel logout request's headers went on before its body (see
+    /// `answer_backchannel`): an upstream that answers meanwhile is held here, and the filter's
+    /// own answer replaces it (Envoy sends a local reply directly while the response headers are
+    /// held by a filter).
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if self.backchannel || self.hub_call.is_some() {
+            Action::Pause
+        } else {
+            Action::Continue
         }
     }
 
