@@ -23,12 +23,16 @@
 //! 4. `concurrent_first_requests_share_one_call_*` (ignored, known gap): 8 concurrent first
 //!    requests with one token should make one introspection.
 //! 5. `scripted_answers_*`: answers oidc-provider cannot be made to give, from a scripted loopback
-//!    endpoint (a thread of the test): `iss` absent, another `iss` or `aud`, no answer in time;
+//!    endpoint (a thread of the test): `iss` absent, another `iss` or `aud`, an `exp` before
+//!    `cache_seconds` ends (asked again after it), no answer in time;
 //!    and, ignored as known defects, `oversized_answer_used_once_*` (over 4 KiB of claims) and
 //!    `active_answer_past_exp_*` (`exp` within the leeway), `rotated_key_answers_*` (an RFC 9701
 //!    answer signed by the OP's new key: no early JWKS refetch).
 //! 6. `dpop_bound_opaque_tokens_*`: an opaque token bound by the OP (`cnf.jkt` in its answer)
 //!    needs its proof: as a bearer token, with another key's proof or another `htu` → 401.
+//! 7. `introspect_always_scripted_*`: `introspect: "always"` in front of an IDP that introspects
+//!    its JWTs (the scripted endpoint): active → 200 once per Envoy, inactive at the IDP → 401
+//!    although the JWT is valid, a JWT refused locally is never introspected.
 //!
 //! The Envoy bootstrap is built here (no template file under `envoy/`); Envoy refuses an invalid
 //! one at start-up. By hand: `cargo test -p e2e --test e2e -- introspection:: --nocapture`
@@ -234,7 +238,15 @@ struct Setup {
 impl Setup {
     /// node oidc-provider as the OP.
     fn start(kind: Kind, shape: impl FnOnce(&OidcProvider) -> ProviderShape) -> Setup {
-        let op = OidcProvider::start(OpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        // Seen twice in ~12 runs of this file on a loaded 2-core machine: node started but never
+        // printed OP_READY within 30 s (its log holds only Node's version warning). Started
+        // again once, saying so; a second failure fails the test.
+        let op = OidcProvider::start(OpOptions::default())
+            .or_else(|e| {
+                println!("[{kind:?}] oidc-provider did not start, trying once more: {e}");
+                OidcProvider::start(OpOptions::default())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
         let shape = shape(&op);
         let (issuer, port) = (op.issuer().to_owned(), op.port());
         Self::launch(kind, Some(op), &issuer, port, &shape)
@@ -994,7 +1006,13 @@ fn serve_scripted(mut conn: TcpStream, state: &Mutex<Scripted>) {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let prefix = token.split('-').next().unwrap_or("");
+    // a JWT (introspect: always) is answered by its `sub`
+    let jwt_sub = e2e::oidc_provider::decode_jwt(&token)
+        .ok()
+        .and_then(|(_, claims)| claims["sub"].as_str().map(str::to_owned));
+    let prefix = jwt_sub
+        .as_deref()
+        .unwrap_or_else(|| token.split('-').next().unwrap_or(""));
     let mut answer = json!({
         "active": true,
         "iss": SCRIPTED_ISSUER,
@@ -1014,6 +1032,19 @@ fn serve_scripted(mut conn: TcpStream, state: &Mutex<Scripted>) {
         "otheraud" => answer["aud"] = json!("urn:gateway:someone-else"),
         "big" => answer["padding"] = json!("x".repeat(5000)),
         "leeway" => answer["exp"] = json!(now - 1),
+        // `short-EXP-…`: active until EXP
+        "short" => {
+            let exp: u64 = token
+                .split('-')
+                .nth(1)
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(0);
+            if now < exp {
+                answer["exp"] = json!(exp);
+            } else {
+                answer = json!({"active": false});
+            }
+        }
         "slow" => {
             std::thread::sleep(Duration::from_secs(4));
             return;
@@ -1050,7 +1081,8 @@ fn scripted_setup(kind: Kind) -> (ScriptedOp, Setup) {
 }
 
 /// Answers the RFC allows and the gateway must judge: `iss` absent (the provider's assumed),
-/// another issuer or audience (refused), no answer within `timeout_ms` (503).
+/// another issuer or audience (refused), an `exp` before `cache_seconds` ends (asked again after
+/// `exp`: never a positive past it), no answer within `timeout_ms` (503).
 fn scripted_answers(kind: Kind) {
     let _slot = crate::slot();
     let (op, s) = scripted_setup(kind);
@@ -1088,6 +1120,26 @@ fn scripted_answers(kind: Kind) {
     println!(
         "[{kind:?}] another audience: {statuses:?}, {} introspection(s) for 3 requests",
         op.calls(&otheraud)
+    );
+
+    // an answer whose exp (now + 2 s) comes before cache_seconds (30) ends
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        + 2;
+    let short = unique(&format!("short-{exp}"));
+    for i in 0..3 {
+        let res = s.hello(&short);
+        assert_eq!(res.status, 200, "[{kind:?}] short #{i}: {}", res.body);
+    }
+    assert_eq!(op.calls(&short), 1, "[{kind:?}] short: cached until exp");
+    sleep_until(exp as f64 + 0.1);
+    assert_invalid_token(&s.hello(&short), "after the answer's exp");
+    assert_eq!(
+        op.calls(&short),
+        2,
+        "[{kind:?}] after exp the token is asked again (kept until min(exp, cache_seconds))"
     );
 
     let slow = unique("slow");
@@ -1402,4 +1454,82 @@ fn rotated_key_answers_wasm() {
 #[ignore = "known defect (2026-12-04, filter ef5ae38): an RFC 9701 answer signed by a new key does not trigger the early JWKS refetch a JWT does (503 until the next scheduled refresh); run with --ignored"]
 fn rotated_key_answers_native() {
     rotated_key_answers(Kind::Native);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. introspect: "always" with an IDP that introspects its JWTs (the scripted endpoint)
+
+/// What `introspect: "always"` is for: the IDP's JWTs are validated locally and then
+/// introspected, so that a token the IDP revoked is refused at once (here: the endpoint answers
+/// by the JWT's `sub`). A JWT the local checks refuse is never introspected.
+fn introspect_always_scripted(kind: Kind) {
+    let _slot = crate::slot();
+    let op = ScriptedOp::start();
+    op.publish(&[(71, "key-a")], (71, "key-a"));
+    let shape = ProviderShape {
+        audiences: vec![SCRIPTED_AUDIENCE],
+        introspection: introspection(
+            op.port,
+            json!({"introspect": "always", "cache_seconds": 30, "timeout_ms": 1000}),
+        ),
+        jwks: true,
+        dpop: None,
+    };
+    let s = Setup::launch(kind, None, SCRIPTED_ISSUER, op.port, &shape);
+    let key = Issuer::es256(71, "key-a");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let jwt = |sub: &str| {
+        key.token(&json!({
+            "iss": SCRIPTED_ISSUER, "aud": SCRIPTED_AUDIENCE, "sub": sub,
+            "client_id": "scripted-client", "scope": "api", "iat": now, "exp": now + 300,
+            "jti": unique("jti")
+        }))
+    };
+    // the JWT path syncs the keys on an unknown key: no pause needed
+    let active = jwt("ok");
+    for i in 0..3 {
+        let res = s.hello(&active);
+        assert_eq!(res.status, 200, "[{kind:?}] active JWT #{i}: {}", res.body);
+        assert_eq!(res.json().unwrap()["sub"], "ok");
+    }
+    assert_eq!(op.calls(&active), 1, "[{kind:?}] cached once per Envoy");
+
+    // revoked at the IDP: the signature and claims are fine, the answer says inactive
+    let revoked = jwt("revoked");
+    for i in 0..2 {
+        assert_invalid_token(&s.hello(&revoked), &format!("JWT inactive at the IDP #{i}"));
+    }
+    assert_eq!(op.calls(&revoked), 1, "[{kind:?}] inactive: kept");
+    assert_eq!(s.counter("denied.inactive"), 2);
+
+    // refused locally (another audience), never introspected
+    let other = key.token(&json!({
+        "iss": SCRIPTED_ISSUER, "aud": "urn:someone-else", "sub": "ok", "iat": now,
+        "exp": now + 300
+    }));
+    let res = s.hello(&other);
+    assert!(
+        res.status == 401 || res.status == 403,
+        "[{kind:?}] another audience: {}",
+        res.status
+    );
+    assert_eq!(
+        op.calls(&other),
+        0,
+        "[{kind:?}] refused locally: not introspected"
+    );
+    assert_eq!(s.counter("introspection_call_ok"), 2);
+}
+
+#[test]
+fn introspect_always_scripted_wasm() {
+    introspect_always_scripted(Kind::Wasm);
+}
+
+#[test]
+fn introspect_always_scripted_native() {
+    introspect_always_scripted(Kind::Native);
 }
