@@ -78,7 +78,7 @@ pub fn on_answer(
         shared: &gw.replay,
     };
     let (status, body) = answer;
-    let outcome = complete(
+    let mut outcome = complete(
         &gw.config,
         cx,
         pending.provider,
@@ -86,6 +86,11 @@ pub fn on_answer(
         status,
         body,
     );
+    if outcome == Err(Denial::UnknownKey) {
+        // An RFC 9701 answer signed by a key not fetched yet: an early (throttled) key fetch.
+        gw.request_early_refresh(pending.provider);
+        outcome = Err(Denial::IntrospectionUnavailable);
+    }
     let counter = match &outcome {
         Err(Denial::IntrospectionUnavailable) => "introspection_call_failed",
         _ => "introspection_call_ok",

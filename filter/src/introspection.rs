@@ -108,8 +108,10 @@ pub struct AnswerContext<'a> {
     pub shared: &'a dyn SharedData,
 }
 
-/// Reads the provider's answer to an introspection of `token` (`status` `None`: no answer),
-/// keeps it in the shared cache, and returns the token's verification. A JWT validated locally
+/// Reads the provider's answer to an introspection of `token` (`status` `None`: no answer) and
+/// keeps it in the shared cache. [`Denial::UnknownKey`]: an RFC 9701 answer signed by a key the
+/// gateway does not have yet — the glue asks for an early key fetch and answers as
+/// [`Denial::IntrospectionUnavailable`]. A JWT validated locally
 /// (`introspect: always`) keeps its own claims: the answer only says whether it is active.
 pub fn complete(
     config: &FilterConfig,
@@ -165,6 +167,11 @@ pub fn complete(
     let dies_at = exp.map_or(cap, |e| e.min(cap));
     // Checked before it is kept: a token the gateway refuses is not cached as active.
     verified(config, index, claims.clone(), token, cx.now, dies_at)?;
+    if dies_at <= cx.now {
+        // "Active" with an `exp` that has come (within the leeway a JWT would get): nothing to
+        // keep, and an answer that cannot be kept is not used.
+        return Err(Denial::Expired);
+    }
     let bytes = serde_json::to_vec(&claims).map_err(|_| Denial::IntrospectionUnavailable)?;
     store(Some(&bytes), dies_at);
     Ok(())
@@ -206,10 +213,16 @@ fn jwt_answer(
         return Err(Denial::IntrospectionUnavailable);
     }
     let message = jws.signing_input.as_bytes();
-    let signed = cx
+    let mut candidates = cx
         .keys
         .candidates(jws.header.kid.as_deref(), jws.header.alg)
-        .any(|k| verify_jwk(cx.native, jws.header.alg, k, message, &jws.signature));
+        .peekable();
+    if candidates.peek().is_none() {
+        // Perhaps the provider rotated its keys: the glue asks for an early (throttled) fetch.
+        return Err(Denial::UnknownKey);
+    }
+    let signed =
+        candidates.any(|k| verify_jwk(cx.native, jws.header.alg, k, message, &jws.signature));
     if !signed {
         return Err(Denial::IntrospectionUnavailable);
     }

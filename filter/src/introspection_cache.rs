@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 pub const SHARD_BITS: u32 = 8;
 pub const SHARDS: usize = 1 << SHARD_BITS;
-/// The largest claims document kept (an answer with more is used once, not cached).
-pub const MAX_CLAIMS_BYTES: usize = 4 * 1024;
+/// The largest claims document kept; an answer with more is refused (503), never used uncached.
+pub const MAX_CLAIMS_BYTES: usize = 16 * 1024;
 const HEADER_BYTES: usize = 8 + 4 + 1 + 2;
 
 /// What the cache holds for a token.

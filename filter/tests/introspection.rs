@@ -393,3 +393,38 @@ fn without_an_introspecting_provider_an_opaque_token_is_malformed_as_before() {
         "{outcome:?}"
     );
 }
+
+#[test]
+fn an_active_answer_whose_exp_has_come_is_expired_and_not_kept() {
+    let envoy = Envoy::new(config(json!({})));
+    assert_eq!(
+        envoy.answer(OPAQUE, Some(200), &active(json!({"exp": NOW - 1})), NOW),
+        Err(Denial::Expired),
+        "within the leeway a JWT would get, still nothing to keep"
+    );
+    assert!(needs_introspection(&envoy.decide(
+        &bearer(OPAQUE),
+        &mut TokenCache::new(4),
+        NOW
+    )));
+}
+
+#[test]
+fn a_jwt_answer_by_a_key_not_fetched_yet_asks_for_the_keys() {
+    let envoy = Envoy::new(config(
+        json!({"providers": [{"introspection": {"jwt_response": true}}]}),
+    ));
+    let rotated = Issuer::es256(10, "new-key");
+    let header = json!({"alg": "ES256", "typ": "token-introspection+jwt", "kid": "new-key"});
+    let claims = json!({"iss": OP, "aud": "gateway", "iat": NOW,
+        "token_introspection": serde_json::from_slice::<Value>(&active(json!({}))).unwrap()});
+    assert_eq!(
+        envoy.answer(
+            OPAQUE,
+            Some(200),
+            rotated.sign(&header, &claims).as_bytes(),
+            NOW
+        ),
+        Err(Denial::UnknownKey)
+    );
+}

@@ -70,6 +70,11 @@ pub fn on_answer(
         status,
         &body,
     );
+    if outcome == Err(Denial::UnknownKey) {
+        worker.request_early_refresh(pending.provider, host::now_ms());
+        worker.metrics.increment("introspection_call_failed");
+        return Err(Denial::IntrospectionUnavailable);
+    }
     if outcome == Err(Denial::IntrospectionUnavailable) {
         worker.metrics.increment("introspection_call_failed");
         log_at!(
