@@ -1066,6 +1066,11 @@ fn serve_scripted(mut conn: TcpStream, state: &Mutex<Scripted>) {
         "otheraud" => answer["aud"] = json!("urn:gateway:someone-else"),
         "big" => answer["padding"] = json!("x".repeat(5000)),
         "leeway" => answer["exp"] = json!(now - 1),
+        "notjson" => {
+            respond(&mut conn, "text/html", "<html>maintenance</html>");
+            return;
+        }
+        "activestring" => answer["active"] = json!("true"),
         // `short-EXP-…`: active until EXP
         "short" => {
             let exp: u64 = token
@@ -1184,6 +1189,37 @@ fn scripted_answers(kind: Kind) {
         "[{kind:?}] after exp the token is asked again (kept until min(exp, cache_seconds))"
     );
 
+    // no usable answer: 503, never taken for a positive one, not cached
+    for prefix in ["notjson", "activestring"] {
+        let token = unique(prefix);
+        for i in 0..2 {
+            assert_unavailable(&s.hello(&token), &format!("{prefix} #{i}"));
+        }
+        assert_eq!(op.calls(&token), 2, "[{kind:?}] {prefix}: not cached");
+    }
+
+    // 32 tokens first seen at once (8 threads): every answer kept (no write lost to the shared
+    // cache's compare-and-set), so a second pass asks nothing
+    let tokens: Vec<String> = (0..32).map(|i| unique(&format!("ok-{i}"))).collect();
+    std::thread::scope(|scope| {
+        for chunk in tokens.chunks(4) {
+            let s = &s;
+            scope.spawn(move || {
+                for t in chunk {
+                    assert_eq!(s.hello(t).status, 200, "[{kind:?}] {t}");
+                }
+            });
+        }
+    });
+    for t in &tokens {
+        assert_eq!(s.hello(t).status, 200, "[{kind:?}] {t} again");
+    }
+    let calls: Vec<u64> = tokens.iter().map(|t| op.calls(t)).collect();
+    assert!(
+        calls.iter().all(|&c| c == 1),
+        "[{kind:?}] introspections per token after two passes: {calls:?}"
+    );
+
     let slow = unique("slow");
     let started = Instant::now();
     assert_unavailable(&s.hello(&slow), "no answer within timeout_ms");
@@ -1192,7 +1228,7 @@ fn scripted_answers(kind: Kind) {
         took >= Duration::from_millis(900) && took < Duration::from_millis(3000),
         "[{kind:?}] the 503 for a silent endpoint came after {took:?} (timeout_ms 1000)"
     );
-    assert_eq!(s.counter("denied.introspection_unavailable"), 1);
+    assert_eq!(s.counter("denied.introspection_unavailable"), 5);
 }
 
 #[test]
