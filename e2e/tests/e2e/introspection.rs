@@ -24,10 +24,10 @@
 //!    requests with one token should make one introspection.
 //! 5. `scripted_answers_*`: answers oidc-provider cannot be made to give, from a scripted loopback
 //!    endpoint (a thread of the test): `iss` absent, another `iss` or `aud`, an `exp` before
-//!    `cache_seconds` ends (asked again after it), no answer in time;
-//!    and, ignored as known defects, `oversized_answer_used_once_*` (over 4 KiB of claims) and
-//!    `active_answer_past_exp_*` (`exp` within the leeway), `rotated_key_answers_*` (an RFC 9701
-//!    answer signed by the OP's new key: no early JWKS refetch).
+//!    `cache_seconds` ends (asked again after it), an `exp` that has come (401), 5 KB of claims
+//!    (kept) and 20 KB (503), unusable answers (503), 32 tokens at once (all kept), no answer in
+//!    time (503); `rotated_key_answers_*`: an RFC 9701 answer signed by the OP's new key makes
+//!    the gateway fetch the keys early.
 //! 6. `dpop_bound_opaque_tokens_*`: an opaque token bound by the OP (`cnf.jkt` in its answer)
 //!    needs its proof: as a bearer token, with another key's proof or another `htu` → 401.
 //! 7. `introspect_always_scripted_*`: `introspect: "always"` in front of an IDP that introspects
@@ -1065,6 +1065,7 @@ fn serve_scripted(mut conn: TcpStream, state: &Mutex<Scripted>) {
         "otheriss" => answer["iss"] = json!("https://elsewhere.invalid"),
         "otheraud" => answer["aud"] = json!("urn:gateway:someone-else"),
         "big" => answer["padding"] = json!("x".repeat(5000)),
+        "huge" => answer["padding"] = json!("x".repeat(20_000)),
         "leeway" => answer["exp"] = json!(now - 1),
         "notjson" => {
             respond(&mut conn, "text/html", "<html>maintenance</html>");
@@ -1189,6 +1190,29 @@ fn scripted_answers(kind: Kind) {
         "[{kind:?}] after exp the token is asked again (kept until min(exp, cache_seconds))"
     );
 
+    // claims over 4 KiB are kept (up to 16 KiB); more is refused (503), never used uncached
+    let big = unique("big");
+    for i in 0..2 {
+        let res = s.hello(&big);
+        assert_eq!(
+            res.status, 200,
+            "[{kind:?}] 5 KB of claims #{i}: {}",
+            res.body
+        );
+    }
+    assert_eq!(op.calls(&big), 1, "[{kind:?}] 5 KB of claims: kept");
+    let huge = unique("huge");
+    for i in 0..2 {
+        assert_unavailable(&s.hello(&huge), &format!("20 KB of claims #{i}"));
+    }
+    assert_eq!(op.calls(&huge), 2, "[{kind:?}] 20 KB of claims: not kept");
+
+    // active, but its exp came one second ago (within the 5 s leeway a JWT gets): expired, 401
+    let leeway = unique("leeway");
+    for i in 0..2 {
+        assert_invalid_token(&s.hello(&leeway), &format!("active, exp 1 s ago #{i}"));
+    }
+
     // no usable answer: 503, never taken for a positive one, not cached
     for prefix in ["notjson", "activestring"] {
         let token = unique(prefix);
@@ -1228,7 +1252,7 @@ fn scripted_answers(kind: Kind) {
         took >= Duration::from_millis(900) && took < Duration::from_millis(3000),
         "[{kind:?}] the 503 for a silent endpoint came after {took:?} (timeout_ms 1000)"
     );
-    assert_eq!(s.counter("denied.introspection_unavailable"), 5);
+    assert_eq!(s.counter("denied.introspection_unavailable"), 7);
 }
 
 #[test]
@@ -1239,72 +1263,6 @@ fn scripted_answers_wasm() {
 #[test]
 fn scripted_answers_native() {
     scripted_answers(Kind::Native);
-}
-
-/// An active answer with more claims than a cache entry holds (4 KiB) is "used once, not cached"
-/// (filter/src/introspection_cache.rs). Measured 2026-12-04 (filter 70e31c6): 503 on both
-/// modules, every time: `introspection::complete` accepts it, `put` silently keeps nothing, and
-/// the request decided again from the cache finds nothing (`after_answer` →
-/// `IntrospectionUnavailable`; native: `Plan::Introspect` turned into 503; Wasm: `introspected`).
-fn oversized_answer_used_once(kind: Kind) {
-    let _slot = crate::slot();
-    let (op, s) = scripted_setup(kind);
-    let big = unique("big");
-    for i in 0..2 {
-        let res = s.hello(&big);
-        assert_eq!(
-            res.status, 200,
-            "[{kind:?}] an active answer of {} bytes of claims, #{i}: {} {:?} {}",
-            5000, res.status, res.headers, res.body
-        );
-    }
-    assert_eq!(op.calls(&big), 2, "[{kind:?}] not cached: asked each time");
-}
-
-#[test]
-#[ignore = "known defect (2026-12-04, filter 70e31c6): an active answer over 4 KiB of claims is refused with 503 instead of used once; run with --ignored"]
-fn oversized_answer_used_once_wasm() {
-    oversized_answer_used_once(Kind::Wasm);
-}
-
-#[test]
-#[ignore = "known defect (2026-12-04, filter 70e31c6): an active answer over 4 KiB of claims is refused with 503 instead of used once; run with --ignored"]
-fn oversized_answer_used_once_native() {
-    oversized_answer_used_once(Kind::Native);
-}
-
-/// An active answer whose `exp` passed one second ago, within the provider's leeway (5 s): the
-/// gateway may accept it (as it accepts a JWT within its leeway) or refuse it as expired (401),
-/// but a 503 "try again" is wrong: the same answer comes back every time. Measured 2026-12-04
-/// (filter 70e31c6): 503 on both modules (the answer passes the claims checks, `dies_at` = `exp`
-/// is not after now, so `introspection_cache::put` keeps nothing and the request decided again
-/// finds nothing). The same happens to any token introspected in the last second of its life.
-fn active_answer_past_exp(kind: Kind) {
-    let _slot = crate::slot();
-    let (op, s) = scripted_setup(kind);
-    let token = unique("leeway");
-    let res = s.hello(&token);
-    assert_eq!(op.calls(&token), 1);
-    assert_ne!(
-        res.status, 503,
-        "[{kind:?}] active, exp 1 s ago (leeway 5 s): {} {:?} {}",
-        res.status, res.headers, res.body
-    );
-    if res.status != 200 {
-        assert_invalid_token(&res, "active, exp 1 s ago");
-    }
-}
-
-#[test]
-#[ignore = "known defect (2026-12-04, filter 70e31c6): an active answer whose exp is not after now (within leeway) is refused with 503 Retry-After; run with --ignored"]
-fn active_answer_past_exp_wasm() {
-    active_answer_past_exp(Kind::Wasm);
-}
-
-#[test]
-#[ignore = "known defect (2026-12-04, filter 70e31c6): an active answer whose exp is not after now (within leeway) is refused with 503 Retry-After; run with --ignored"]
-fn active_answer_past_exp_native() {
-    active_answer_past_exp(Kind::Native);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1440,10 +1398,8 @@ fn dpop_bound_opaque_tokens_native() {
 /// The OP rotated its signing key: it publishes the new key in its JWKS, then signs RFC 9701
 /// answers with it. A JWT access token with an unknown `kid` makes the gateway fetch the JWKS
 /// early (throttled by `min_early_refresh_seconds`, 1 s here); an introspection answer with an
-/// unknown `kid` should too. Measured 2026-12-04 (filter ef5ae38): it does not, on either module
-/// (`introspection::jwt_answer` only looks at the keys it has): every such answer is a 503 until
-/// the next scheduled refresh (`refresh_seconds`, 300 s here), while a JWT signed by the same new
-/// key is accepted at once.
+/// unknown `kid` does too (503 meanwhile), not only the next scheduled refresh (`refresh_seconds`,
+/// 300 s here). Before 19e58c8 every such answer was a 503 until then.
 fn rotated_key_answers(kind: Kind) {
     let _slot = crate::slot();
     let op = ScriptedOp::start();
@@ -1532,13 +1488,11 @@ fn rotated_key_answers(kind: Kind) {
 }
 
 #[test]
-#[ignore = "known defect (2026-12-04, filter ef5ae38): an RFC 9701 answer signed by a new key does not trigger the early JWKS refetch a JWT does (503 until the next scheduled refresh); run with --ignored"]
 fn rotated_key_answers_wasm() {
     rotated_key_answers(Kind::Wasm);
 }
 
 #[test]
-#[ignore = "known defect (2026-12-04, filter ef5ae38): an RFC 9701 answer signed by a new key does not trigger the early JWKS refetch a JWT does (503 until the next scheduled refresh); run with --ignored"]
 fn rotated_key_answers_native() {
     rotated_key_answers(Kind::Native);
 }
