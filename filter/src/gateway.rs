@@ -279,7 +279,13 @@ pub fn logout_subject<'t>(
 ) -> Result<(&'t str, VerifiedToken, bool), Denial> {
     let found = find_request_token(config, path, headers)?.ok_or(Denial::Missing)?;
     let token = found.token;
-    let verified = validate_with(config, k.keys, token, k.now, k.native)?;
+    // An opaque token is judged by its introspection answer, as it was when it was used: a token
+    // this gateway has no answer for is refused with 503 (asked for on its next use).
+    let verified = match verify(config, k, token) {
+        Ok(v) => v,
+        Err(NotAdmitted::Denied(denial)) => return Err(denial),
+        Err(NotAdmitted::Introspect(_)) => return Err(Denial::IntrospectionUnavailable),
+    };
     check_source(config, &verified, &found.source)?;
     let target = normalise(path).map_err(Denial::AmbiguousPath)?;
     let request = RequestInfo {

@@ -428,3 +428,31 @@ fn a_jwt_answer_by_a_key_not_fetched_yet_asks_for_the_keys() {
         Err(Denial::UnknownKey)
     );
 }
+
+#[test]
+fn logout_with_an_opaque_token_uses_its_kept_answer() {
+    use filter::gateway::logout_subject;
+    let envoy = Envoy::new(config(json!({})));
+    let headers = [("authorization", "Bearer opaque-token-Zm9vYmFy")];
+    let k = Knowledge {
+        keys: &[&envoy.keys],
+        denylist: &envoy.denylist,
+        now: NOW,
+        revocations_loaded: true,
+        native: None,
+        replay: &envoy.shared,
+    };
+    assert_eq!(
+        logout_subject(&envoy.config, k, "/oauth2/logout", &headers).map(|_| ()),
+        Err(Denial::IntrospectionUnavailable),
+        "no answer kept yet"
+    );
+    envoy
+        .answer(OPAQUE, Some(200), &active(json!({})), NOW)
+        .unwrap();
+    let (token, verified, revoked) =
+        logout_subject(&envoy.config, k, "/oauth2/logout", &headers).unwrap();
+    assert_eq!(token, OPAQUE);
+    assert_eq!(verified.sid.as_deref(), Some("s-1"));
+    assert!(!revoked);
+}
