@@ -32,11 +32,7 @@ pub fn on_body(gw: &Gateway, stream: &mut impl Stream, body: &[u8], now_ms: u64)
             Outcome::Answered
         }
         Received::Forward(request) => {
-            let headers: Vec<(&str, &str)> = request
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
+            let headers = request.header_pairs();
             match stream.callout(
                 &request.cluster,
                 &headers,

@@ -28,11 +28,7 @@ pub fn start(
     now_ms: u64,
 ) -> Option<IntrospectionCall> {
     let call = introspection_request(&gw.config, provider, &token).and_then(|request| {
-        let call_headers: Vec<(&str, &str)> = request
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let call_headers = request.header_pairs();
         stream.callout(
             &request.cluster,
             &call_headers,

@@ -41,11 +41,7 @@ impl LogoutFlow {
             revoked_here: false,
         };
         for (step, request) in requests {
-            let headers: Vec<(&str, &str)> = request
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
+            let headers = request.header_pairs();
             match stream.callout(
                 &request.cluster,
                 &headers,

@@ -32,7 +32,7 @@ use crate::denylist::CutoffKind;
 use crate::denylist_store::Revocation;
 use crate::dpop::replay::{self, ReplayError};
 use crate::jwk::KeySet;
-use crate::logout::CalloutRequest;
+use crate::logout::{CalloutRequest, FORM};
 use crate::request_path::normalise;
 use crate::shared_state::SharedData;
 use crate::signature::NativeVerifier;
@@ -219,21 +219,12 @@ pub fn receive(
         ));
     }
     if let Some(hub) = config.hub.as_ref().filter(|h| h.federates(index)) {
-        let endpoint = &hub.backchannel_logout;
-        return Received::Forward(CalloutRequest {
-            cluster: endpoint.cluster.clone(),
-            headers: vec![
-                (":method".into(), "POST".into()),
-                (":path".into(), endpoint.path.clone()),
-                (":authority".into(), endpoint.authority.clone()),
-                (
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ),
-            ],
-            body: format!("logout_token={}", form_encode(&token)).into_bytes(),
-            timeout_ms: endpoint.timeout_ms,
-        });
+        return Received::Forward(CalloutRequest::post(
+            &hub.backchannel_logout,
+            FORM,
+            None,
+            format!("logout_token={}", form_encode(&token)).into_bytes(),
+        ));
     }
     let remembered_until = event
         .exp

@@ -16,7 +16,7 @@ use crate::config::services::form_encode;
 use crate::denial::Denial;
 use crate::introspection_cache::{self, Cached};
 use crate::jwk::KeySet;
-use crate::logout::CalloutRequest;
+use crate::logout::{CalloutRequest, FORM};
 use crate::shared_state::SharedData;
 use crate::signature::{NativeVerifier, verify_jwk};
 use crate::validation::verified_claims;
@@ -44,28 +44,19 @@ pub fn opaque_introspector(config: &FilterConfig) -> Option<usize> {
 /// The introspection request for `token` at provider `index`.
 pub fn request(config: &FilterConfig, index: usize, token: &str) -> Option<CalloutRequest> {
     let intro = config.providers.get(index)?.introspection.as_ref()?;
-    let endpoint = &intro.endpoint;
     let accept = if intro.jwt_response {
         JWT_ANSWER_TYPE
     } else {
         "application/json"
     };
-    Some(CalloutRequest {
-        cluster: endpoint.cluster.clone(),
-        headers: vec![
-            (":method".into(), "POST".into()),
-            (":path".into(), endpoint.path.clone()),
-            (":authority".into(), endpoint.authority.clone()),
-            (
-                "content-type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ),
-            ("accept".into(), accept.into()),
-            ("authorization".into(), intro.client.basic_authorization()),
-        ],
-        body: format!("token={}&token_type_hint=access_token", form_encode(token)).into_bytes(),
-        timeout_ms: endpoint.timeout_ms,
-    })
+    let mut call = CalloutRequest::post(
+        &intro.endpoint,
+        FORM,
+        Some(("authorization".into(), intro.client.basic_authorization())),
+        format!("token={}&token_type_hint=access_token", form_encode(token)).into_bytes(),
+    );
+    call.headers.push(("accept".into(), accept.into()));
+    Some(call)
 }
 
 /// What the shared cache says about a token of provider `index`: its verification, "inactive",

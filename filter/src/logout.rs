@@ -21,7 +21,7 @@
 //! cut-off is the revocation, and the answer says so.
 
 use crate::config::FilterConfig;
-use crate::config::services::{Logout, Revocation, form_encode};
+use crate::config::services::{Callout, Logout, Revocation, form_encode};
 use crate::denylist::{CutoffKind, IdKind};
 use crate::denylist_store::Revocation as DenylistEntry;
 use crate::request_path::normalise;
@@ -36,6 +36,41 @@ pub struct CalloutRequest {
     pub body: Vec<u8>,
     pub timeout_ms: u64,
 }
+
+impl CalloutRequest {
+    /// A `POST` of `body` (of `content_type`) to `endpoint`, with `extra` headers (credentials).
+    pub fn post(
+        endpoint: &Callout,
+        content_type: &str,
+        extra: Option<(String, String)>,
+        body: Vec<u8>,
+    ) -> CalloutRequest {
+        let mut headers = vec![
+            (":method".to_owned(), "POST".to_owned()),
+            (":path".to_owned(), endpoint.path.clone()),
+            (":authority".to_owned(), endpoint.authority.clone()),
+            ("content-type".to_owned(), content_type.to_owned()),
+        ];
+        headers.extend(extra);
+        CalloutRequest {
+            cluster: endpoint.cluster.clone(),
+            headers,
+            body,
+            timeout_ms: endpoint.timeout_ms,
+        }
+    }
+
+    /// The headers as the hosts take them.
+    pub fn header_pairs(&self) -> Vec<(&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
+/// `application/x-www-form-urlencoded`.
+pub const FORM: &str = "application/x-www-form-urlencoded";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -235,19 +270,12 @@ fn hub_report(config: &FilterConfig, token: &VerifiedToken, now: u64) -> Option<
         (None, Some(sub)) => json!({"iss": provider.issuer, "sub": sub, "cutoff": now}),
         (None, None) => return None,
     };
-    let endpoint = &hub.cutoffs;
-    Some(CalloutRequest {
-        cluster: endpoint.cluster.clone(),
-        headers: vec![
-            (":method".into(), "POST".into()),
-            (":path".into(), endpoint.path.clone()),
-            (":authority".into(), endpoint.authority.clone()),
-            ("content-type".into(), "application/json".into()),
-            ("authorization".into(), client.basic_authorization()),
-        ],
-        body: body.to_string().into_bytes(),
-        timeout_ms: endpoint.timeout_ms,
-    })
+    Some(CalloutRequest::post(
+        &hub.cutoffs,
+        "application/json",
+        Some(("authorization".into(), client.basic_authorization())),
+        body.to_string().into_bytes(),
+    ))
 }
 
 impl LogoutMachine {
@@ -261,43 +289,26 @@ impl LogoutMachine {
             "token={}&token_type_hint=access_token",
             form_encode(subject.token)
         );
-        let endpoint = &revocation.endpoint;
-        let revoke = CalloutRequest {
-            cluster: endpoint.cluster.clone(),
-            headers: vec![
-                (":method".into(), "POST".into()),
-                (":path".into(), endpoint.path.clone()),
-                (":authority".into(), endpoint.authority.clone()),
-                (
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ),
-                (
-                    "authorization".into(),
-                    revocation.client.basic_authorization(),
-                ),
-            ],
-            body: revoke_body.into_bytes(),
-            timeout_ms: endpoint.timeout_ms,
-        };
-        let rs = &config.resource_server;
-        let session = CalloutRequest {
-            cluster: rs.cluster.clone(),
-            headers: vec![
-                (":method".into(), "POST".into()),
-                (":path".into(), rs.path.clone()),
-                (":authority".into(), rs.authority.clone()),
-                ("content-type".into(), "application/json".into()),
-                (
-                    config.resource_server_secret_header.clone(),
-                    config.resource_server_secret.0.clone(),
-                ),
-            ],
-            body: json!({"sid": subject.sid, "sub": subject.sub})
+        let revoke = CalloutRequest::post(
+            &revocation.endpoint,
+            FORM,
+            Some((
+                "authorization".into(),
+                revocation.client.basic_authorization(),
+            )),
+            revoke_body.into_bytes(),
+        );
+        let session = CalloutRequest::post(
+            &config.resource_server,
+            "application/json",
+            Some((
+                config.resource_server_secret_header.clone(),
+                config.resource_server_secret.0.clone(),
+            )),
+            json!({"sid": subject.sid, "sub": subject.sub})
                 .to_string()
                 .into_bytes(),
-            timeout_ms: rs.timeout_ms,
-        };
+        );
         let machine = LogoutMachine {
             results: vec![(Step::IdpRevocation, None), (Step::SessionRevocation, None)],
             finished: false,

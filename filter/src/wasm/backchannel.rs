@@ -83,11 +83,7 @@ fn decide(worker: &Worker, body: &[u8], now_ms: u64) -> Step {
     match received {
         Received::Answer(answer) => Step::Answer(answer),
         Received::Forward(request) => {
-            let headers: Vec<(&str, &str)> = request
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
+            let headers = request.header_pairs();
             let timeout = Duration::from_millis(request.timeout_ms);
             match host::dispatch(&request.cluster, &headers, Some(&request.body), timeout) {
                 Some(call) => Step::Forwarded(call),

@@ -24,11 +24,7 @@ pub fn start(worker: &Worker, provider: usize, token: String) -> Result<Pending,
     let Some(call) = request(&worker.config, provider, &token) else {
         return Err(Denial::IntrospectionUnavailable);
     };
-    let headers: Vec<(&str, &str)> = call
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let headers = call.header_pairs();
     let timeout = Duration::from_millis(call.timeout_ms);
     match host::dispatch(&call.cluster, &headers, Some(&call.body), timeout) {
         Some(id) => Ok(Pending {

@@ -45,11 +45,7 @@ impl LogoutFlow {
             revoked_here: false,
         };
         for (step, request) in requests {
-            let headers: Vec<(&str, &str)> = request
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
+            let headers = request.header_pairs();
             let timeout = Duration::from_millis(request.timeout_ms);
             match host::dispatch(&request.cluster, &headers, Some(&request.body), timeout) {
                 Some(call) => {
