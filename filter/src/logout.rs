@@ -14,8 +14,8 @@
 //! RFC 7009 §2.2.1) and nothing is called: it is never sent to another provider.
 //!
 //! Once the provider confirmed, the gateway records the logout in its own denylist
-//! ([`local_revocations`]): the token's `jti`, and a **cut-off** of its session (or, without a
-//! `sid`, its subject) at the logout's time, so every token of that session issued until now is
+//! ([`local_revocations`]): the token's `jti`, and a **cut-off** of its session at the logout's
+//! time, so every token of that session issued until now is
 //! refused on every worker at once. A provider that cannot revoke its JWT access tokens (node
 //! oidc-provider, and others, answer 400 `unsupported_token_type`) has not failed the logout: the
 //! cut-off is the revocation, and the answer says so.
@@ -138,6 +138,18 @@ fn names_unsupported_type(body: Option<Vec<u8>>) -> bool {
         .is_some_and(|v| v.get("error").and_then(|e| e.as_str()) == Some("unsupported_token_type"))
 }
 
+/// What a logout cuts off: the token's session; for a token that names no session but has a
+/// `jti`, nothing beyond that token (its `jti` entry: other tokens of the same subject, such as a
+/// client's other client-credentials tokens, are not the logout's); for a token with neither,
+/// its subject, the only way left to refuse it.
+fn cutoff_of(token: &VerifiedToken) -> Option<(CutoffKind, &String)> {
+    match (&token.sid, &token.jti, &token.sub) {
+        (Some(sid), _, _) => Some((CutoffKind::Session, sid)),
+        (None, None, Some(sub)) => Some((CutoffKind::Subject, sub)),
+        _ => None,
+    }
+}
+
 /// What the gateway records in its denylist once a logout's revocation is confirmed (see the
 /// module's documentation): the token's `jti` until it expires, and a cut-off at `now` of its
 /// session, or of its subject when it has no `sid`, kept for the provider's longest token
@@ -153,10 +165,8 @@ pub fn local_revocations(
     }
     if let Some(provider) = config.providers.get(token.provider) {
         let forget_at = now.saturating_add(provider.max_token_lifetime_seconds);
-        let (kind, id) = match (&token.sid, &token.sub) {
-            (Some(sid), _) => (CutoffKind::Session, sid),
-            (None, Some(sub)) => (CutoffKind::Subject, sub),
-            (None, None) => return entries,
+        let Some((kind, id)) = cutoff_of(token) else {
+            return entries;
         };
         entries.push(DenylistEntry::cutoff(
             kind,
@@ -184,7 +194,7 @@ pub struct LogoutMachine {
     already_revoked: bool,
 }
 
-const NOT_REVOCABLE: &str = "logout successful: the identity provider does not revoke these tokens (unsupported_token_type), so this gateway refuses them from now on (a cut-off of the session, or of the subject for a token that names no session)";
+const NOT_REVOCABLE: &str = "logout successful: the identity provider does not revoke these tokens (unsupported_token_type), so this gateway refuses them from now on (a cut-off of the session)";
 
 /// What the token being logged out says about itself.
 #[derive(Debug, Clone, Copy)]
@@ -265,10 +275,9 @@ fn hub_report(config: &FilterConfig, token: &VerifiedToken, now: u64) -> Option<
         .filter(|h| h.federates(token.provider))?;
     let client = config.idp_client.as_ref()?;
     let provider = config.providers.get(token.provider)?;
-    let body = match (&token.sid, &token.sub) {
-        (Some(sid), _) => json!({"iss": provider.issuer, "sid": sid, "cutoff": now}),
-        (None, Some(sub)) => json!({"iss": provider.issuer, "sub": sub, "cutoff": now}),
-        (None, None) => return None,
+    let body = match cutoff_of(token)? {
+        (CutoffKind::Session, sid) => json!({"iss": provider.issuer, "sid": sid, "cutoff": now}),
+        (CutoffKind::Subject, sub) => json!({"iss": provider.issuer, "sub": sub, "cutoff": now}),
     };
     Some(CalloutRequest::post(
         &hub.cutoffs,
@@ -706,8 +715,14 @@ mod tests {
             .unwrap();
         assert_eq!(answer.status, 502);
         assert!(answer.body.contains("hub_cutoff_report"), "{}", answer.body);
-        // Without a sid, the subject is cut off.
+        // Without a sid, only the token itself (its jti): nothing for the hub.
         let (_, calls) = begin_logout(&config, "a.b.c", &op_token(None), false, 1_000).unwrap();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(local_revocations(&config, &op_token(None), 1_000).len(), 1);
+        // Neither sid nor jti: the subject is cut off, the only way to refuse the token.
+        let mut bare = op_token(None);
+        bare.jti = None;
+        let (_, calls) = begin_logout(&config, "a.b.c", &bare, false, 1_000).unwrap();
         let body: serde_json::Value = serde_json::from_slice(&calls[2].1.body).unwrap();
         assert_eq!(
             body,
