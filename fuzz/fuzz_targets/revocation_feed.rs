@@ -1,9 +1,10 @@
 //! A revocation-feed answer → a page applied to the shared denylist, then a worker's copy synced
 //! from it. Beyond no panic: the cursor is safe in a URL, and no revocation is lost — every id
-//! the page names whose token can still be alive is refused afterwards.
+//! the page names whose token can still be alive is refused afterwards (a cut-off: a token of its
+//! issuer and session or subject issued at the cut-off time).
 #![no_main]
 
-use filter::denylist::{Denylist, EXPIRY_MARGIN_SECONDS};
+use filter::denylist::{Denylist, EXPIRY_MARGIN_SECONDS, TokenIds};
 use filter::denylist_store::record;
 use filter::feed_page::FeedPage;
 use filter::shared_state::MemoryShared;
@@ -39,6 +40,15 @@ fuzz_target!(|data: &[u8]| {
         }
         let jti = entry["jti"].as_str().filter(|s| !s.is_empty());
         let sid = entry["sid"].as_str().filter(|s| !s.is_empty());
+        let iss = entry["iss"].as_str().filter(|s| !s.is_empty());
+        if let (Some(iss), Some(cutoff)) = (iss, entry["cutoff"].as_u64()) {
+            // Cut-off times are kept in 32 bits, below "every token".
+            let at = cutoff.min(u64::from(u32::MAX - 1));
+            let sub = entry["sub"].as_str().filter(|s| !s.is_empty());
+            let token = TokenIds::of(iss, None, sid, sub, Some(at));
+            assert!(denylist.refuses(&token), "a cut-off of the feed was lost: {entry}");
+            continue;
+        }
         let revoked = match (jti, sid) {
             (Some(jti), _) => denylist.is_revoked(Some(jti), None),
             (None, Some(sid)) => denylist.is_revoked(None, Some(sid)),
