@@ -32,6 +32,7 @@ pub mod bearer;
 pub mod claim_headers;
 pub mod claims;
 pub mod config;
+pub mod counters;
 pub mod denial;
 pub mod denylist;
 pub mod denylist_store;

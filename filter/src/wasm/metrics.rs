@@ -1,5 +1,7 @@
-//! Counters, defined lazily per VM under the `oauth2gw.` prefix (Envoy shows them as
-//! `wasmcustom.oauth2gw.*`).
+//! Counters under the `oauth2gw.` prefix (Envoy shows them as `wasmcustom.oauth2gw.*`, and its
+//! Prometheus output as `oauth2gw_*`): the ones both glues count ([`crate::counters::NAMES`]) are
+//! defined when a configuration is loaded, so they exist at zero from the start as the native
+//! module's do; this module's own (`verify_native`, `denylist_*`) are defined on first use.
 
 use super::host::log_at;
 use proxy_wasm::hostcalls;
@@ -13,6 +15,15 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Every counter of [`crate::counters::NAMES`] defined (at zero) in this VM.
+    pub fn defined() -> Metrics {
+        let metrics = Metrics::default();
+        for name in crate::counters::NAMES {
+            metrics.id(name);
+        }
+        metrics
+    }
+
     pub fn increment(&self, name: &str) {
         self.add(name, 1);
     }
@@ -21,26 +32,29 @@ impl Metrics {
         if n == 0 {
             return;
         }
-        let id = self.ids.borrow().get(name).copied();
-        let id = match id {
-            Some(id) => id,
-            None => {
-                let full = format!("oauth2gw.{name}");
-                match hostcalls::define_metric(MetricType::Counter, &full) {
-                    Ok(id) => {
-                        self.ids.borrow_mut().insert(name.to_owned(), id);
-                        id
-                    }
-                    Err(status) => {
-                        log_at!(
-                            Warn,
-                            "oauth2-gateway: cannot define metric {full}: {status:?}"
-                        );
-                        return;
-                    }
-                }
+        if let Some(id) = self.id(name) {
+            let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// The counter's id in this VM, defined on first use; `None` (logged) when Envoy refuses it.
+    fn id(&self, name: &str) -> Option<u32> {
+        if let Some(id) = self.ids.borrow().get(name).copied() {
+            return Some(id);
+        }
+        let full = format!("{}{name}", crate::counters::PREFIX);
+        match hostcalls::define_metric(MetricType::Counter, &full) {
+            Ok(id) => {
+                self.ids.borrow_mut().insert(name.to_owned(), id);
+                Some(id)
             }
-        };
-        let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+            Err(status) => {
+                log_at!(
+                    Warn,
+                    "oauth2-gateway: cannot define metric {full}: {status:?}"
+                );
+                None
+            }
+        }
     }
 }

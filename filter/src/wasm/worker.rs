@@ -87,7 +87,7 @@ impl Worker {
             discovered,
             keys: RefCell::new(keys),
             denylist: RefCell::new(Denylist::default()),
-            metrics: Metrics::default(),
+            metrics: Metrics::defined(),
         }
     }
 
