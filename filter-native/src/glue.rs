@@ -114,6 +114,15 @@ impl Stream for EnvoyStream<'_> {
         }
     }
 
+    fn add_request_header(&mut self, name: &str, value: &str) {
+        if !self.handle.add_request_header(name, value) {
+            log(
+                Level::Warn,
+                &format!("oauth2-gateway: cannot add request header {name}"),
+            );
+        }
+    }
+
     fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
         self.handle.send_response(status, headers, body);
     }

@@ -5,6 +5,11 @@
 pub trait Stream {
     /// Sets (`Some`) or removes (`None`) a request header.
     fn set_request_header(&mut self, name: &str, value: Option<&str>);
+    /// Adds a request header known to be absent (its inbound copies were removed): Envoy then
+    /// appends it without looking for another of that name.
+    fn add_request_header(&mut self, name: &str, value: &str) {
+        self.set_request_header(name, Some(value));
+    }
     /// Answers the client locally.
     fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]);
     /// An HTTP call tied to this stream; its id, or `None` when Envoy refused to start it.

@@ -8,6 +8,10 @@ pub use filter::counters::{NAMES, PREFIX};
 #[derive(Debug, Default, Clone)]
 pub struct Counters {
     ids: Vec<(&'static str, usize)>,
+    /// The counters of every allowed request, found without a scan.
+    allowed: Option<usize>,
+    cache_hit: Option<usize>,
+    cache_miss: Option<usize>,
 }
 
 impl Counters {
@@ -22,10 +26,26 @@ impl Counters {
                 None => refused.push(*name),
             }
         }
-        (Counters { ids }, refused)
+        let mut counters = Counters {
+            ids,
+            ..Counters::default()
+        };
+        counters.allowed = counters.scan("allowed");
+        counters.cache_hit = counters.scan("cache_hit");
+        counters.cache_miss = counters.scan("cache_miss");
+        (counters, refused)
     }
 
     pub fn id(&self, name: &str) -> Option<usize> {
+        match name {
+            "allowed" => self.allowed,
+            "cache_hit" => self.cache_hit,
+            "cache_miss" => self.cache_miss,
+            _ => self.scan(name),
+        }
+    }
+
+    fn scan(&self, name: &str) -> Option<usize> {
         self.ids.iter().find(|(n, _)| *n == name).map(|(_, id)| *id)
     }
 }

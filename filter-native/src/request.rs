@@ -21,6 +21,7 @@ use filter::verified_token::VerifiedToken;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// What the hook tells Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,9 @@ pub enum Plan {
     Forward {
         /// Inbound copies of the claim headers (a client cannot forge them).
         remove: Vec<String>,
+        /// The verified token, whose claim headers are added (rendered once, when it was cached).
+        token: Option<Rc<VerifiedToken>>,
+        /// `:path` and `cookie` when the core rewrote them.
         set: Vec<(String, String)>,
         /// The token's header, when its provider does not forward tokens.
         /// Headers the core asks to remove (the token's, when not forwarded), before `set`.
@@ -227,14 +231,14 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
         let (hits, misses) = state.cache.take_stats();
         (outcome, hits, misses)
     });
-    let counts = vec![("cache_hit", hits), ("cache_miss", misses)];
+    let mut counts = Vec::with_capacity(3);
+    counts.extend([("cache_hit", hits), ("cache_miss", misses)]);
     match outcome {
         Outcome::Forward {
             headers: set,
             remove_headers,
-            ..
+            token,
         } => {
-            let mut counts = counts;
             counts.push(("allowed", 1));
             Plan::Forward {
                 remove: config
@@ -243,6 +247,7 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
                     .filter(|(name, _)| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)))
                     .map(|(name, _)| name.clone())
                     .collect(),
+                token,
                 set,
                 remove_headers,
                 counts,
@@ -280,6 +285,7 @@ pub fn execute(
     match plan {
         Plan::Forward {
             remove,
+            token,
             set,
             remove_headers,
             counts,
@@ -287,6 +293,9 @@ pub fn execute(
             // Removals first: `set` may put back a header the core rewrote (`:path`, `cookie`).
             for name in remove.iter().chain(&remove_headers) {
                 stream.set_request_header(name, None);
+            }
+            for (name, value) in token.iter().flat_map(|t| &t.claim_headers) {
+                stream.add_request_header(name, value);
             }
             for (name, value) in &set {
                 stream.set_request_header(name, Some(value));

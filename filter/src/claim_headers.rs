@@ -58,6 +58,7 @@ mod tests {
         VerifiedToken {
             ids: Default::default(),
             recheck_after: None,
+            claim_headers: Vec::new(),
             provider: 0,
             lifetime: Lifetime {
                 exp: 10,

@@ -36,11 +36,12 @@ pub struct RequestInfo<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Send the request upstream: first drop `remove_headers`, then set `headers`; `token` is
-    /// `None` when the route lets it through without one.
+    /// Send the request upstream: first drop `remove_headers`, then add the token's claim
+    /// headers (`token.claim_headers`, rendered once per cached token) and set `headers`; `token`
+    /// is `None` when the route lets it through without one.
     Forward {
-        /// Claim headers, plus `:path` when the normalised path (or the query without a token)
-        /// differs from what the client sent, and `cookie` when a token cookie was cut out.
+        /// `:path` when the normalised path (or the query without a token) differs from what the
+        /// client sent, and `cookie` when a token cookie was cut out.
         headers: Vec<(String, String)>,
         /// The token's header when its provider does not forward tokens (`cookie` for a cookie
         /// token, set again without it).
@@ -55,6 +56,22 @@ pub enum Outcome {
         provider: usize,
         token: String,
     },
+}
+
+impl Outcome {
+    /// Every header a forwarded request is given: the token's claim headers, then `headers`
+    /// (empty for any other outcome).
+    pub fn forwarded_headers(&self) -> Vec<(&str, &str)> {
+        match self {
+            Outcome::Forward { headers, token, .. } => token
+                .iter()
+                .flat_map(|t| &t.claim_headers)
+                .chain(headers)
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            Outcome::Deny(_) | Outcome::Introspect { .. } => Vec::new(),
+        }
+    }
 }
 
 /// Why a token was not admitted: refused, or its provider must be asked first.
@@ -104,7 +121,10 @@ pub fn admit(
     let verified = match cache.get(&key, k.now, leeway) {
         Some(hit) => hit,
         None => {
-            let v = Rc::new(verify(config, k, token)?);
+            let mut v = verify(config, k, token)?;
+            v.claim_headers =
+                claim_headers(&v, &config.claim_headers, &config.claim_header_separator);
+            let v = Rc::new(v);
             cache.insert(key, Rc::clone(&v));
             v
         }
@@ -202,11 +222,7 @@ pub fn decide(
     if let Err(denial) = rule.authorise(&verified, &provider.name) {
         return Outcome::Deny(denial);
     }
-    let mut headers = claim_headers(
-        &verified,
-        &config.claim_headers,
-        &config.claim_header_separator,
-    );
+    let mut headers = Vec::new();
     let mut remove_headers = Vec::new();
     let mut rest = None;
     if !provider.forward_token {

@@ -667,6 +667,7 @@ mod tests {
             claims: serde_json::Map::new(),
             ids: Default::default(),
             recheck_after: None,
+            claim_headers: Vec::new(),
         }
     }
 

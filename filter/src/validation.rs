@@ -112,6 +112,7 @@ pub fn verified_claims(
         scopes,
         claims,
         recheck_after: None,
+        claim_headers: Vec::new(),
     })
 }
 

@@ -24,4 +24,7 @@ pub struct VerifiedToken {
     /// For a token vouched for by introspection: when that answer must be asked again (a cached
     /// verification is not used at or after this time).
     pub recheck_after: Option<u64>,
+    /// The claim headers it is forwarded with (`claim_headers` of the configuration), rendered
+    /// once when it enters the verified-token cache rather than on every request.
+    pub claim_headers: Vec<(String, String)>,
 }

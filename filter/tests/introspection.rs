@@ -113,13 +113,11 @@ fn needs_introspection(outcome: &Outcome) -> bool {
 }
 
 fn forwarded_header(outcome: &Outcome, name: &str) -> Option<String> {
-    match outcome {
-        Outcome::Forward { headers, .. } => headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone()),
-        _ => None,
-    }
+    outcome
+        .forwarded_headers()
+        .into_iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
 }
 
 #[test]

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -55,15 +56,22 @@ PRIMARY = (CONCURRENCY[0], 16 if 16 in CONNECTIONS else CONNECTIONS[0])
 N_TOKENS = int(os.environ.get("TOKENS", "6000"))
 STARTUP_RUNS = int(os.environ.get("STARTUP_RUNS", "5"))
 VARIANTS = os.environ.get(
-    "VARIANTS", "bare noop-wasm noop-native jwt-authn-cached jwt-authn filter filter-full native").split()
-if not NOOP_WASM and "noop-wasm" in VARIANTS:
-    VARIANTS.remove("noop-wasm")
-if "native" in VARIANTS and not os.path.isfile(f"{NATIVE_MODULE_DIR}/liboauth2_gateway.so"):
-    VARIANTS.remove("native")
-if "filter-baseline" in VARIANTS and not os.path.isfile(BASELINE_WASM):
-    VARIANTS.remove("filter-baseline")
-if "noop-native" in VARIANTS and not os.path.isfile(f"{NATIVE_MODULE_DIR}/libnoop_native.so"):
-    VARIANTS.remove("noop-native")
+    "VARIANTS", "bare noop-wasm noop-native jwt-authn-cached jwt-authn-claims jwt-authn filter "
+    "filter-full native native-noclaims native-full").split()
+# The dynamic-module variants (ENVOY_DYNAMIC_MODULES_SEARCH_PATH = NATIVE_MODULE_DIR).
+NATIVE_VARIANTS = {"native", "native-noclaims", "native-full", "noop-native"}
+# A requested variant whose build is missing stops the run: never a report without it.
+_missing = [f"{v} ({path})" for v, path in (
+    ("noop-wasm", NOOP_WASM or "NOOP_WASM unset"),
+    ("native", f"{NATIVE_MODULE_DIR}/liboauth2_gateway.so"),
+    ("native-noclaims", f"{NATIVE_MODULE_DIR}/liboauth2_gateway.so"),
+    ("native-full", f"{NATIVE_MODULE_DIR}/liboauth2_gateway.so"),
+    ("noop-native", f"{NATIVE_MODULE_DIR}/libnoop_native.so"),
+    ("filter-baseline", BASELINE_WASM or "BASELINE_WASM unset"),
+) if v in VARIANTS and not os.path.isfile(path)]
+if _missing:
+    sys.exit("requested variants whose module is not built: " + ", ".join(_missing)
+             + " (build them, or leave them out of VARIANTS)")
 # Variants that do not check tokens: one Envoy serves both token sets.
 SHARED = {"bare", "noop-wasm", "noop-native"}
 ALGS = os.environ.get("ALGS", "ES256 RS256 EdDSA").split()
@@ -77,9 +85,15 @@ DPOP_FLOOR_PROOFS = 2000
 DPOP_MAX_PROOFS = 400_000
 WASM_OZ = os.environ.get("WASM_OZ", "1") == "1"
 PROFILE = os.environ.get("PROFILE", "1") == "1" and shutil.which("perf") is not None
+# PROFILE_SYMBOLS=1: also print each profile's hottest functions (per DSO and symbol).
+PROFILE_SYMBOLS = os.environ.get("PROFILE_SYMBOLS") == "1"
 PATH = "/api/hello"
 # Variants that need the real IDP (revocation feed): not run with the self-minted RS256 tokens.
-IDP_ONLY = {"filter-full"}
+IDP_ONLY = {"filter-full", "native-full"}
+# Variants measured only with the warm token (floors and the equal-work anchors of issue 28).
+WARM_ONLY = {"noop-wasm", "noop-native", "native-noclaims", "jwt-authn-claims", "native-full"}
+# Entries put in the IDP's revocation list before the gateways start (the full variants' denylist).
+DENYLIST_ENTRIES = int(os.environ.get("DENYLIST_ENTRIES", "100000"))
 # The caches must hold fewer tokens than a cold run rotates through (FIFO in the filter, LRU in
 # jwt_authn: a cyclic walk over more tokens than the capacity never hits).
 FILTER_CACHE, JWT_AUTHN_CACHE = 4096, 1000
@@ -150,11 +164,26 @@ gateway = true
     PROCS.append(p)
     for _ in range(300):
         if "idp listening on" in open(f"{work}/idp.out").read():
+            if DENYLIST_ENTRIES and IDP_ONLY & set(VARIANTS):
+                fill_revocations(f"{work}/idp.sqlite", DENYLIST_ENTRIES)
             return port, issuer
         if p.poll() is not None:
             sys.exit(f"the IDP exited: see {work}/idp.log")
         time.sleep(0.05)
     sys.exit("the IDP did not start within 15 s")
+
+
+def fill_revocations(db, n):
+    """n revoked jtis (unknown tokens, live for two hours) straight into the IDP's SQLite store,
+    committed before any gateway starts: each gateway's first reads of the feed bring them all."""
+    exp = int(time.time()) + 7200
+    con = sqlite3.connect(db, timeout=10)
+    with con:
+        con.executemany(
+            "INSERT INTO revocations (kind, iss, value, cutoff, exp, revoked_at) VALUES ('jti', '', ?, NULL, ?, ?)",
+            ((f"bench-revoked-{i:07d}", exp, exp - 7200) for i in range(n)))
+    con.close()
+    say(f"  {n} revocations put in the IDP's store (the full variants' denylist)")
 
 
 def mint_idp(port, n, threads=4):
@@ -222,7 +251,7 @@ class Envoy:
         token on the listener: the latter includes the JWKS fetch)."""
         t0 = time.monotonic()
         env = dict(os.environ)
-        if self.variant in ("native", "noop-native"):
+        if self.variant in NATIVE_VARIANTS:
             env["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = NATIVE_MODULE_DIR
         self.proc = subprocess.Popen([ENVOY_BIN, "-c", self.config, "--concurrency", str(self.concurrency),
                                       "--use-dynamic-base-id", "-l", "warn"],
@@ -350,7 +379,8 @@ def profile(envoy, run, work):
     and its hostcalls, V8's runtime, BoringSSL) / the Wasm module's code compiled by V8 (JIT) /
     kernel (loopback TCP, syscalls) / libc. `run(connections)` is the wrk run."""
     data = f"{work}/perf.data"
-    perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-o", data,
+    graph = ["--call-graph", "dwarf,16384"] if PROFILE_SYMBOLS else []
+    perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", *graph, "-o", data,
                              "-p", str(envoy.proc.pid), "--", "sleep", str(DURATION)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.2)
@@ -358,6 +388,22 @@ def profile(envoy, run, work):
     perf.wait()
     rep = subprocess.run(["perf", "report", "-i", data, "--sort", "dso", "--stdio", "--no-children",
                           "-g", "none"], capture_output=True, text=True).stdout
+    if PROFILE_SYMBOLS:
+        # The modules' own functions (an unstripped build: NATIVE_MODULE_DIR pointing at one).
+        # With call graphs: the time spent inside each of the module's hooks, Envoy's callbacks
+        # they make included (children).
+        hooks = subprocess.run(["perf", "report", "-i", data, "--children", "--sort", "sym", "--stdio",
+                                "-g", "none", "--percent-limit", "0.1"],
+                               capture_output=True, text=True).stdout
+        lines = [ln for ln in hooks.splitlines() if "envoy_dynamic_module_on_" in ln
+                 or "oauth2_gateway::" in ln or "filter::" in ln]
+        say(f"  perf children (inclusive), {envoy.name}:\n    " + "\n    ".join(lines[:40]))
+        for dsos in ([], ["--dsos", "liboauth2_gateway.so"]):
+            syms = subprocess.run(["perf", "report", "-i", data, "--sort", "dso,sym", "--stdio",
+                                   "--no-children", "-g", "none", "--percent-limit", "0.2", *dsos],
+                                  capture_output=True, text=True).stdout
+            lines = [ln for ln in syms.splitlines() if ln.strip() and not ln.startswith("#")]
+            say(f"  perf symbols, {envoy.name} {' '.join(dsos)}:\n    " + "\n    ".join(lines[:60]))
     shares = {"envoy": 0.0, "jit": 0.0, "kernel": 0.0, "other": 0.0}
     for m in re.finditer(r"^\s*([\d.]+)%\s+(.+?)\s*$", rep, re.M):
         pct, dso = float(m.group(1)), m.group(2)
@@ -526,7 +572,7 @@ def measure_at(work, conc, token_sets, files, dpop, results, rss, profiles):
                     key = (ALGS[0], v) if v in SHARED else (alg, v)
                     if mode == "dpop" and (alg not in dpop or v not in DPOP_VARIANTS):
                         continue
-                    if key in envoys and not (v in ("noop-wasm", "noop-native") and mode != "warm"):
+                    if key in envoys and not (v in WARM_ONLY and mode != "warm"):
                         runs.append((conns, alg, v, mode))
     say("warm-up: 1 s per Envoy with its warm token, then VmRSS")
     for (alg, v), e in envoys.items():

@@ -24,6 +24,9 @@ LABELS = {
     "filter-baseline": "filter, the BASELINE_WASM build (cache 4096)",
     "filter-full": "filter, envoy.yaml config (rules, revocation feed, logout)",
     "native": "native module (cache 4096)",
+    "native-noclaims": "native module, claim_headers {}",
+    "native-full": "native module, envoy.yaml config + 100 k denylist",
+    "jwt-authn-claims": "jwt_authn + cache + claim_to_headers (5 claims)",
     "noop-native": "no-op dynamic module (the native floor)",
 }
 
@@ -190,6 +193,46 @@ def issue16_goals(m, summary, rss, startup):
             floor.table("Goals of issue 16: the Wasm filter against its floor (the no-op Wasm filter)"))
 
 
+def issue28_goals(m, summary, rss, startup):
+    """Issue 28: the cached path at Envoy's floor (native module; the Wasm filter's floor)."""
+    g = Goals()
+    for conc in m["concurrency"]:
+        for conns in m["connections"]:
+            for alg in m["algs"]:
+                at = lambda v, mode: summary.get((conc, conns, alg, v, mode))  # noqa: E731
+                where = f"{alg}, concurrency {conc}, c={conns}"
+
+                def cpu(what, a, b, target):
+                    if a and b:
+                        x = a["cpu_us"] / b["cpu_us"]
+                        g.add(f"{where}: {what}", f"{x:.2f} ({a['cpu_us']:.1f} vs {b['cpu_us']:.1f} µs)",
+                              f"≤ {target}", x <= target)
+                cpu("warm Envoy CPU/req, native ÷ jwt_authn + cache + claim_to_headers (equal work)",
+                    at("native", "warm"), at("jwt-authn-claims", "warm"), 0.95)
+                cpu("warm Envoy CPU/req, native with claim_headers {} ÷ jwt_authn + cache",
+                    at("native-noclaims", "warm"), at("jwt-authn-cached", "warm"), 1.0)
+                cpu("warm Envoy CPU/req, native full configuration (100 k denylist) ÷ native",
+                    at("native-full", "warm"), at("native", "warm"), 1.03)
+                cpu("Wasm filter warm Envoy CPU/req ÷ the no-op Wasm filter's",
+                    at("filter", "warm"), at("noop-wasm", "warm"), 1.2)
+                n_w, b_w = at("native", "warm"), at("bare", "warm")
+                if n_w and b_w:
+                    x = n_w["rps"] / b_w["rps"]
+                    g.add(f"{where}: warm req/s, native ÷ bare", f"{x:.2f}", "≥ 0.92", x >= 0.92)
+                n_c, j_c = at("native", "cold"), at("jwt-authn", "cold")
+                if n_c and j_c and conns in (16, 64):
+                    x = n_c["rps"] / j_c["rps"]
+                    g.add(f"{where}: cold req/s, native ÷ jwt_authn without cache",
+                          f"{x:.2f} ({fmt_int(n_c['rps'])} vs {fmt_int(j_c['rps'])})", "≥ 1.05", x >= 1.05)
+    shipped = os.path.getsize(m["filter_wasm"])
+    g.add("Wasm: filter .wasm size (shipped)", f"{shipped:,} B", "≤ 600 000 B", shipped <= 600_000)
+    sf, so = median_startup(startup, "filter"), median_startup(startup, "noop-wasm")
+    if sf and so:
+        g.add("Wasm: start-up (exec → /ready LIVE) ÷ the no-op Wasm filter's",
+              f"{sf / so:.2f} ({sf:.0f} vs {so:.0f} ms)", "≤ 2", sf / so <= 2)
+    return g.table("Goals of issue 28: the cached path at Envoy's floor")
+
+
 def floor_rows(m, summary, rss, startup):
     """What issue 8's goals give for a filter that does nothing, at the primary load."""
     conc, conns = m["primary"]
@@ -300,4 +343,5 @@ def build(m):
     summary = summarise(m["results"])
     rss, startup = m["rss"], m["startup"]
     return (tables(m, summary) + issue8_goals(m, summary, rss, startup) + floor_rows(m, summary, rss, startup)
-            + issue16_goals(m, summary, rss, startup) + dpop_rows(m, summary) + profile_rows(m["profiles"]) + memory_rows(m, rss, startup))
+            + issue16_goals(m, summary, rss, startup) + issue28_goals(m, summary, rss, startup)
+            + dpop_rows(m, summary) + profile_rows(m["profiles"]) + memory_rows(m, rss, startup))

@@ -143,18 +143,35 @@ impl FilterHandle {
         if !ok {
             raw.clear();
         }
+        let bytes = |h: &Header| {
+            // SAFETY: Envoy's header map owns these bytes and keeps them until the hook ends or a
+            // setter runs; neither happens before `f` returns (`&mut self` is held), and nothing
+            // made from them outlives this function.
+            unsafe {
+                (
+                    slice(h.key_ptr, h.key_length),
+                    slice(h.value_ptr, h.value_length),
+                )
+            }
+        };
+        // Every header is UTF-8 (the common case): borrowed as they are, one allocation.
+        let borrowed: Option<Vec<(&str, &str)>> = raw
+            .iter()
+            .map(|h| {
+                let (key, value) = bytes(h);
+                Some((
+                    std::str::from_utf8(key).ok()?,
+                    std::str::from_utf8(value).ok()?,
+                ))
+            })
+            .collect();
+        if let Some(pairs) = borrowed {
+            return f(&pairs);
+        }
         let texts: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> = raw
             .iter()
             .map(|h| {
-                // SAFETY: Envoy's header map owns these bytes and keeps them until the hook ends
-                // or a setter runs; neither happens before `f` returns (`&mut self` is held), and
-                // `texts` does not outlive this function.
-                let (key, value) = unsafe {
-                    (
-                        slice(h.key_ptr, h.key_length),
-                        slice(h.value_ptr, h.value_length),
-                    )
-                };
+                let (key, value) = bytes(h);
                 (glue::header_text(key), glue::header_text(value))
             })
             .collect();
@@ -220,6 +237,20 @@ impl FilterHandle {
                 REQUEST_HEADER,
                 Buffer::of(name.as_bytes()),
                 value,
+            )
+        }
+    }
+
+    /// Appends a request header (beside any of the same name: the caller removed those).
+    pub fn add_request_header(&mut self, name: &str, value: &str) -> bool {
+        // SAFETY: live filter pointer; buffers alive for the call (Envoy copies them). Same
+        // signature as `set_header` (abi.h of Envoy 1.40: filter, header type, key, value).
+        unsafe {
+            envoy_dynamic_module_callback_http_add_header(
+                self.0,
+                REQUEST_HEADER,
+                Buffer::of(name.as_bytes()),
+                Buffer::of(value.as_bytes()),
             )
         }
     }

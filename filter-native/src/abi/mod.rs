@@ -121,6 +121,12 @@ unsafe extern "C" {
         key: Buffer,
         value: Buffer,
     ) -> bool;
+    fn envoy_dynamic_module_callback_http_add_header(
+        filter: *mut c_void,
+        header_type: u32,
+        key: Buffer,
+        value: Buffer,
+    ) -> bool;
     fn envoy_dynamic_module_callback_http_send_response(
         filter: *mut c_void,
         status_code: u32,

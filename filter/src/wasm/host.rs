@@ -151,6 +151,16 @@ pub fn set_request_header(name: &str, value: Option<&str>) {
     }
 }
 
+/// Adds a request header (another value beside any of the same name).
+pub fn add_request_header(name: &str, value: &str) {
+    if let Err(status) = hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value) {
+        log_at!(
+            Warn,
+            "oauth2-gateway: cannot add request header {name}: {status:?}"
+        );
+    }
+}
+
 pub fn remove_request_header(name: &str) {
     let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
 }

@@ -330,10 +330,14 @@ impl HttpContext for Http {
             Outcome::Forward {
                 headers,
                 remove_headers,
-                ..
+                token,
             } => {
                 for name in &remove_headers {
                     host::remove_request_header(name);
+                }
+                // Their inbound copies were removed above: added, not set (no lookup).
+                for (name, value) in token.iter().flat_map(|t| &t.claim_headers) {
+                    host::add_request_header(name, value);
                 }
                 for (name, value) in &headers {
                     host::set_request_header(name, Some(value));
