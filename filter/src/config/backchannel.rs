@@ -14,16 +14,27 @@ pub const DEFAULT_MAX_VERIFICATIONS_PER_SECOND: u32 = 20;
 /// A logout token issued longer ago than this is refused (its `iat`).
 pub const DEFAULT_MAX_TOKEN_AGE_SECONDS: u64 = 600;
 
+/// The OpenID Connect Back-Channel Logout receiver: the path OPs post logout tokens to
+/// (answered by the filter, never forwarded) and its bounds.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawBackchannelLogout {
+    /// The receiver's path (starts with `/`, no spaces, no query; not `logout.path`).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH_WITHOUT_QUERY), extend("default" = DEFAULT_BACKCHANNEL_PATH)))]
     pub path: Option<String>,
+    /// A form body larger than this is refused unread (bytes).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1_024, max = 65_536), extend("default" = DEFAULT_MAX_BODY_BYTES)))]
     pub max_body_bytes: Option<usize>,
+    /// Signature checks per second per worker.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 10_000), extend("default" = DEFAULT_MAX_VERIFICATIONS_PER_SECOND)))]
     pub max_verifications_per_second: Option<u32>,
+    /// A logout token issued (`iat`) longer ago than this is refused (seconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 10, max = 86_400), extend("default" = DEFAULT_MAX_TOKEN_AGE_SECONDS)))]
     pub max_token_age_seconds: Option<u64>,
 }
 

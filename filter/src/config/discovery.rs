@@ -21,25 +21,49 @@ use std::fmt;
 /// The discovery document's well-known suffix, appended to the issuer's path.
 pub const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
+/// The provider's OpenID Connect Discovery document, fetched through a cluster; its `jwks_uri`
+/// (and introspection endpoint) follow. A URL of the document is reached only through the
+/// discovery cluster (the issuer's origin) or a cluster listed in `origins`. The issuer must be
+/// an http(s) URL without query or fragment; an `http` issuer on a host that is not loopback
+/// must list its own origin in `origins` (checked by the filter).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawDiscovery {
+    /// The Envoy cluster that serves the issuer's origin.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub cluster: String,
-    /// Default: the issuer's path followed by `/.well-known/openid-configuration`.
+    /// The document's path (starts with `/`, no spaces). Default: the issuer's path followed by
+    /// `/.well-known/openid-configuration`.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH)))]
     pub path: Option<String>,
-    /// Default: the issuer's host[:port] (an OP builds its document's URLs from the Host).
+    /// The `:authority` of the requests (host[:port], no spaces). Default: the issuer's
+    /// host[:port] (an OP builds its document's URLs from the Host).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::NO_SPACES)))]
     pub authority: Option<String>,
+    /// Timeout of one fetch (milliseconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 10, max = 60_000), extend("default" = super::DEFAULT_HTTP_TIMEOUT_MS)))]
     pub timeout_ms: Option<u64>,
-    /// How often the document and then the keys are fetched again.
+    /// How often the document and then the keys are fetched again (seconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 86_400), extend("default" = super::DEFAULT_JWKS_REFRESH_SECONDS)))]
     pub refresh_seconds: Option<u64>,
+    /// At least this long after a fetch before a token with an unknown `kid` may trigger an
+    /// early one (seconds; at most `refresh_seconds`, which also caps the default).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 86_400), extend("default" = super::DEFAULT_MIN_EARLY_REFRESH_SECONDS)))]
     pub min_early_refresh_seconds: Option<u64>,
-    /// Origin (`https://login.example.com`) → the cluster that serves it.
+    /// Origin (`https://login.example.com`: scheme, host, optional port, no path) → the cluster
+    /// that serves it (no spaces). Each origin once (default ports normalised; checked by the
+    /// filter).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend(
+        "propertyNames" = {"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@]+/?$"},
+        "additionalProperties" = {"type": "string", "pattern": super::error::patterns::NO_SPACES}
+    )))]
     pub origins: Option<BTreeMap<String, String>>,
 }
 

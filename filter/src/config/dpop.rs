@@ -17,6 +17,7 @@ pub const DEFAULT_REPLAY_CACHE_ENTRIES: usize = 131_072;
 
 /// `dpop` of a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DpopMode {
     /// The `DPoP` scheme is refused; so is every DPoP-bound token (it cannot be proven).

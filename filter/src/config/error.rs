@@ -43,3 +43,37 @@ pub(crate) fn validate_header_name(name: &str) -> Result<(), &'static str> {
     }
     Ok(())
 }
+
+/// The checks above as JSON Schema patterns (ECMA-262 syntax, `\uXXXX` escapes), for the schema
+/// of the configuration (`tools/config-schema`). Rust's `char::is_whitespace` is Unicode's
+/// White_Space and `char::is_control` the C0 and C1 controls; the classes spell both out.
+#[cfg(feature = "schema")]
+pub(crate) mod patterns {
+    /// [`super::validate_path`]: starts with `/`, no whitespace or control characters.
+    pub const PATH: &str =
+        r"^/[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
+    /// A path as above without a query (`?`).
+    pub const PATH_WITHOUT_QUERY: &str =
+        r"^/[^?\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
+    /// [`super::validate_header_name`], the character rule (the reserved names are listed apart).
+    pub const HEADER_NAME: &str = r"^[a-z0-9_-]+$";
+    /// Non-empty, no whitespace or control characters (an authority, a cluster name of `origins`).
+    pub const NO_SPACES: &str =
+        r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$";
+    /// No control characters (secrets, the claim header separator).
+    pub const NO_CONTROLS: &str = r"^[^\u0000-\u001f\u007f-\u009f]*$";
+    /// Non-empty printable text without `"` or `\` (the realm).
+    pub const REALM: &str = r#"^[^"\\\u0000-\u001f\u007f-\u009f]+$"#;
+    /// Non-empty, no surrounding whitespace (an issuer, a client id of back-channel logout).
+    pub const TRIMMED: &str = r"^[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([\s\S]*[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$";
+    /// A client id: non-empty, without `:` (client_secret_basic).
+    pub const CLIENT_ID: &str = r"^[^:]+$";
+    /// A query parameter or cookie name carrying a token.
+    pub const TOKEN_PARAMETER: &str = r"^[A-Za-z0-9._-]+$";
+    /// A header carrying a token (any case: it is lowercased).
+    pub const TOKEN_HEADER: &str = r"^[A-Za-z0-9_-]+$";
+    /// An uppercase HTTP method.
+    pub const METHOD: &str = r"^[A-Z]+$";
+    /// One scope token.
+    pub const SCOPE: &str = r"^[^ ]+$";
+}

@@ -13,19 +13,34 @@ use serde::Deserialize;
 pub const DEFAULT_CUTOFFS_PATH: &str = "/oauth2/cutoffs";
 pub const DEFAULT_HUB_BACKCHANNEL_PATH: &str = "/oauth2/backchannel-logout";
 
+/// The revocation hub (the IDP in its federation role) this gateway reports revocations to,
+/// as `idp_client`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawHub {
+    /// The Envoy cluster of the hub.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub cluster: String,
+    /// The `:authority` of the request (host[:port], no spaces); default: the cluster name.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::NO_SPACES)))]
     pub authority: Option<String>,
+    /// Timeout of the call (milliseconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 10, max = 60_000), extend("default" = super::services::DEFAULT_CALL_TIMEOUT_MS)))]
     pub timeout_ms: Option<u64>,
+    /// Where cut-offs are reported (starts with `/`, no spaces).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH), extend("default" = DEFAULT_CUTOFFS_PATH)))]
     pub cutoffs_path: Option<String>,
+    /// Where received back-channel logout tokens are forwarded (starts with `/`, no spaces).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH), extend("default" = DEFAULT_HUB_BACKCHANNEL_PATH)))]
     pub backchannel_logout_path: Option<String>,
-    /// The issuers (of configured providers) whose revocations go through the hub.
+    /// The issuers (of configured providers) whose revocations go through the hub (at least
+    /// one; each the `issuer` of a provider, checked by the filter).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub issuers: Vec<String>,
 }
 

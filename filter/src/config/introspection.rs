@@ -12,6 +12,7 @@ pub const DEFAULT_NEGATIVE_CACHE_SECONDS: u64 = 5;
 
 /// Which of the provider's tokens are introspected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum IntrospectMode {
     /// Tokens that are not a JWS (opaque tokens); the provider's JWTs are validated locally.
@@ -21,26 +22,50 @@ pub enum IntrospectMode {
     Always,
 }
 
+/// The provider's introspection endpoint (RFC 7662), the gateway's client there, which tokens
+/// are introspected and how long answers are kept.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawIntrospection {
+    /// The Envoy cluster it is reached through.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub cluster: String,
+    /// The request path (starts with `/`, no spaces).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH)))]
     pub path: String,
+    /// The `:authority` of the request (host[:port], no spaces); default: the cluster name.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::NO_SPACES)))]
     pub authority: Option<String>,
+    /// Timeout of the call (milliseconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 10, max = 60_000), extend("default" = super::services::DEFAULT_CALL_TIMEOUT_MS)))]
     pub timeout_ms: Option<u64>,
+    /// The gateway's client id there (non-empty, no `:`).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::CLIENT_ID)))]
     pub client_id: String,
+    /// The client secret (client_secret_basic): at least 16 characters, no control characters
+    /// (the filter counts bytes: 16 bytes at least).
+    #[cfg_attr(feature = "schema", schemars(length(min = 16), regex(pattern = super::error::patterns::NO_CONTROLS)))]
     pub client_secret: String,
+    /// Which tokens are introspected.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = "opaque")))]
     pub introspect: Option<IntrospectMode>,
+    /// The longest a positive answer is kept when the token's `exp` is later (seconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 3_600), extend("default" = DEFAULT_CACHE_SECONDS)))]
     pub cache_seconds: Option<u64>,
+    /// How long an "inactive" answer is kept (seconds; at most `cache_seconds`, checked by the
+    /// filter).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(max = 3_600), extend("default" = DEFAULT_NEGATIVE_CACHE_SECONDS)))]
     pub negative_cache_seconds: Option<u64>,
     /// Ask for RFC 9701 JWT answers (`application/token-introspection+jwt`), verified with the
     /// provider's keys.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = false)))]
     pub jwt_response: Option<bool>,
 }
 

@@ -40,43 +40,98 @@ pub const DEFAULT_JWKS_REFRESH_SECONDS: u64 = 300;
 pub const DEFAULT_MIN_EARLY_REFRESH_SECONDS: u64 = 10;
 pub const DEFAULT_HTTP_TIMEOUT_MS: u64 = 5_000;
 
+/// The filter's plugin configuration: JSON in Envoy's `configuration` (Wasm) or `filter_config`
+/// (dynamic module), YAML in an Istio `WasmPlugin`'s `pluginConfig`. Unknown keys are errors.
+/// Numbers are whole numbers (the parser refuses `1.0`); `null` is the same as leaving a key out.
+/// Checked by the filter and not expressible here: providers' `issuer`s and `name`s are unique;
+/// at most one provider introspects opaque tokens (`introspection.introspect` "opaque").
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "oauth2-gateway filter configuration",
+        extend("allOf" = [
+            {"if": {"required": ["revocation_feed"], "properties": {"revocation_feed": {"type": "object"}}},
+             "then": {"required": ["idp_client"], "properties": {"idp_client": {"type": "object"}}}},
+            {"if": {"required": ["hub"], "properties": {"hub": {"type": "object"}}},
+             "then": {"required": ["idp_client"], "properties": {"idp_client": {"type": "object"}}}},
+            {"if": {"required": ["logout"], "properties": {"logout": {"type": "object", "required": ["revoke"], "properties": {"revoke": {"type": "object"}}}}},
+             "then": {"required": ["idp_client"], "properties": {"idp_client": {"type": "object"}}}},
+            {"if": {"required": ["logout"], "properties": {"logout": {"type": "object"}}},
+             "then": {"anyOf": [
+                 {"properties": {"logout": {"required": ["revoke"], "properties": {"revoke": {"type": "object"}}}}},
+                 {"properties": {"providers": {"contains": {"required": ["revoke"], "properties": {"revoke": {"type": "object"}}}}}}
+             ]}},
+            {"if": {"required": ["providers"], "properties": {"providers": {"contains": {"required": ["revoke"], "properties": {"revoke": {"type": "object"}}}}}},
+             "then": {"required": ["logout"], "properties": {"logout": {"type": "object"}}}},
+            {"if": {"required": ["backchannel_logout"], "properties": {"backchannel_logout": {"type": "object"}}},
+             "then": {"properties": {"providers": {"contains": {"required": ["backchannel_logout_audiences"], "properties": {"backchannel_logout_audiences": {"type": "array", "minItems": 1}}}}}}}
+        ])
+    )
+)]
 pub struct RawConfig {
+    /// The identity providers whose tokens are accepted (at least one).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub providers: Vec<RawProvider>,
+    /// The realm named in `WWW-Authenticate` challenges: printable text without `"` or `\`.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = error::patterns::REALM), extend("default" = "gateway")))]
     pub realm: Option<String>,
+    /// The longest token read, in bytes; a longer one is refused.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 256, max = 65_536), extend("default" = DEFAULT_MAX_TOKEN_BYTES)))]
     pub max_token_bytes: Option<usize>,
-    /// Upstream header name → claim name. Absent: the defaults in [`default_claim_headers`].
+    /// Upstream header name → claim name: the claims copied into headers of the forwarded request
+    /// (inbound headers of these names are always stripped). Header names: lowercase letters,
+    /// digits, `-`, `_`, not `authorization`, `host`, `cookie`, `content-length` or
+    /// `transfer-encoding`. Absent: the default; `{}` copies none.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend(
+        "default" = {"x-auth-sub": "sub", "x-auth-client-id": "client_id", "x-auth-scope": "scope", "x-auth-sid": "sid", "x-auth-issuer": "iss"},
+        "propertyNames" = {"pattern": error::patterns::HEADER_NAME, "not": {"enum": ["authorization", "host", "cookie", "content-length", "transfer-encoding"]}},
+        "additionalProperties" = {"type": "string", "minLength": 1}
+    )))]
     pub claim_headers: Option<BTreeMap<String, String>>,
-    /// Separator for array claims copied into a header.
+    /// Separator for array claims copied into a header (no control characters).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = error::patterns::NO_CONTROLS), extend("default" = ",")))]
     pub claim_header_separator: Option<String>,
+    /// Per-route rules, the first that matches applies; a request no rule matches requires a
+    /// valid token (action "require").
     #[serde(default)]
     pub rules: Vec<RawRule>,
-    /// How the gateway authenticates to the IDP (revocation feed, RFC 7009 revocation).
+    /// How the gateway authenticates to the IDP (revocation feed, RFC 7009 revocation of
+    /// `logout.revoke`, the hub). Required by `revocation_feed`, `hub` and `logout.revoke`.
     #[serde(default)]
     pub idp_client: Option<RawIdpClient>,
+    /// The IDP's revocation feed, polled once per Envoy (requires `idp_client`).
     #[serde(default)]
     pub revocation_feed: Option<RawRevocationFeed>,
+    /// The logout endpoint the gateway answers itself. Requires a revocation endpoint:
+    /// `logout.revoke` or some provider's `revoke` (and a provider's `revoke` requires `logout`).
     #[serde(default)]
     pub logout: Option<RawLogout>,
-    /// The OpenID Connect Back-Channel Logout receiver (absent: none).
+    /// The OpenID Connect Back-Channel Logout receiver (absent: none). Requires a provider with
+    /// a non-empty `backchannel_logout_audiences`; its path must differ from `logout.path`.
     #[serde(default)]
     pub backchannel_logout: Option<backchannel::RawBackchannelLogout>,
-    /// The revocation hub this gateway reports its revocations to (absent: none).
+    /// The revocation hub this gateway reports its revocations to (absent: none; requires
+    /// `idp_client`).
     #[serde(default)]
     pub hub: Option<hub::RawHub>,
     /// Introspection answers remembered per Envoy (all workers).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 256, max = 1_048_576), extend("default" = 16_384)))]
     pub introspection_cache_entries: Option<usize>,
     /// Verified tokens remembered per worker (0 disables the cache).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(max = 1_000_000), extend("default" = DEFAULT_CACHE_MAX_ENTRIES)))]
     pub cache_max_entries: Option<usize>,
     /// DPoP proof `jti`s remembered per Envoy (all workers), to refuse replays.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1_024, max = 16_777_216), extend("default" = DEFAULT_REPLAY_CACHE_ENTRIES)))]
     pub dpop_replay_cache_entries: Option<usize>,
 }
 

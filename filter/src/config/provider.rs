@@ -19,77 +19,143 @@ pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: u64 = 86_400;
 use crate::jwk::KeySet;
 use serde::Deserialize;
 
+/// One identity provider: whose tokens are accepted, where its keys come from (`jwks`,
+/// `discovery` or `inline_jwks`; none is needed only when `introspection` takes every token as
+/// opaque), where its tokens may be, and where logout revokes them.
+/// Checked by the filter and not expressible here: DPoP ("allowed" or "required") needs the
+/// Authorization Bearer header among `token_sources`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(extend(
+        "anyOf" = [
+            {"required": ["jwks"], "properties": {"jwks": {"type": "object"}}},
+            {"required": ["discovery"], "properties": {"discovery": {"type": "object"}}},
+            {"required": ["inline_jwks"], "properties": {"inline_jwks": {"not": {"type": "null"}}}},
+            {"required": ["introspection"], "properties": {"introspection": {"type": "object",
+                "properties": {"introspect": {"enum": ["opaque", null]}, "jwt_response": {"enum": [false, null]}}}}}
+        ],
+        "not" = {"required": ["jwks", "discovery"], "properties": {"jwks": {"type": "object"}, "discovery": {"type": "object"}}}
+    ))
+)]
 pub struct RawProvider {
+    /// How rules name this provider; default: its issuer.
     #[serde(default)]
     pub name: Option<String>,
+    /// The `iss` of its tokens, exactly (non-empty, no surrounding spaces). With `discovery`: an
+    /// http(s) URL without query or fragment.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::TRIMMED)))]
     pub issuer: String,
+    /// Accepted `aud` values (at least one): a token must name one of them.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1), inner(length(min = 1))))]
     pub audiences: Vec<String>,
+    /// Accepted signature algorithms (at least one); `Ed25519` is the same as `EdDSA`.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1), extend("items" = {"enum": ["ES256", "RS256", "PS256", "EdDSA", "Ed25519"]})))]
     pub algorithms: Vec<String>,
+    /// Where the provider's JSON Web Key Set is fetched (not together with `discovery`).
     #[serde(default)]
     pub jwks: Option<RawJwksSource>,
     /// Keys and endpoints from the provider's OpenID Connect Discovery document (instead of `jwks`).
     #[serde(default)]
     pub discovery: Option<RawDiscovery>,
-    /// A JWKS document given inline (object), used instead of or before a fetched one.
+    /// A JWKS document given inline (an object, or a string holding one), used instead of or
+    /// before a fetched one. The filter checks its keys.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("type" = ["object", "string", "null"])))]
     pub inline_jwks: Option<serde_json::Value>,
+    /// Clock skew forgiven on `exp`, `nbf` and `iat` (seconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(max = 300), extend("default" = DEFAULT_LEEWAY_SECONDS)))]
     pub leeway_seconds: Option<u64>,
     /// The longest lifetime of this provider's access tokens: how long a cut-off of one of its
-    /// sessions or subjects is kept (default a day).
+    /// sessions or subjects is kept (seconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 60, max = 31_536_000), extend("default" = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS)))]
     pub max_token_lifetime_seconds: Option<u64>,
     /// The client ids at this provider whose back-channel logout tokens the gateway accepts
-    /// (their `aud`); absent or empty: none.
+    /// (their `aud`; non-empty, no surrounding spaces); absent or empty: none.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(inner(regex(pattern = super::error::patterns::TRIMMED))))]
     pub backchannel_logout_audiences: Option<Vec<String>>,
     /// Token introspection (RFC 7662) for this provider's opaque tokens, or all of its tokens.
     #[serde(default)]
     pub introspection: Option<RawIntrospection>,
-    /// Accepted `typ` header values; absent: RFC 9068's `at+jwt`. An empty list accepts any.
+    /// Accepted `typ` header values; an empty list accepts any.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = ["at+jwt", "application/at+jwt"])))]
     pub token_types: Option<Vec<String>>,
-    /// Keep the Authorization header on the upstream request (default true).
+    /// Keep the Authorization header on the upstream request.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = true)))]
     pub forward_token: Option<bool>,
-    /// Where tokens of this provider may be; default: the Authorization Bearer header only.
+    /// Where tokens of this provider may be (at least one source); default: the Authorization
+    /// Bearer header only.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1), extend("default" = [{"header": "authorization", "prefix": "Bearer "}])))]
     pub token_sources: Option<Vec<RawTokenSource>>,
-    /// Where logout revokes this provider's tokens (RFC 7009), as which client.
+    /// Where logout revokes this provider's tokens (RFC 7009), as which client (requires `logout`).
     #[serde(default)]
     pub revoke: Option<RawProviderRevoke>,
-    /// DPoP (RFC 9449): "disabled" (default), "allowed" or "required".
+    /// DPoP (RFC 9449): "disabled", "allowed" or "required".
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = "disabled")))]
     pub dpop: Option<DpopMode>,
-    /// Accepted proof algorithms; default all four.
+    /// Accepted proof algorithms (at least one); `Ed25519` is the same as `EdDSA`.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1), extend(
+        "items" = {"enum": ["ES256", "RS256", "PS256", "EdDSA", "Ed25519"]},
+        "default" = ["ES256", "RS256", "PS256", "EdDSA"]
+    )))]
     pub dpop_algorithms: Option<Vec<String>>,
+    /// How long after its `iat` a DPoP proof is accepted (seconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 600), extend("default" = super::DEFAULT_PROOF_MAX_AGE_SECONDS)))]
     pub dpop_proof_max_age_seconds: Option<u64>,
+    /// How far a proof's `iat` may lie in the future, and the clock skew forgiven (seconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(max = 300), extend("default" = super::DEFAULT_PROOF_LEEWAY_SECONDS)))]
     pub dpop_proof_leeway_seconds: Option<u64>,
     /// The public origin (`https://api.example.com`) proofs name in `htu`, when Envoy's
-    /// `:scheme`/`:authority` are not what the client used (a TLS-terminating proxy in front).
+    /// `:scheme`/`:authority` are not what the client used (a TLS-terminating proxy in front):
+    /// `http://` or `https://`, a host, an optional port, nothing else.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(regex(pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\\u0000-\u0020\u007f]+/?$"))
+    )]
     pub dpop_htu_base: Option<String>,
 }
 
+/// A JSON Web Key Set fetched through an Envoy cluster, periodically and early when a token
+/// names an unknown `kid`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawJwksSource {
+    /// The Envoy cluster that serves the JWKS.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub cluster: String,
+    /// The JWKS path (starts with `/`, no spaces).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH)))]
     pub path: String,
+    /// The `:authority` of the request (host[:port], no spaces); default: the cluster name.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::NO_SPACES)))]
     pub authority: Option<String>,
+    /// How often the keys are fetched again (seconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 86_400), extend("default" = DEFAULT_JWKS_REFRESH_SECONDS)))]
     pub refresh_seconds: Option<u64>,
     /// At least this long after a fetch before a token with an unknown `kid` may trigger an
-    /// early one (1..=`refresh_seconds`).
+    /// early one (seconds; at most `refresh_seconds`, which also caps the default).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 86_400), extend("default" = DEFAULT_MIN_EARLY_REFRESH_SECONDS)))]
     pub min_early_refresh_seconds: Option<u64>,
+    /// Timeout of one fetch (milliseconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 10, max = 60_000), extend("default" = DEFAULT_HTTP_TIMEOUT_MS)))]
     pub timeout_ms: Option<u64>,
 }
 

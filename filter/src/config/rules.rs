@@ -7,37 +7,74 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// A per-route rule: which requests it matches and what it requires of their token.
+/// A "bypass" rule cannot require scopes or claims.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(extend("if" = {"required": ["action"], "properties": {"action": {"const": "bypass"}}},
+                    "then" = {"properties": {"scopes": {"maxItems": 0}, "claims": {"maxProperties": 0}}}))
+)]
 pub struct RawRule {
+    /// Which requests the rule applies to.
     #[serde(rename = "match")]
     pub matcher: RawMatch,
+    /// What the rule requires.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = "require")))]
     pub action: Option<Action>,
+    /// Scopes the token must all have (each one scope token, no spaces).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(inner(regex(pattern = super::error::patterns::SCOPE))))]
     pub scopes: Vec<String>,
+    /// Claim name → the value the token's claim must have (or contain, for an array claim).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("additionalProperties" = {"type": ["string", "number", "boolean"]})))]
     pub claims: BTreeMap<String, Value>,
-    /// Only tokens of these providers (by name) are accepted here; empty: any provider.
+    /// Only tokens of these providers (by `name`) are accepted here; empty: any provider.
+    /// Each must name a configured provider (checked by the filter).
     #[serde(default)]
     pub providers: Vec<String>,
 }
 
+/// How a rule matches a request: exactly one of `prefix`, `exact` or `regex` on the path, and
+/// optionally the methods.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(extend("oneOf" = [
+        {"required": ["prefix"], "properties": {"prefix": {"type": "string"}, "exact": {"type": "null"}, "regex": {"type": "null"}}},
+        {"required": ["exact"], "properties": {"exact": {"type": "string"}, "prefix": {"type": "null"}, "regex": {"type": "null"}}},
+        {"required": ["regex"], "properties": {"regex": {"type": "string"}, "prefix": {"type": "null"}, "exact": {"type": "null"}}}
+    ]))
+)]
 pub struct RawMatch {
+    /// The path starts with this (starts with `/`, no spaces).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH)))]
     pub prefix: Option<String>,
+    /// The path is exactly this (starts with `/`, no spaces).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH)))]
     pub exact: Option<String>,
+    /// The whole path matches this regular expression (anchored; the `regex-lite` syntax,
+    /// checked by the filter).
     #[serde(default)]
     pub regex: Option<String>,
+    /// Uppercase HTTP methods; empty: any method.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(inner(regex(pattern = super::error::patterns::METHOD))))]
     pub methods: Vec<String>,
 }
 
+/// What a rule requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Action {
     /// A valid token is required (the default).
     Require,

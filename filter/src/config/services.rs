@@ -82,8 +82,14 @@ fn secret(value: String, field: String) -> Result<Secret, ConfigError> {
 /// How the gateway authenticates to the IDP (a confidential client, client_secret_basic).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawIdpClient {
+    /// The gateway's client id at the IDP (non-empty, no `:`).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::CLIENT_ID)))]
     pub client_id: String,
+    /// The client secret (client_secret_basic): at least 16 characters, no control characters
+    /// (the filter counts bytes: 16 bytes at least).
+    #[cfg_attr(feature = "schema", schemars(length(min = 16), regex(pattern = super::error::patterns::NO_CONTROLS)))]
     pub client_secret: String,
 }
 
@@ -141,22 +147,37 @@ impl RawIdpClient {
 }
 
 // (Fields are repeated rather than `#[serde(flatten)]`ed: flatten defeats deny_unknown_fields.)
+/// The IDP's revocation feed (revoked `jti`s, `sid`s and cut-offs), polled once per Envoy as
+/// `idp_client`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawRevocationFeed {
+    /// The Envoy cluster it is reached through.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub cluster: String,
+    /// The request path (starts with `/`, no spaces).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH)))]
     pub path: String,
+    /// The `:authority` of the request (host[:port], no spaces); default: the cluster name.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::NO_SPACES)))]
     pub authority: Option<String>,
+    /// Timeout of the call (milliseconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 10, max = 60_000), extend("default" = DEFAULT_CALL_TIMEOUT_MS)))]
     pub timeout_ms: Option<u64>,
+    /// Pause between two polls (milliseconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 100, max = 3_600_000), extend("default" = DEFAULT_FEED_POLL_MS)))]
     pub poll_ms: Option<u64>,
     /// Seconds the IDP may hold a poll when nothing is new; 0 turns the long poll off.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(max = MAX_LONG_POLL_SECONDS), extend("default" = DEFAULT_LONG_POLL_SECONDS)))]
     pub long_poll_seconds: Option<u64>,
-    /// Refuse tokens (503) until the feed has been read up to date once (default `true`).
+    /// Refuse tokens (503) until the feed has been read up to date once.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = true)))]
     pub require_initial_sync: Option<bool>,
 }
 
@@ -203,30 +224,60 @@ impl RawRevocationFeed {
     }
 }
 
+/// The resource server's session-revoke endpoint, called by logout with the token's `sid`/`sub`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawResourceServerRevoke {
+    /// The Envoy cluster it is reached through.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub cluster: String,
+    /// The request path (starts with `/`, no spaces).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH)))]
     pub path: String,
+    /// The `:authority` of the request (host[:port], no spaces); default: the cluster name.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::NO_SPACES)))]
     pub authority: Option<String>,
+    /// Timeout of the call (milliseconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 10, max = 60_000), extend("default" = DEFAULT_CALL_TIMEOUT_MS)))]
     pub timeout_ms: Option<u64>,
+    /// The header carrying `secret` (lowercase letters, digits, `-`, `_`; not `authorization`,
+    /// `host`, `cookie`, `content-length` or `transfer-encoding`).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::HEADER_NAME), extend("not" = {"enum": ["authorization", "host", "cookie", "content-length", "transfer-encoding"]})))]
     pub secret_header: String,
+    /// The shared secret the resource server expects: at least 16 characters, no control
+    /// characters (the filter counts bytes: 16 bytes at least).
+    #[cfg_attr(feature = "schema", schemars(length(min = 16), regex(pattern = super::error::patterns::NO_CONTROLS)))]
     pub secret: String,
 }
 
 /// A provider's RFC 7009 revocation endpoint and the gateway's client there (`providers[i].revoke`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawProviderRevoke {
+    /// The Envoy cluster it is reached through.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub cluster: String,
+    /// The request path (starts with `/`, no spaces).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH)))]
     pub path: String,
+    /// The `:authority` of the request (host[:port], no spaces); default: the cluster name.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::NO_SPACES)))]
     pub authority: Option<String>,
+    /// Timeout of the call (milliseconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 10, max = 60_000), extend("default" = DEFAULT_CALL_TIMEOUT_MS)))]
     pub timeout_ms: Option<u64>,
+    /// The gateway's client id there (non-empty, no `:`).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::CLIENT_ID)))]
     pub client_id: String,
+    /// The client secret (client_secret_basic): at least 16 characters, no control characters
+    /// (the filter counts bytes: 16 bytes at least).
+    #[cfg_attr(feature = "schema", schemars(length(min = 16), regex(pattern = super::error::patterns::NO_CONTROLS)))]
     pub client_secret: String,
 }
 
@@ -255,30 +306,47 @@ impl RawProviderRevoke {
     }
 }
 
-/// The single revocation endpoint of the top-level `logout` block (kept for older configs).
+/// The single revocation endpoint of the top-level `logout` block (kept for older configs),
+/// called as `idp_client`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawLogoutRevoke {
+    /// The Envoy cluster it is reached through.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub cluster: String,
+    /// The request path (starts with `/`, no spaces).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH)))]
     pub path: String,
+    /// The `:authority` of the request (host[:port], no spaces); default: the cluster name.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::NO_SPACES)))]
     pub authority: Option<String>,
+    /// Timeout of the call (milliseconds).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 10, max = 60_000), extend("default" = DEFAULT_CALL_TIMEOUT_MS)))]
     pub timeout_ms: Option<u64>,
-    /// The provider (by name) whose tokens it revokes; required with several providers.
+    /// The provider (by name) whose tokens it revokes; required with several providers (checked
+    /// by the filter, as is that this provider has no `revoke` of its own).
     #[serde(default)]
     pub provider: Option<String>,
 }
 
+/// The logout endpoint the gateway answers itself: it revokes the token at its provider
+/// (RFC 7009), then the session at the resource server, and answers 200 only when both did.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawLogout {
+    /// The path clients `POST` to (starts with `/`, no spaces).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH), extend("default" = DEFAULT_LOGOUT_PATH)))]
     pub path: Option<String>,
-    /// An IDP's RFC 7009 endpoint, used with `idp_client` for one provider (see
-    /// [`resolve_revocations`]); providers may instead have their own `revoke`.
+    /// An IDP's RFC 7009 endpoint, used with `idp_client` for one provider; providers may
+    /// instead have their own `revoke`.
     #[serde(default)]
     pub revoke: Option<RawLogoutRevoke>,
+    /// The resource server's session-revoke endpoint.
     pub resource_server: RawResourceServerRevoke,
 }
 

@@ -4,17 +4,36 @@
 use super::error::{ConfigError, err, validate_header_name};
 use serde::Deserialize;
 
+/// One place a token may be: exactly one of `header` (with an optional `prefix`), `query` or
+/// `cookie`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(extend("oneOf" = [
+        {"required": ["header"], "properties": {"header": {"type": "string"}, "query": {"type": "null"}, "cookie": {"type": "null"}}},
+        {"required": ["query"], "properties": {"query": {"type": "string"}, "header": {"type": "null"}, "cookie": {"type": "null"}, "prefix": {"type": "null"}}},
+        {"required": ["cookie"], "properties": {"cookie": {"type": "string"}, "header": {"type": "null"}, "query": {"type": "null"}, "prefix": {"type": "null"}}}
+    ]))
+)]
 pub struct RawTokenSource {
+    /// A request header (letters, digits, `-`, `_`; any case). `authorization` only with the
+    /// prefix "Bearer " (the strict RFC 6750 reading); not `host`, `cookie`, `content-length` or
+    /// `transfer-encoding` (checked by the filter).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::TOKEN_HEADER)))]
     pub header: Option<String>,
     /// For `header`: text before the token, e.g. "Bearer " (case-insensitive).
     #[serde(default)]
     pub prefix: Option<String>,
+    /// A query parameter (letters, digits, `.`, `_`, `-`).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::TOKEN_PARAMETER)))]
     pub query: Option<String>,
+    /// A cookie (letters, digits, `.`, `_`, `-`).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::TOKEN_PARAMETER)))]
     pub cookie: Option<String>,
 }
 
