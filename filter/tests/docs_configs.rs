@@ -1,21 +1,22 @@
 //! The docs cannot drift from the code: every fenced block of README.md and docs/*.md is checked,
 //! by the HTML comment on the line before it (its marker):
 //!
-//! - ```` ```json ```` after `<!-- filter-config -->`: loaded by the configuration reader both
-//!   modules use ([`FilterConfig::from_json`]);
-//! - ```` ```json ```` after `<!-- json: WHAT -->`: a JSON document that is not a filter
-//!   configuration (a feed page, an answer), which must at least be valid JSON;
+//! - ```` ```json ```` or ```` ```jsonc ```` after `<!-- filter-config -->`, or naming
+//!   `providers` (shaped like one): loaded by the configuration reader both modules use
+//!   ([`FilterConfig::from_json`]); any other JSON (a feed page, editor settings; `<!-- json:
+//!   WHAT -->` says what it is) must at least be valid JSON (`//` comments allowed in jsonc);
 //! - ```` ```toml ```` after `<!-- idp-settings -->`: loaded by the IDP's settings reader in
 //!   `idp/tests/docs_settings.rs`;
 //! - any block after `<!-- excerpt-of: PATH -->`: its lines are consecutive lines of that file
-//!   (an Envoy or IDP file the tests load), so a copy cannot differ from what ships;
+//!   (an Envoy or IDP file the tests load), so a copy cannot differ from what ships; an unmarked
+//!   YAML (TOML) block must be consecutive lines of some file under `envoy/` (`idp/`), its `#`
+//!   comment lines aside;
 //! - any block after `<!-- printed-by: scripts/up -->`: its lines are consecutive lines of what
 //!   `scripts/up` prints with the default ports;
 //! - ```` ```sh ```` blocks: each command is a script of `scripts/`, `cargo test`/`run`/`bench` of
 //!   a target that exists, or the `idp` command with flags it has.
 //!
-//! A JSON, YAML or TOML block without a marker is refused: a configuration in the docs is either
-//! checked or not there.
+//! So a configuration in the docs is either checked or not there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -114,6 +115,55 @@ fn lines(text: &str) -> Vec<&str> {
 fn is_excerpt(part: &str, whole: &str) -> bool {
     let (part, whole) = (lines(part), lines(whole));
     !part.is_empty() && whole.windows(part.len()).any(|w| w == part.as_slice())
+}
+
+/// `text` without `//` comments outside strings (JSONC, as editors' settings files are written).
+fn without_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut end = line.len();
+        for (i, c) in line.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if in_string => escaped = true,
+                '"' => in_string = !in_string,
+                '/' if !in_string && line[i..].starts_with("//") => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        out.push_str(&line[..end]);
+        out.push('\n');
+    }
+    out
+}
+
+/// Whether `block` (its `#` comment lines aside) is consecutive lines of some `.ext` file under
+/// one of `dirs`: a copy of a file that ships, wherever it was taken from.
+fn excerpt_of_any(block: &str, dirs: &[&str], ext: &str) -> bool {
+    let code: String = block
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut pending: Vec<PathBuf> = dirs.iter().map(|d| root().join(d)).collect();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == ext)
+                && std::fs::read_to_string(&path).is_ok_and(|f| is_excerpt(&code, &f))
+            {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// What `scripts/up` prints once the stack is up, with the default ports: its `USAGE` here-doc
@@ -312,28 +362,31 @@ fn check(doc: &str, block: &Block, scripts_up: &str) -> Vec<String> {
         return problems;
     }
     match (block.lang.as_str(), marker) {
-        ("json", "filter-config") => {
-            if let Err(e) = FilterConfig::from_json(block.text.as_bytes()) {
-                problems.push(format!("{at}: refused by the filter: {e}"));
-            }
-        }
-        ("json", m) if m.starts_with("json:") => {
-            if let Err(e) = serde_json::from_str::<serde_json::Value>(&block.text) {
-                problems.push(format!("{at}: not JSON: {e}"));
+        ("json" | "jsonc", _) => {
+            let json = without_comments(&block.text);
+            match serde_json::from_str::<serde_json::Value>(&json) {
+                Err(e) => problems.push(format!("{at}: not JSON: {e}")),
+                // Marked, or shaped like one (it names providers): a filter configuration.
+                Ok(value) if marker == "filter-config" || value.get("providers").is_some() => {
+                    if let Err(e) = FilterConfig::from_json(json.as_bytes()) {
+                        problems.push(format!("{at}: refused by the filter: {e}"));
+                    }
+                }
+                Ok(_) => {}
             }
         }
         ("toml", "idp-settings") => {} // idp/tests/docs_settings.rs loads these
+        ("toml", _) if excerpt_of_any(&block.text, &["idp"], "toml") => {}
+        ("yaml" | "yml", _) if excerpt_of_any(&block.text, &["envoy"], "yaml") => {}
+        ("toml" | "yaml" | "yml", m) => problems.push(format!(
+            "{at}: neither marked ({m:?}: idp-settings, excerpt-of: PATH) nor consecutive lines of a shipped file"
+        )),
         ("sh", _) => {
             for command in commands(&block.text) {
                 if let Some(why) = unknown_command(&command) {
                     problems.push(format!("{at}: `{command}`: {why}"));
                 }
             }
-        }
-        (lang, m) if lang.starts_with("json") || matches!(lang, "yaml" | "yml" | "toml") => {
-            problems.push(format!(
-                "{at}: no marker a test knows ({m:?}): mark it filter-config, json: …, idp-settings or excerpt-of: PATH"
-            ));
         }
         _ => {}
     }
@@ -525,11 +578,25 @@ fn a_broken_or_unmarked_block_would_fail() {
         )),
         0
     );
-    // Unmarked configuration blocks, a copy that is not in its file, an invented command.
+    // A configuration unmarked is still one (it names providers), with comments too.
+    assert_eq!(problems("```json\n{\"providers\": []}\n```\n"), 1);
     assert_eq!(
-        problems("```json\n{}\n```\n```yaml\na: 1\n```\n```jsonc\n{}\n```\n"),
-        3
+        problems("```jsonc\n{\"providers\": [] // none\n}\n```\n"),
+        1
     );
+    let commented = unknown
+        .replace("leway", "leeway")
+        .replace("[\"ES256\"],", "[\"ES256\"], // \"the allow-list\"");
+    assert_eq!(problems(&format!("```jsonc\n{commented}\n```\n")), 0);
+    // Other JSON must be JSON; YAML and TOML must be copies of shipped files, or marked.
+    assert_eq!(problems("```json\n{}\n```\n```json\n{x}\n```\n"), 1);
+    assert_eq!(
+        problems("```yaml\na: 1\n```\n```toml\nno_such_key = 1\n```\n"),
+        2
+    );
+    let copies = "```yaml\n# a comment\nkind: WasmPlugin\n```\n```toml\n[[clients]]\nid = \"demo-client\"\n```\n";
+    assert_eq!(problems(copies), 0);
+    // A copy that is not in its file, an invented command.
     assert_eq!(
         problems("<!-- excerpt-of: envoy/envoy.yaml -->\n```yaml\nno_such_key: 1\n```\n"),
         1
