@@ -24,6 +24,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod browser;
+mod dashboard;
 mod discovery;
 mod envoy_configs;
 mod faults;
