@@ -13,8 +13,36 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &[]),
     ("oauth", &["settings", "store"]),
     ("federation", &["settings", "store"]),
-    ("http", &["federation", "oauth", "settings", "store"]),
-    ("cli", &["federation", "http", "oauth", "settings", "store"]),
+    ("backchannel_sender", &["oauth", "settings", "store"]),
+    ("ssf", &["backchannel_sender", "oauth", "settings", "store"]),
+    (
+        "delivery",
+        &["backchannel_sender", "oauth", "settings", "ssf", "store"],
+    ),
+    (
+        "http",
+        &[
+            "backchannel_sender",
+            "delivery",
+            "federation",
+            "oauth",
+            "settings",
+            "ssf",
+            "store",
+        ],
+    ),
+    (
+        "cli",
+        &[
+            "delivery",
+            "federation",
+            "http",
+            "oauth",
+            "settings",
+            "ssf",
+            "store",
+        ],
+    ),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -436,6 +436,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     let state = crate::http::AppState::open(settings).await?;
     state.spawn_key_refresh(std::time::Duration::from_secs(1));
     state.spawn_purge(std::time::Duration::from_secs(300));
+    crate::http::routes::ssf::spawn_event_delivery(&state);
     state.hub.spawn_refresh(std::time::Duration::from_secs(
         state.settings.federation.key_refresh_seconds,
     ));

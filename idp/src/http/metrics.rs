@@ -68,6 +68,8 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     federation: Family<FederationLabels, Counter>,
+    /// Security-event deliveries (SSF push, back-channel logout) by channel and outcome.
+    pub deliveries: crate::delivery::DeliveryCounters,
 }
 
 impl Metrics {
@@ -106,12 +108,19 @@ impl Metrics {
             "Back-channel logout tokens and cut-off reports received, by endpoint and outcome",
             federation.clone(),
         );
+        let deliveries = crate::delivery::DeliveryCounters::default();
+        registry.register(
+            "event_deliveries",
+            "Security-event token deliveries (SSF push, back-channel logout), by channel and outcome",
+            deliveries.clone(),
+        );
         Metrics {
             registry,
             issued,
             errors,
             latency,
             federation,
+            deliveries,
         }
     }
 

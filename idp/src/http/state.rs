@@ -30,6 +30,8 @@ pub struct AppState {
     shutdown: tokio::sync::watch::Sender<bool>,
     /// The federated issuers' keys (the revocation-hub role; empty without `[federation]`).
     pub hub: Arc<Hub>,
+    /// Moved on whenever the security-event outbox gained rows (SSF polls wait on it).
+    pub outbox: crate::store::RevocationSignal,
 }
 
 /// Why the server cannot start.
@@ -73,6 +75,7 @@ impl AppState {
             dpop_nonces,
             shutdown: tokio::sync::watch::Sender::new(false),
             hub: Arc::new(Hub::new(&settings_federation)),
+            outbox: crate::store::RevocationSignal::default(),
         }))
     }
 }

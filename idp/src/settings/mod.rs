@@ -4,6 +4,7 @@
 //! `[redacted]`.
 
 mod dpop;
+mod events;
 mod federation;
 mod http_limits;
 mod key_source;
@@ -13,6 +14,9 @@ mod redirect_uri;
 mod signing_alg;
 
 pub use dpop::{DpopPolicy, RawDpop};
+pub use events::{
+    BackchannelLogout, RawBackchannelLogout, RawRetry, RawSsf, RetryPolicy, Ssf, check_push_url,
+};
 pub use federation::{FederatedIssuer, Federation, KeysFrom, RawFederatedIssuer, RawFederation};
 pub use http_limits::{HttpLimits, RawHttpLimits};
 pub use key_source::{GENERATED_FILE_NAME, KekSource, decode_key_text};
@@ -159,6 +163,10 @@ pub struct Client {
     pub dpop_require_nonce: bool,
     /// The federated issuers this gateway may report cut-offs for (`POST /oauth2/cutoffs`).
     pub federated_issuers: Vec<String>,
+    /// Where this client takes back-channel logout tokens (OIDC Back-Channel Logout 1.0 §2.2).
+    pub backchannel_logout_uri: Option<String>,
+    /// Its logout tokens must carry `sid` (they always do for a session of ours).
+    pub backchannel_logout_session_required: bool,
 }
 
 impl Client {
@@ -192,6 +200,10 @@ pub struct Settings {
     pub http: HttpLimits,
     /// Upstream issuers federated as a revocation hub (none: the IDP only serves its own).
     pub federation: Federation,
+    /// The Shared Signals transmitter (poll waits, push retries).
+    pub ssf: Ssf,
+    /// The back-channel logout sender (token lifetime, retries).
+    pub backchannel_logout: BackchannelLogout,
 }
 
 #[derive(Debug, thiserror::Error)]

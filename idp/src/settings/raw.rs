@@ -2,6 +2,7 @@
 //! [`Settings`].
 
 use super::dpop::RawDpop;
+use super::events::{RawBackchannelLogout, RawSsf, check_push_url};
 use super::federation::{RawFederation, check_clients};
 use super::http_limits::{RawHttpLimits, http_limits};
 use super::key_source::key_encryption_source;
@@ -51,6 +52,12 @@ pub struct RawSettings {
     /// Upstream issuers federated as a revocation hub.
     #[serde(default)]
     pub federation: Option<RawFederation>,
+    /// The Shared Signals transmitter.
+    #[serde(default)]
+    pub ssf: Option<RawSsf>,
+    /// The back-channel logout sender.
+    #[serde(default)]
+    pub backchannel_logout: Option<RawBackchannelLogout>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +126,12 @@ pub struct RawClient {
     /// A gateway's: the federated issuers it may report cut-offs for.
     #[serde(default)]
     pub federated_issuers: Vec<String>,
+    /// Where the IDP posts logout tokens when a session of this client ends (OIDC Back-Channel
+    /// Logout 1.0; http only: an https RP is reached through a TLS-originating proxy).
+    pub backchannel_logout_uri: Option<String>,
+    /// The RP needs `sid` in its logout tokens (ours always carry it).
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 /// A SHA-256 digest of a client secret (secrets are high-entropy, so a fast hash is right).
@@ -240,6 +253,8 @@ impl RawSettings {
         let http = http_limits(self.http, overrides)?;
         let federation = self.federation.unwrap_or_default().validate(&issuer)?;
         check_clients(&federation, &clients)?;
+        let ssf = self.ssf.unwrap_or_default().validate()?;
+        let backchannel_logout = self.backchannel_logout.unwrap_or_default().validate()?;
         Ok(Settings {
             issuer,
             listen,
@@ -256,6 +271,8 @@ impl RawSettings {
             dpop,
             http,
             federation,
+            ssf,
+            backchannel_logout,
         })
     }
 }
@@ -405,6 +422,15 @@ impl RawClient {
                 "the implicit grant cannot carry a DPoP proof",
             ));
         }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            check_push_url(uri).map_err(|m| err(f("backchannel_logout_uri"), m))?;
+        }
+        if self.backchannel_logout_session_required && self.backchannel_logout_uri.is_none() {
+            return Err(err(
+                f("backchannel_logout_session_required"),
+                "needs a backchannel_logout_uri",
+            ));
+        }
         let public = secret.is_none();
         Ok(Client {
             id: self.id,
@@ -423,6 +449,8 @@ impl RawClient {
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             dpop_require_nonce: self.dpop_require_nonce,
             federated_issuers: self.federated_issuers,
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
         })
     }
 }

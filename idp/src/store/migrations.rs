@@ -51,6 +51,11 @@ const SQLITE: &[Embedded] = &[
         "cutoffs",
         include_str!("../../migrations/0009_cutoffs.sql"),
     ),
+    (
+        10,
+        "security events",
+        include_str!("../../migrations/0010_security_events.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -68,6 +73,11 @@ const POSTGRES: &[Embedded] = &[
         3,
         "cutoffs",
         include_str!("../../migrations-postgres/0003_cutoffs.sql"),
+    ),
+    (
+        4,
+        "security events",
+        include_str!("../../migrations-postgres/0004_security_events.sql"),
     ),
 ];
 

@@ -23,6 +23,7 @@
 //!   Signing keys' private parts arrive sealed (the domain's `oauth::keys::encryption`).
 
 mod error;
+pub mod events;
 pub mod migrations;
 pub mod postgres;
 mod records;
@@ -77,7 +78,7 @@ pub fn is_postgres_url(url: &str) -> bool {
 
 /// Reads, single-statement writes, and the start of write transactions.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: Send + Sync + events::EventStore {
     /// Starts a write transaction (it holds the write lock from its first statement).
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>>;
 

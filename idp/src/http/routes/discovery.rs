@@ -73,5 +73,8 @@ pub async fn metadata(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "subject_types_supported": ["public"],
         // RFC 9449 §5.1: the proof algorithms the token endpoint (and userinfo) accept.
         "dpop_signing_alg_values_supported": ProofAlg::ALL_NAMES,
+        // OIDC Back-Channel Logout 1.0 §2.1: logout tokens carry `sid` (and `sub`).
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     }))
 }

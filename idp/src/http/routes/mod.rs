@@ -9,6 +9,7 @@ mod introspect;
 mod logout;
 mod revocations;
 mod revoke;
+pub mod ssf;
 mod token;
 mod userinfo;
 
@@ -115,6 +116,21 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         (AS_METADATA_PATH, get(discovery::metadata)),
         (HEALTH_PATH, get(|| async { "ok\n" })),
         (METRICS_PATH, get(metrics)),
+        (ssf::SSF_CONFIGURATION_PATH, get(ssf::configuration)),
+        (
+            ssf::SSF_STREAMS_PATH,
+            get(ssf::streams::read)
+                .post(ssf::streams::create)
+                .patch(ssf::streams::update)
+                .put(ssf::streams::replace)
+                .delete(ssf::streams::delete),
+        ),
+        (
+            ssf::SSF_STATUS_PATH,
+            get(ssf::streams::status).post(ssf::streams::set_status),
+        ),
+        (ssf::SSF_VERIFY_PATH, post(ssf::streams::verify)),
+        (ssf::SSF_POLL_PATH, post(ssf::poll::poll)),
     ]
 }
 

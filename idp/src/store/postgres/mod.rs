@@ -22,6 +22,7 @@
 //!   server.
 
 mod cutoffs;
+mod events;
 mod listener;
 mod transaction;
 

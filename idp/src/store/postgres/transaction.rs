@@ -125,6 +125,7 @@ impl Transaction for PgTransaction {
     }
 
     async fn revoke_jti(&mut self, jti: &str, exp: i64, now: i64) -> StoreResult<()> {
+        super::events::token_revoked(&mut self.tx, jti, now).await?;
         self.insert_revocation("jti", jti, exp, now).await
     }
 
@@ -144,6 +145,7 @@ impl Transaction for PgTransaction {
     }
 
     async fn end_session(&mut self, sid: &str, feed_exp: i64, now: i64) -> StoreResult<()> {
+        super::events::session_ended(&mut self.tx, sid, now).await?;
         sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
             .bind(now)
             .bind(sid)

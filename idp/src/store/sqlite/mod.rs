@@ -11,6 +11,7 @@ use super::{
     UserFailures,
 };
 mod cutoffs;
+mod events;
 mod transaction;
 
 use async_trait::async_trait;

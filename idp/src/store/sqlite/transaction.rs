@@ -1,6 +1,6 @@
 //! [`Transaction`] on SQLite: one `BEGIN IMMEDIATE` transaction per value.
 
-use super::{consented_scopes, cutoffs, login_failures};
+use super::{consented_scopes, cutoffs, events, login_failures};
 use crate::store::{
     CodeUse, IssuedToken, LoginFailures, NewCutoff, NewKey, NewRefreshToken, NewSession,
     RevocationSignal, StoreResult, StoredCode, StoredRefresh, Transaction,
@@ -43,6 +43,7 @@ impl Transaction for SqliteTransaction {
 
     async fn revoke_jti(&mut self, jti: &str, exp: i64, now: i64) -> StoreResult<()> {
         self.revoked = true;
+        events::token_revoked(&mut self.tx, jti, now).await?;
         insert_revocation(&mut self.tx, "jti", jti, exp, now).await
     }
 
@@ -62,6 +63,7 @@ impl Transaction for SqliteTransaction {
     }
 
     async fn end_session(&mut self, sid: &str, feed_exp: i64, now: i64) -> StoreResult<()> {
+        events::session_ended(&mut self.tx, sid, now).await?;
         sqlx::query("UPDATE sessions SET ended_at = ? WHERE sid = ? AND ended_at IS NULL")
             .bind(now)
             .bind(sid)

@@ -1,0 +1,481 @@
+//! The IDP as an SSF 1.0 transmitter: the configuration document, stream management with and
+//! without the right scope, verification, poll (RFC 8936) and push (RFC 8935) delivery of CAEP
+//! `session-revoked` and OAuth `token-revoked` SETs, checked against the IDP's JWKS; events
+//! stored before anything is acknowledged survive a restart. On SQLite, and the main flow on
+//! PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+#[path = "pg_cluster/mod.rs"]
+mod pg_cluster;
+mod ssf_support;
+
+use axum::Router;
+use axum::http::StatusCode;
+use common::send;
+use serde_json::{Value, json};
+use ssf_support::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn idp(config: &str) -> (tempfile::TempDir, Arc<idp::AppState>, Router) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = common::state_with(&dir.path().join("idp.sqlite"), config).await;
+    let app = idp::app(Arc::clone(&state));
+    (dir, state, app)
+}
+
+#[tokio::test]
+async fn the_configuration_document_names_the_endpoints_and_both_delivery_methods() {
+    let (_d, _s, app) = idp(&config(None, "")).await;
+    let r = send(
+        &app,
+        json_request("GET", "/.well-known/ssf-configuration", None, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let iss = common::ISSUER;
+    assert_eq!(r.json["issuer"], iss);
+    assert_eq!(r.json["jwks_uri"], format!("{iss}/.well-known/jwks.json"));
+    assert_eq!(
+        r.json["delivery_methods_supported"],
+        json!(["urn:ietf:rfc:8935", "urn:ietf:rfc:8936"])
+    );
+    assert_eq!(
+        r.json["configuration_endpoint"],
+        format!("{iss}/ssf/stream")
+    );
+    assert_eq!(r.json["status_endpoint"], format!("{iss}/ssf/status"));
+    assert_eq!(r.json["verification_endpoint"], format!("{iss}/ssf/verify"));
+    assert_eq!(r.json["default_subjects"], "ALL");
+    let oidc = send(
+        &app,
+        json_request("GET", "/.well-known/openid-configuration", None, None),
+    )
+    .await;
+    assert_eq!(oidc.json["backchannel_logout_supported"], true);
+    assert_eq!(oidc.json["backchannel_logout_session_supported"], true);
+}
+
+#[tokio::test]
+async fn stream_management_needs_a_valid_token_with_the_right_scope() {
+    let (_d, _s, app) = idp(&config(None, "")).await;
+    let poll = json!({"method": "urn:ietf:rfc:8936"});
+    // no token: 401 with a bare challenge
+    let r = send(
+        &app,
+        json_request("POST", "/ssf/stream", None, Some(json!({"delivery": poll}))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers["www-authenticate"], "Bearer realm=\"ssf\"");
+    // a forged token: 401 invalid_token
+    let r = send(
+        &app,
+        json_request("GET", "/ssf/stream", Some("not.a.jwt"), None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    // a client without the scopes: 403 insufficient_scope
+    let plain = token(&app, OTHER, "read").await;
+    let r = send(&app, json_request("GET", "/ssf/stream", Some(&plain), None)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let challenge = r.headers["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    // ssf.read reads but does not create
+    let reader = token(&app, READER, "ssf.read").await;
+    let r = send(
+        &app,
+        json_request(
+            "POST",
+            "/ssf/stream",
+            Some(&reader),
+            Some(json!({"delivery": poll})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("scope=\"ssf.manage\"")
+    );
+    let r = send(
+        &app,
+        json_request("GET", "/ssf/stream", Some(&reader), None),
+    )
+    .await;
+    assert_eq!((r.status, r.json.clone()), (StatusCode::OK, json!([])));
+
+    // create → 201, again → 409, read, update, replace, status, delete
+    let manager = token(&app, RECEIVER, "ssf.manage").await;
+    let id = create_stream(&app, &manager, poll.clone()).await;
+    let again = send(
+        &app,
+        json_request(
+            "POST",
+            "/ssf/stream",
+            Some(&manager),
+            Some(json!({"delivery": poll})),
+        ),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let read = send(
+        &app,
+        json_request(
+            "GET",
+            &format!("/ssf/stream?stream_id={id}"),
+            Some(&manager),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.json["aud"], RECEIVER.0);
+    assert_eq!(read.json["iss"], common::ISSUER);
+    assert_eq!(
+        read.json["delivery"]["endpoint_url"],
+        format!("{}/ssf/poll", common::ISSUER)
+    );
+    assert_eq!(
+        read.json["events_delivered"],
+        json!([SESSION_REVOKED, TOKEN_REVOKED])
+    );
+    let patched = send(
+        &app,
+        json_request(
+            "PATCH",
+            "/ssf/stream",
+            Some(&manager),
+            Some(
+                json!({"stream_id": id, "events_requested": [SESSION_REVOKED], "description": "d"}),
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.json);
+    assert_eq!(patched.json["events_delivered"], json!([SESSION_REVOKED]));
+    assert_eq!(patched.json["delivery"]["method"], "urn:ietf:rfc:8936");
+    let replaced = send(
+        &app,
+        json_request(
+            "PUT",
+            "/ssf/stream",
+            Some(&manager),
+            Some(json!({"stream_id": id, "delivery": poll, "events_requested": [TOKEN_REVOKED]})),
+        ),
+    )
+    .await;
+    assert_eq!(replaced.json["events_delivered"], json!([TOKEN_REVOKED]));
+    assert!(replaced.json.get("description").is_none());
+    let wrong = send(
+        &app,
+        json_request("GET", "/ssf/stream?stream_id=nope", Some(&manager), None),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::NOT_FOUND);
+    let st = send(
+        &app,
+        json_request(
+            "GET",
+            &format!("/ssf/status?stream_id={id}"),
+            Some(&reader),
+            None,
+        ),
+    )
+    .await;
+    // the reader has no stream of its own: another receiver's stream is not found
+    assert_eq!(st.status, StatusCode::NOT_FOUND);
+    let st = send(
+        &app,
+        json_request(
+            "POST",
+            "/ssf/status",
+            Some(&manager),
+            Some(json!({"stream_id": id, "status": "paused", "reason": "maintenance"})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        st.json,
+        json!({"stream_id": id, "status": "paused", "reason": "maintenance"})
+    );
+    let del = send(
+        &app,
+        json_request(
+            "DELETE",
+            &format!("/ssf/stream?stream_id={id}"),
+            Some(&manager),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let gone = send(
+        &app,
+        json_request(
+            "GET",
+            &format!("/ssf/stream?stream_id={id}"),
+            Some(&manager),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+/// Polls until a SET of `event` arrives (bounded); gives `(jti, claims)` of every SET seen.
+async fn poll_for(app: &Router, bearer: &str, event: &str) -> Vec<(String, Value)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = poll(
+            app,
+            bearer,
+            json!({"maxEvents": 10, "returnImmediately": false}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        let mut out = Vec::new();
+        for (jti, set) in r.json["sets"].as_object().unwrap() {
+            let claims = verified(app, set.as_str().unwrap(), "secevent+jwt", RECEIVER.0).await;
+            out.push((jti.clone(), claims));
+        }
+        if out.iter().any(|(_, c)| c["events"].get(event).is_some()) {
+            return out;
+        }
+        assert!(Instant::now() < deadline, "no {event} SET arrived");
+    }
+}
+
+async fn poll_flow(state: &Arc<idp::AppState>, app: &Router) {
+    idp::http::routes::ssf::spawn_event_delivery(state);
+    let manager = token(app, RECEIVER, "ssf.manage").await;
+    let id = create_stream(app, &manager, json!({"method": "urn:ietf:rfc:8936"})).await;
+
+    // verification: a SET carrying the state
+    let r = send(
+        app,
+        json_request(
+            "POST",
+            "/ssf/verify",
+            Some(&manager),
+            Some(json!({"stream_id": id, "state": "s-42"})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.json);
+    let sets = poll_for(app, &manager, VERIFICATION).await;
+    let (vjti, v) = sets
+        .iter()
+        .find(|(_, c)| c["events"].get(VERIFICATION).is_some())
+        .unwrap();
+    assert_eq!(v["events"][VERIFICATION]["state"], "s-42");
+    assert_eq!(v["sub_id"], json!({"format": "opaque", "id": id}));
+    let acked = poll(
+        app,
+        &manager,
+        json!({"ack": [vjti], "returnImmediately": true}),
+    )
+    .await;
+    assert_eq!(acked.json["sets"], json!({}));
+
+    // a logout (RFC 7009 revocation of the session's token): session-revoked and token-revoked
+    let (at, sid) = user_session(app).await;
+    let at_claims = payload(&at);
+    let started = Instant::now();
+    assert_eq!(revoke(app, &at).await.status, StatusCode::OK);
+    let mut seen: Vec<(String, Value)> = Vec::new();
+    while !(seen
+        .iter()
+        .any(|(_, c)| c["events"].get(SESSION_REVOKED).is_some())
+        && seen
+            .iter()
+            .any(|(_, c)| c["events"].get(TOKEN_REVOKED).is_some()))
+    {
+        for s in poll_for(app, &manager, SESSION_REVOKED).await {
+            if !seen.iter().any(|(j, _)| *j == s.0) {
+                seen.push(s);
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    let (sjti, session) = seen
+        .iter()
+        .find(|(_, c)| c["events"].get(SESSION_REVOKED).is_some())
+        .unwrap();
+    assert!(session.get("sub").is_none() && session.get("exp").is_none());
+    assert_eq!(session["aud"], RECEIVER.0);
+    assert_eq!(session["jti"], sjti.as_str());
+    assert_eq!(session["sub_id"]["format"], "complex");
+    assert_eq!(
+        session["sub_id"]["session"],
+        json!({"format": "opaque", "id": sid})
+    );
+    assert_eq!(
+        session["sub_id"]["user"],
+        json!({"format": "iss_sub", "iss": common::ISSUER, "sub": at_claims["sub"]})
+    );
+    assert!(
+        session["events"][SESSION_REVOKED]["event_timestamp"]
+            .as_i64()
+            .unwrap()
+            >= at_claims["iat"].as_i64().unwrap()
+    );
+    let (tjti, tok) = seen
+        .iter()
+        .find(|(_, c)| c["events"].get(TOKEN_REVOKED).is_some())
+        .unwrap();
+    assert_eq!(
+        tok["sub_id"],
+        json!({"format": "jwt_id", "iss": common::ISSUER, "jti": at_claims["jti"]})
+    );
+    // acknowledged (one by ack, one by setErrs): not answered again
+    let r = poll(
+        app,
+        &manager,
+        json!({"ack": [sjti], "setErrs": {tjti.as_str(): {"err": "jwtAud", "description": "test"}}, "returnImmediately": true}),
+    )
+    .await;
+    assert_eq!(r.json, json!({"sets": {}, "moreAvailable": false}));
+    // a long poll with nothing to give waits, bounded by the configured maximum (3 s)
+    let t = Instant::now();
+    let r = poll(app, &manager, json!({})).await;
+    assert_eq!(r.json["sets"], json!({}));
+    assert!(
+        t.elapsed() >= Duration::from_millis(2500) && t.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_is_polled_as_session_revoked_then_acknowledged_on_sqlite() {
+    let (_d, state, app) = idp(&config(None, "")).await;
+    poll_flow(&state, &app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_is_polled_as_session_revoked_then_acknowledged_on_postgresql() {
+    let Some(url) = pg_cluster::database("ssf") else {
+        return;
+    };
+    let state = common::state_on_url(&url, &config(None, "")).await;
+    let app = idp::app(Arc::clone(&state));
+    poll_flow(&state, &app).await;
+}
+
+#[tokio::test]
+async fn a_bad_poll_request_is_an_rfc_8935_error() {
+    let (_d, _s, app) = idp(&config(None, "")).await;
+    let manager = token(&app, RECEIVER, "ssf.manage").await;
+    create_stream(&app, &manager, json!({"method": "urn:ietf:rfc:8936"})).await;
+    let r = send(
+        &app,
+        json_request(
+            "POST",
+            "/ssf/poll",
+            Some(&manager),
+            Some(json!({"maxEvents": "ten"})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json["err"], "invalid_request");
+    let plain = token(&app, OTHER, "read").await;
+    let r = poll(&app, &plain, json!({})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_delivery_retries_after_a_failure_with_the_receivers_authorization() {
+    let (_d, state, app) = idp(&config(None, "")).await;
+    idp::http::routes::ssf::spawn_event_delivery(&state);
+    // the receiver fails its first request (503), then accepts with 202
+    let mut rcv = receiver("/events", 1, StatusCode::ACCEPTED).await;
+    let manager = token(&app, RECEIVER, "ssf.manage").await;
+    create_stream(
+        &app,
+        &manager,
+        json!({"method": "urn:ietf:rfc:8935", "endpoint_url": rcv.url, "authorization_header": "Bearer push-secret"}),
+    )
+    .await;
+    let (at, sid) = user_session(&app).await;
+    assert_eq!(revoke(&app, &at).await.status, StatusCode::OK);
+    let mut events = Vec::new();
+    while events.len() < 2 {
+        let (headers, body) = tokio::time::timeout(Duration::from_secs(10), rcv.got.recv())
+            .await
+            .expect("no SET pushed")
+            .unwrap();
+        assert_eq!(headers["authorization"], "Bearer push-secret");
+        assert_eq!(headers["content-type"], "application/secevent+jwt");
+        events.push(verified(&app, &body, "secevent+jwt", RECEIVER.0).await);
+    }
+    let session = events
+        .iter()
+        .find(|c| c["events"].get(SESSION_REVOKED).is_some())
+        .expect("a session-revoked SET");
+    assert_eq!(session["sub_id"]["session"]["id"], sid.as_str());
+    assert!(
+        events
+            .iter()
+            .any(|c| c["events"].get(TOKEN_REVOKED).is_some())
+    );
+    // counted once the receiver's answer is back
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = metrics(&app).await;
+        if text.contains("idp_event_deliveries_total{channel=\"ssf_push\",outcome=\"delivered\"} 2")
+        {
+            assert!(
+                text.contains(
+                    "idp_event_deliveries_total{channel=\"ssf_push\",outcome=\"retry\"} 1"
+                ),
+                "{text}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stored_before_delivery_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("idp.sqlite");
+    let cfg = config(None, "");
+    let sid = {
+        // the first process stores the event, then stops before delivering anything
+        let state = common::state_with(&db, &cfg).await;
+        let app = idp::app(Arc::clone(&state));
+        let manager = token(&app, RECEIVER, "ssf.manage").await;
+        create_stream(&app, &manager, json!({"method": "urn:ietf:rfc:8936"})).await;
+        let (at, sid) = user_session(&app).await;
+        assert_eq!(revoke(&app, &at).await.status, StatusCode::OK);
+        assert!(state.store.pending_events().await.unwrap() >= 1);
+        sid
+    };
+    let state = common::state_with(&db, &cfg).await;
+    let app = idp::app(Arc::clone(&state));
+    idp::http::routes::ssf::spawn_event_delivery(&state);
+    let manager = token(&app, RECEIVER, "ssf.manage").await;
+    let sets = poll_for(&app, &manager, SESSION_REVOKED).await;
+    let (_, session) = sets
+        .iter()
+        .find(|(_, c)| c["events"].get(SESSION_REVOKED).is_some())
+        .unwrap();
+    assert_eq!(session["sub_id"]["session"]["id"], sid.as_str());
+}
