@@ -327,6 +327,26 @@ impl idp::store::Transaction for RotatesMidIssuance {
             .record_logout_jti(iss, jti, expires_at, now)
             .await
     }
+    async fn record_received_set(
+        &mut self,
+        transmitter: &str,
+        jti: &str,
+        digest: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> idp::store::StoreResult<idp::store::SetReceipt> {
+        self.inner
+            .record_received_set(transmitter, jti, digest, expires_at, now)
+            .await
+    }
+    async fn deny_federated_jti(
+        &mut self,
+        jti: &str,
+        exp: i64,
+        now: i64,
+    ) -> idp::store::StoreResult<()> {
+        self.inner.deny_federated_jti(jti, exp, now).await
+    }
 }
 
 fn header(jwt: &str) -> Value {

@@ -440,6 +440,14 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     state.hub.spawn_refresh(std::time::Duration::from_secs(
         state.settings.federation.key_refresh_seconds,
     ));
+    let count: crate::federation::ssf::Count = {
+        let state = Arc::clone(&state);
+        Arc::new(move |endpoint, outcome| state.metrics.federation(endpoint, outcome))
+    };
+    state
+        .hub
+        .ssf
+        .spawn(Arc::clone(&state.store), &state.settings.federation, count);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| CliError::Listen {

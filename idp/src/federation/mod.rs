@@ -2,10 +2,12 @@
 //! revocation feed as cut-offs — from their back-channel logout tokens ([`logout`]), validated
 //! with the gateway's own code (`filter::backchannel`), or reported by gateways after their own
 //! logouts. [`Hub`] keeps each upstream's last good keys, refreshed in the background and once
-//! (rate-limited) when a token names a key it does not know.
+//! (rate-limited) when a token names a key it does not know. [`ssf`] receives Shared Signals
+//! (CAEP/RISC) events from transmitters and stores them as the same cut-offs.
 
 pub mod fetch;
 pub mod logout;
+pub mod ssf;
 
 use crate::settings::{FederatedIssuer, Federation};
 use fetch::Fetcher;
@@ -29,6 +31,8 @@ struct Upstream {
 pub struct Hub {
     upstreams: Vec<Upstream>,
     fetcher: Fetcher,
+    /// The Shared Signals streams (`[[federation.ssf_streams]]`).
+    pub ssf: ssf::Receiver,
 }
 
 impl Hub {
@@ -44,6 +48,7 @@ impl Hub {
                 })
                 .collect(),
             fetcher: Fetcher::default(),
+            ssf: ssf::Receiver::new(federation),
         }
     }
 

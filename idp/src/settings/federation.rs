@@ -5,6 +5,9 @@ use super::{Client, SettingsError, err};
 use filter::algorithm::Algorithm;
 use serde::Deserialize;
 
+pub mod ssf_stream;
+pub use ssf_stream::{Delivery, EventAction, PollMode, RawSsfStream, SsfStream, StreamAuth};
+
 /// Default period of the background refresh of upstream keys.
 pub const DEFAULT_KEY_REFRESH_SECONDS: u64 = 300;
 /// Default leeway on a logout token's times.
@@ -19,6 +22,9 @@ pub struct RawFederation {
     pub issuers: Vec<RawFederatedIssuer>,
     /// How often every issuer's keys are fetched again (default 300 s, 10..=86400).
     pub key_refresh_seconds: Option<u64>,
+    /// Shared Signals transmitters whose SETs become cut-offs (see [`ssf_stream`]).
+    #[serde(default)]
+    pub ssf_streams: Vec<RawSsfStream>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +71,7 @@ pub struct FederatedIssuer {
 pub struct Federation {
     pub issuers: Vec<FederatedIssuer>,
     pub key_refresh_seconds: u64,
+    pub ssf_streams: Vec<SsfStream>,
 }
 
 impl Default for Federation {
@@ -72,6 +79,7 @@ impl Default for Federation {
         Federation {
             issuers: Vec::new(),
             key_refresh_seconds: DEFAULT_KEY_REFRESH_SECONDS,
+            ssf_streams: Vec::new(),
         }
     }
 }
@@ -120,9 +128,22 @@ impl RawFederation {
             }
             issuers.push(issuer);
         }
+        let federated: Vec<String> = issuers.iter().map(|i| i.issuer.clone()).collect();
+        let mut ssf_streams: Vec<SsfStream> = Vec::with_capacity(self.ssf_streams.len());
+        for (i, raw) in self.ssf_streams.into_iter().enumerate() {
+            let stream = raw.validate(&format!("federation.ssf_streams[{i}]"), &federated)?;
+            if ssf_streams.iter().any(|o| o.name == stream.name) {
+                return Err(err(
+                    format!("federation.ssf_streams[{i}].name"),
+                    format!("{:?} is defined twice", stream.name),
+                ));
+            }
+            ssf_streams.push(stream);
+        }
         Ok(Federation {
             issuers,
             key_refresh_seconds,
+            ssf_streams,
         })
     }
 }

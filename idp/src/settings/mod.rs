@@ -17,6 +17,7 @@ pub use dpop::{DpopPolicy, RawDpop};
 pub use events::{
     BackchannelLogout, RawBackchannelLogout, RawRetry, RawSsf, RetryPolicy, Ssf, check_push_url,
 };
+pub use federation::{Delivery, EventAction, PollMode, SsfStream, StreamAuth};
 pub use federation::{FederatedIssuer, Federation, KeysFrom, RawFederatedIssuer, RawFederation};
 pub use http_limits::{HttpLimits, RawHttpLimits};
 pub use key_source::{GENERATED_FILE_NAME, KekSource, decode_key_text};

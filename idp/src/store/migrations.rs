@@ -56,6 +56,11 @@ const SQLITE: &[Embedded] = &[
         "security events",
         include_str!("../../migrations/0010_security_events.sql"),
     ),
+    (
+        11,
+        "ssf received",
+        include_str!("../../migrations/0011_ssf_received.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -78,6 +83,11 @@ const POSTGRES: &[Embedded] = &[
         4,
         "security events",
         include_str!("../../migrations-postgres/0004_security_events.sql"),
+    ),
+    (
+        5,
+        "ssf received",
+        include_str!("../../migrations-postgres/0005_ssf_received.sql"),
     ),
 ];
 

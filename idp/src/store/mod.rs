@@ -29,6 +29,7 @@ pub mod postgres;
 mod records;
 mod signal;
 pub mod sqlite;
+mod ssf_received;
 
 pub use error::{StoreError, StoreResult};
 pub use records::{
@@ -37,6 +38,7 @@ pub use records::{
     StoredKey, StoredRefresh, UserFailures,
 };
 pub use signal::RevocationSignal;
+pub use ssf_received::SetReceipt;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -248,4 +250,22 @@ pub trait Transaction: Send {
         expires_at: i64,
         now: i64,
     ) -> StoreResult<bool>;
+
+    /// The Shared Signals receiver's record of SETs (SSF 1.0, RFC 8417 `jti`): records
+    /// `(transmitter, jti)` with `digest` (of the whole SET) until `expires_at`, unless already
+    /// recorded (and not expired at `now`); says whether it was new, this same SET again, or
+    /// another SET with that `jti`. Expired records are dropped on the way. Of two concurrent
+    /// transactions with the same SET, one gets [`SetReceipt::New`].
+    async fn record_received_set(
+        &mut self,
+        transmitter: &str,
+        jti: &str,
+        digest: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<SetReceipt>;
+    /// Puts a federated issuer's access-token `jti` in the revocation feed until `exp` (as
+    /// [`Transaction::revoke_jti`] does, but naming a token this IDP did not issue: no
+    /// security event of its own is emitted for it).
+    async fn deny_federated_jti(&mut self, jti: &str, exp: i64, now: i64) -> StoreResult<()>;
 }

@@ -10,6 +10,7 @@ mod logout;
 mod revocations;
 mod revoke;
 pub mod ssf;
+mod ssf_push;
 mod token;
 mod userinfo;
 
@@ -40,6 +41,8 @@ pub const REVOCATIONS_PATH: &str = "/oauth2/revocations";
 pub const BACKCHANNEL_LOGOUT_PATH: &str = "/oauth2/backchannel-logout";
 /// Federation: where gateways report cut-offs after their own logouts.
 pub const CUTOFFS_PATH: &str = "/oauth2/cutoffs";
+/// Federation: where Shared Signals transmitters push SETs (RFC 8935), one path per stream.
+pub const SSF_PUSH_PATH: &str = "/ssf/push/{stream}";
 /// Entries per page of the revocation feed (a full page says `"more": true`).
 pub use revocations::PAGE as REVOCATIONS_PAGE;
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -111,6 +114,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         (REVOCATIONS_PATH, get(revocations::feed)),
         (BACKCHANNEL_LOGOUT_PATH, post(backchannel::receive_logout)),
         (CUTOFFS_PATH, post(cutoffs::report)),
+        (SSF_PUSH_PATH, post(ssf_push::push)),
         (JWKS_PATH, get(discovery::jwks)),
         (OPENID_CONFIGURATION_PATH, get(discovery::metadata)),
         (AS_METADATA_PATH, get(discovery::metadata)),

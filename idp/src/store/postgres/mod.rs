@@ -24,6 +24,7 @@
 mod cutoffs;
 mod events;
 mod listener;
+mod ssf_received;
 mod transaction;
 
 use super::{

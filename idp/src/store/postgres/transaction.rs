@@ -475,4 +475,27 @@ impl Transaction for PgTransaction {
     ) -> StoreResult<bool> {
         cutoffs::record_logout_jti(&mut self.tx, iss, jti, expires_at, now).await
     }
+
+    async fn record_received_set(
+        &mut self,
+        transmitter: &str,
+        jti: &str,
+        digest: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<crate::store::SetReceipt> {
+        super::ssf_received::record_received_set(
+            &mut self.tx,
+            transmitter,
+            jti,
+            digest,
+            expires_at,
+            now,
+        )
+        .await
+    }
+
+    async fn deny_federated_jti(&mut self, jti: &str, exp: i64, now: i64) -> StoreResult<()> {
+        self.insert_revocation("jti", jti, exp, now).await
+    }
 }

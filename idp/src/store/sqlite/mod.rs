@@ -12,6 +12,7 @@ use super::{
 };
 mod cutoffs;
 mod events;
+mod ssf_received;
 mod transaction;
 
 use async_trait::async_trait;

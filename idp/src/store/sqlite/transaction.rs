@@ -365,6 +365,30 @@ impl Transaction for SqliteTransaction {
     ) -> StoreResult<bool> {
         cutoffs::record_logout_jti(&mut self.tx, iss, jti, expires_at, now).await
     }
+
+    async fn record_received_set(
+        &mut self,
+        transmitter: &str,
+        jti: &str,
+        digest: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<crate::store::SetReceipt> {
+        super::ssf_received::record_received_set(
+            &mut self.tx,
+            transmitter,
+            jti,
+            digest,
+            expires_at,
+            now,
+        )
+        .await
+    }
+
+    async fn deny_federated_jti(&mut self, jti: &str, exp: i64, now: i64) -> StoreResult<()> {
+        self.revoked = true;
+        insert_revocation(&mut self.tx, "jti", jti, exp, now).await
+    }
 }
 
 async fn insert_revocation(
