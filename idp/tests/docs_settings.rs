@@ -78,3 +78,52 @@ fn only_marked_blocks_are_read_and_a_bad_one_is_refused() {
     assert!(load("no_such_key = 1\n").is_err());
     assert!(load("access_token_ttl_seconds = 300\n").is_ok());
 }
+
+/// The demo secrets docs/idp.md lists (its "demo configuration" table: `| \`id\` | \`secret\` |`)
+/// are the ones `idp/idp.toml` stores the digests of, and alice's password is hers.
+#[test]
+fn the_demo_secrets_in_the_docs_are_those_of_the_demo_configuration() {
+    use sha2::{Digest, Sha256};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let settings = load(&std::fs::read_to_string(root.join("idp.toml")).unwrap()).unwrap();
+    let page = std::fs::read_to_string(root.join("../docs/idp.md")).unwrap();
+    let section = page
+        .split("\n## ")
+        .find(|s| s.starts_with("The demo configuration"))
+        .expect("docs/idp.md has a section \"The demo configuration\"");
+    let mut checked = 0;
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (Some(id), Some(secret)) = (
+            cells
+                .get(1)
+                .and_then(|c| c.strip_prefix('`')?.strip_suffix('`')),
+            cells
+                .get(2)
+                .and_then(|c| c.strip_prefix('`')?.strip_suffix('`')),
+        ) else {
+            continue;
+        };
+        let client = settings
+            .client(id)
+            .unwrap_or_else(|| panic!("docs/idp.md lists {id}, idp/idp.toml does not"));
+        let stored = client.secret.as_ref().map(|h| h.0);
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        assert_eq!(stored, Some(digest), "{id}: the secret docs/idp.md gives");
+        checked += 1;
+    }
+    assert!(
+        checked >= 3,
+        "only {checked} demo secrets found in docs/idp.md"
+    );
+    assert!(section.contains("`alice` / `alice-password-123`"));
+    let alice = settings.user("alice").expect("alice");
+    let hash = argon2::PasswordHash::new(&alice.password_argon2).unwrap();
+    use argon2::PasswordVerifier;
+    assert!(
+        argon2::Argon2::default()
+            .verify_password(b"alice-password-123", &hash)
+            .is_ok(),
+        "alice's password in docs/idp.md"
+    );
+}
