@@ -599,5 +599,7 @@ async fn a_stream_updated_event_is_logged_counted_and_acknowledged() {
 
 #[path = "ssf_receiver/killed.rs"]
 mod killed;
+#[path = "ssf_receiver/ours.rs"]
+mod ours;
 #[path = "ssf_receiver/postgres.rs"]
 mod postgres;

@@ -1,0 +1,137 @@
+//! Our IDP's transmitter (another IDP instance, served on loopback) against our hub's
+//! receiver, by poll and by push: a user's session ended at the IDP (RFC 7009 revocation of its
+//! token) becomes, at the hub, a `sid` cut-off of that issuer and the token's `jti` refused — on
+//! the feed every gateway reads; the hub's verification event comes back.
+
+use super::*;
+
+#[path = "../ssf_support/mod.rs"]
+mod ssf_support;
+
+/// IDP A, the transmitter, served on loopback with its issuer = its URL; its event delivery
+/// (fan-out, push) running.
+async fn transmitter_idp() -> (tempfile::TempDir, Arc<idp::AppState>, Router, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let config = format!("issuer = \"{issuer}\"\n{}", ssf_support::config(None, ""));
+    let dir = tempfile::tempdir().unwrap();
+    let state = common::state_with(&dir.path().join("idp-a.sqlite"), &config).await;
+    let app = idp::app(Arc::clone(&state));
+    let served = app.clone();
+    tokio::spawn(async move { axum::serve(listener, served).await });
+    idp::http::routes::ssf::spawn_event_delivery(&state);
+    (dir, state, app, issuer)
+}
+
+/// The hub B's configuration for IDP A at `a`.
+fn hub_config(a: &str, delivery: &str) -> String {
+    let h = hex::encode(Sha256::digest(GATEWAY.1.as_bytes()));
+    let (id, secret) = ssf_support::RECEIVER;
+    format!(
+        r#"
+[[federation.issuers]]
+issuer = "{a}"
+jwks_uri = "{a}/.well-known/jwks.json"
+max_token_lifetime_seconds = {LIFETIME}
+
+[[federation.ssf_streams]]
+name = "ours"
+transmitter = "{a}"
+audience = "{id}"
+issuers = ["{a}"]
+{delivery}
+auth = {{ client_credentials = {{ token_endpoint = "{a}/oauth2/token", client_id = "{id}", client_secret = "{secret}", scopes = ["ssf.manage", "ssf.read"] }} }}
+
+[[clients]]
+id = "gateway-a"
+secret_sha256 = "{h}"
+gateway = true
+"#
+    )
+}
+
+async fn hub_b(config: &str, listener: Option<tokio::net::TcpListener>) -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    let state = common::state_with(&dir.path().join("hub-b.sqlite"), config).await;
+    let app = idp::app(Arc::clone(&state));
+    if let Some(l) = listener {
+        let served = app.clone();
+        tokio::spawn(async move { axum::serve(l, served).await });
+    }
+    let count: idp::federation::ssf::Count = {
+        let state = Arc::clone(&state);
+        Arc::new(move |e, o| state.metrics.federation(e, o))
+    };
+    state
+        .hub
+        .ssf
+        .spawn(Arc::clone(&state.store), &state.settings.federation, count);
+    Hub {
+        app,
+        state,
+        _dir: Some(dir),
+    }
+}
+
+async fn a_logout_at_our_idp_reaches_the_hub(delivery: &str, push: bool) {
+    let (_a_dir, _a_state, a_app, a) = transmitter_idp().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let delivery = delivery.replace("{base}", &base);
+    let hub = hub_b(&hub_config(&a, &delivery), push.then_some(listener)).await;
+    let app = hub.app.clone();
+    wait_for(
+        "the hub's stream verified",
+        Duration::from_secs(20),
+        async || {
+            metrics(&app).await.contains(
+                "idp_federation_requests_total{endpoint=\"ssf_stream\",outcome=\"verified\"} 1",
+            )
+        },
+    )
+    .await;
+    let (at, sid) = ssf_support::user_session(&a_app).await;
+    let claims = ssf_support::payload(&at);
+    assert_eq!(
+        ssf_support::revoke(&a_app, &at).await.status,
+        StatusCode::OK
+    );
+    let app = hub.app.clone();
+    let mut revoked = Value::Null;
+    wait_for(
+        "the cut-off on the hub's feed",
+        Duration::from_secs(20),
+        async || {
+            revoked = feed(&app).await;
+            revoked.as_array().unwrap().len() >= 2
+        },
+    )
+    .await;
+    let entries = revoked.as_array().unwrap();
+    let cutoff = entries
+        .iter()
+        .find(|e| e["sid"] == json!(sid))
+        .unwrap_or_else(|| panic!("no sid cut-off: {revoked}"));
+    assert_eq!(cutoff["iss"], a);
+    assert!(cutoff["cutoff"].as_i64().unwrap() >= claims["iat"].as_i64().unwrap());
+    assert!(
+        entries.iter().any(|e| e["jti"] == claims["jti"]),
+        "the revoked token's jti: {revoked}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_transmitter_by_poll_to_our_hub() {
+    a_logout_at_our_idp_reaches_the_hub("delivery = \"poll\"", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_transmitter_by_push_to_our_hub() {
+    a_logout_at_our_idp_reaches_the_hub(
+        &format!(
+            "delivery = \"push\"\npush_url = \"{{base}}/ssf/push/ours\"\npush_authorization = \"{PUSH_AUTH}\""
+        ),
+        true,
+    )
+    .await;
+}
