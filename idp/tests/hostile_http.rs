@@ -72,7 +72,14 @@ async fn the_openapi_file_names_exactly_the_routers_paths_and_methods() {
         // a method no route serves: the answer's Allow lists the ones it does
         let res = app
             .clone()
-            .oneshot(Request::patch(path).body(Body::empty()).unwrap())
+            .oneshot(
+                // TRACE: no route serves it (PATCH is the SSF stream update)
+                Request::builder()
+                    .method("TRACE")
+                    .uri(path)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(res.status(), 405, "{path}");
@@ -177,8 +184,11 @@ fn schemathesis_finds_no_server_error_and_no_answer_out_of_shape() {
     );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    // every operation of the file was tested
+    let operations: usize = spec_operations().values().map(BTreeSet::len).sum();
     assert_eq!(
-        report["operations"]["tested"], 19,
+        report["operations"]["tested"],
+        serde_json::json!(operations),
         "{}",
         report["operations"]
     );

@@ -7,7 +7,8 @@
   test counts them per endpoint).
 - `error_shape`: every 4xx answer is in the shape of its endpoint family: RFC 6749 §5.2 JSON for
   the token-style endpoints and the documents, an RFC 6750 challenge without a body for userinfo,
-  an HTML page for the browser endpoints.
+  an HTML page for the browser endpoints, RFC 6750 (a `Bearer realm="ssf"` challenge and a JSON
+  body) for the SSF transmitter's endpoints.
 """
 
 import json
@@ -18,12 +19,15 @@ import schemathesis
 FEED = "/oauth2/revocations"
 USERINFO = "/oauth2/userinfo"
 PAGES = ("/oauth2/authorise", "/oauth2/authorize", "/oauth2/logout")
+# The SSF transmitter's bearer-protected endpoints: RFC 6750 (challenge and JSON body).
+SSF = ("/ssf/stream", "/ssf/status", "/ssf/verify", "/ssf/poll")
 RFC6749_CODES = {
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
     "unsupported_grant_type", "invalid_scope", "invalid_dpop_proof", "use_dpop_nonce",
 }
 RFC6750_CODES = {"invalid_request", "invalid_token", "insufficient_scope", "invalid_dpop_proof",
                  "use_dpop_nonce"}
+SSF_CODES = {"invalid_request", "invalid_token", "insufficient_scope", "not_found", "conflict"}
 
 
 @schemathesis.hook
@@ -76,6 +80,15 @@ def error_shape(ctx, response, case):
     if not content_type.startswith("application/json"):
         raise AssertionError(f"{status} is not JSON: {content_type!r}")
     body = json.loads(response.content)
+    if path in SSF:
+        if path == "/ssf/poll" and status == 400 and "err" in body:
+            return None  # RFC 8936 §2.4
+        if body.get("error") not in SSF_CODES:
+            raise AssertionError(f"{status} from an SSF endpoint with error={body.get('error')!r}")
+        challenge = response.headers.get("www-authenticate", [""])[0]
+        if status in (401, 403) and not challenge.startswith('Bearer realm="ssf"'):
+            raise AssertionError(f"{status} from an SSF endpoint without the Bearer challenge")
+        return None
     if body.get("error") not in RFC6749_CODES:
         raise AssertionError(f"{status} with error={body.get('error')!r}")
     description = body.get("error_description", "")

@@ -92,7 +92,13 @@ pub async fn receiver(
         Ok(true) => return Err(invalid("the access token was revoked")),
         Err(e) => {
             tracing::warn!(error = %e, "checking a token's revocation failed");
-            return Err(Refused(StatusCode::SERVICE_UNAVAILABLE.into_response()));
+            return Err(Refused(
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": "temporarily_unavailable", "error_description": "storage is unavailable; retry"})),
+                )
+                    .into_response(),
+            ));
         }
     }
     let scopes: Vec<&str> = claims.scope.split(' ').collect();

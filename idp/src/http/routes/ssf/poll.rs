@@ -54,7 +54,11 @@ fn invalid(description: &str) -> Response {
 
 fn unavailable(e: &crate::store::StoreError) -> Response {
     tracing::warn!(error = %e, "SSF poll storage failed");
-    StatusCode::SERVICE_UNAVAILABLE.into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": "temporarily_unavailable", "error_description": "storage is unavailable; retry"})),
+    )
+        .into_response()
 }
 
 pub async fn poll(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
