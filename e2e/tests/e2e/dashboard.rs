@@ -12,13 +12,15 @@
 use e2e::client;
 use e2e::process::free_port;
 use e2e::stack::{
-    DEMO_CLIENT, Gateway, Stack, StackOptions, password_login, start_idp, start_resource_server,
+    DEMO_CLIENT, Gateway, Stack, StackOptions, idp_config, password_login, start_idp_with_config,
+    start_resource_server,
 };
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{Expr, VectorSelector};
 use promql_parser::util::{ExprVisitor, walk_expr};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 const DASHBOARD: &str = "docs/grafana/oauth2-gateway.json";
 /// The Prometheus scrape configuration docs/dashboard.md shows: the tests scrape its paths.
@@ -422,16 +424,30 @@ fn value_of(exposition: &[Sample], name: &str) -> f64 {
 }
 
 /// The stack of [`Stack::start`] with the Envoy template `template` of `envoy/`, its provider
-/// accepting DPoP (`"dpop": "allowed"`) so that a DPoP refusal can be counted.
-fn start_stack_with_dpop(template: &'static str) -> Result<Stack, String> {
+/// accepting DPoP (`"dpop": "allowed"`) so that a DPoP refusal can be counted, and the demo
+/// client given a back-channel logout URI (on the resource server, which has no such endpoint)
+/// so that a logout makes the IDP deliver a logout token.
+fn start_stack(template: &'static str) -> Result<Stack, String> {
     let dir = tempfile::Builder::new()
         .prefix("oauth2gw-e2e-")
         .tempdir()
         .map_err(|e| e.to_string())?;
+    let (resource_server, rs_port) = start_resource_server(dir.path(), "resource-server", 0)?;
     let idp_port = free_port()?;
     let issuer = format!("http://127.0.0.1:{idp_port}");
-    let idp = start_idp(dir.path(), "idp", idp_port, &issuer)?;
-    let (resource_server, rs_port) = start_resource_server(dir.path(), "resource-server", 0)?;
+    let client = format!("id = \"{}\"\n", DEMO_CLIENT.0);
+    let idp_toml = idp_config();
+    if !idp_toml.contains(&client) {
+        return Err(format!("no {client:?} in the IDP configuration"));
+    }
+    let idp_toml = idp_toml.replacen(
+        &client,
+        &format!(
+            "{client}backchannel_logout_uri = \"http://127.0.0.1:{rs_port}/backchannel-logout\"\n"
+        ),
+        1,
+    );
+    let idp = start_idp_with_config(dir.path(), "idp", idp_port, &issuer, &idp_toml)?;
     let path = e2e::artifacts::workspace_root()
         .join("envoy")
         .join(template);
@@ -470,8 +486,21 @@ fn every_series_exists(module: &str, template: &'static str) {
     let prefix = module_prefixes(&dashboard)
         .remove(module)
         .unwrap_or_else(|| panic!("no {module} option in the prefix variable"));
-    let stack = start_stack_with_dpop(template).unwrap_or_else(|e| panic!("{e}"));
+    let stack = start_stack(template).unwrap_or_else(|e| panic!("{e}"));
     drive_traffic(&stack);
+    // The logout's token goes out from the IDP's outbox, in the background.
+    let idp_metrics = format!("{}{}", stack.idp.url, scrape_paths()["idp"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !scrape(&idp_metrics)
+        .iter()
+        .any(|s| s.name == "idp_event_deliveries_total")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{module}: the IDP delivered no back-channel logout token within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let paths = scrape_paths();
     let mut exposition = scrape(&format!("{}{}", stack.gateway.admin_url, paths["envoy"]));
