@@ -44,6 +44,9 @@ pub struct Background {
     discovered: Vec<Option<filter::discovery::Resolved>>,
     /// The feed position the denylist is up to date with (opaque, from the IDP).
     feed_cursor: Option<String>,
+    /// Feed polls started from an answer (not a tick) since the last tick (at most
+    /// [`feed_poll::AT_ONCE_PER_TICK`]).
+    polls_from_answers: u32,
     generation: u64,
 }
 
@@ -60,12 +63,14 @@ impl Background {
             calls: HashMap::new(),
             discovered: providers.iter().map(|_| None).collect(),
             feed_cursor: None,
+            polls_from_answers: 0,
             generation: 0,
         }
     }
 
     /// Starts whatever is due (or asked for early).
     pub fn tick(&mut self, gw: &Gateway, host: &mut impl MainThread, now_ms: u64) {
+        self.polls_from_answers = 0;
         for (index, provider) in gw.config.providers.iter().enumerate() {
             let (Some(source), Some(fetch)) = (provider.key_source(), self.jwks.get_mut(index))
             else {
@@ -115,12 +120,13 @@ impl Background {
         self.poll_feed(gw, host, now_ms);
     }
 
-    fn poll_feed(&mut self, gw: &Gateway, host: &mut impl MainThread, now_ms: u64) {
+    /// Starts the feed's poll when it is due; whether one was started.
+    fn poll_feed(&mut self, gw: &Gateway, host: &mut impl MainThread, now_ms: u64) -> bool {
         let (Some(feed), Some(client)) = (&gw.config.revocation_feed, &gw.config.idp_client) else {
-            return;
+            return false;
         };
         if self.feed.in_flight || !self.feed.schedule.is_due(now_ms) {
-            return;
+            return false;
         }
         let e = &feed.endpoint;
         // Not long-polled until the list is up to date (see `feed_poll`).
@@ -140,6 +146,7 @@ impl Background {
                 self.feed.started_ms = now_ms;
                 self.feed.long = long;
                 self.calls.insert(id, Job::RevocationFeed);
+                true
             }
             None => {
                 host.count("revocation_poll_failed", 1);
@@ -147,6 +154,7 @@ impl Background {
                     .feed
                     .schedule
                     .after_failure(now_ms, feed.poll_ms.max(1_000));
+                false
             }
         }
     }
@@ -167,7 +175,18 @@ impl Background {
             Some(Job::Discovery(index)) => {
                 self.discovery_answer(gw, host, index, status, body, now_ms)
             }
-            Some(Job::RevocationFeed) => self.feed_answer(gw, host, status, body, now_ms),
+            Some(Job::RevocationFeed) => {
+                let at_once = self.feed_answer(gw, host, status, body, now_ms);
+                // The next poll, when due at once after news (see `feed_poll::at_once`), starts
+                // now rather than at the next tick: a revocation made in between would otherwise
+                // wait up to a tick at the IDP.
+                if at_once
+                    && self.polls_from_answers < feed_poll::AT_ONCE_PER_TICK
+                    && self.poll_feed(gw, host, now_ms)
+                {
+                    self.polls_from_answers += 1;
+                }
+            }
             None => log(
                 Level::Warn,
                 &format!("oauth2-gateway: answer to an unknown call {call} ignored"),
@@ -252,11 +271,12 @@ impl Background {
         status: Option<u32>,
         body: &[u8],
         now_ms: u64,
-    ) {
+    ) -> bool {
         self.feed.in_flight = false;
         let Some(feed) = &gw.config.revocation_feed else {
-            return;
+            return false;
         };
+        let mut at_once = false;
         let outcome = match status {
             // The cursor moves only once the page's revocations are stored.
             Some(200) => FeedPage::parse(body)
@@ -268,19 +288,21 @@ impl Background {
                         more: page.more,
                     };
                     let synced = filter::feed_sync::completes_sync(&page);
+                    let moved = self.feed_cursor.as_deref() != Some(page.cursor.as_str());
                     self.feed_cursor = Some(page.cursor);
                     gw.prune_denylist(now_ms);
-                    Ok((added, answered, synced))
+                    Ok((added, answered, synced, moved))
                 }),
             Some(other) => Err(format!("HTTP status {other}")),
             None => Err("no response (timeout or connection failure)".to_owned()),
         };
         match outcome {
-            Ok((added, answered, synced)) => {
+            Ok((added, answered, synced, moved)) => {
                 let elapsed_ms = now_ms.saturating_sub(self.feed.started_ms);
                 let next_ms =
                     feed_poll::next_interval_ms(feed, self.feed.long, answered, elapsed_ms);
                 self.feed.schedule = Schedule::after_success(now_ms, next_ms);
+                at_once = feed_poll::at_once(next_ms, answered.entries, moved);
                 host.count("revocation_poll_ok", 1);
                 // The page's revocations are published: now (not before) the list is up to date.
                 if synced && gw.mark_feed_synced() {
@@ -312,6 +334,7 @@ impl Background {
                 );
             }
         }
+        at_once
     }
 }
 

@@ -79,6 +79,18 @@ pub fn next_interval_ms(feed: &RevocationFeed, long: bool, page: Answered, elaps
     if entries > 0 || held { 0 } else { feed.poll_ms }
 }
 
+/// Whether the next poll may start as soon as this answer is handled, rather than at the next
+/// tick: it is due at once (`next_ms` 0) and the answer was news — a page that moved the cursor,
+/// or an empty one (a held poll that ran out, or the first one once up to date). An IDP that
+/// answers the same page again does not make the polls a loop (the glues also allow only a few
+/// such polls per tick).
+pub fn at_once(next_ms: u64, entries: usize, cursor_moved: bool) -> bool {
+    next_ms == 0 && (entries == 0 || cursor_moved)
+}
+
+/// How many polls a glue starts from answers (not ticks) between two ticks, at most.
+pub const AT_ONCE_PER_TICK: u32 = 8;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +115,14 @@ mod tests {
             long_poll_seconds,
             require_initial_sync: true,
         }
+    }
+
+    #[test]
+    fn only_news_due_at_once_starts_a_poll_before_the_tick() {
+        assert!(at_once(0, 3, true), "a page that moved the cursor");
+        assert!(at_once(0, 0, false), "a held poll that ran out");
+        assert!(!at_once(0, 3, false), "the same page again");
+        assert!(!at_once(500, 3, true), "not due yet");
     }
 
     #[test]

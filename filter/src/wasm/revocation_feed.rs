@@ -71,7 +71,8 @@ pub fn start_due_poll(worker: &Worker, now_ms: u64) -> Option<StartedPoll> {
     }
 }
 
-/// The answer to a poll (`long` or not) started at `started_ms`.
+/// The answer to a poll (`long` or not) started at `started_ms`; whether the next one may start
+/// at once ([`feed_poll::at_once`]).
 pub fn finish_poll(
     worker: &Worker,
     (lease, long): (HeldLease, bool),
@@ -79,10 +80,11 @@ pub fn finish_poll(
     status: Option<u32>,
     body: &[u8],
     now_ms: u64,
-) {
+) -> bool {
     let Some(feed) = &worker.config.revocation_feed else {
-        return;
+        return false;
     };
+    let mut at_once = false;
     let outcome = match status {
         Some(200) => FeedPage::parse(body)
             .map_err(|e| e.to_string())
@@ -100,6 +102,12 @@ pub fn finish_poll(
                     long,
                     answered,
                     now_ms.saturating_sub(started_ms),
+                );
+                let (_, before) = refresh::read(&HostShared, &job().schedule);
+                at_once = feed_poll::at_once(
+                    next_ms,
+                    page.revocations.len(),
+                    before != page.cursor.as_bytes(),
                 );
                 job()
                     .record_success(&HostShared, now_ms, next_ms, page.cursor.as_bytes())
@@ -138,6 +146,7 @@ pub fn finish_poll(
     }
     let _ = lease.release(&HostShared);
     worker.sync_denylist();
+    at_once
 }
 
 fn record_failure(worker: &Worker, now_ms: u64) {

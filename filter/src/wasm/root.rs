@@ -8,6 +8,7 @@ use super::jwks_refresh;
 use super::revocation_feed;
 use super::worker::Worker;
 use crate::config::FilterConfig;
+use crate::feed_poll;
 use crate::lease::HeldLease;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
@@ -39,6 +40,9 @@ pub struct Root {
     phase: Phase,
     /// Background calls in flight from this thread, by callout token.
     jobs: HashMap<u32, Job>,
+    /// Feed polls started from an answer (not a tick) since the last tick (at most
+    /// [`feed_poll::AT_ONCE_PER_TICK`]).
+    polls_from_answers: u32,
 }
 
 impl Root {
@@ -47,6 +51,7 @@ impl Root {
             context_id,
             phase: Phase::AwaitingConfig,
             jobs: HashMap::new(),
+            polls_from_answers: 0,
         }
     }
 }
@@ -83,14 +88,29 @@ impl Context for Root {
                     self.jobs.insert(token, Job::Jwks(provider, lease));
                 }
             }
-            Job::RevocationFeed(lease, started_ms, long) => revocation_feed::finish_poll(
-                worker,
-                (lease, long),
-                started_ms,
-                status,
-                &body,
-                now_ms,
-            ),
+            Job::RevocationFeed(lease, started_ms, long) => {
+                let at_once = revocation_feed::finish_poll(
+                    worker,
+                    (lease, long),
+                    started_ms,
+                    status,
+                    &body,
+                    now_ms,
+                );
+                // The next poll, when due at once after news (see `feed_poll::at_once`), starts
+                // now rather than at the next tick: a revocation made in between would otherwise
+                // wait up to a tick (100 ms) at the IDP.
+                if at_once
+                    && self.polls_from_answers < feed_poll::AT_ONCE_PER_TICK
+                    && let Some(poll) = revocation_feed::start_due_poll(worker, now_ms)
+                {
+                    self.polls_from_answers += 1;
+                    self.jobs.insert(
+                        poll.token,
+                        Job::RevocationFeed(poll.lease, now_ms, poll.long),
+                    );
+                }
+            }
         }
     }
 }
@@ -139,6 +159,7 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        self.polls_from_answers = 0;
         let Phase::Ready(worker) = &self.phase else {
             return;
         };
