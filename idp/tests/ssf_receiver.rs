@@ -466,6 +466,7 @@ async fn bad_polled_sets_are_reported_in_set_errs_and_the_good_ones_acked() {
         json!({"https://example.com/new": {}}),
         json!({}),
     )));
+    tx.queue_as("oversized", &"a".repeat(40_000));
     let good = tx.queue(&tx.es256(&c(json!({}))));
     assert!(
         tx.until(Duration::from_secs(10), |t| t.pending() == 0)
@@ -477,7 +478,11 @@ async fn bad_polled_sets_are_reported_in_set_errs_and_the_good_ones_acked() {
     assert_eq!(errs[&bad_aud]["err"], "invalid_audience");
     assert_eq!(errs[&with_sub]["err"], "invalid_request");
     assert_eq!(errs["not-its-jti"]["err"], "invalid_request");
-    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert_eq!(
+        errs["oversized"],
+        json!({"err": "invalid_request", "description": "the SET is larger than 32 KiB"})
+    );
+    assert_eq!(errs.len(), 5, "{errs:?}");
     let acks = tx.acks();
     assert!(acks.contains(&unknown) && acks.contains(&good), "{acks:?}");
     let revoked = feed(&hub.app).await;
@@ -522,6 +527,34 @@ async fn garbage_from_the_transmitter_is_survived_and_nothing_is_lost() {
             .await
     );
     assert_eq!(feed(&hub.app).await[0]["sid"], "after-garbage");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transmitter_answering_too_slowly_is_given_up_on_and_nothing_is_lost() {
+    let tx = Transmitter::start(AUD, None).await;
+    let delivery = format!(
+        "delivery = \"poll\"\npoll_mode = \"return_immediately\"\npoll_interval_seconds = 1\nrequest_timeout_seconds = 1\n{}",
+        bearer()
+    );
+    let hub = start_hub(&tx, &delivery, None, None).await;
+    sets_up(&tx).await;
+    tx.set_fault(PollFault::Slow(2_500));
+    let jti = tx.queue(&session_revoked(&tx, "after-slow", now()));
+    let app = hub.app.clone();
+    wait_for("a timed-out poll", Duration::from_secs(10), async || {
+        metrics(&app)
+            .await
+            .contains("outcome=\"transmitter_unreachable\"")
+    })
+    .await;
+    assert!(feed(&hub.app).await.as_array().unwrap().is_empty());
+    assert!(!tx.acks().contains(&jti));
+    tx.set_fault(PollFault::None);
+    assert!(
+        tx.until(Duration::from_secs(20), |t| t.acks().contains(&jti))
+            .await
+    );
+    assert_eq!(feed(&hub.app).await[0]["sid"], "after-slow");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -595,6 +628,41 @@ async fn a_stream_updated_event_is_logged_counted_and_acknowledged() {
     // set up again: the transmitter's status endpoint says paused too, so it stays paused
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(state.hub.ssf.stream("tx").unwrap().status(), "paused");
+}
+
+#[test]
+fn the_example_ssf_hub_configuration_loads() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/hub-ssf.toml"
+    ))
+    .unwrap();
+    let settings = idp::settings::RawSettings::from_toml(&text)
+        .unwrap()
+        .validate(&Default::default())
+        .unwrap();
+    let streams = &settings.federation.ssf_streams;
+    assert_eq!(streams.len(), 2);
+    assert_eq!(
+        streams[0].configuration_url,
+        "https://keycloak.example.com/.well-known/ssf-configuration/realms/acme"
+    );
+    assert!(matches!(
+        streams[0].delivery,
+        idp::settings::Delivery::Poll {
+            mode: idp::settings::PollMode::ReturnImmediately,
+            interval_seconds: 2,
+            ..
+        }
+    ));
+    assert!(matches!(
+        streams[1].delivery,
+        idp::settings::Delivery::Push { .. }
+    ));
+    assert_eq!(
+        streams[1].action("https://schemas.openid.net/secevent/caep/event-type/credential-change"),
+        Some(idp::settings::EventAction::Ignore)
+    );
 }
 
 #[path = "ssf_receiver/killed.rs"]

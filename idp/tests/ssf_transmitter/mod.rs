@@ -40,6 +40,8 @@ pub enum PollFault {
     None,
     Garbage,
     ServerError,
+    /// Answers after this many milliseconds.
+    Slow(u64),
 }
 
 #[derive(Default)]
@@ -491,9 +493,11 @@ async fn poll(
             }
         }
     }
-    match *shared.fault.lock().unwrap() {
+    let fault = *shared.fault.lock().unwrap();
+    match fault {
         PollFault::Garbage => return (StatusCode::OK, "{\"sets\": [1, 2").into_response(),
         PollFault::ServerError => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        PollFault::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
         PollFault::None => {}
     }
     let max = request["maxEvents"].as_u64().unwrap_or(100) as usize;

@@ -19,7 +19,8 @@ use tokio::time::Instant;
 
 /// The largest answer read (a poll answer holds up to `max_events` SETs).
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
-/// The longest an ordinary request (not a long poll) may take.
+/// The longest an ordinary request (not a long poll) may take, unless the stream says otherwise
+/// (`request_timeout_seconds`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -61,15 +62,13 @@ impl Answer {
 #[derive(Clone)]
 pub struct HttpClient {
     client: Client<HttpConnector, Full<Bytes>>,
+    /// The longest an ordinary request (not a long poll) may take.
+    pub timeout: Duration,
 }
 
 impl Default for HttpClient {
     fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(REQUEST_TIMEOUT));
-        HttpClient {
-            client: Client::builder(TokioExecutor::new()).build(connector),
-        }
+        HttpClient::with_timeout(REQUEST_TIMEOUT)
     }
 }
 
@@ -80,6 +79,15 @@ pub enum Body<'a> {
 }
 
 impl HttpClient {
+    pub fn with_timeout(timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeout));
+        HttpClient {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout,
+        }
+    }
+
     /// Sends a request and reads the whole answer (any status), within `timeout`.
     pub async fn send(
         &self,
@@ -132,7 +140,7 @@ impl HttpClient {
         body: Body<'_>,
     ) -> Result<Value, ClientError> {
         let answer = self
-            .send(method, url, authorization, body, REQUEST_TIMEOUT)
+            .send(method, url, authorization, body, self.timeout)
             .await?;
         if !(200..300).contains(&answer.status) {
             return Err(ClientError::Status {

@@ -175,12 +175,15 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn new(federation: &Federation) -> Self {
-        let http = HttpClient::default();
         Receiver {
             streams: federation
                 .ssf_streams
                 .iter()
-                .map(|c| Arc::new(StreamRuntime::new(c.clone(), http.clone())))
+                .map(|c| {
+                    let http =
+                        HttpClient::with_timeout(Duration::from_secs(c.request_timeout_seconds));
+                    Arc::new(StreamRuntime::new(c.clone(), http))
+                })
                 .collect(),
         }
     }

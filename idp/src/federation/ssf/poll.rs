@@ -5,7 +5,7 @@
 //! transmitter; `return_immediately` polls are paced by `poll_interval_seconds`. A SET whose
 //! storing failed is neither acknowledged nor reported: the transmitter delivers it again.
 
-use super::client::{Body, REQUEST_TIMEOUT};
+use super::client::Body;
 use super::receive::{ReceiveError, Received, receive};
 use super::stream::{Connected, backoff, set_up_until_done};
 use super::{Count, StreamRuntime};
@@ -102,9 +102,9 @@ async fn poll_stream(
             request["setErrs"] = Value::Object(errs.clone());
         }
         let timeout = if immediately {
-            REQUEST_TIMEOUT
+            stream.http.timeout
         } else {
-            Duration::from_secs(long_poll_seconds) + REQUEST_TIMEOUT
+            Duration::from_secs(long_poll_seconds) + stream.http.timeout
         };
         let answer = match stream.credentials.header(&stream.http).await {
             Ok(auth) => {

@@ -97,7 +97,7 @@ pub async fn set_up(stream: &StreamRuntime, count: &Count) -> Result<Connected, 
             &endpoint,
             Some(&auth),
             Body::Json(&request),
-            super::client::REQUEST_TIMEOUT,
+            http.timeout,
         )
         .await?;
     let stream_config = match created.status {

@@ -96,6 +96,9 @@ pub struct RawSsfStream {
     pub leeway_seconds: Option<u64>,
     /// Ask for a verification event once the stream is set up (default true).
     pub verify: Option<bool>,
+    /// The longest a request to the transmitter may take (a long poll: this plus
+    /// `long_poll_seconds`); default 10 s, 1..=60.
+    pub request_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +172,7 @@ pub struct SsfStream {
     pub set_max_age_seconds: u64,
     pub leeway_seconds: u64,
     pub verify: bool,
+    pub request_timeout_seconds: u64,
 }
 
 impl SsfStream {
@@ -389,6 +393,13 @@ impl RawSsfStream {
         if leeway_seconds > 300 {
             return Err(err(f("leeway_seconds"), "must be at most 300"));
         }
+        let request_timeout_seconds = self.request_timeout_seconds.unwrap_or(10);
+        if !(1..=60).contains(&request_timeout_seconds) {
+            return Err(err(
+                f("request_timeout_seconds"),
+                "must be between 1 and 60",
+            ));
+        }
         Ok(SsfStream {
             name: self.name,
             transmitter: self.transmitter,
@@ -402,6 +413,7 @@ impl RawSsfStream {
             set_max_age_seconds,
             leeway_seconds,
             verify: self.verify.unwrap_or(true),
+            request_timeout_seconds,
         })
     }
 }
@@ -409,6 +421,89 @@ impl RawSsfStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::RawSettings;
+
+    fn load(stream: &str) -> Result<crate::settings::Settings, String> {
+        let toml = format!(
+            r#"
+[[federation.issuers]]
+issuer = "https://op"
+jwks_uri = "https://op/jwks"
+max_token_lifetime_seconds = 600
+[[federation.ssf_streams]]
+name = "s"
+transmitter = "https://tx"
+audience = "https://hub"
+issuers = ["https://op"]
+{stream}
+"#
+        );
+        RawSettings::from_toml(&toml)
+            .map_err(|e| e.to_string())?
+            .validate(&Default::default())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn streams_load_with_their_defaults_and_bad_ones_name_the_field() {
+        let ok = load("delivery = \"poll\"\nauth = { bearer = \"b\" }").unwrap();
+        let s = &ok.federation.ssf_streams[0];
+        assert_eq!(
+            s.configuration_url,
+            "https://tx/.well-known/ssf-configuration"
+        );
+        assert!(matches!(
+            s.delivery,
+            Delivery::Poll {
+                mode: PollMode::Long,
+                max_events: 100,
+                ..
+            }
+        ));
+        assert_eq!(s.action(KNOWN_EVENTS[0].1), Some(EventAction::Cutoff));
+        assert!(format!("{:?}", s.auth).contains("[redacted]"));
+        for (bad, field) in [
+            (
+                "delivery = \"carrier-pigeon\"\nauth = { bearer = \"b\" }",
+                "delivery",
+            ),
+            ("delivery = \"poll\"\nauth = {}", "auth"),
+            (
+                "delivery = \"poll\"\nauth = { bearer = \"b\" }\npoll_mode = \"sometimes\"",
+                "poll_mode",
+            ),
+            ("delivery = \"push\"\nauth = { bearer = \"b\" }", "push_url"),
+            (
+                "delivery = \"push\"\npush_url = \"https://hub/ssf/push/s\"\npush_authorization = \"short\"\nauth = { bearer = \"b\" }",
+                "push_authorization",
+            ),
+            (
+                "delivery = \"poll\"\nauth = { bearer = \"b\" }\nactions = { session-revoked = \"maybe\" }",
+                "actions.session-revoked",
+            ),
+            (
+                "delivery = \"poll\"\nauth = { bearer = \"b\" }\nactions = { made-up = \"ignore\" }",
+                "actions.made-up",
+            ),
+            (
+                "delivery = \"poll\"\nauth = { bearer = \"b\" }\nset_max_age_seconds = 5",
+                "set_max_age_seconds",
+            ),
+        ] {
+            let e = load(bad).unwrap_err();
+            assert!(
+                e.contains(&format!("federation.ssf_streams[0].{field}")),
+                "{bad}: {e}"
+            );
+        }
+        let raw: RawSsfStream = toml::from_str(
+            "name = \"s\"\ntransmitter = \"https://tx\"\naudience = \"a\"\nissuers = [\"https://nope\"]\ndelivery = \"poll\"\nauth = { bearer = \"b\" }",
+        )
+        .unwrap();
+        let e = raw.validate("x", &["https://op".to_owned()]).unwrap_err();
+        assert_eq!(e.field, "x.issuers[0]");
+        assert!(e.message.contains("not in [[federation.issuers]]"), "{e}");
+    }
 
     #[test]
     fn the_configuration_url_goes_after_the_well_known_part() {
