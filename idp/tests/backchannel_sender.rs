@@ -10,6 +10,9 @@ mod common;
 #[path = "pg_cluster/mod.rs"]
 mod pg_cluster;
 mod ssf_support;
+#[allow(dead_code)]
+#[path = "browser_flow/support.rs"]
+mod support;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -123,4 +126,132 @@ async fn a_client_whose_endpoint_hangs_does_not_slow_the_logout() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     task.abort();
+}
+
+/// An administrator's `idp end-sessions --sub` (run as its own process would: its own store on
+/// the same database) ends every session of the user; the running server sends each session's
+/// logout token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_ending_a_users_sessions_sends_their_logout_tokens() {
+    let mut rcv = receiver("/bcl", 0, StatusCode::OK).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("idp.sqlite");
+    let cfg = config(Some(&rcv.url), "");
+    let state = common::state_with(&db, &cfg).await;
+    let app = idp::app(Arc::clone(&state));
+    idp::http::routes::ssf::spawn_event_delivery(&state);
+    let (at1, sid1) = user_session(&app).await;
+    let (_, sid2) = user_session(&app).await;
+    let sub = payload(&at1)["sub"].as_str().unwrap().to_owned();
+    let settings = state.settings.clone();
+    let n = idp::cli::end_sessions::end_sessions(
+        &settings,
+        idp::cli::end_sessions::Which::Subject(&sub),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 2);
+    let mut sids = Vec::new();
+    for _ in 0..2 {
+        let (_, body) = tokio::time::timeout(Duration::from_secs(10), rcv.got.recv())
+            .await
+            .expect("a logout token per ended session")
+            .unwrap();
+        let token = body.strip_prefix("logout_token=").unwrap();
+        let claims = verified(&app, token, "logout+jwt", USER_APP.0).await;
+        assert_eq!(claims["sub"], sub.as_str());
+        sids.push(claims["sid"].as_str().unwrap().to_owned());
+    }
+    sids.sort();
+    let mut want = vec![sid1, sid2];
+    want.sort();
+    assert_eq!(sids, want);
+    // none is live any more
+    assert_eq!(
+        idp::cli::end_sessions::end_sessions(
+            &settings,
+            idp::cli::end_sessions::Which::Subject(&sub)
+        )
+        .await
+        .unwrap(),
+        0
+    );
+}
+
+/// A browser of the browser-flow tests whose `web-app` registered `uri` for back-channel logout.
+async fn browser_with_logout_uri(
+    dir: &std::path::Path,
+    uri: &str,
+) -> (Arc<idp::AppState>, support::Browser) {
+    let signed_out = format!("post_logout_redirect_uris = [\"{}\"]", support::SIGNED_OUT);
+    let cfg = support::config().replacen(
+        &signed_out,
+        &format!("{signed_out}\nbackchannel_logout_uri = \"{uri}\""),
+        1,
+    );
+    let state = common::state_with(&dir.join("db.sqlite"), &cfg).await;
+    idp::http::routes::ssf::spawn_event_delivery(&state);
+    let b = support::Browser {
+        app: idp::app(Arc::clone(&state)),
+        jar: Default::default(),
+        form_token: None,
+    };
+    (state, b)
+}
+
+async fn logout_token_of(rcv: &mut Receiver, app: &Router) -> serde_json::Value {
+    let (_, body) = tokio::time::timeout(Duration::from_secs(10), rcv.got.recv())
+        .await
+        .expect("no logout token arrived")
+        .unwrap();
+    let token = body.strip_prefix("logout_token=").unwrap();
+    verified(app, token, "logout+jwt", support::WEB.0).await
+}
+
+/// RP-initiated logout (OIDC RP-Initiated Logout 1.0) ends the browser's session: the client
+/// gets a logout token naming the session its ID token named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rp_initiated_logout_sends_the_clients_logout_token() {
+    let mut rcv = receiver("/bcl", 0, StatusCode::OK).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_state, mut b) = browser_with_logout_uri(dir.path(), &rcv.url).await;
+    let tokens = support::full_login(&mut b).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let id_claims = payload(id_token);
+    let page = b
+        .get(&format!("/oauth2/logout?id_token_hint={id_token}"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let app = b.app.clone();
+    let claims = logout_token_of(&mut rcv, &app).await;
+    assert_eq!(claims["sid"], id_claims["sid"]);
+    assert_eq!(claims["sub"], id_claims["sub"]);
+    assert_eq!(claims["aud"], support::WEB.0);
+}
+
+/// A replayed authorization code ends the session its tokens went to (RFC 6749 §4.1.2): the
+/// client gets that session's logout token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_code_sends_the_sessions_logout_token() {
+    let mut rcv = receiver("/bcl", 0, StatusCode::OK).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_state, mut b) = browser_with_logout_uri(dir.path(), &rcv.url).await;
+    let request = support::web_request("");
+    b.get(&format!("/oauth2/authorise?{request}")).await;
+    support::sign_in(&mut b, &request, "alice", "alice-password-123").await;
+    let page = b
+        .post(
+            "/oauth2/authorise",
+            &format!("{request}&csrf={}&consent=allow", b.csrf()),
+        )
+        .await;
+    let code = support::query_of(page.location.as_deref().unwrap())["code"].clone();
+    let first = support::exchange(&b, &code).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.json);
+    let sid = payload(first.json["access_token"].as_str().unwrap())["sid"].clone();
+    let replay = support::exchange(&b, &code).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    let app = b.app.clone();
+    let claims = logout_token_of(&mut rcv, &app).await;
+    assert_eq!(claims["sid"], sid);
 }

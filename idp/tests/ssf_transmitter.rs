@@ -479,3 +479,168 @@ async fn events_stored_before_delivery_survive_a_restart() {
         .unwrap();
     assert_eq!(session["sub_id"]["session"]["id"], sid.as_str());
 }
+
+/// The store's side of the contract, on a backend: ending a live session and revoking a token
+/// each record one event in the same transaction (a repeat records nothing, a rolled-back
+/// transaction nothing); the fan-out hands each event to the plan once, with the streams that
+/// take events, and stores what the plan makes.
+async fn events_are_recorded_once_with_the_change(store: &dyn idp::store::Store) {
+    use idp::store::events::{EventKind, NewDelivery, StreamRecord, Target};
+    use idp::store::{IssuedToken, NewSession};
+    let now = 1_000;
+    let mut tx = store.begin().await.unwrap();
+    tx.create_session(&NewSession {
+        sid: "sid-1",
+        sub: "alice",
+        client_id: "user-app",
+        sso_id: None,
+        now,
+        expires_at: now + 3600,
+    })
+    .await
+    .unwrap();
+    tx.record_issued(&IssuedToken {
+        jti: "jti-1",
+        client_id: "user-app",
+        sub: "alice",
+        sid: Some("sid-1"),
+        scope: "read",
+        issued_at: now,
+        exp: now + 300,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // a rolled-back end leaves no event
+    let mut tx = store.begin().await.unwrap();
+    tx.end_session("sid-1", now + 300, now).await.unwrap();
+    drop(tx);
+    assert_eq!(store.pending_events().await.unwrap(), 0);
+    for _ in 0..2 {
+        let mut tx = store.begin().await.unwrap();
+        tx.revoke_jti("jti-1", now + 300, now + 1).await.unwrap();
+        tx.end_session("sid-1", now + 300, now + 1).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(store.pending_events().await.unwrap(), 2);
+    let stream = StreamRecord {
+        stream_id: "st-1".into(),
+        client_id: "ssf-receiver".into(),
+        delivery_method: "urn:ietf:rfc:8936".into(),
+        config: json!({"method": "urn:ietf:rfc:8936", "events_requested": [SESSION_REVOKED]})
+            .to_string(),
+        status: "enabled".into(),
+        reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    assert!(store.create_stream(&stream).await.unwrap());
+    assert!(
+        !store.create_stream(&stream).await.unwrap(),
+        "one stream per receiver"
+    );
+    let seen = std::sync::Mutex::new(Vec::new());
+    let plan = |e: &idp::store::events::SecurityEvent, streams: &[StreamRecord]| {
+        seen.lock().unwrap().push((e.clone(), streams.len()));
+        vec![NewDelivery {
+            target: Target::Stream(streams[0].stream_id.clone()),
+            jti: format!("set-{}", e.id),
+            token: format!("token-{}", e.kind.as_str()),
+        }]
+    };
+    assert_eq!(store.fan_out(10, now + 2, &plan).await.unwrap(), 2);
+    assert_eq!(store.fan_out(10, now + 2, &plan).await.unwrap(), 0);
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len(), 2);
+    let token = seen
+        .iter()
+        .find(|(e, _)| e.kind == EventKind::TokenRevoked)
+        .unwrap();
+    assert_eq!(token.0.jti.as_deref(), Some("jti-1"));
+    assert_eq!(
+        (token.0.sub.as_str(), token.0.occurred_at),
+        ("alice", now + 1)
+    );
+    let session = seen
+        .iter()
+        .find(|(e, _)| e.kind == EventKind::SessionRevoked)
+        .unwrap();
+    assert_eq!(session.0.sid.as_deref(), Some("sid-1"));
+    assert_eq!(session.0.client_id, "user-app");
+    assert!(seen.iter().all(|(_, n)| *n == 1));
+    let sets = store.stream_sets("st-1", 10).await.unwrap();
+    assert_eq!(sets.len(), 2);
+    let jtis: Vec<String> = sets.iter().map(|(j, _)| j.clone()).collect();
+    assert_eq!(store.ack("st-1", &jtis[..1]).await.unwrap(), 1);
+    assert_eq!(store.ack("st-1", &jtis[..1]).await.unwrap(), 0);
+    assert_eq!(store.stream_sets("st-1", 10).await.unwrap().len(), 1);
+    // a poll stream's SETs are never pushed; a logout token is, once per claim
+    assert!(store.due_deliveries(i64::MAX, 10).await.unwrap().is_empty());
+    store
+        .enqueue(
+            &NewDelivery {
+                target: Target::Client("user-app".into()),
+                jti: "lt-1".into(),
+                token: "logout".into(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let due = store.due_deliveries(0, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(store.claim_delivery(due[0].id, 0, 5_000).await.unwrap());
+    assert!(
+        !store.claim_delivery(due[0].id, 0, 5_000).await.unwrap(),
+        "single winner"
+    );
+    assert!(store.due_deliveries(4_999, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.due_deliveries(5_000, 10).await.unwrap()[0].attempts,
+        1
+    );
+    store.delete_delivery(due[0].id).await.unwrap();
+    assert!(store.due_deliveries(i64::MAX, 10).await.unwrap().is_empty());
+    // deleting the stream drops its SETs
+    assert!(store.delete_stream("st-1", "ssf-receiver").await.unwrap());
+    assert!(store.stream_sets("st-1", 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_store_records_events_with_their_change_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("s.sqlite").display()
+    );
+    let store = idp::store::open(&url).await.unwrap();
+    events_are_recorded_once_with_the_change(&*store).await;
+}
+
+#[tokio::test]
+async fn the_store_records_events_with_their_change_on_postgresql() {
+    let Some(url) = pg_cluster::database("ssf_store") else {
+        return;
+    };
+    let store = idp::store::open(&url).await.unwrap();
+    events_are_recorded_once_with_the_change(&*store).await;
+}
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ssf-transmitter.toml"),
+    )
+    .unwrap();
+    let settings = idp::settings::RawSettings::from_toml(&text)
+        .unwrap()
+        .validate(&idp::settings::Overrides::default())
+        .unwrap();
+    let webapp = settings.client("webapp").unwrap();
+    assert_eq!(
+        webapp.backchannel_logout_uri.as_deref(),
+        Some("http://127.0.0.1:8080/backchannel-logout")
+    );
+    assert_eq!(settings.ssf.max_poll_wait, Duration::from_secs(30));
+    assert_eq!(settings.backchannel_logout.token_ttl_seconds, 120);
+}

@@ -2,6 +2,7 @@
 //! secrets and passwords, rotating signing keys.
 
 pub mod admin;
+pub mod end_sessions;
 
 use crate::http::state::StartError;
 use crate::settings::{MIN_SECRET_LEN, Overrides, RawSettings, Settings, SettingsError};
@@ -72,6 +73,20 @@ enum Command {
         /// configuration.
         #[arg(long)]
         algorithm: Option<String>,
+    },
+    /// End a user's token sessions (all of them with --sub, one with --sid) as a logout does;
+    /// the running server sends the SSF session-revoked SETs and back-channel logout tokens.
+    EndSessions {
+        #[arg(long, default_value = "idp/idp.toml")]
+        config: PathBuf,
+        #[arg(long, env = "IDP_DATABASE")]
+        database: Option<String>,
+        /// The subject whose every live session ends.
+        #[arg(long, conflicts_with = "sid", required_unless_present = "sid")]
+        sub: Option<String>,
+        /// The one session (`sid`) to end.
+        #[arg(long)]
+        sid: Option<String>,
     },
 }
 
@@ -144,6 +159,8 @@ pub enum CliError {
     Start(#[from] StartError),
     #[error(transparent)]
     Rotate(#[from] RotateError),
+    #[error(transparent)]
+    EndSessions(#[from] end_sessions::EndSessionsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -274,6 +291,26 @@ fn rotate_key_command(
     ))
 }
 
+fn end_sessions_command(
+    config: &std::path::Path,
+    overrides: &Overrides,
+    sub: Option<String>,
+    sid: Option<String>,
+) -> Result<String, CliError> {
+    let settings = load_settings(config, overrides)?;
+    let which = match (&sub, &sid) {
+        (Some(s), None) => end_sessions::Which::Subject(s),
+        (None, Some(s)) => end_sessions::Which::Session(s),
+        _ => return Err(CliError::Usage("give exactly one of --sub and --sid")),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let n = runtime.block_on(end_sessions::end_sessions(&settings, which))?;
+    Ok(format!("{n} session(s) ended"))
+}
+
 fn serve_command(config: &std::path::Path, overrides: &Overrides) -> Result<String, CliError> {
     let settings = load_settings(config, overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -330,6 +367,19 @@ pub fn main() -> ExitCode {
                 algorithm.as_deref(),
                 publish_seconds,
             ))
+        }
+        Command::EndSessions {
+            config,
+            database,
+            sub,
+            sid,
+        } => {
+            let overrides = Overrides {
+                database,
+                key_encryption_key: key_encryption_key_from_env(),
+                ..Default::default()
+            };
+            report(end_sessions_command(&config, &overrides, sub, sid))
         }
         Command::Serve {
             config,

@@ -143,4 +143,8 @@ pub trait EventStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// The row is done with (delivered, refused for good, or out of attempts).
     async fn delete_delivery(&self, id: i64) -> StoreResult<()>;
+
+    /// The live (not ended, not expired) token sessions of `sub` (for an administrator ending
+    /// them all).
+    async fn live_sessions_of_subject(&self, sub: &str, now: i64) -> StoreResult<Vec<String>>;
 }

@@ -246,6 +246,16 @@ impl EventStore for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn live_sessions_of_subject(&self, sub: &str, now: i64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT sid FROM sessions WHERE sub = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY sid",
+        )
+        .bind(sub)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn delete_delivery(&self, id: i64) -> StoreResult<()> {
         sqlx::query("DELETE FROM event_outbox WHERE id = $1")
             .bind(id)
