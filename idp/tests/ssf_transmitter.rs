@@ -601,6 +601,10 @@ async fn events_are_recorded_once_with_the_change(store: &dyn idp::store::Store)
     );
     store.delete_delivery(due[0].id).await.unwrap();
     assert!(store.due_deliveries(i64::MAX, 10).await.unwrap().is_empty());
+    // SETs expire by their age (the one left was stored at now + 2)
+    assert_eq!(store.expire_stream_sets(now + 2).await.unwrap(), 0);
+    assert_eq!(store.expire_stream_sets(now + 3).await.unwrap(), 1);
+    assert!(store.stream_sets("st-1", 10).await.unwrap().is_empty());
     // deleting the stream drops its SETs
     assert!(store.delete_stream("st-1", "ssf-receiver").await.unwrap());
     assert!(store.stream_sets("st-1", 10).await.unwrap().is_empty());
@@ -643,4 +647,34 @@ fn the_example_configuration_is_valid() {
     );
     assert_eq!(settings.ssf.max_poll_wait, Duration::from_secs(30));
     assert_eq!(settings.backchannel_logout.token_ttl_seconds, 120);
+}
+
+/// Undelivered SETs are kept `ssf.max_set_age_seconds`, then dropped and counted: a receiver
+/// that stopped polling does not grow the outbox for ever.
+#[tokio::test]
+async fn undelivered_sets_expire_after_the_configured_age() {
+    let (_d, state, app) = idp(&config(None, "")).await;
+    let manager = token(&app, RECEIVER, "ssf.manage").await;
+    let id = create_stream(&app, &manager, json!({"method": "urn:ietf:rfc:8936"})).await;
+    let r = send(
+        &app,
+        json_request(
+            "POST",
+            "/ssf/verify",
+            Some(&manager),
+            Some(json!({"stream_id": id})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let worker = idp::http::routes::ssf::worker(&state);
+    worker.expire_now().await;
+    assert_eq!(
+        state.store.stream_sets(&id, 10).await.unwrap().len(),
+        1,
+        "young: kept"
+    );
+    let cutoff = i64::MAX / 2;
+    assert_eq!(state.store.expire_stream_sets(cutoff).await.unwrap(), 1);
+    assert!(state.store.stream_sets(&id, 10).await.unwrap().is_empty());
 }

@@ -27,7 +27,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What became of one delivery attempt: `channel` is `ssf_push` or `backchannel_logout`,
 /// `outcome` `delivered`, `retry`, `refused` (the receiver said the token is bad: not retried)
-/// or `dropped` (out of attempts).
+/// or `dropped` (out of attempts); and `{channel="ssf", outcome="expired"}` counts stream SETs
+/// dropped undelivered after `ssf.max_set_age_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeliveryLabels {
     pub channel: &'static str,
@@ -43,6 +44,8 @@ const FAN_OUT_BATCH: i64 = 100;
 const PUSH_BATCH: i64 = 64;
 /// How often the loops look again without a wake-up (retries come due, other processes).
 const IDLE_CHECK: Duration = Duration::from_millis(250);
+/// Fan-out rounds (at least a second each when idle) between two expiries of old SETs.
+const EXPIRY_ROUNDS: u32 = 60;
 
 fn unix_seconds() -> i64 {
     SystemTime::now()
@@ -105,9 +108,35 @@ impl Worker {
         total
     }
 
+    /// Drops stream SETs older than `ssf.max_set_age_seconds` (logged and counted).
+    pub async fn expire_now(&self) {
+        let before = unix_seconds() - self.settings.ssf.max_set_age_seconds;
+        match self.store.expire_stream_sets(before).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(
+                    sets = n,
+                    "undelivered SETs past ssf.max_set_age_seconds dropped"
+                );
+                self.counters
+                    .get_or_create(&DeliveryLabels {
+                        channel: "ssf",
+                        outcome: "expired",
+                    })
+                    .inc_by(n);
+            }
+            Err(e) => tracing::warn!(error = %e, "dropping expired SETs failed"),
+        }
+    }
+
     async fn fan_out_loop(self) {
         let mut revoked = self.store.revocation_signal().subscribe();
+        let mut rounds: u32 = 0;
         loop {
+            if rounds.is_multiple_of(EXPIRY_ROUNDS) {
+                self.expire_now().await;
+            }
+            rounds = rounds.wrapping_add(1);
             self.fan_out_now().await;
             tokio::select! {
                 r = revoked.changed() => if r.is_err() { return },

@@ -92,6 +92,9 @@ pub struct Ssf {
     pub max_poll_wait: Duration,
     /// The most SETs one poll answer carries (a receiver's `maxEvents` is capped to it).
     pub max_events_per_poll: u32,
+    /// How long an undelivered SET is kept (a receiver that stopped polling, a paused
+    /// stream); then it is dropped, logged and counted.
+    pub max_set_age_seconds: i64,
     /// Push delivery (RFC 8935).
     pub push: RetryPolicy,
 }
@@ -101,6 +104,7 @@ impl Default for Ssf {
         Ssf {
             max_poll_wait: Duration::from_secs(30),
             max_events_per_poll: 100,
+            max_set_age_seconds: 7 * 86_400,
             push: RetryPolicy::default(),
         }
     }
@@ -111,6 +115,7 @@ impl Default for Ssf {
 pub struct RawSsf {
     pub max_poll_wait_seconds: Option<u64>,
     pub max_events_per_poll: Option<u32>,
+    pub max_set_age_seconds: Option<i64>,
     #[serde(default)]
     pub push: Option<RawRetry>,
 }
@@ -128,9 +133,17 @@ impl RawSsf {
         if !(1..=1000).contains(&max_events) {
             return Err(err("ssf.max_events_per_poll", "must be between 1 and 1000"));
         }
+        let max_age = self.max_set_age_seconds.unwrap_or(d.max_set_age_seconds);
+        if !(60..=30 * 86_400).contains(&max_age) {
+            return Err(err(
+                "ssf.max_set_age_seconds",
+                "must be between 60 and 2592000",
+            ));
+        }
         Ok(Ssf {
             max_poll_wait: wait,
             max_events_per_poll: max_events,
+            max_set_age_seconds: max_age,
             push: self.push.unwrap_or_default().validate("ssf.push")?,
         })
     }

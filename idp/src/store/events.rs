@@ -144,6 +144,10 @@ pub trait EventStore: Send + Sync {
     /// The row is done with (delivered, refused for good, or out of attempts).
     async fn delete_delivery(&self, id: i64) -> StoreResult<()>;
 
+    /// Deletes the stream SETs stored before `created_before` (a receiver that stopped polling,
+    /// a paused stream: the outbox stays bounded); gives how many.
+    async fn expire_stream_sets(&self, created_before: i64) -> StoreResult<u64>;
+
     /// The live (not ended, not expired) token sessions of `sub` (for an administrator ending
     /// them all).
     async fn live_sessions_of_subject(&self, sub: &str, now: i64) -> StoreResult<Vec<String>>;

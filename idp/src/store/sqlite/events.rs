@@ -244,6 +244,16 @@ impl EventStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn expire_stream_sets(&self, created_before: i64) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM event_outbox WHERE stream_id IS NOT NULL AND created_at < ?")
+                .bind(created_before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
     async fn live_sessions_of_subject(&self, sub: &str, now: i64) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT sid FROM sessions WHERE sub = ? AND ended_at IS NULL AND expires_at > ? ORDER BY sid",
