@@ -358,6 +358,16 @@ impl Federation {
         specs: &[GatewaySpec],
         backchannel_logout_uri: impl FnOnce(&Addresses) -> Option<String>,
     ) -> Result<Federation, String> {
+        Self::start_with_hub_extra(specs, backchannel_logout_uri, |_, _| String::new())
+    }
+
+    /// [`Federation::start`] with more hub configuration (TOML appended to [`hub_config`]),
+    /// given the addresses and the OP's issuer — e.g. `[[federation.ssf_streams]]`.
+    pub fn start_with_hub_extra(
+        specs: &[GatewaySpec],
+        backchannel_logout_uri: impl FnOnce(&Addresses) -> Option<String>,
+        hub_extra: impl FnOnce(&Addresses, &str) -> String,
+    ) -> Result<Federation, String> {
         let dir = tempfile::Builder::new()
             .prefix("oauth2gw-federation-")
             .tempdir()
@@ -379,7 +389,12 @@ impl Federation {
             backchannel_logout_uri: backchannel_logout_uri(&addresses),
             ..OpOptions::default()
         })?;
-        let hub = start_idp_with_config(dir.path(), "hub", hub_port, &hub_url, &hub_config(&op))?;
+        let hub_toml = format!(
+            "{}\n{}",
+            hub_config(&op),
+            hub_extra(&addresses, op.issuer())
+        );
+        let hub = start_idp_with_config(dir.path(), "hub", hub_port, &hub_url, &hub_toml)?;
         let mut gateways = Vec::with_capacity(specs.len());
         let mut resource_servers = Vec::with_capacity(specs.len());
         for (spec, &(listen, admin)) in specs.iter().zip(&listen) {

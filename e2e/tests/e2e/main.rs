@@ -45,6 +45,7 @@ mod path_normalisation;
 mod propagation;
 mod scenarios_on_envoy;
 mod scenarios_on_envoy_native;
+mod shared_signals;
 mod spine;
 mod third_party_op;
 
