@@ -45,6 +45,8 @@ pub struct StreamRuntime {
     status: RwLock<String>,
     /// The `state` of the verification event asked for and not received yet.
     verification: Mutex<Option<String>>,
+    /// Whether a verification event with our state came back since the start.
+    verified: std::sync::atomic::AtomicBool,
 }
 
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
@@ -72,6 +74,7 @@ impl StreamRuntime {
             http,
             status: RwLock::new("unknown".to_owned()),
             verification: Mutex::new(None),
+            verified: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -142,6 +145,8 @@ impl StreamRuntime {
         };
         if pending.is_some() && pending.as_deref() == state {
             *pending = None;
+            self.verified
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             count("ssf_stream", "verified");
             tracing::info!(stream = %self.config.name, "SSF stream verified (the verification event came back with our state)");
         } else {
@@ -156,6 +161,11 @@ impl StreamRuntime {
             Err(p) => p.into_inner(),
         };
         *pending = Some(state);
+    }
+
+    /// Whether the stream was verified since the start.
+    pub fn verified_once(&self) -> bool {
+        self.verified.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether a verification asked for is still awaited.

@@ -197,7 +197,10 @@ pub async fn set_up(stream: &StreamRuntime, count: &Count) -> Result<Connected, 
             count,
         );
     }
+    // (once: a set-up repeated while a paused stream is looked at again asks no more)
     if config.verify
+        && !stream.awaiting_verification()
+        && !stream.verified_once()
         && let Some(verification) = url_member(&doc, "verification_endpoint")
     {
         let state = hex::encode(rand::random::<[u8; 16]>());
