@@ -27,11 +27,13 @@ async fn delivered_to_the_client(state: Arc<idp::AppState>, app: Router, mut rcv
     idp::http::routes::ssf::spawn_event_delivery(&state);
     let (at, sid) = user_session(&app).await;
     let sub = payload(&at)["sub"].clone();
+    let t = Instant::now();
     assert_eq!(revoke(&app, &at).await.status, StatusCode::OK);
     let (headers, body) = tokio::time::timeout(Duration::from_secs(10), rcv.got.recv())
         .await
         .expect("no logout token arrived")
         .unwrap();
+    println!("logout to logout token received: {:?}", t.elapsed());
     assert_eq!(headers["content-type"], "application/x-www-form-urlencoded");
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
         .into_owned()
@@ -95,31 +97,44 @@ async fn silent_endpoint() -> (String, tokio::task::JoinHandle<()>) {
 async fn a_client_whose_endpoint_hangs_does_not_slow_the_logout() {
     let (url, task) = silent_endpoint().await;
     let dir = tempfile::tempdir().unwrap();
-    let state = common::state_with(&dir.path().join("idp.sqlite"), &config(Some(&url), "")).await;
+    // each attempt waits up to 3 s for the RP, 2 attempts per token
+    let cfg = config(Some(&url), "").replace(
+        "[backchannel_logout]\nmax_attempts = 3\nfirst_retry_ms = 100\nmax_retry_ms = 200\ntimeout_ms = 400",
+        "[backchannel_logout]\nmax_attempts = 2\nfirst_retry_ms = 100\nmax_retry_ms = 200\ntimeout_ms = 3000",
+    );
+    assert!(cfg.contains("timeout_ms = 3000"));
+    let state = common::state_with(&dir.path().join("idp.sqlite"), &cfg).await;
     let app = idp::app(Arc::clone(&state));
     idp::http::routes::ssf::spawn_event_delivery(&state);
     // a first logout, so the delivery loops are busy with a hanging attempt
     let (first, _) = user_session(&app).await;
     assert_eq!(revoke(&app, &first).await.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut worst = Duration::ZERO;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut times = Vec::new();
     for _ in 0..5 {
         let (at, _) = user_session(&app).await;
         let t = Instant::now();
         assert_eq!(revoke(&app, &at).await.status, StatusCode::OK);
-        worst = worst.max(t.elapsed());
+        times.push(t.elapsed());
     }
-    // The attempt timeout is 400 ms: a logout waiting for the RP would take at least that.
-    // (A loaded 2-core machine: the bound leaves room for it, yet stays below the timeout.)
-    assert!(worst < Duration::from_millis(350), "logout took {worst:?}");
-    // the attempts time out, are retried (3 in all), then dropped and counted
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let worst = times.iter().max().copied().unwrap_or_default();
+    println!("logout (RFC 7009 revocation ending the session) with the RP hanging: {times:?}");
+    // A logout that waited for the RP would take the attempt's 3 s; the bound leaves a loaded
+    // 2-core machine room and stays far below it.
+    assert!(worst < Duration::from_millis(1500), "logout took {worst:?}");
+    // the attempts time out, are retried once, then dropped and counted
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = metrics(&app).await;
         if text.contains(
             "idp_event_deliveries_total{channel=\"backchannel_logout\",outcome=\"dropped\"} 6",
         ) {
-            assert!(text.contains("idp_event_deliveries_total{channel=\"backchannel_logout\",outcome=\"retry\"} 12"), "{text}");
+            assert!(
+                text.contains(
+                    "idp_event_deliveries_total{channel=\"backchannel_logout\",outcome=\"retry\"} 6"
+                ),
+                "{text}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "{text}");

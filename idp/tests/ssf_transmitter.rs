@@ -311,6 +311,7 @@ async fn poll_flow(state: &Arc<idp::AppState>, app: &Router) {
         }
         assert!(started.elapsed() < Duration::from_secs(10));
     }
+    println!("logout to both SETs polled: {:?}", started.elapsed());
     let (sjti, session) = seen
         .iter()
         .find(|(_, c)| c["events"].get(SESSION_REVOKED).is_some())

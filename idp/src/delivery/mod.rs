@@ -192,7 +192,24 @@ impl Worker {
             tokio::spawn(async move {
                 let last = attempt >= policy.max_attempts;
                 let outcome = pusher.attempt(&worker.settings, &row, policy.timeout).await;
+                if matches!(outcome, Outcome::Failed(_)) && !last {
+                    // failed before its timeout: the retry comes after the backoff alone
+                    let at = unix_millis() + millis(policy.backoff(attempt));
+                    if let Err(e) = worker
+                        .store
+                        .reschedule_delivery(row.id, row.attempts + 1, at)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "rescheduling a delivery failed; it keeps the later time");
+                    }
+                }
+                let retry = matches!(outcome, Outcome::Failed(_)) && !last;
                 worker.settle(&row, outcome, attempt, last).await;
+                if retry {
+                    // wake the push loop when the retry comes due (not at its next idle check)
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                    worker.outbox.notify();
+                }
             });
         }
     }

@@ -141,6 +141,14 @@ pub trait EventStore: Send + Sync {
         attempts: i64,
         next_attempt_ms: i64,
     ) -> StoreResult<bool>;
+    /// After a failed attempt (the row's count is still `attempts`): the retry comes due at
+    /// `next_attempt_ms` rather than at the claim's (timeout-padded) time.
+    async fn reschedule_delivery(
+        &self,
+        id: i64,
+        attempts: i64,
+        next_attempt_ms: i64,
+    ) -> StoreResult<()>;
     /// The row is done with (delivered, refused for good, or out of attempts).
     async fn delete_delivery(&self, id: i64) -> StoreResult<()>;
 

@@ -266,6 +266,21 @@ impl EventStore for PgStore {
         .await?)
     }
 
+    async fn reschedule_delivery(
+        &self,
+        id: i64,
+        attempts: i64,
+        next_attempt_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE event_outbox SET next_attempt_at = $1 WHERE id = $2 AND attempts = $3")
+            .bind(next_attempt_ms)
+            .bind(id)
+            .bind(attempts)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn delete_delivery(&self, id: i64) -> StoreResult<()> {
         sqlx::query("DELETE FROM event_outbox WHERE id = $1")
             .bind(id)

@@ -264,6 +264,21 @@ impl EventStore for SqliteStore {
         .await?)
     }
 
+    async fn reschedule_delivery(
+        &self,
+        id: i64,
+        attempts: i64,
+        next_attempt_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE event_outbox SET next_attempt_at = ? WHERE id = ? AND attempts = ?")
+            .bind(next_attempt_ms)
+            .bind(id)
+            .bind(attempts)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn delete_delivery(&self, id: i64) -> StoreResult<()> {
         sqlx::query("DELETE FROM event_outbox WHERE id = ?")
             .bind(id)
