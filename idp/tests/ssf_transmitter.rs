@@ -679,3 +679,62 @@ async fn undelivered_sets_expire_after_the_configured_age() {
     assert_eq!(state.store.expire_stream_sets(cutoff).await.unwrap(), 1);
     assert!(state.store.stream_sets(&id, 10).await.unwrap().is_empty());
 }
+
+/// Two replicas on one PostgreSQL database, both delivering: sessions ended on one are polled
+/// on the other, each event exactly once (the fan-out takes each event on one replica only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_fan_out_each_event_once_on_postgresql() {
+    let Some(url) = pg_cluster::database("ssf_replicas") else {
+        return;
+    };
+    let cfg = config(None, "");
+    let (a, b) = tokio::join!(
+        common::state_on_url(&url, &cfg),
+        common::state_on_url(&url, &cfg)
+    );
+    idp::http::routes::ssf::spawn_event_delivery(&a);
+    idp::http::routes::ssf::spawn_event_delivery(&b);
+    let (a_app, b_app) = (idp::app(Arc::clone(&a)), idp::app(Arc::clone(&b)));
+    let manager = token(&a_app, RECEIVER, "ssf.manage").await;
+    create_stream(&a_app, &manager, json!({"method": "urn:ietf:rfc:8936"})).await;
+    let mut sids = Vec::new();
+    for _ in 0..5 {
+        let (at, sid) = user_session(&a_app).await;
+        assert_eq!(revoke(&a_app, &at).await.status, StatusCode::OK);
+        sids.push(sid);
+    }
+    let mut session_sids = Vec::new();
+    let mut jtis = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while session_sids.len() < 5 {
+        let r = poll(&b_app, &manager, json!({"maxEvents": 3})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        let mut ack = Vec::new();
+        for (jti, set) in r.json["sets"].as_object().unwrap() {
+            let claims = payload(set.as_str().unwrap());
+            assert!(jtis.insert(jti.clone()), "SET {jti} answered after its ack");
+            if let Some(sid) = claims["sub_id"]["session"]["id"].as_str() {
+                session_sids.push(sid.to_owned());
+            }
+            ack.push(jti.clone());
+        }
+        let r = poll(&b_app, &manager, json!({"ack": ack, "maxEvents": 0})).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(Instant::now() < deadline, "{session_sids:?}");
+    }
+    // nothing twice: 5 sessions, 5 tokens, and no more
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rest = poll(&b_app, &manager, json!({"returnImmediately": true})).await;
+    for (jti, _) in rest.json["sets"].as_object().unwrap() {
+        assert!(jtis.insert(jti.clone()));
+    }
+    session_sids.sort();
+    sids.sort();
+    assert_eq!(session_sids, sids);
+    assert_eq!(
+        jtis.len(),
+        10,
+        "one session-revoked and one token-revoked per logout"
+    );
+    assert_eq!(a.store.pending_events().await.unwrap(), 0);
+}
