@@ -738,3 +738,61 @@ async fn replicas_fan_out_each_event_once_on_postgresql() {
     );
     assert_eq!(a.store.pending_events().await.unwrap(), 0);
 }
+
+/// A paused stream answers no SET (it keeps them): a long poll waits its time and answers
+/// nothing, `returnImmediately` answers nothing at once; enabled again, the kept SET comes.
+#[tokio::test]
+async fn a_paused_stream_keeps_its_sets_until_enabled() {
+    let (_d, _s, app) = idp(&config(None, "")).await;
+    let manager = token(&app, RECEIVER, "ssf.manage").await;
+    let id = create_stream(&app, &manager, json!({"method": "urn:ietf:rfc:8936"})).await;
+    let status = |s: &str| {
+        json_request(
+            "POST",
+            "/ssf/status",
+            Some(&manager),
+            Some(json!({"stream_id": id, "status": s})),
+        )
+    };
+    assert_eq!(send(&app, status("paused")).await.status, StatusCode::OK);
+    let r = send(
+        &app,
+        json_request(
+            "POST",
+            "/ssf/verify",
+            Some(&manager),
+            Some(json!({"stream_id": id, "state": "kept"})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = poll(&app, &manager, json!({"returnImmediately": true})).await;
+    assert_eq!(r.json, json!({"sets": {}, "moreAvailable": false}));
+    let t = Instant::now();
+    let r = poll(&app, &manager, json!({})).await;
+    assert_eq!(r.json["sets"], json!({}));
+    assert!(
+        t.elapsed() >= Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(send(&app, status("enabled")).await.status, StatusCode::OK);
+    let r = poll(&app, &manager, json!({"returnImmediately": true})).await;
+    let sets: Vec<Value> = r.json["sets"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|s| payload(s.as_str().unwrap()))
+        .collect();
+    // the paused status's stream-updated, the verification, then the enabled stream-updated
+    assert!(
+        sets.iter()
+            .any(|c| c["events"][VERIFICATION]["state"] == "kept"),
+        "{sets:?}"
+    );
+    let updated = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
+    assert!(
+        sets.iter()
+            .any(|c| c["events"][updated]["status"] == "paused")
+    );
+}

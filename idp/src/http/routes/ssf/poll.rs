@@ -95,7 +95,7 @@ pub async fn poll(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     let max = state.settings.ssf.max_events_per_poll;
     let limit = i64::from(req.max_events.unwrap_or(max).min(max));
     let empty = || Json(json!({"sets": {}, "moreAvailable": false})).into_response();
-    if limit == 0 || stream.status != "enabled" {
+    if limit == 0 {
         return empty();
     }
     let deadline = Instant::now()
@@ -107,6 +107,15 @@ pub async fn poll(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     let mut outbox = state.outbox.subscribe();
     let mut revoked = state.store.revocation_signal().subscribe();
     let mut shutdown = state.shutdown_signal();
+    if stream.status != "enabled" {
+        // a paused or disabled stream answers nothing; a long poll still waits its time, so
+        // a receiver polling in a loop is paced as usual
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+        return empty();
+    }
     loop {
         let sets = match state.store.stream_sets(&stream.stream_id, limit + 1).await {
             Ok(s) => s,
