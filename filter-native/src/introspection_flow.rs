@@ -27,15 +27,17 @@ pub fn start(
     token: String,
     now_ms: u64,
 ) -> Option<IntrospectionCall> {
-    let call = introspection_request(&gw.config, provider, &token).and_then(|request| {
-        let call_headers = request.header_pairs();
-        stream.callout(
-            &request.cluster,
-            &call_headers,
-            &request.body,
-            request.timeout_ms,
-        )
-    });
+    let discovered = gw.discovered(provider);
+    let call =
+        introspection_request(&gw.config, provider, &token, &discovered).and_then(|request| {
+            let call_headers = request.header_pairs();
+            stream.callout(
+                &request.cluster,
+                &call_headers,
+                &request.body,
+                request.timeout_ms,
+            )
+        });
     match call {
         Some(call) => Some(IntrospectionCall {
             call,

@@ -32,8 +32,15 @@ impl LogoutFlow {
         now_ms: u64,
     ) -> Result<LogoutFlow, LogoutResponse> {
         // Revocation goes to the token's own provider, or nowhere (logout refused).
-        let (machine, requests) =
-            begin_logout(&gw.config, token, verified, already_revoked, now_ms / 1_000)?;
+        let discovered = gw.discovered(verified.provider);
+        let (machine, requests) = begin_logout(
+            &gw.config,
+            token,
+            verified,
+            already_revoked,
+            &discovered,
+            now_ms / 1_000,
+        )?;
         let mut flow = LogoutFlow {
             machine,
             calls: HashMap::new(),

@@ -14,6 +14,8 @@ use crate::config::FilterConfig;
 use crate::config::introspection::{IntrospectMode, Introspection};
 use crate::config::services::form_encode;
 use crate::denial::Denial;
+use crate::denylist::TokenIds;
+use crate::discovery::DiscoveredEndpoints;
 use crate::introspection_cache::{self, Cached};
 use crate::jwk::KeySet;
 use crate::logout::{CalloutRequest, FORM};
@@ -41,16 +43,27 @@ pub fn opaque_introspector(config: &FilterConfig) -> Option<usize> {
     })
 }
 
-/// The introspection request for `token` at provider `index`.
-pub fn request(config: &FilterConfig, index: usize, token: &str) -> Option<CalloutRequest> {
+/// The introspection request for `token` at provider `index` (`discovered`: what its discovery
+/// document gave, if it has one); `None` when it has no introspection or its endpoint is not
+/// known yet (not discovered).
+pub fn request(
+    config: &FilterConfig,
+    index: usize,
+    token: &str,
+    discovered: &DiscoveredEndpoints,
+) -> Option<CalloutRequest> {
     let intro = config.providers.get(index)?.introspection.as_ref()?;
+    let endpoint = intro
+        .endpoint
+        .as_ref()
+        .or(discovered.introspection.as_ref())?;
     let accept = if intro.jwt_response {
         JWT_ANSWER_TYPE
     } else {
         "application/json"
     };
     let mut call = CalloutRequest::post(
-        &intro.endpoint,
+        endpoint,
         FORM,
         Some(("authorization".into(), intro.client.basic_authorization())),
         format!("token={}&token_type_hint=access_token", form_encode(token)).into_bytes(),
@@ -87,6 +100,24 @@ fn verified(
 ) -> Result<VerifiedToken, Denial> {
     let mut v = verified_claims(config, index, claims, token, now)?;
     v.recheck_after = Some(dies_at);
+    if v.jti.is_none()
+        && let Some(provider) = config.providers.get(index)
+    {
+        // An answer without `jti` (oidc-provider's for client_credentials tokens, say): the
+        // token is named by its own digest, so that a logout here refuses it on every worker at
+        // once (a denylist entry) instead of when the cached answer runs out.
+        v.jti = Some(format!(
+            "opaque-token:{:016x}",
+            introspection_cache::token_hash(token)
+        ));
+        v.ids = TokenIds::of(
+            &provider.issuer,
+            v.jti.as_deref(),
+            v.sid.as_deref(),
+            v.sub.as_deref(),
+            v.lifetime.iat,
+        );
+    }
     Ok(v)
 }
 

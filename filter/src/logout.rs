@@ -21,9 +21,10 @@
 //! cut-off is the revocation, and the answer says so.
 
 use crate::config::FilterConfig;
-use crate::config::services::{Callout, Logout, Revocation, form_encode};
+use crate::config::services::{Callout, IdpClient, Logout, form_encode};
 use crate::denylist::{CutoffKind, IdKind};
 use crate::denylist_store::Revocation as DenylistEntry;
+use crate::discovery::DiscoveredEndpoints;
 use crate::request_path::normalise;
 use crate::verified_token::VerifiedToken;
 use serde_json::json;
@@ -216,26 +217,59 @@ pub fn is_logout_path(config: &FilterConfig, path: &str) -> bool {
         .is_some_and(|logout| normalise(path).is_ok_and(|n| n.path == logout.path.as_str()))
 }
 
+/// Where a logout revokes a token, resolved: the endpoint (configured, or discovered) and the
+/// gateway's client there.
+#[derive(Debug, Clone, Copy)]
+pub struct RevokeAt<'a> {
+    pub endpoint: &'a Callout,
+    pub client: &'a IdpClient,
+}
+
 /// The logout configuration and the revocation endpoint of the token's provider (index
-/// `provider` in configuration order); `Err` is the answer when logout is not possible for it.
-pub fn logout_plan(
-    config: &FilterConfig,
+/// `provider` in configuration order; `discovered`: what its discovery document gave, if it has
+/// one); `Err` is the answer when logout is not possible for it.
+pub fn logout_plan<'a>(
+    config: &'a FilterConfig,
     provider: usize,
-) -> Result<(&Logout, &Revocation), LogoutResponse> {
+    discovered: &'a DiscoveredEndpoints,
+) -> Result<(&'a Logout, RevokeAt<'a>), LogoutResponse> {
     let Some(logout) = &config.logout else {
         return Err(LogoutResponse {
             status: 404,
             body: String::new(),
         });
     };
-    match config.providers.get(provider).and_then(|p| p.revocation.as_ref()) {
-        Some(revocation) => Ok((logout, revocation)),
-        None => Err(LogoutResponse {
+    let Some(revocation) = config
+        .providers
+        .get(provider)
+        .and_then(|p| p.revocation.as_ref())
+    else {
+        return Err(LogoutResponse {
             status: 400,
             body: json!({
                 "status": "logout_refused",
                 "error": "unsupported_token_type",
                 "error_description": "logout cannot revoke tokens of this issuer: no revocation endpoint is configured for it",
+            })
+            .to_string(),
+        });
+    };
+    match revocation.endpoint.as_ref().or(discovered.revocation.as_ref()) {
+        Some(endpoint) => Ok((
+            logout,
+            RevokeAt {
+                endpoint,
+                client: &revocation.client,
+            },
+        )),
+        // Discovery has not given it yet (or the document has none): nothing was revoked, the
+        // client may retry.
+        None => Err(LogoutResponse {
+            status: 503,
+            body: json!({
+                "status": "logout_failed",
+                "error": "temporarily_unavailable",
+                "error_description": "the revocation endpoint of this issuer is not known yet (its discovery document has not been read, or names none)",
             })
             .to_string(),
         }),
@@ -249,9 +283,10 @@ pub fn begin_logout(
     token: &str,
     verified: &VerifiedToken,
     already_revoked: bool,
+    discovered: &DiscoveredEndpoints,
     now: u64,
 ) -> Result<(LogoutMachine, Vec<(Step, CalloutRequest)>), LogoutResponse> {
-    let (logout, revocation) = logout_plan(config, verified.provider)?;
+    let (logout, revocation) = logout_plan(config, verified.provider, discovered)?;
     let subject = LogoutSubject {
         token,
         sid: verified.sid.as_deref(),
@@ -291,7 +326,7 @@ impl LogoutMachine {
     /// Starts a logout: the machine and the two requests to send, in [`Step`] order.
     pub fn start(
         config: &Logout,
-        revocation: &Revocation,
+        revocation: RevokeAt<'_>,
         subject: LogoutSubject<'_>,
     ) -> (LogoutMachine, Vec<(Step, CalloutRequest)>) {
         let revoke_body = format!(
@@ -299,7 +334,7 @@ impl LogoutMachine {
             form_encode(subject.token)
         );
         let revoke = CalloutRequest::post(
-            &revocation.endpoint,
+            revocation.endpoint,
             FORM,
             Some((
                 "authorization".into(),
@@ -410,7 +445,7 @@ impl LogoutMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::services::{Callout, IdpClient, Secret};
+    use crate::config::services::{Callout, IdpClient, Revocation, Secret};
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
 
@@ -429,7 +464,7 @@ mod tests {
                 resource_server_secret: Secret("s3cret-s3cret-s3cret".into()),
             },
             Revocation {
-                endpoint: callout("idp", "/oauth2/revoke"),
+                endpoint: Some(callout("idp", "/oauth2/revoke")),
                 client: IdpClient {
                     client_id: "gateway".into(),
                     client_secret: Secret("pa ss:w+rd/0123456789".into()),
@@ -440,9 +475,13 @@ mod tests {
 
     fn start() -> (LogoutMachine, Vec<(Step, CalloutRequest)>) {
         let (logout, revocation) = config();
+        let endpoint = revocation.endpoint.as_ref().unwrap();
         LogoutMachine::start(
             &logout,
-            &revocation,
+            RevokeAt {
+                endpoint,
+                client: &revocation.client,
+            },
             LogoutSubject {
                 token: "a.b.c",
                 sid: Some("sid-1"),
@@ -675,7 +714,8 @@ mod tests {
     fn a_federated_provider_reports_the_same_cut_off_to_the_hub_and_needs_it_to_succeed() {
         let config = federated_config();
         let token = op_token(Some("sid-1"));
-        let (mut machine, calls) = begin_logout(&config, "a.b.c", &token, false, 1_000).unwrap();
+        let (mut machine, calls) =
+            begin_logout(&config, "a.b.c", &token, false, &Default::default(), 1_000).unwrap();
         let steps: Vec<Step> = calls.iter().map(|(s, _)| *s).collect();
         assert_eq!(
             steps,
@@ -717,13 +757,22 @@ mod tests {
         assert_eq!(answer.status, 502);
         assert!(answer.body.contains("hub_cutoff_report"), "{}", answer.body);
         // Without a sid, only the token itself (its jti): nothing for the hub.
-        let (_, calls) = begin_logout(&config, "a.b.c", &op_token(None), false, 1_000).unwrap();
+        let (_, calls) = begin_logout(
+            &config,
+            "a.b.c",
+            &op_token(None),
+            false,
+            &Default::default(),
+            1_000,
+        )
+        .unwrap();
         assert_eq!(calls.len(), 2);
         assert_eq!(local_revocations(&config, &op_token(None), 1_000).len(), 1);
         // Neither sid nor jti: the subject is cut off, the only way to refuse the token.
         let mut bare = op_token(None);
         bare.jti = None;
-        let (_, calls) = begin_logout(&config, "a.b.c", &bare, false, 1_000).unwrap();
+        let (_, calls) =
+            begin_logout(&config, "a.b.c", &bare, false, &Default::default(), 1_000).unwrap();
         let body: serde_json::Value = serde_json::from_slice(&calls[2].1.body).unwrap();
         assert_eq!(
             body,

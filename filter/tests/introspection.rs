@@ -149,7 +149,7 @@ fn an_opaque_token_is_asked_once_then_served_to_every_worker_from_the_shared_ans
 #[test]
 fn the_request_is_a_confidential_client_s_form_post() {
     let config = config(json!({}));
-    let call = request(&config, 0, "a b&c").unwrap();
+    let call = request(&config, 0, "a b&c", &Default::default()).unwrap();
     assert_eq!(call.cluster, "op");
     assert_eq!(call.body, b"token=a+b%26c&token_type_hint=access_token");
     assert!(
@@ -453,4 +453,41 @@ fn logout_with_an_opaque_token_uses_its_kept_answer() {
     assert_eq!(token, OPAQUE);
     assert_eq!(verified.sid.as_deref(), Some("s-1"));
     assert!(!revoked);
+}
+
+#[test]
+fn an_answer_without_jti_names_the_token_by_its_digest_so_a_logout_can_refuse_it() {
+    let mut envoy = Envoy::new(config(json!({})));
+    let mut worker = TokenCache::new(16);
+    let answer = active(json!({"jti": null, "sid": null, "sub": null}));
+    assert_eq!(envoy.answer(OPAQUE, Some(200), &answer, NOW), Ok(()));
+    let Outcome::Forward {
+        token: Some(verified),
+        ..
+    } = envoy.decide(&bearer(OPAQUE), &mut worker, NOW)
+    else {
+        panic!("expected forward");
+    };
+    let jti = verified.jti.clone().unwrap();
+    assert!(jti.starts_with("opaque-token:"), "{jti}");
+    // What a logout records here: that id, which refuses the token on every worker at once,
+    // though its answer is still cached.
+    let entries = filter::logout::local_revocations(&envoy.config, &verified, NOW);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    envoy.denylist.revoke_jti(&jti, NOW + 600);
+    assert_eq!(
+        envoy.decide(&bearer(OPAQUE), &mut TokenCache::new(16), NOW + 1),
+        Outcome::Deny(Denial::Revoked)
+    );
+    assert_eq!(
+        envoy.decide(&bearer(OPAQUE), &mut worker, NOW + 1),
+        Outcome::Deny(Denial::Revoked)
+    );
+    // Another opaque token is another id.
+    let other = "opaque-token-b3RoZXI";
+    assert_eq!(envoy.answer(other, Some(200), &answer, NOW), Ok(()));
+    assert!(matches!(
+        envoy.decide(&bearer(other), &mut worker, NOW + 1),
+        Outcome::Forward { .. }
+    ));
 }

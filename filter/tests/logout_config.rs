@@ -7,6 +7,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use filter::config::{ConfigError, FilterConfig};
+use filter::discovery::DiscoveredEndpoints;
 use filter::logout::{LogoutMachine, LogoutSubject, logout_plan};
 use serde_json::{Value, json};
 
@@ -48,7 +49,8 @@ fn idp_client() -> Value {
 
 /// The cluster and decoded Basic credentials logout would use for a token of `provider`.
 fn revoke_call(config: &FilterConfig, provider: usize) -> (String, String) {
-    let (logout, revocation) = logout_plan(config, provider).unwrap();
+    let discovered = DiscoveredEndpoints::default();
+    let (logout, revocation) = logout_plan(config, provider, &discovered).unwrap();
     let subject = LogoutSubject {
         token: "a.b.c",
         sid: None,
@@ -95,7 +97,7 @@ fn a_provider_without_a_revocation_endpoint_cannot_log_out() {
     }))
     .unwrap();
     assert_eq!(revoke_call(&config, 0).0, "a");
-    let refused = logout_plan(&config, 1).unwrap_err();
+    let refused = logout_plan(&config, 1, &DiscoveredEndpoints::default()).unwrap_err();
     assert_eq!(refused.status, 400);
     let body: Value = serde_json::from_str(&refused.body).unwrap();
     assert_eq!(body["error"], "unsupported_token_type");

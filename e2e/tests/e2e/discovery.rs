@@ -6,12 +6,17 @@
 //!    the keys from its `jwks_uri`; the OP's JWT access tokens are accepted, others refused;
 //! 2. a configured issuer that differs from the document's (`http://localhost:PORT` against the
 //!    OP's `http://127.0.0.1:PORT`): the provider gets no keys, the OP's tokens are refused and
-//!    Envoy's log says why.
+//!    Envoy's log says why;
+//! 3. `introspection` and `revoke` named by their client only: the document's
+//!    `introspection_endpoint` and `revocation_endpoint` serve the OP's opaque tokens and a logout
+//!    through the gateway (the token is revoked at the OP and refused after).
 //!
 //! By hand: `cargo test -p e2e --test e2e -- discovery:: --nocapture`.
 
 use e2e::client;
-use e2e::oidc_provider::{OidcProvider, OpOptions, RESOURCE_ES256, RESOURCE_RS256};
+use e2e::oidc_provider::{
+    GATEWAY_SECRET, OidcProvider, OpOptions, RESOURCE_ES256, RESOURCE_OPAQUE, RESOURCE_RS256,
+};
 use e2e::process::{Proc, free_port};
 use e2e::scenario_runner::{Module, native_module_dir};
 use e2e::stack::start_resource_server;
@@ -32,8 +37,12 @@ fn module(kind: Kind) -> Module {
     }
 }
 
-fn filter_config(issuer: &str) -> String {
-    json!({
+const RS_SECRET: &str = "demo-gateway-to-rs-secret-0123456789";
+
+/// One provider by discovery; with `endpoints`, also its introspection (opaque tokens) and
+/// revocation endpoints named by the gateway's client only, and a logout.
+fn filter_config(issuer: &str, endpoints: bool) -> String {
+    let mut config = json!({
         "providers": [{
             "name": "oidc-provider",
             "issuer": issuer,
@@ -43,8 +52,23 @@ fn filter_config(issuer: &str) -> String {
             "discovery": {"cluster": "op", "refresh_seconds": 300, "timeout_ms": 3000}
         }],
         "rules": [{"match": {"prefix": "/api/"}}]
-    })
-    .to_string()
+    });
+    if endpoints {
+        let client = json!({"client_id": "gateway", "client_secret": GATEWAY_SECRET});
+        let provider = &mut config["providers"][0];
+        provider["audiences"] = json!([RESOURCE_ES256, RESOURCE_RS256, RESOURCE_OPAQUE]);
+        provider["introspection"] = client.clone();
+        provider["revoke"] = client;
+        provider["max_token_lifetime_seconds"] = json!(600);
+        config["logout"] = json!({
+            "path": "/oauth2/logout",
+            "resource_server": {
+                "cluster": "resource_server", "path": "/internal/sessions/revoke",
+                "secret_header": "x-gateway-secret", "secret": RS_SECRET, "timeout_ms": 3000
+            }
+        });
+    }
+    config.to_string()
 }
 
 fn cluster(name: &str, port: u16) -> Value {
@@ -100,6 +124,15 @@ struct Setup {
 impl Setup {
     /// The OP, the resource server, and Envoy whose one provider is `issuer(op)` by discovery.
     fn start(kind: Kind, issuer: impl FnOnce(&OidcProvider) -> String) -> Setup {
+        Setup::start_with(kind, issuer, false)
+    }
+
+    /// As [`Setup::start`]; `endpoints`: see [`filter_config`].
+    fn start_with(
+        kind: Kind,
+        issuer: impl FnOnce(&OidcProvider) -> String,
+        endpoints: bool,
+    ) -> Setup {
         let module = module(kind);
         let dir = tempfile::Builder::new()
             .prefix("oauth2gw-discovery-")
@@ -109,7 +142,7 @@ impl Setup {
         let op = OidcProvider::start(OpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         let (rs, rs_port) = start_resource_server(dir.path(), "resource-server", 0)
             .unwrap_or_else(|e| panic!("{e}"));
-        let config = filter_config(&issuer(&op));
+        let config = filter_config(&issuer(&op), endpoints);
         let bootstrap = bootstrap(&module, &config, op.port(), rs_port, listen, admin);
         let path = dir.path().join("envoy.yaml");
         std::fs::write(&path, serde_json::to_string_pretty(&bootstrap).unwrap()).unwrap();
@@ -244,6 +277,45 @@ fn a_document_for_another_issuer_leaves_the_provider_unusable(kind: Kind) {
             .unwrap_or_else(|e| panic!("{e}"));
     let status = s.hello(Some(&token));
     assert!(matches!(status, 401 | 503), "[{kind:?}] refused: {status}");
+}
+
+fn discovered_endpoints_serve_introspection_and_logout(kind: Kind) {
+    let _slot = crate::slot();
+    let mut s = Setup::start_with(kind, |op| op.issuer().to_owned(), true);
+    s.wait_for("the OP's discovery document read", |s| {
+        s.counter("discovery_ok") >= 1
+    });
+    let token =
+        s.op.client_credentials(RESOURCE_OPAQUE)
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!token.contains('.'), "not an opaque token: {token}");
+    assert_eq!(s.hello(Some(&token)), 200, "[{kind:?}] opaque token");
+    assert!(
+        s.counter("introspection_call_ok") >= 1,
+        "[{kind:?}] asked at the discovered introspection_endpoint"
+    );
+    let auth = format!("Bearer {token}");
+    let res = client::post_form(
+        &format!("{}/oauth2/logout", s.url),
+        &[("authorization", &auth)],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(res.status, 200, "[{kind:?}] logout: {}", res.body);
+    // Revoked at the OP, through its discovered revocation_endpoint.
+    let answer = s.op.introspect(&token).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer["active"], false, "[{kind:?}] {answer}");
+    assert_eq!(s.hello(Some(&token)), 401, "[{kind:?}] after logout");
+}
+
+#[test]
+fn discovered_endpoints_serve_introspection_and_logout_wasm() {
+    discovered_endpoints_serve_introspection_and_logout(Kind::Wasm);
+}
+
+#[test]
+fn discovered_endpoints_serve_introspection_and_logout_native() {
+    discovered_endpoints_serve_introspection_and_logout(Kind::Native);
 }
 
 #[test]

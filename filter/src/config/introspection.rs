@@ -2,7 +2,7 @@
 //! as which confidential client, for which tokens, and how long an answer is kept.
 
 use super::error::{ConfigError, err};
-use super::services::{Callout, IdpClient, RawCallout, RawIdpClient};
+use super::services::{Callout, IdpClient, RawIdpClient, RawOptionalCallout, optional_endpoint};
 use serde::Deserialize;
 
 /// The longest a positive answer is kept when the token's `exp` is later (seconds).
@@ -27,13 +27,21 @@ pub enum IntrospectMode {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(extend("dependencies" = {"cluster": ["path"], "path": ["cluster"],
+                                      "authority": ["cluster"], "timeout_ms": ["cluster"]}))
+)]
 pub struct RawIntrospection {
-    /// The Envoy cluster it is reached through.
+    /// The Envoy cluster it is reached through. With `path`; both may be left out when the
+    /// provider has `discovery`: its document's `introspection_endpoint` is used then.
+    #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
-    pub cluster: String,
-    /// The request path (starts with `/`, no spaces).
+    pub cluster: Option<String>,
+    /// The request path (starts with `/`, no spaces). With `cluster`.
+    #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH)))]
-    pub path: String,
+    pub path: Option<String>,
     /// The `:authority` of the request (host[:port], no spaces); default: the cluster name.
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::NO_SPACES)))]
@@ -71,7 +79,8 @@ pub struct RawIntrospection {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Introspection {
-    pub endpoint: Callout,
+    /// `None`: the provider's discovered `introspection_endpoint`.
+    pub endpoint: Option<Callout>,
     pub client: IdpClient,
     pub mode: IntrospectMode,
     pub cache_seconds: u64,
@@ -80,7 +89,8 @@ pub struct Introspection {
 }
 
 impl RawIntrospection {
-    pub fn validate(self, at: &str) -> Result<Introspection, ConfigError> {
+    /// `discovered`: the provider has `discovery`, which may give the endpoint instead.
+    pub fn validate(self, at: &str, discovered: bool) -> Result<Introspection, ConfigError> {
         let f = |name: &str| format!("{at}.{name}");
         let cache_seconds = self.cache_seconds.unwrap_or(DEFAULT_CACHE_SECONDS);
         if !(1..=3_600).contains(&cache_seconds) {
@@ -100,13 +110,16 @@ impl RawIntrospection {
             client_secret: self.client_secret,
         }
         .validate(at)?;
-        let endpoint = RawCallout {
-            cluster: self.cluster,
-            path: self.path,
-            authority: self.authority,
-            timeout_ms: self.timeout_ms,
-        }
-        .validate(at)?;
+        let endpoint = optional_endpoint(
+            RawOptionalCallout {
+                cluster: self.cluster,
+                path: self.path,
+                authority: self.authority,
+                timeout_ms: self.timeout_ms,
+            },
+            discovered,
+            at,
+        )?;
         Ok(Introspection {
             endpoint,
             client,

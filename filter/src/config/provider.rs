@@ -37,7 +37,10 @@ use serde::Deserialize;
             {"required": ["introspection"], "properties": {"introspection": {"type": "object",
                 "properties": {"introspect": {"enum": ["opaque", null]}, "jwt_response": {"enum": [false, null]}}}}}
         ],
-        "not" = {"required": ["jwks", "discovery"], "properties": {"jwks": {"type": "object"}, "discovery": {"type": "object"}}}
+        "not" = {"required": ["jwks", "discovery"], "properties": {"jwks": {"type": "object"}, "discovery": {"type": "object"}}},
+        "if" = {"not": {"required": ["discovery"], "properties": {"discovery": {"type": "object"}}}},
+        "then" = {"properties": {"revoke": {"required": ["cluster", "path"]},
+                                 "introspection": {"required": ["cluster", "path"]}}}
     ))
 )]
 pub struct RawProvider {
@@ -243,9 +246,10 @@ impl RawProvider {
             Some(d) => Some(d.validate(at, &self.issuer)?),
             None => None,
         };
+        let has_discovery = discovery.is_some();
         let introspection = self
             .introspection
-            .map(|i| i.validate(&f("introspection")))
+            .map(|i| i.validate(&f("introspection"), has_discovery))
             .transpose()?;
         let opaque_only = introspection
             .as_ref()
@@ -314,7 +318,10 @@ impl RawProvider {
                 .unwrap_or_else(|| vec!["at+jwt".into(), "application/at+jwt".into()]),
             forward_token: self.forward_token.unwrap_or(true),
             token_sources,
-            revocation: self.revoke.map(|r| r.validate(&f("revoke"))).transpose()?,
+            revocation: self
+                .revoke
+                .map(|r| r.validate(&f("revoke"), has_discovery))
+                .transpose()?,
         })
     }
 }

@@ -257,13 +257,21 @@ pub struct RawResourceServerRevoke {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(extend("dependencies" = {"cluster": ["path"], "path": ["cluster"],
+                                      "authority": ["cluster"], "timeout_ms": ["cluster"]}))
+)]
 pub struct RawProviderRevoke {
-    /// The Envoy cluster it is reached through.
+    /// The Envoy cluster it is reached through. With `path`; both may be left out when the
+    /// provider has `discovery`: its document's `revocation_endpoint` is used then.
+    #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
-    pub cluster: String,
-    /// The request path (starts with `/`, no spaces).
+    pub cluster: Option<String>,
+    /// The request path (starts with `/`, no spaces). With `cluster`.
+    #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::PATH)))]
-    pub path: String,
+    pub path: Option<String>,
     /// The `:authority` of the request (host[:port], no spaces); default: the cluster name.
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(regex(pattern = super::error::patterns::NO_SPACES)))]
@@ -284,25 +292,69 @@ pub struct RawProviderRevoke {
 /// Where logout revokes the tokens of one provider, and as which client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
-    pub endpoint: Callout,
+    /// `None`: the provider's discovered `revocation_endpoint`.
+    pub endpoint: Option<Callout>,
     pub client: IdpClient,
 }
 
 impl RawProviderRevoke {
-    pub fn validate(self, at: &str) -> Result<Revocation, ConfigError> {
+    /// `discovered`: the provider has `discovery`, which may give the endpoint instead.
+    pub fn validate(self, at: &str, discovered: bool) -> Result<Revocation, ConfigError> {
         let client = RawIdpClient {
             client_id: self.client_id,
             client_secret: self.client_secret,
         }
         .validate(at)?;
-        let endpoint = RawCallout {
-            cluster: self.cluster,
-            path: self.path,
-            authority: self.authority,
-            timeout_ms: self.timeout_ms,
-        }
-        .validate(at)?;
+        let endpoint = optional_endpoint(
+            RawOptionalCallout {
+                cluster: self.cluster,
+                path: self.path,
+                authority: self.authority,
+                timeout_ms: self.timeout_ms,
+            },
+            discovered,
+            at,
+        )?;
         Ok(Revocation { endpoint, client })
+    }
+}
+
+/// The parts of an endpoint that a provider's discovery document may give instead.
+pub struct RawOptionalCallout {
+    pub cluster: Option<String>,
+    pub path: Option<String>,
+    pub authority: Option<String>,
+    pub timeout_ms: Option<u64>,
+}
+
+/// An endpoint configured by `cluster` and `path` (both), or neither when the provider has
+/// discovery (`discovered`): `None`, the discovered endpoint is used.
+pub fn optional_endpoint(
+    raw: RawOptionalCallout,
+    discovered: bool,
+    at: &str,
+) -> Result<Option<Callout>, ConfigError> {
+    let f = |name: &str| format!("{at}.{name}");
+    match (raw.cluster, raw.path) {
+        (Some(cluster), Some(path)) => RawCallout {
+            cluster,
+            path,
+            authority: raw.authority,
+            timeout_ms: raw.timeout_ms,
+        }
+        .validate(at)
+        .map(Some),
+        (None, None) if !discovered => Err(err(
+            f("cluster"),
+            "is required (with path), unless the provider has discovery",
+        )),
+        (None, None) if raw.authority.is_some() || raw.timeout_ms.is_some() => Err(err(
+            f("cluster"),
+            "authority and timeout_ms go with cluster and path (a discovered endpoint has its origin's)",
+        )),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(err(f("path"), "is required with cluster")),
+        (None, Some(_)) => Err(err(f("cluster"), "is required with path")),
     }
 }
 
@@ -409,7 +461,7 @@ pub fn resolve_revocations(
             ));
         }
         provider.revocation = Some(Revocation {
-            endpoint,
+            endpoint: Some(endpoint),
             client: client.clone(),
         });
     }

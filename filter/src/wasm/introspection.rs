@@ -21,7 +21,12 @@ pub struct Pending {
 
 /// Asks provider `provider` about `token`; `Err` with the refusal when no call could be made.
 pub fn start(worker: &Worker, provider: usize, token: String) -> Result<Pending, Denial> {
-    let Some(call) = request(&worker.config, provider, &token) else {
+    let Some(call) = request(
+        &worker.config,
+        provider,
+        &token,
+        &worker.discovered(provider),
+    ) else {
         return Err(Denial::IntrospectionUnavailable);
     };
     let headers = call.header_pairs();

@@ -36,6 +36,7 @@ impl LogoutFlow {
             token,
             verified,
             already_revoked,
+            &worker.discovered(verified.provider),
             now_ms / 1_000,
         )?;
         let mut flow = LogoutFlow {
