@@ -11,7 +11,7 @@ use filter::config::services::Callout;
 use filter::discovery::DiscoveredEndpoints;
 use filter::introspection::request;
 use filter::logout::{CalloutRequest, LogoutMachine, LogoutSubject, logout_plan};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const CLIENT: &str = "\"client_id\": \"gateway\", \"client_secret\": \"gateway-secret-0123456789\"";
 
