@@ -8,7 +8,8 @@
 - `error_shape`: every 4xx answer is in the shape of its endpoint family: RFC 6749 §5.2 JSON for
   the token-style endpoints and the documents, an RFC 6750 challenge without a body for userinfo,
   an HTML page for the browser endpoints, RFC 6750 (a `Bearer realm="ssf"` challenge and a JSON
-  body) for the SSF transmitter's endpoints.
+  body) for the SSF transmitter's endpoints, RFC 8935 `{"err", "description"}` for the hub's SSF
+  push endpoint's own 400s (its body, `application/secevent+jwt`, is sent as text).
 """
 
 import json
@@ -28,6 +29,18 @@ RFC6749_CODES = {
 RFC6750_CODES = {"invalid_request", "invalid_token", "insufficient_scope", "invalid_dpop_proof",
                  "use_dpop_nonce"}
 SSF_CODES = {"invalid_request", "invalid_token", "insufficient_scope", "not_found", "conflict"}
+# The hub's SSF receiver push endpoint (RFC 8935): errors are {"err", "description"}.
+SSF_PUSH = "/ssf/push/{stream}"
+RFC8935_CODES = {"invalid_request", "invalid_key", "invalid_issuer", "invalid_audience",
+                 "authentication_failed", "access_denied"}
+
+
+@schemathesis.serializer("application/secevent+jwt")
+def secevent_jwt(ctx, value):
+    """A pushed SET is the body as text (RFC 8935 §2)."""
+    if isinstance(value, bytes):
+        return value
+    return (value if isinstance(value, str) else json.dumps(value)).encode("utf-8", "surrogatepass")
 
 
 @schemathesis.hook
@@ -80,6 +93,11 @@ def error_shape(ctx, response, case):
     if not content_type.startswith("application/json"):
         raise AssertionError(f"{status} is not JSON: {content_type!r}")
     body = json.loads(response.content)
+    if path == SSF_PUSH and status == 400:
+        # (405, 413, 431 are the router's own refusals, RFC 6749 JSON like everywhere)
+        if body.get("err") not in RFC8935_CODES or not isinstance(body.get("description"), str):
+            raise AssertionError(f"{status} from the SSF push endpoint not in RFC 8935's shape: {body!r}")
+        return None
     if path in SSF:
         if path == "/ssf/poll" and status == 400 and "err" in body:
             return None  # RFC 8936 §2.4
