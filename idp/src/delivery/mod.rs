@@ -85,6 +85,10 @@ impl Worker {
 
     /// Fans out every stored event now; gives how many were taken.
     pub async fn fan_out_now(&self) -> usize {
+        // A read first: the fan-out's write transaction (SQLite's write lock) only when needed.
+        if matches!(self.store.pending_events().await, Ok(0)) {
+            return 0;
+        }
         let mut total = 0;
         loop {
             let keys = (self.keys)();
