@@ -156,6 +156,8 @@ async fn bad_polled_sets_are_reported_in_set_errs_and_the_good_ones_acked() {
         json!({}),
     )));
     tx.queue_as("oversized", &"a".repeat(40_000));
+    let long_jti = "j".repeat(300);
+    tx.queue_as(&long_jti, &tx.es256(&c(json!({"jti": long_jti.clone()}))));
     let good = tx.queue(&tx.es256(&c(json!({}))));
     assert!(
         tx.until(Duration::from_secs(10), |t| t.pending() == 0)
@@ -171,7 +173,8 @@ async fn bad_polled_sets_are_reported_in_set_errs_and_the_good_ones_acked() {
         errs["oversized"],
         json!({"err": "invalid_request", "description": "the SET is larger than 32 KiB"})
     );
-    assert_eq!(errs.len(), 5, "{errs:?}");
+    assert_eq!(errs[&long_jti]["err"], "invalid_request");
+    assert_eq!(errs.len(), 6, "{errs:?}");
     let acks = tx.acks();
     assert!(acks.contains(&unknown) && acks.contains(&good), "{acks:?}");
     let revoked = feed(&hub.app).await;

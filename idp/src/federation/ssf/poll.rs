@@ -164,7 +164,12 @@ async fn poll_stream(
         let received = batch.sets.len();
         for (jti, set) in batch.sets {
             if jti.is_empty() || jti.len() > MAX_JTI_BYTES {
+                // reported, so that the transmitter does not deliver it for ever
                 count("ssf_poll", "no_jti");
+                errs.insert(
+                    jti,
+                    json!({"err": "invalid_request", "description": "the SET's jti is empty or longer than 256 bytes"}),
+                );
                 continue;
             }
             let Some(token) = set.as_str() else {
