@@ -61,14 +61,11 @@ pub fn normalise(raw: &str) -> Result<NormalPath<'_>, &'static str> {
 
 /// No escapes, no characters to refuse, no empty or dot segments.
 fn is_normal(path: &str) -> bool {
-    // One pass without an early exit (vectorised), then two substring searches; segments are
-    // split only when a "/." makes a dot segment possible.
-    let refused = path.bytes().fold(false, |seen, b| {
-        seen | matches!(b, b'%' | b'\\' | b';' | 0..=0x20 | 0x7f)
-    });
-    !refused
+    !path
+        .bytes()
+        .any(|b| matches!(b, b'%' | b'\\' | b';' | 0..=0x20 | 0x7f))
         && !path.contains("//")
-        && (!path.contains("/.") || !path.split('/').any(|s| s == "." || s == ".."))
+        && !path.split('/').any(|s| s == "." || s == "..")
 }
 
 fn is_unreserved(b: u8) -> bool {
