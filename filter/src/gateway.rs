@@ -2,6 +2,7 @@
 //! applies, whether a token is needed, and what to forward. The glue executes the outcome.
 
 use crate::claim_headers::claim_headers;
+use crate::bearer::check_b64token;
 use crate::config::Action;
 use crate::config::FilterConfig;
 use crate::config::TokenSource;
@@ -110,9 +111,10 @@ pub struct Knowledge<'a> {
 pub fn admit(
     config: &FilterConfig,
     k: Knowledge<'_>,
-    token: &str,
+    found: &Found<'_>,
     cache: &mut TokenCache,
 ) -> Result<Rc<VerifiedToken>, NotAdmitted> {
+    let token = found.token;
     if token.len() > config.max_token_bytes {
         return Err(Denial::TooLarge.into());
     }
@@ -121,6 +123,7 @@ pub fn admit(
     let verified = match cache.get(&key, k.now, leeway) {
         Some(hit) => hit,
         None => {
+            check_syntax(found)?;
             let mut v = verify(config, k, token)?;
             v.claim_headers =
                 claim_headers(&v, &config.claim_headers, &config.claim_header_separator);
@@ -136,6 +139,15 @@ pub fn admit(
         return Err(Denial::RevocationsNotLoaded.into());
     }
     Ok(verified)
+}
+
+/// The syntax of a token from the `Authorization` header (RFC 6750 §2.1, RFC 9449 §7.1), checked
+/// once per token: before its verification, not on the cache hits that follow.
+fn check_syntax(found: &Found<'_>) -> Result<(), Denial> {
+    match found.source {
+        TokenSource::AuthorizationBearer => check_b64token(found.token),
+        TokenSource::Header { .. } | TokenSource::Query(_) | TokenSource::Cookie(_) => Ok(()),
+    }
 }
 
 /// A token's verification when the worker has none cached: a JWS is validated locally (and, for
@@ -191,7 +203,7 @@ pub fn decide(
         Ok(None) => return Outcome::Deny(Denial::Missing),
         Err(denial) => return Outcome::Deny(denial),
     };
-    let verified = match admit(config, k, found.token, cache) {
+    let verified = match admit(config, k, &found, cache) {
         Ok(v) => v,
         Err(NotAdmitted::Denied(denial)) => return Outcome::Deny(denial),
         Err(NotAdmitted::Introspect(provider)) => {
@@ -294,6 +306,7 @@ pub fn logout_subject<'t>(
     headers: &'t [(&'t str, &'t str)],
 ) -> Result<(&'t str, VerifiedToken, bool), Denial> {
     let found = find_request_token(config, path, headers)?.ok_or(Denial::Missing)?;
+    check_syntax(&found)?;
     let token = found.token;
     // An opaque token is judged by its introspection answer, as it was when it was used: a token
     // this gateway has no answer for is refused with 503 (asked for on its next use).
