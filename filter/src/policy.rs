@@ -12,7 +12,7 @@ impl Rule {
         let path_ok = match &self.path {
             PathMatch::Prefix(p) => path.starts_with(p.as_str()),
             PathMatch::Exact(p) => path == p,
-            PathMatch::Regex(re) => re.is_match(path),
+            PathMatch::Regex(re, prefix) => path.starts_with(prefix.as_str()) && re.is_match(path),
         };
         path_ok && (self.methods.is_empty() || self.methods.iter().any(|m| m == method))
     }

@@ -228,25 +228,46 @@ def render(template, out, values):
         f.write(re.sub(r"\$\{([A-Z_]+)\}", lambda m: str(values[m.group(1)]), text))
 
 
+class PortTaken(Exception):
+    """Envoy could not bind a port picked for it (another process took it in between)."""
+
+
 class Envoy:
     def __init__(self, work, name, variant, issuer, idp_port, token, concurrency=1):
         self.name, self.variant, self.token = name, variant, token
         self.concurrency = concurrency
-        self.port, self.admin = free_port(), free_port()
         self.config = f"{work}/{name}.yaml"
         self.log = f"{work}/{name}.log"
+        self.render = lambda: self._render(variant, issuer, idp_port)  # noqa: E731
+        self.render()
+        self.proc = None
+        self.position = {}
+        self.warm_rps = 20000.0  # until the warm-up measured it
+        self.dpop_rps = {}  # alg -> the fastest DPoP run seen: sizes the next run's proof file
+
+    def _render(self, variant, issuer, idp_port):
+        """Picks free ports and writes the variant's configuration with them."""
+        self.port, self.admin = free_port(), free_port()
         wasm = {"noop-wasm": NOOP_WASM, "filter-baseline": BASELINE_WASM}.get(variant, FILTER_WASM)
         template = "filter" if variant == "filter-baseline" else variant
         render(f"{ROOT}/envoy/bench/{template}.yaml", self.config, {
             "LISTEN_PORT": self.port, "ADMIN_PORT": self.admin, "IDP_PORT": idp_port,
             "RS_PORT": free_port(), "ISSUER": issuer, "LEEWAY_SECONDS": 30,
             "JWKS_REFRESH_SECONDS": 300, "FILTER_WASM": wasm})
-        self.proc = None
-        self.position = {}
-        self.warm_rps = 20000.0  # until the warm-up measured it
-        self.dpop_rps = {}  # alg -> the fastest DPoP run seen: sizes the next run's proof file
 
     def start(self):
+        """Starts Envoy (again on other ports, twice at most, when one it was given was taken in
+        the meantime by another process); returns as `start_once`."""
+        for attempt in range(3):
+            try:
+                return self.start_once()
+            except PortTaken:
+                if attempt == 2:
+                    raise
+                say(f"  {self.name}: a port was taken meanwhile; again on other ports")
+                self.render()
+
+    def start_once(self):
         """Starts Envoy; returns (ms until admin /ready says LIVE, ms until the first 200 with the
         token on the listener: the latter includes the JWKS fetch)."""
         t0 = time.monotonic()
@@ -262,6 +283,9 @@ class Envoy:
         deadline = t0 + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                PROCS.remove(self.proc)
+                if "Address already in use" in open(self.log).read():
+                    raise PortTaken(self.name)
                 sys.exit(f"Envoy {self.name} exited: see {self.log}")
             try:
                 if live is None:

@@ -20,7 +20,7 @@ pub use dpop::{
 pub use error::ConfigError;
 pub(crate) use error::{err, validate_header_name};
 pub use provider::{JwksSource, Provider, RawJwksSource, RawProvider};
-pub use rules::{Action, DEFAULT_RULE, PathMatch, RawMatch, RawRule, Rule};
+pub use rules::{Action, DEFAULT_RULE, PathMatch, RawMatch, RawRule, Rule, literal_prefix};
 pub use token_sources::{RawTokenSource, TokenSource, default_sources};
 
 use serde::Deserialize;

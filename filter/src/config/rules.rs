@@ -88,7 +88,31 @@ pub enum Action {
 pub enum PathMatch {
     Prefix(String),
     Exact(String),
-    Regex(regex_lite::Regex),
+    /// The expression, anchored, and a literal prefix every path it matches starts with (checked
+    /// first: most paths are told apart without running the expression).
+    Regex(regex_lite::Regex, String),
+}
+
+/// The text every match of regular expression `r` starts with: its leading literal characters,
+/// none when the expression has an alternation anywhere (a branch may start otherwise), and
+/// without the last one when a quantifier follows it (`ab?`: only `a` is certain).
+pub fn literal_prefix(r: &str) -> String {
+    if r.contains('|') {
+        return String::new();
+    }
+    let r = r.strip_prefix('^').unwrap_or(r);
+    let mut prefix = String::new();
+    for c in r.chars() {
+        match c {
+            '?' | '*' | '{' => {
+                prefix.pop();
+                break;
+            }
+            '\\' | '.' | '+' | '(' | ')' | '[' | ']' | '}' | '^' | '$' => break,
+            _ => prefix.push(c),
+        }
+    }
+    prefix
 }
 
 #[derive(Debug, Clone)]
@@ -127,7 +151,7 @@ impl RawRule {
                 // Anchored so that a regex describes the whole path, as Envoy's safe_regex does.
                 let re = regex_lite::Regex::new(&format!("^(?:{r})$"))
                     .map_err(|e| err(format!("{at}.match.regex"), e.to_string()))?;
-                PathMatch::Regex(re)
+                PathMatch::Regex(re, literal_prefix(&r))
             }
             _ => {
                 return Err(err(
