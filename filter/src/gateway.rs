@@ -1,8 +1,8 @@
 //! The decision for one request, from its method, path and `Authorization` headers: which rule
 //! applies, whether a token is needed, and what to forward. The glue executes the outcome.
 
-use crate::claim_headers::claim_headers;
 use crate::bearer::check_b64token;
+use crate::claim_headers::claim_headers;
 use crate::config::Action;
 use crate::config::FilterConfig;
 use crate::config::TokenSource;

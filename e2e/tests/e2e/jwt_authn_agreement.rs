@@ -1,6 +1,6 @@
 //! The same tokens through the filter and through Envoy's native jwt_authn (same issuer,
 //! audience and JWKS): both must accept or refuse each one alike, where their semantics match.
-//! Deliberate differences (README, "Compared with jwt_authn"): a wrong audience is 401 here and
+//! Deliberate differences (docs/operations.md, "Compared with Envoy's jwt_authn"): a wrong audience is 401 here and
 //! 403 there (both refuse); revoked tokens and `typ` other than at+jwt are refused only here.
 
 use base64::Engine;

@@ -103,7 +103,7 @@ impl Http {
             // StopAllIterationAndWatermark). So the headers continue, the body is held until
             // it is complete, and the filter answers: the route's upstream may see the headers
             // start, never the body (its request is reset by the answer). The native module
-            // holds the headers (see the README).
+            // holds the headers (see docs/logout-and-revocation.md, "Back-channel logout").
             backchannel::Step::Collect => {
                 self.backchannel = true;
                 Action::Continue

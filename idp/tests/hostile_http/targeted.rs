@@ -4,7 +4,7 @@
 
 use super::live::{Answer, DEMO, GATEWAY, LiveIdp, basic};
 
-/// The default limits (`[http]` in idp/README.md).
+/// The default limits (`[http]` in docs/idp.md, "Request limits").
 pub const MAX_BODY: usize = 64 * 1024;
 pub const MAX_HEAD: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 64;
