@@ -96,12 +96,21 @@ async fn on_postgresql_two_replicas_store_a_set_once() {
     assert_eq!(body["description"], "the SET's jti was used by another SET");
 }
 
+/// Pushes `set` as a transmitter does: delivered again while the hub answers 503 (a replica
+/// still reading the transmitter's keys), for 10 s at most.
 async fn push_to(url: &str, set: &str) -> (u16, Value) {
-    ssf_transmitter::http_post(
-        url,
-        PUSH_AUTH,
-        "application/secevent+jwt",
-        set.as_bytes().to_vec(),
-    )
-    .await
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = ssf_transmitter::http_post(
+            url,
+            PUSH_AUTH,
+            "application/secevent+jwt",
+            set.as_bytes().to_vec(),
+        )
+        .await;
+        if answer.0 != 503 || tokio::time::Instant::now() >= deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -196,6 +196,11 @@ async fn poll_stream(
                     tracing::warn!(stream = %name, %jti, error = %e, "SET refused");
                     errs.insert(jti, json!({"err": e.err(), "description": e.to_string()}));
                 }
+                Err(ReceiveError::NotReady) => {
+                    count("ssf_poll", "not_ready");
+                    tracing::warn!(stream = %name, %jti, "SET before the transmitter's keys were loaded; it is not acknowledged");
+                    store_failed = true;
+                }
                 Err(ReceiveError::Store(e)) => {
                     count("ssf_poll", "unavailable");
                     tracing::warn!(stream = %name, %jti, error = %e, "storing a SET failed; it is not acknowledged");

@@ -18,6 +18,11 @@ pub enum ReceiveError {
     /// Nothing was stored: not acknowledged, the transmitter delivers it again.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The transmitter's keys are not known yet (this hub has not read its configuration
+    /// document and JWKS, e.g. a replica still setting the stream up): not acknowledged and not
+    /// refused — a push gets 503, so the transmitter delivers it again.
+    #[error("the transmitter's keys are not loaded yet")]
+    NotReady,
 }
 
 /// What became of an accepted SET (acknowledged either way).
@@ -49,6 +54,9 @@ pub async fn receive(
     let mut checked = validate(token, &stream.keys(), &policy, now);
     if checked == Err(SetError::UnknownKey) && stream.refresh_keys(MIN_KEY_REFETCH).await {
         checked = validate(token, &stream.keys(), &policy, now);
+    }
+    if checked == Err(SetError::UnknownKey) && stream.keys().is_empty() {
+        return Err(ReceiveError::NotReady);
     }
     let set = checked?;
     if delivered_as.is_some_and(|j| j != set.jti) {

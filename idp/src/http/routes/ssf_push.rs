@@ -122,6 +122,12 @@ pub async fn push(
             tracing::warn!(stream = %name, error = %e, "pushed SET refused");
             refuse(StatusCode::BAD_REQUEST, e.err(), &e.to_string())
         }
+        Err(ReceiveError::NotReady) => {
+            count("not_ready");
+            tracing::warn!(stream = %name, "pushed SET before the transmitter's keys were loaded: 503, to be delivered again");
+            OAuthError::Unavailable("the transmitter's keys are not loaded yet".into())
+                .into_response()
+        }
         Err(ReceiveError::Store(e)) => {
             let error = OAuthError::from(e);
             count(match error {
