@@ -16,12 +16,12 @@ use crate::oidc_provider::{
 use crate::process::{Proc, free_port};
 use crate::scenario_runner::Module;
 use crate::stack::{Idp, sha256_hex, start_idp_with_config, start_resource_server};
+use crate::third_party::{bootstrap, counter_name, read_stat, start_envoy};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -109,17 +109,6 @@ pub fn filter_config(op: &OidcProvider, (client_id, client_secret): (&str, &str)
     .to_string()
 }
 
-fn cluster(name: &str, port: u16) -> Value {
-    json!({
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "2s",
-        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}
-        }}]}]}
-    })
-}
-
 /// Ports of one Envoy.
 #[derive(Debug, Clone, Copy)]
 struct Ports {
@@ -128,44 +117,6 @@ struct Ports {
     op: u16,
     hub: u16,
     rs: u16,
-}
-
-fn bootstrap(module: &Module, filter: &str, p: Ports) -> Value {
-    json!({
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p.admin}}},
-        "static_resources": {
-            "listeners": [{
-                "name": "gateway",
-                "address": {"socket_address": {"address": "127.0.0.1", "port_value": p.listen}},
-                "filter_chains": [{"filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                        "stat_prefix": "gateway",
-                        "codec_type": "AUTO",
-                        "normalize_path": true,
-                        "merge_slashes": true,
-                        "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
-                        "route_config": {"name": "local", "virtual_hosts": [{
-                            "name": "all",
-                            "domains": ["*"],
-                            "routes": [
-                                {"match": {"prefix": "/internal/"}, "direct_response": {"status": 404}},
-                                {"match": {"prefix": "/"}, "route": {"cluster": "resource_server", "timeout": "10s"}}
-                            ]
-                        }]},
-                        "http_filters": [
-                            module.http_filter(filter),
-                            {"name": "envoy.filters.http.router", "typed_config": {
-                                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                            }}
-                        ]
-                    }
-                }]}]
-            }],
-            "clusters": [cluster("op", p.op), cluster("hub", p.hub), cluster("resource_server", p.rs)]
-        }
-    })
 }
 
 /// One gateway of the federation: what to start.
@@ -197,20 +148,13 @@ impl HubGateway {
         ports: Ports,
     ) -> Result<HubGateway, String> {
         let filter = filter_config(op, spec.client);
-        let text = serde_json::to_string_pretty(&bootstrap(&spec.module, &filter, ports))
-            .map_err(|e| e.to_string())?;
-        let config = dir.join(format!("{}.yaml", spec.name));
-        std::fs::write(&config, text).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(crate::artifacts::envoy_bin()?);
-        cmd.arg("-c").arg(&config).args([
-            "--use-dynamic-base-id",
-            "--concurrency",
-            "2",
-            "-l",
-            "info",
-        ]);
-        spec.module.prepare(&mut cmd);
-        let proc = Proc::start(spec.name, cmd, dir)?;
+        let clusters = [
+            ("op", ports.op),
+            ("hub", ports.hub),
+            ("resource_server", ports.rs),
+        ];
+        let bootstrap = bootstrap(&spec.module, &filter, ports.listen, ports.admin, &clusters);
+        let proc = start_envoy(spec.name, &spec.module, &bootstrap, dir)?;
         Ok(HubGateway {
             name: spec.name,
             module: spec.module.clone(),
@@ -249,42 +193,13 @@ impl HubGateway {
 
     /// The filter's counter `oauth2gw.NAME` (0 when absent).
     pub fn counter(&self, name: &str) -> u64 {
-        let full = format!("{}oauth2gw.{name}", self.module.stats_prefix());
-        let url = format!(
-            "{}/stats?filter=^{}$",
-            self.admin_url,
-            full.replace('.', "\\.")
-        );
-        let Ok(res) = client::get(&url, &[]) else {
-            return 0;
-        };
-        res.body
-            .lines()
-            .find_map(|line| {
-                let (k, v) = line.split_once(": ")?;
-                (k.trim() == full).then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0)
+        read_stat(&self.admin_url, &counter_name(&self.module, name))
     }
 
     /// An Envoy statistic by its full name (e.g. `cluster.resource_server.upstream_rq_4xx`), 0
     /// when absent.
     pub fn stat(&self, name: &str) -> u64 {
-        let url = format!(
-            "{}/stats?filter=^{}$",
-            self.admin_url,
-            name.replace('.', "\\.")
-        );
-        let Ok(res) = client::get(&url, &[]) else {
-            return 0;
-        };
-        res.body
-            .lines()
-            .find_map(|line| {
-                let (k, v) = line.split_once(": ")?;
-                (k.trim() == name).then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0)
+        read_stat(&self.admin_url, name)
     }
 
     /// `GET /api/hello` with `token` as bearer, on this gateway's keep-alive agent.

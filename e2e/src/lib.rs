@@ -14,6 +14,7 @@ pub mod process;
 pub mod scenario_runner;
 pub mod stack;
 pub mod suite;
+pub mod third_party;
 pub mod web_login;
 
 /// A throwaway PostgreSQL cluster (for IDP replicas on one database).

@@ -17,25 +17,10 @@ use e2e::client;
 use e2e::oidc_provider::{
     GATEWAY_SECRET, OidcProvider, OpOptions, RESOURCE_ES256, RESOURCE_OPAQUE, RESOURCE_RS256,
 };
-use e2e::process::{Proc, free_port};
-use e2e::scenario_runner::{Module, native_module_dir};
-use e2e::stack::start_resource_server;
-use serde_json::{Value, json};
-use std::process::Command;
+use e2e::process::free_port;
+use e2e::third_party::{Build, Gateway};
+use serde_json::json;
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Wasm,
-    Native,
-}
-
-fn module(kind: Kind) -> Module {
-    match kind {
-        Kind::Wasm => Module::Wasm(e2e::artifacts::filter_wasm().unwrap_or_else(|e| panic!("{e}"))),
-        Kind::Native => Module::Native(native_module_dir().unwrap_or_else(|e| panic!("{e}"))),
-    }
-}
 
 const RS_SECRET: &str = "demo-gateway-to-rs-secret-0123456789";
 
@@ -71,101 +56,31 @@ fn filter_config(issuer: &str, endpoints: bool) -> String {
     config.to_string()
 }
 
-fn cluster(name: &str, port: u16) -> Value {
-    json!({
-        "name": name, "type": "STATIC", "connect_timeout": "2s",
-        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}
-        }}]}]}
-    })
-}
-
-fn bootstrap(module: &Module, config: &str, op: u16, rs: u16, listen: u16, admin: u16) -> Value {
-    json!({
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-        "static_resources": {
-            "listeners": [{
-                "name": "gateway",
-                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen}},
-                "filter_chains": [{"filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                        "stat_prefix": "gateway",
-                        "route_config": {"name": "local", "virtual_hosts": [{
-                            "name": "all", "domains": ["*"],
-                            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "resource_server", "timeout": "10s"}}]
-                        }]},
-                        "http_filters": [
-                            module.http_filter(config),
-                            {"name": "envoy.filters.http.router", "typed_config": {
-                                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                            }}
-                        ]
-                    }
-                }]}]
-            }],
-            "clusters": [cluster("op", op), cluster("resource_server", rs)]
-        }
-    })
-}
-
+/// The OP, the resource server and Envoy with the filter, stopped when dropped.
 struct Setup {
-    kind: Kind,
-    module: Module,
+    kind: Build,
     op: OidcProvider,
-    _rs: Proc,
-    envoy: Proc,
-    url: String,
-    admin_url: String,
-    _dir: tempfile::TempDir,
+    gateway: Gateway,
 }
 
 impl Setup {
     /// The OP, the resource server, and Envoy whose one provider is `issuer(op)` by discovery.
-    fn start(kind: Kind, issuer: impl FnOnce(&OidcProvider) -> String) -> Setup {
+    fn start(kind: Build, issuer: impl FnOnce(&OidcProvider) -> String) -> Setup {
         Setup::start_with(kind, issuer, false)
     }
 
     /// As [`Setup::start`]; `endpoints`: see [`filter_config`].
     fn start_with(
-        kind: Kind,
+        kind: Build,
         issuer: impl FnOnce(&OidcProvider) -> String,
         endpoints: bool,
     ) -> Setup {
-        let module = module(kind);
-        let dir = tempfile::Builder::new()
-            .prefix("oauth2gw-discovery-")
-            .tempdir()
-            .unwrap();
-        let (listen, admin) = (free_port().unwrap(), free_port().unwrap());
+        let listen = free_port().unwrap();
         let op = OidcProvider::start(OpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-        let (rs, rs_port) = start_resource_server(dir.path(), "resource-server", 0)
-            .unwrap_or_else(|e| panic!("{e}"));
         let config = filter_config(&issuer(&op), endpoints);
-        let bootstrap = bootstrap(&module, &config, op.port(), rs_port, listen, admin);
-        let path = dir.path().join("envoy.yaml");
-        std::fs::write(&path, serde_json::to_string_pretty(&bootstrap).unwrap()).unwrap();
-        let mut cmd = Command::new(e2e::artifacts::envoy_bin().unwrap_or_else(|e| panic!("{e}")));
-        cmd.arg("-c").arg(&path).args([
-            "--use-dynamic-base-id",
-            "--concurrency",
-            "2",
-            "-l",
-            "info",
-        ]);
-        module.prepare(&mut cmd);
-        let envoy = Proc::start("envoy", cmd, dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        Setup {
-            kind,
-            module,
-            op,
-            _rs: rs,
-            envoy,
-            url: format!("http://127.0.0.1:{listen}"),
-            admin_url: format!("http://127.0.0.1:{admin}"),
-            _dir: dir,
-        }
+        let gateway = Gateway::start(kind, "oauth2gw-discovery-", listen, &config, op.port())
+            .unwrap_or_else(|e| panic!("{e}"));
+        Setup { kind, op, gateway }
     }
 
     /// Waits until `done` holds (60 s at most), Envoy still running.
@@ -173,16 +88,16 @@ impl Setup {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             assert!(
-                self.envoy.is_running(),
+                self.gateway.envoy.is_running(),
                 "[{:?}] envoy exited; log:\n{}",
                 self.kind,
-                self.envoy.log_tail()
+                self.gateway.envoy.log_tail()
             );
             if done(self) {
                 return;
             }
             if Instant::now() >= deadline {
-                let log = self.envoy.log_text();
+                let log = self.gateway.envoy.log_text();
                 let ours: Vec<&str> = log
                     .lines()
                     .filter(|l| l.contains("oauth2") || l.contains("error"))
@@ -199,35 +114,15 @@ impl Setup {
 
     /// The filter's counter `oauth2gw.NAME` (0 when absent).
     fn counter(&self, name: &str) -> u64 {
-        let full = format!("{}oauth2gw.{name}", self.module.stats_prefix());
-        let url = format!(
-            "{}/stats?filter=^{}$",
-            self.admin_url,
-            full.replace('.', "\\.")
-        );
-        let Ok(res) = client::get(&url, &[]) else {
-            return 0;
-        };
-        res.body
-            .lines()
-            .find_map(|line| {
-                let (k, v) = line.split_once(": ")?;
-                (k.trim() == full).then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0)
+        self.gateway.counter(name)
     }
 
     fn hello(&self, token: Option<&str>) -> u16 {
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let headers: Vec<(&str, &str)> =
-            auth.iter().map(|a| ("authorization", a.as_str())).collect();
-        client::get(&format!("{}/api/hello", self.url), &headers)
-            .unwrap()
-            .status
+        self.gateway.get_hello(token).unwrap().status
     }
 }
 
-fn the_ops_tokens_are_accepted_by_discovery_alone(kind: Kind) {
+fn the_ops_tokens_are_accepted_by_discovery_alone(kind: Build) {
     let _slot = crate::slot();
     let mut s = Setup::start(kind, |op| op.issuer().to_owned());
     s.wait_for(
@@ -252,7 +147,7 @@ fn the_ops_tokens_are_accepted_by_discovery_alone(kind: Kind) {
     assert_eq!(s.counter("discovery_failed"), 0);
 }
 
-fn a_document_for_another_issuer_leaves_the_provider_unusable(kind: Kind) {
+fn a_document_for_another_issuer_leaves_the_provider_unusable(kind: Build) {
     let _slot = crate::slot();
     // The same OP, named by another spelling of its origin: not the document's issuer exactly.
     let mut s = Setup::start(kind, |op| format!("http://localhost:{}", op.port()));
@@ -260,9 +155,12 @@ fn a_document_for_another_issuer_leaves_the_provider_unusable(kind: Kind) {
         s.counter("discovery_failed") >= 1
     });
     s.wait_for("the reason in Envoy's log", |s| {
-        s.envoy.log_text().contains("is not the configured issuer")
+        s.gateway
+            .envoy
+            .log_text()
+            .contains("is not the configured issuer")
     });
-    let log = s.envoy.log_text();
+    let log = s.gateway.envoy.log_text();
     let line = log
         .lines()
         .find(|l| l.contains("is not the configured issuer"))
@@ -279,7 +177,7 @@ fn a_document_for_another_issuer_leaves_the_provider_unusable(kind: Kind) {
     assert!(matches!(status, 401 | 503), "[{kind:?}] refused: {status}");
 }
 
-fn discovered_endpoints_serve_introspection_and_logout(kind: Kind) {
+fn discovered_endpoints_serve_introspection_and_logout(kind: Build) {
     let _slot = crate::slot();
     let mut s = Setup::start_with(kind, |op| op.issuer().to_owned(), true);
     s.wait_for("the OP's discovery document read", |s| {
@@ -296,7 +194,7 @@ fn discovered_endpoints_serve_introspection_and_logout(kind: Kind) {
     );
     let auth = format!("Bearer {token}");
     let res = client::post_form(
-        &format!("{}/oauth2/logout", s.url),
+        &format!("{}/oauth2/logout", s.gateway.url),
         &[("authorization", &auth)],
         &[],
     )
@@ -310,30 +208,30 @@ fn discovered_endpoints_serve_introspection_and_logout(kind: Kind) {
 
 #[test]
 fn discovered_endpoints_serve_introspection_and_logout_wasm() {
-    discovered_endpoints_serve_introspection_and_logout(Kind::Wasm);
+    discovered_endpoints_serve_introspection_and_logout(Build::Wasm);
 }
 
 #[test]
 fn discovered_endpoints_serve_introspection_and_logout_native() {
-    discovered_endpoints_serve_introspection_and_logout(Kind::Native);
+    discovered_endpoints_serve_introspection_and_logout(Build::Native);
 }
 
 #[test]
 fn the_ops_tokens_are_accepted_by_discovery_alone_wasm() {
-    the_ops_tokens_are_accepted_by_discovery_alone(Kind::Wasm);
+    the_ops_tokens_are_accepted_by_discovery_alone(Build::Wasm);
 }
 
 #[test]
 fn the_ops_tokens_are_accepted_by_discovery_alone_native() {
-    the_ops_tokens_are_accepted_by_discovery_alone(Kind::Native);
+    the_ops_tokens_are_accepted_by_discovery_alone(Build::Native);
 }
 
 #[test]
 fn a_document_for_another_issuer_leaves_the_provider_unusable_wasm() {
-    a_document_for_another_issuer_leaves_the_provider_unusable(Kind::Wasm);
+    a_document_for_another_issuer_leaves_the_provider_unusable(Build::Wasm);
 }
 
 #[test]
 fn a_document_for_another_issuer_leaves_the_provider_unusable_native() {
-    a_document_for_another_issuer_leaves_the_provider_unusable(Kind::Native);
+    a_document_for_another_issuer_leaves_the_provider_unusable(Build::Native);
 }
