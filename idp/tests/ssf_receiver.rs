@@ -121,7 +121,7 @@ async fn feed(app: &Router) -> Value {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     // the gateway's own reader takes the page
-    filter::feed_page::FeedPage::parse(r.json.to_string().as_bytes()).unwrap();
+    filter::shared_state::feed_page::FeedPage::parse(r.json.to_string().as_bytes()).unwrap();
     r.json["revoked"].clone()
 }
 
@@ -353,6 +353,8 @@ fn the_example_ssf_hub_configuration_loads() {
 
 #[path = "ssf_receiver/faults.rs"]
 mod faults;
+#[path = "ssf_receiver/key_loading.rs"]
+mod key_loading;
 #[path = "ssf_receiver/killed.rs"]
 mod killed;
 #[path = "ssf_receiver/ours.rs"]

@@ -5,11 +5,12 @@
 //! a refused SET stores nothing.
 
 use super::events::{Effect, plan};
-use super::set::{SetError, SetPolicy, validate};
+use super::set::{SetError, SetPolicy, ValidSet, validate};
 use super::{Count, MIN_KEY_REFETCH, StreamRuntime};
 use crate::settings::FederatedIssuer;
 use crate::store::{NewCutoff, SetReceipt, Store, StoreError};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
@@ -34,6 +35,33 @@ pub enum Received {
     Redelivered,
 }
 
+/// Validates `token` against the transmitter's keys; a key it names that is not among them has
+/// the keys read again (at most once per [`MIN_KEY_REFETCH`], RFC 8935 receivers on key
+/// rotation) before it is refused. Whatever fetch installed new keys meanwhile — this one, the
+/// stream's set-up, or another SET's — the SET is checked again against the newest set: a
+/// fetch already in flight makes ours wait for it and skip its own, so its keys count too.
+async fn check_with_fresh_keys(
+    stream: &StreamRuntime,
+    token: &str,
+    policy: &SetPolicy<'_>,
+    now: i64,
+) -> Result<ValidSet, ReceiveError> {
+    let seen = stream.keys();
+    let checked = validate(token, &seen, policy, now);
+    if checked != Err(SetError::UnknownKey) {
+        return Ok(checked?);
+    }
+    stream.refresh_keys(MIN_KEY_REFETCH).await;
+    let latest = stream.keys();
+    if latest.is_empty() {
+        return Err(ReceiveError::NotReady);
+    }
+    if Arc::ptr_eq(&seen, &latest) {
+        return Ok(checked?);
+    }
+    Ok(validate(token, &latest, policy, now)?)
+}
+
 /// Receives `token` for `stream`; `delivered_as`: the `jti` a poll answer filed it under.
 pub async fn receive(
     stream: &StreamRuntime,
@@ -51,14 +79,7 @@ pub async fn receive(
         leeway_seconds: config.leeway_seconds,
         max_age_seconds: config.set_max_age_seconds,
     };
-    let mut checked = validate(token, &stream.keys(), &policy, now);
-    if checked == Err(SetError::UnknownKey) && stream.refresh_keys(MIN_KEY_REFETCH).await {
-        checked = validate(token, &stream.keys(), &policy, now);
-    }
-    if checked == Err(SetError::UnknownKey) && stream.keys().is_empty() {
-        return Err(ReceiveError::NotReady);
-    }
-    let set = checked?;
+    let set = check_with_fresh_keys(stream, token, &policy, now).await?;
     if delivered_as.is_some_and(|j| j != set.jti) {
         return Err(SetError::JtiMismatch.into());
     }
