@@ -19,6 +19,8 @@
 //!   `iss`, `aud`, `iat` window, no `sub`/`exp`, `sub_id`), turned into its cut-off
 //!   (`idp::federation::ssf::events::plan`) and its `jti` checked against (and added to) the set
 //!   of `jti`s seen;
+//! - `signature ES256`, `signature RS256`: the signature check alone of the same SETs
+//!   (`jsonwebtoken::crypto::verify`), to tell the signature from the rest;
 //! - `SET ES256 100/poll`: 100 SETs in one poll answer, the cost divided by 100.
 //!
 //! Each variant runs for `--seconds` per round; the figures are nanoseconds per event of wall
@@ -66,12 +68,18 @@ fn main() -> Result<()> {
     println!("load average before: {}", loadavg());
     let now = unix_now()?;
     let stream = hub_stream()?;
+    let (es, es_jwks) = Variant::set(SigningAlg::Es256, 1, now, &stream)?;
+    let (rs, rs_jwks) = Variant::set(SigningAlg::Rs256, 1, now, &stream)?;
+    let es_signature = Variant::signature_of(&es, SigningAlg::Es256, &es_jwks)?;
+    let rs_signature = Variant::signature_of(&rs, SigningAlg::Rs256, &rs_jwks)?;
     let mut variants = vec![
         Variant::feed(1, now),
         Variant::feed(100, now),
-        Variant::set(SigningAlg::Es256, 1, now, &stream)?,
-        Variant::set(SigningAlg::Rs256, 1, now, &stream)?,
-        Variant::set(SigningAlg::Es256, 100, now, &stream)?,
+        es,
+        es_signature,
+        rs,
+        rs_signature,
+        Variant::set(SigningAlg::Es256, 100, now, &stream)?.0,
     ];
     for v in &mut variants {
         // every input is consumed once before timing: a broken variant fails here, not silently
@@ -139,8 +147,15 @@ struct Variant {
     shape: &'static str,
     events_per_body: usize,
     bodies: Vec<Vec<u8>>,
-    /// For the SET variants.
-    receiver: Option<SetReceiver>,
+    kind: Kind,
+}
+
+enum Kind {
+    Feed,
+    Set(Box<SetReceiver>),
+    /// Only the signature of each SET, by `jsonwebtoken::crypto::verify`: the share of the SET
+    /// variant that is the signature.
+    Signature(jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm),
 }
 
 struct SetReceiver {
@@ -170,11 +185,17 @@ impl Variant {
             shape: "{\"iss\",\"sid\",\"cutoff\",\"exp\"} in {\"cursor\",\"revoked\",\"more\"}",
             events_per_body: per_page,
             bodies,
-            receiver: None,
+            kind: Kind::Feed,
         }
     }
 
-    fn set(alg: SigningAlg, per_poll: usize, now: i64, stream: &SsfStream) -> Result<Variant> {
+    /// The variant and the transmitter's JWKS.
+    fn set(
+        alg: SigningAlg,
+        per_poll: usize,
+        now: i64,
+        stream: &SsfStream,
+    ) -> Result<(Variant, Value)> {
         let (ring, jwks) = transmitter_keys(alg)?;
         let (keys, skipped) =
             SetKeys::parse(jwks.to_string().as_bytes()).ok_or("the JWKS does not parse")?;
@@ -202,17 +223,38 @@ impl Variant {
                     .into_bytes(),
             );
         }
-        Ok(Variant {
+        let variant = Variant {
             name: format!("SET {} {per_poll}/poll", alg.as_str()),
             shape: "{\"sets\": {jti: compact JWS}, \"moreAvailable\"} (RFC 8936)",
             events_per_body: per_poll,
             bodies,
-            receiver: Some(SetReceiver {
+            kind: Kind::Set(Box::new(SetReceiver {
                 keys,
                 stream: stream.clone(),
                 now,
                 seen: HashSet::new(),
-            }),
+            })),
+        };
+        Ok((variant, jwks))
+    }
+
+    /// The signature check alone of the SETs of `set` (a 1-SET-per-poll variant).
+    fn signature_of(set: &Variant, alg: SigningAlg, jwks: &Value) -> Result<Variant> {
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwks["keys"][0].clone())?;
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk)?;
+        let mut bodies = Vec::with_capacity(set.bodies.len());
+        for body in &set.bodies {
+            let answer: PollAnswer = serde_json::from_slice(body)?;
+            for token in answer.sets.into_values() {
+                bodies.push(token.into_bytes());
+            }
+        }
+        Ok(Variant {
+            name: format!("  signature {}", alg.as_str()),
+            shape: "the compact JWS alone",
+            events_per_body: 1,
+            bodies,
+            kind: Kind::Signature(key, alg.jwt()),
         })
     }
 
@@ -224,15 +266,23 @@ impl Variant {
     /// Consumes body `i`: every event in it applied (or an error: the benchmark is wrong).
     fn consume(&mut self, i: usize) -> Result<usize> {
         let body = &self.bodies[i % self.bodies.len()];
-        match &mut self.receiver {
-            None => {
+        match &mut self.kind {
+            Kind::Feed => {
                 let page = filter::shared_state::feed_page::FeedPage::parse(body)?;
                 if page.revocations.len() != self.events_per_body {
                     return Err("a feed page lost entries".into());
                 }
                 Ok(black_box(page).revocations.len())
             }
-            Some(r) => {
+            Kind::Signature(key, alg) => {
+                let token = std::str::from_utf8(body)?;
+                let (message, signature) = token.rsplit_once('.').ok_or("not a compact JWS")?;
+                if !jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, *alg)? {
+                    return Err("a signature does not verify".into());
+                }
+                Ok(1)
+            }
+            Kind::Set(r) => {
                 if i.is_multiple_of(self.bodies.len()) {
                     r.seen.clear();
                 }
