@@ -10,6 +10,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
+#[path = "pg_cluster/mod.rs"]
+mod pg_cluster;
 mod ssf_support;
 #[allow(dead_code)]
 #[path = "browser_flow/support.rs"]
@@ -42,14 +44,24 @@ secret_sha256 = "{}"
 scopes = ["read"]
 audiences = ["demo-api"]
 grant_types = ["password", "refresh_token"]
+[[clients]]
+id = "service"
+secret_sha256 = "{}"
+scopes = ["read"]
+audiences = ["demo-api"]
+grant_types = ["client_credentials"]
 [ssf]
 max_poll_wait_seconds = 2
 "#,
         support::config(),
         h(RECEIVER.1),
         h(USER_APP.1),
+        h(SERVICE.1),
     )
 }
+
+/// A client that gets tokens for itself (client credentials).
+const SERVICE: (&str, &str) = ("service", "service-secret-0123456789abcdef012345");
 
 /// An IDP delivering events, with a poll stream of the receiver client.
 struct Rig {
@@ -63,6 +75,17 @@ impl Rig {
     async fn new() -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let state = common::state_with(&dir.path().join("db.sqlite"), &config()).await;
+        Rig::on(dir, state).await
+    }
+
+    /// On a fresh PostgreSQL database; `None` when those tests are switched off.
+    async fn on_postgresql() -> Option<Rig> {
+        let url = pg_cluster::database("ssf_triggers")?;
+        let state = common::state_on_url(&url, &config()).await;
+        Some(Rig::on(tempfile::tempdir().unwrap(), state).await)
+    }
+
+    async fn on(dir: tempfile::TempDir, state: Arc<idp::AppState>) -> Rig {
         idp::http::routes::ssf::spawn_event_delivery(&state);
         let browser = support::Browser {
             app: idp::app(Arc::clone(&state)),
@@ -391,4 +414,97 @@ async fn the_administrators_end_sessions_command_is_sent_as_session_revoked() {
         c1["iat"].as_i64().unwrap(),
     )
     .await;
+}
+
+/// RFC 7009 revocation of a token a client got for itself (client credentials: no user, no
+/// session): a `token-revoked` SET naming it, once however often it is revoked, and no
+/// `session-revoked`.
+async fn a_client_credentials_token_revocation_is_sent_as_token_revoked(rig: Rig) {
+    let r = send(
+        rig.app(),
+        form(
+            "/oauth2/token",
+            Some(basic(SERVICE)),
+            "grant_type=client_credentials&scope=read",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let at = text(&r.json["access_token"]).to_owned();
+    let claims = payload(&at);
+    assert!(claims.get("sid").is_none());
+    for _ in 0..2 {
+        let r = send(
+            rig.app(),
+            form(
+                "/oauth2/revoke",
+                Some(basic(SERVICE)),
+                &format!("token={at}"),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let sets = rig
+        .sets_until(|seen| {
+            seen.iter()
+                .any(|c| c["events"].get(TOKEN_REVOKED).is_some())
+        })
+        .await;
+    let token = sets
+        .iter()
+        .find(|c| c["events"].get(TOKEN_REVOKED).is_some())
+        .unwrap();
+    assert_eq!(
+        token["sub_id"],
+        json!({"format": "jwt_id", "iss": common::ISSUER, "jti": claims["jti"]})
+    );
+    assert!(token.get("sub").is_none() && token.get("exp").is_none());
+    assert!(
+        token["events"][TOKEN_REVOKED]["event_timestamp"]
+            .as_i64()
+            .unwrap()
+            >= claims["iat"].as_i64().unwrap()
+    );
+    // the second revocation sent nothing, and nothing is a session-revoked (what was seen is
+    // acknowledged: only SETs not seen yet come)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen: Vec<&Value> = sets.iter().map(|c| &c["jti"]).collect();
+    let r = poll(
+        rig.app(),
+        &rig.manager,
+        json!({"ack": seen, "returnImmediately": true, "maxEvents": 10}),
+    )
+    .await;
+    let later: Vec<Value> = r.json["sets"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|set| payload(text(set)))
+        .collect();
+    assert!(
+        sets.iter()
+            .chain(&later)
+            .filter(|c| c["events"].get(TOKEN_REVOKED).is_some())
+            .count()
+            == 1
+            && sets
+                .iter()
+                .chain(&later)
+                .all(|c| c["events"].get(SESSION_REVOKED).is_none()),
+        "{sets:#?} {later:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_credentials_token_revocation_is_sent_as_token_revoked_on_sqlite() {
+    a_client_credentials_token_revocation_is_sent_as_token_revoked(Rig::new().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_credentials_token_revocation_is_sent_as_token_revoked_on_postgresql() {
+    let Some(rig) = Rig::on_postgresql().await else {
+        return;
+    };
+    a_client_credentials_token_revocation_is_sent_as_token_revoked(rig).await;
 }

@@ -208,6 +208,17 @@ impl idp::store::Transaction for RotatesMidIssuance {
     async fn revoke_jti(&mut self, jti: &str, exp: i64, now: i64) -> idp::store::StoreResult<()> {
         self.inner.revoke_jti(jti, exp, now).await
     }
+    async fn client_token_revoked(
+        &mut self,
+        jti: &str,
+        sub: &str,
+        client_id: &str,
+        now: i64,
+    ) -> idp::store::StoreResult<()> {
+        self.inner
+            .client_token_revoked(jti, sub, client_id, now)
+            .await
+    }
     async fn create_session(
         &mut self,
         session: &idp::store::NewSession<'_>,

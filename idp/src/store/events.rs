@@ -4,8 +4,9 @@
 //! The contract:
 //! - A [`SecurityEvent`] is written by the transaction that causes it
 //!   ([`crate::store::Transaction::end_session`] of a live session,
-//!   [`crate::store::Transaction::revoke_jti`] of a token not revoked before), so it is durable
-//!   exactly when the change is: nothing is lost to a crash after the commit.
+//!   [`crate::store::Transaction::revoke_jti`] of a token not revoked before,
+//!   [`crate::store::Transaction::client_token_revoked`] for a client's token for itself), so it
+//!   is durable exactly when the change is: nothing is lost to a crash after the commit.
 //! - [`EventStore::fan_out`] turns events into outbox rows and deletes them in one transaction;
 //!   of two replicas fanning out at once, each event goes to exactly one.
 //! - An outbox row leaves only when acknowledged ([`EventStore::ack`], [`EventStore::delete_delivery`])

@@ -168,6 +168,18 @@ pub trait Transaction: Send {
     /// Puts an access token's `jti` in the revocation feed until `exp` (idempotent; a repeated
     /// revocation keeps its place and may extend the expiry).
     async fn revoke_jti(&mut self, jti: &str, exp: i64, now: i64) -> StoreResult<()>;
+    /// Records the security event of revoking the access token `jti` that a client got for
+    /// itself (client credentials: no user, no session, so not recorded as issued; `sub` and
+    /// `client_id` from its claims), as [`Transaction::revoke_jti`] does for recorded tokens.
+    /// Called before `revoke_jti`; a token revoked before, or recorded as issued, records
+    /// nothing here.
+    async fn client_token_revoked(
+        &mut self,
+        jti: &str,
+        sub: &str,
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<()>;
 
     async fn create_session(&mut self, session: &NewSession<'_>) -> StoreResult<()>;
     /// Ends a token session: its refresh tokens stop working and its `sid` enters the

@@ -45,6 +45,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     // A session's tokens all expire within the longest access-token lifetime from now.
     let session_exp = now + state.settings.max_access_token_ttl_seconds();
     let mut tx = state.store.begin().await?;
+    if claims.sid.is_none() {
+        // A client's token for itself is not recorded as issued: its event is written here.
+        tx.client_token_revoked(&claims.jti, &claims.sub, &claims.client_id, now)
+            .await?;
+    }
     tx.revoke_jti(&claims.jti, claims.exp, now).await?;
     if let Some(sid) = &claims.sid {
         tx.end_session(sid, session_exp, now).await?;

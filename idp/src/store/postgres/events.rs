@@ -45,6 +45,34 @@ pub(super) async fn token_revoked(tx: &mut Tx, jti: &str, now: i64) -> StoreResu
     Ok(())
 }
 
+/// Records that the access token `jti` of a client acting for itself is revoked (called before
+/// it enters the feed; a token revoked before, or recorded as issued, records nothing: its
+/// record names it in [`token_revoked`]).
+pub(super) async fn client_token_revoked(
+    tx: &mut Tx,
+    jti: &str,
+    sub: &str,
+    client_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO security_events (kind, sid, sub, client_id, jti, occurred_at)
+         SELECT 'token_revoked', NULL, $1, $2, $3, $4
+         WHERE NOT EXISTS (SELECT 1 FROM issued_tokens WHERE jti = $5)
+           AND NOT EXISTS
+           (SELECT 1 FROM revocations WHERE kind = 'jti' AND iss = '' AND value = $6)",
+    )
+    .bind(sub)
+    .bind(client_id)
+    .bind(jti)
+    .bind(now)
+    .bind(jti)
+    .bind(jti)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 fn stream(r: &PgRow) -> StreamRecord {
     StreamRecord {
         stream_id: r.get("stream_id"),

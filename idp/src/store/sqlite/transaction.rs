@@ -47,6 +47,16 @@ impl Transaction for SqliteTransaction {
         insert_revocation(&mut self.tx, "jti", jti, exp, now).await
     }
 
+    async fn client_token_revoked(
+        &mut self,
+        jti: &str,
+        sub: &str,
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        events::client_token_revoked(&mut self.tx, jti, sub, client_id, now).await
+    }
+
     async fn create_session(&mut self, s: &NewSession<'_>) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO sessions (sid, sub, client_id, sso_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
