@@ -2,8 +2,9 @@
 //! (issue 27, part 2), and an RFC 7009 revocation of an access token as an OAuth
 //! `token-revoked` SET: RP-initiated logout, a gateway's logout (RFC 7009 by the gateway
 //! client), a replayed authorization code, a reused refresh token, the revocation of a refresh
-//! token, and the administrator's `idp end-sessions` (the real binary, on the server's
-//! database). Each SET is polled (RFC 8936), checked against the IDP's JWKS, and its subject
+//! token, the administrator's `idp end-sessions` (the real binary, on the server's database),
+//! and the revocation of a client-credentials token (no session: `token-revoked` alone, on
+//! SQLite and PostgreSQL). Each SET is polled (RFC 8936), checked against the IDP's JWKS, and its subject
 //! checked: `complex` with the session (`opaque`, the tokens' `sid`) and the user (`iss_sub`)
 //! for `session-revoked`, `jwt_id` for `token-revoked`.
 
