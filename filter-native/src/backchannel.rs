@@ -4,11 +4,11 @@
 
 use crate::host::Stream;
 use crate::shared::Gateway;
-use filter::backchannel_receiver::{
+use filter::jose::jwk::KeySet;
+use filter::logout::backchannel_receiver::{
     Received, ReceiverAnswer, ReceiverContext, VerificationBudget, body_too_large, hub_verdict,
     receive,
 };
-use filter::jwk::KeySet;
 use std::cell::RefCell;
 use std::collections::HashMap;
 

@@ -7,11 +7,11 @@
 use crate::host::MainThread;
 use crate::log::{Level, log};
 use crate::shared::{Gateway, KeySnapshot};
-use filter::feed_page::FeedPage;
-use filter::feed_poll;
-use filter::jwk::KeySet;
-use filter::key_store::ProviderKeys;
-use filter::refresh::Schedule;
+use filter::jose::jwk::KeySet;
+use filter::jose::key_store::ProviderKeys;
+use filter::shared_state::feed_page::FeedPage;
+use filter::shared_state::feed_poll;
+use filter::shared_state::refresh::Schedule;
 use std::collections::HashMap;
 
 mod discovery;
@@ -41,7 +41,7 @@ pub struct Background {
     feed: Fetch,
     calls: HashMap<u64, Job>,
     /// Each discovery provider's last good document, resolved.
-    discovered: Vec<Option<filter::discovery::Resolved>>,
+    discovered: Vec<Option<filter::shared_state::discovery::Resolved>>,
     /// The feed position the denylist is up to date with (opaque, from the IDP).
     feed_cursor: Option<String>,
     /// Feed polls started from an answer (not a tick) since the last tick (at most
@@ -287,7 +287,7 @@ impl Background {
                         entries: page.revocations.len(),
                         more: page.more,
                     };
-                    let synced = filter::feed_sync::completes_sync(&page);
+                    let synced = filter::shared_state::feed_sync::completes_sync(&page);
                     let moved = self.feed_cursor.as_deref() != Some(page.cursor.as_str());
                     self.feed_cursor = Some(page.cursor);
                     gw.prune_denylist(now_ms);

@@ -14,7 +14,7 @@ use aws_lc_rs::signature::EcdsaKeyPair;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use filter::config::FilterConfig;
-use filter::dpop::thumbprint::{jwk_thumbprint, token_hash};
+use filter::validation::dpop::thumbprint::{jwk_thumbprint, token_hash};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 

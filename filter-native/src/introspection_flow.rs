@@ -1,14 +1,16 @@
 //! An opaque token (or any token of a provider that introspects every token) on one stream: the
 //! request is held while the provider is asked (RFC 7662), the answer goes into the shared cache
-//! through the core ([`filter::introspection::complete`]), then the request is decided again — now
+//! through the core ([`filter::validation::introspection::complete`]), then the request is decided again — now
 //! from the cache — and let through or refused.
 
 use crate::host::Stream;
 use crate::log::{Level, log};
 use crate::request::{self, Next};
 use crate::shared::Gateway;
-use filter::denial::Denial;
-use filter::introspection::{AnswerContext, complete, request as introspection_request};
+use filter::http::denial::Denial;
+use filter::validation::introspection::{
+    AnswerContext, complete, request as introspection_request,
+};
 
 /// The introspection call a held request waits for.
 pub struct IntrospectionCall {
@@ -68,7 +70,7 @@ pub fn on_answer(
     now_ms: u64,
 ) {
     let keys = gw.keys();
-    let empty = filter::jwk::KeySet::default();
+    let empty = filter::jose::jwk::KeySet::default();
     let cx = AnswerContext {
         keys: keys.sets.get(pending.provider).unwrap_or(&empty),
         now: now_ms / 1_000,

@@ -5,11 +5,11 @@
 use crate::host::Stream;
 use crate::log::{Level, log};
 use crate::shared::Gateway;
-use filter::denylist_store::Revocation;
 use filter::logout::{
     CallResult, LogoutMachine, LogoutResponse, Step, begin_logout, local_revocations,
 };
-use filter::verified_token::VerifiedToken;
+use filter::shared_state::denylist_store::Revocation;
+use filter::validation::verified_token::VerifiedToken;
 use std::collections::HashMap;
 
 pub struct LogoutFlow {

@@ -8,16 +8,16 @@
 use crate::host::Stream;
 use crate::logout_flow::LogoutFlow;
 use crate::shared::Gateway;
-use filter::backchannel_receiver::{check_request, is_backchannel_path};
-use filter::denial::{Denial, DpopDenial};
-use filter::gateway::{
+use filter::admission::gateway::{
     Knowledge, Outcome, RequestInfo, decide, denial_response, find_request_token, logout_subject,
     unverified_issuer,
 };
-use filter::jwk::KeySet;
+use filter::admission::token_cache::TokenCache;
+use filter::http::denial::{Denial, DpopDenial};
+use filter::jose::jwk::KeySet;
+use filter::logout::backchannel_receiver::{check_request, is_backchannel_path};
 use filter::logout::{LogoutResponse, is_logout_path};
-use filter::token_cache::TokenCache;
-use filter::verified_token::VerifiedToken;
+use filter::validation::verified_token::VerifiedToken;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -7,11 +7,11 @@ use crate::metrics::Counters;
 use crate::verifier::ParsedKeys;
 use arc_swap::ArcSwap;
 use filter::config::FilterConfig;
-use filter::denylist::Denylist;
-use filter::denylist_store::{self, Revocation};
-use filter::discovery::DiscoveredEndpoints;
-use filter::jwk::KeySet;
+use filter::jose::jwk::KeySet;
 use filter::shared_state::MemoryShared;
+use filter::shared_state::denylist::Denylist;
+use filter::shared_state::denylist_store::{self, Revocation};
+use filter::shared_state::discovery::DiscoveredEndpoints;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -59,7 +59,7 @@ pub struct Gateway {
     /// Envoy writes it with compare-and-set.
     pub replay: MemoryShared,
     /// Whether tokens wait for the revocation feed's first up-to-date read
-    /// (`filter::feed_sync::enforced`).
+    /// (`filter::shared_state::feed_sync::enforced`).
     sync_required: bool,
     /// The revocation feed was read up to date (a page with `more: false` applied); set once by
     /// the main thread after the page's revocations were published, never cleared.
@@ -92,11 +92,11 @@ impl Gateway {
             .collect();
         let replay = MemoryShared::default();
         if config.dpop_algs.is_some() || config.backchannel_logout.is_some() {
-            filter::dpop::replay::prepare(&replay);
+            filter::validation::dpop::replay::prepare(&replay);
         }
         Gateway {
             replay,
-            sync_required: filter::feed_sync::enforced(&config),
+            sync_required: filter::shared_state::feed_sync::enforced(&config),
             feed_synced: AtomicBool::new(false),
             warned_not_loaded: AtomicBool::new(false),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -250,7 +250,7 @@ mod tests {
         )
     }
 
-    use filter::denylist::IdKind;
+    use filter::shared_state::denylist::IdKind;
 
     #[test]
     fn concurrent_revocations_are_all_kept() {

@@ -9,8 +9,8 @@
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_ASN1, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, VerificationAlgorithm,
 };
-use filter::jwk::{KeyMaterial, KeySet};
-use filter::signature::NativeVerifier;
+use filter::jose::jwk::{KeyMaterial, KeySet};
+use filter::jose::signature::NativeVerifier;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 
@@ -79,8 +79,8 @@ struct ProofKeys {
     order: VecDeque<Vec<u8>>,
 }
 
-/// As many as the core keeps parsed proof headers per worker (`filter::dpop::proof_keys`).
-const MAX_PROOF_KEYS: usize = filter::dpop::proof_keys::MAX_ENTRIES;
+/// As many as the core keeps parsed proof headers per worker (`filter::validation::dpop::proof_keys`).
+const MAX_PROOF_KEYS: usize = filter::validation::dpop::proof_keys::MAX_ENTRIES;
 
 impl ProofKeys {
     fn get_or_parse(&mut self, spki_der: &[u8]) -> Option<&ParsedPublicKey> {
@@ -115,8 +115,8 @@ pub mod tests {
     };
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use filter::algorithm::Algorithm;
-    use filter::signature::verify_jwk;
+    use filter::jose::algorithm::Algorithm;
+    use filter::jose::signature::verify_jwk;
 
     /// A fresh P-256 key: its JWKS (kid "k1") and the key pair (JWS signatures).
     pub fn p256_jwks() -> (String, EcdsaKeyPair) {

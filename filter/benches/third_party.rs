@@ -13,13 +13,13 @@ mod common;
 
 use common::{AUDIENCE, Issuer, KeySetOf, NOW};
 use criterion::{Criterion, criterion_group, criterion_main};
+use filter::admission::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::admission::token_cache::TokenCache;
 use filter::config::FilterConfig;
-use filter::denylist::{CutoffKind, Denylist, IdKind, TokenIds};
-use filter::denylist_store::{Revocation, record};
-use filter::gateway::{Knowledge, Outcome, RequestInfo, decide};
-use filter::introspection::{AnswerContext, complete};
 use filter::shared_state::MemoryShared;
-use filter::token_cache::TokenCache;
+use filter::shared_state::denylist::{CutoffKind, Denylist, IdKind, TokenIds};
+use filter::shared_state::denylist_store::{Revocation, record};
+use filter::validation::introspection::{AnswerContext, complete};
 use serde_json::json;
 use std::hint::black_box;
 

@@ -5,10 +5,10 @@
 // A benchmark reads the wall clock to time the core; the core itself never does.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::disallowed_methods)]
 
-use filter::denylist::{Denylist, IdKind, SHARDS};
-use filter::denylist_store::{Revocation, record, shared_bytes};
-use filter::feed_page::FeedPage;
 use filter::shared_state::MemoryShared;
+use filter::shared_state::denylist::{Denylist, IdKind, SHARDS};
+use filter::shared_state::denylist_store::{Revocation, record, shared_bytes};
+use filter::shared_state::feed_page::FeedPage;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

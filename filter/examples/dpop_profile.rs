@@ -19,10 +19,10 @@
 mod common;
 
 use common::{Issuer, KeySetOf, NOW, claims, config_with};
-use filter::denylist::Denylist;
-use filter::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::admission::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::admission::token_cache::TokenCache;
 use filter::shared_state::MemoryShared;
-use filter::token_cache::TokenCache;
+use filter::shared_state::denylist::Denylist;
 use serde_json::json;
 use test_support::proof_claims;
 
@@ -39,7 +39,7 @@ fn main() {
     let client = Issuer::eddsa(22, "client");
     let denylist = Denylist::default();
     let shared = MemoryShared::default();
-    filter::dpop::replay::prepare(&shared);
+    filter::validation::dpop::replay::prepare(&shared);
     let mut cache = TokenCache::new(4096);
     let mut bound = claims();
     bound["cnf"] = json!({"jkt": client.thumbprint()});

@@ -69,7 +69,7 @@ pub const PREFIX: &str = "oauth2gw.";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::denial::{Denial, DpopDenial};
+    use crate::http::denial::{Denial, DpopDenial};
 
     #[test]
     fn every_denial_has_a_counter() {

@@ -6,11 +6,11 @@
 mod common;
 
 use common::*;
-use filter::denial::Denial;
+use filter::http::denial::Denial;
 use filter::validation::validate;
 use serde_json::json;
 
-fn check(token: &str) -> Result<filter::verified_token::VerifiedToken, Denial> {
+fn check(token: &str) -> Result<filter::validation::verified_token::VerifiedToken, Denial> {
     let idp = Issuer::es256(1, "k1");
     let config = config_with(json!({"providers": [{"algorithms": ["ES256", "EdDSA"]}]}));
     validate(&config, &[&idp.key_set()], token, NOW)
@@ -132,7 +132,7 @@ fn signature_malleability_and_truncation_are_refused() {
     let idp = Issuer::es256(1, "k1");
     let token = idp.token(&claims());
     let (input, sig) = token.rsplit_once('.').unwrap();
-    let mut bytes = filter::jws::decode_segment(sig).unwrap();
+    let mut bytes = filter::jose::jws::decode_segment(sig).unwrap();
     // truncated and extended signatures
     for len in [0usize, 63, 65] {
         let mut b = bytes.clone();

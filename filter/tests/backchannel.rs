@@ -8,12 +8,12 @@ mod common;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use common::{Issuer, KeySetOf, NOW, b64};
-use filter::algorithm::Algorithm;
-use filter::backchannel::{
+use filter::jose::algorithm::Algorithm;
+use filter::jose::jwk::KeySet;
+use filter::logout::backchannel::{
     EVENT, LogoutEvent, LogoutTokenError, LogoutTokenPolicy, MAX_TOKEN_BYTES, error_body,
     unverified_issuer, validate_logout_token,
 };
-use filter::jwk::KeySet;
 use serde_json::{Value, json};
 
 const OP: &str = "https://op.example";

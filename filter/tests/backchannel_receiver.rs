@@ -7,16 +7,16 @@
 mod common;
 
 use common::{AUDIENCE, Issuer, KeySetOf, NOW};
-use filter::backchannel::EVENT;
-use filter::backchannel_receiver::{
+use filter::config::FilterConfig;
+use filter::jose::jwk::KeySet;
+use filter::logout::backchannel::EVENT;
+use filter::logout::backchannel_receiver::{
     Received, ReceiverAnswer, ReceiverContext, VerificationBudget, check_request, hub_verdict,
     is_backchannel_path, receive,
 };
-use filter::config::FilterConfig;
-use filter::denylist::{Denylist, TokenIds};
-use filter::denylist_store::record;
-use filter::jwk::KeySet;
 use filter::shared_state::MemoryShared;
+use filter::shared_state::denylist::{Denylist, TokenIds};
+use filter::shared_state::denylist_store::record;
 use serde_json::{Value, json};
 
 const OP: &str = "https://op.example";

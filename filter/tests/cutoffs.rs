@@ -3,9 +3,11 @@
 //! the tokens they name have expired, at a million entries.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use filter::denylist::{CutoffKind, Denylist, EXPIRY_MARGIN_SECONDS, IdKind, TokenIds};
-use filter::denylist_store::{Revocation, prune_expired, record};
 use filter::shared_state::MemoryShared;
+use filter::shared_state::denylist::{
+    CutoffKind, Denylist, EXPIRY_MARGIN_SECONDS, IdKind, TokenIds,
+};
+use filter::shared_state::denylist_store::{Revocation, prune_expired, record};
 
 const NOW: u64 = 1_700_000_000;
 const OP: &str = "https://op.example";

@@ -2,10 +2,12 @@
 //! overflow (fail closed), expiry, and simulated workers racing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use filter::denylist::{
+use filter::shared_state::denylist::{
     Denylist, EXPIRY_MARGIN_SECONDS, IdKind, NO_CUTOFF, SHARDS, keys, shard_of,
 };
-use filter::denylist_store::{MAX_SHARD_ENTRIES, Revocation, prune_expired, record, shared_bytes};
+use filter::shared_state::denylist_store::{
+    MAX_SHARD_ENTRIES, Revocation, prune_expired, record, shared_bytes,
+};
 use filter::shared_state::{MemoryShared, SetError, SharedData, version_of};
 
 const NOW: u64 = 1_700_000_000;
@@ -71,7 +73,7 @@ fn the_revision_moves_exactly_when_content_changes() {
 fn a_full_shard_fails_closed_and_recovers_when_the_refused_token_expires() {
     let shared = MemoryShared::default();
     let in_shard = |shard: u64, i: u64| Revocation {
-        hash: (shard << (64 - filter::denylist::SHARD_BITS)) | (i + 1),
+        hash: (shard << (64 - filter::shared_state::denylist::SHARD_BITS)) | (i + 1),
         dies_at: u32::try_from(NOW + 1_000 + i).unwrap(),
         cutoff: NO_CUTOFF,
     };
@@ -84,7 +86,7 @@ fn a_full_shard_fails_closed_and_recovers_when_the_refused_token_expires() {
     assert_eq!(report.fail_closed_shards, 0);
     // One more, dying late: refused, and shard 5 now refuses everything.
     let late = Revocation {
-        hash: (5 << (64 - filter::denylist::SHARD_BITS)) | 0xffff_ffff,
+        hash: (5 << (64 - filter::shared_state::denylist::SHARD_BITS)) | 0xffff_ffff,
         dies_at: u32::try_from(NOW + 50_000).unwrap(),
         cutoff: NO_CUTOFF,
     };
@@ -92,10 +94,10 @@ fn a_full_shard_fails_closed_and_recovers_when_the_refused_token_expires() {
     assert_eq!(worker.sync(&shared).fail_closed_shards, 1);
     let in_5 = (0..)
         .map(|i| format!("t{i}"))
-        .find(|id| shard_of(filter::denylist::id_hash(IdKind::Jti, id)) == 5);
+        .find(|id| shard_of(filter::shared_state::denylist::id_hash(IdKind::Jti, id)) == 5);
     let outside = (0..)
         .map(|i| format!("t{i}"))
-        .find(|id| shard_of(filter::denylist::id_hash(IdKind::Jti, id)) != 5);
+        .find(|id| shard_of(filter::shared_state::denylist::id_hash(IdKind::Jti, id)) != 5);
     assert!(
         worker.is_revoked(in_5.as_deref(), None),
         "unknown status: refused"

@@ -8,9 +8,9 @@
 
 use filter::config::FilterConfig;
 use filter::config::services::Callout;
-use filter::discovery::DiscoveredEndpoints;
-use filter::introspection::request;
 use filter::logout::{CalloutRequest, LogoutMachine, LogoutSubject, logout_plan};
+use filter::shared_state::discovery::DiscoveredEndpoints;
+use filter::validation::introspection::request;
 use serde_json::Value;
 
 const CLIENT: &str = "\"client_id\": \"gateway\", \"client_secret\": \"gateway-secret-0123456789\"";

@@ -5,11 +5,11 @@
 mod common;
 
 use common::*;
-use filter::denial::Denial;
-use filter::denylist::Denylist;
-use filter::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::admission::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::admission::token_cache::TokenCache;
+use filter::http::denial::Denial;
 use filter::shared_state::MemoryShared;
-use filter::token_cache::TokenCache;
+use filter::shared_state::denylist::Denylist;
 use serde_json::json;
 
 fn rules_config() -> filter::config::FilterConfig {
@@ -385,7 +385,11 @@ fn tokens_are_refused_with_503_until_the_revocations_are_loaded() {
     }
     // A logout goes ahead: it only revokes.
     let headers = [("authorization", b.as_str())];
-    let subject =
-        filter::gateway::logout_subject(&config, k(&empty, false), "/oauth2/logout", &headers);
+    let subject = filter::admission::gateway::logout_subject(
+        &config,
+        k(&empty, false),
+        "/oauth2/logout",
+        &headers,
+    );
     assert!(matches!(subject, Ok((_, _, false))), "{subject:?}");
 }

@@ -8,15 +8,15 @@
 mod common;
 
 use common::{AUDIENCE, Issuer, KeySetOf, NOW};
+use filter::admission::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::admission::token_cache::TokenCache;
 use filter::config::FilterConfig;
-use filter::denial::{Denial, DpopDenial};
-use filter::denylist::{CutoffKind, Denylist};
-use filter::denylist_store::{Revocation, record};
-use filter::gateway::{Knowledge, Outcome, RequestInfo, decide};
-use filter::introspection::{AnswerContext, complete, request};
-use filter::jwk::KeySet;
+use filter::http::denial::{Denial, DpopDenial};
+use filter::jose::jwk::KeySet;
 use filter::shared_state::MemoryShared;
-use filter::token_cache::TokenCache;
+use filter::shared_state::denylist::{CutoffKind, Denylist};
+use filter::shared_state::denylist_store::{Revocation, record};
+use filter::validation::introspection::{AnswerContext, complete, request};
 use serde_json::{Value, json};
 
 const OP: &str = "https://op.example";
@@ -429,7 +429,7 @@ fn a_jwt_answer_by_a_key_not_fetched_yet_asks_for_the_keys() {
 
 #[test]
 fn logout_with_an_opaque_token_uses_its_kept_answer() {
-    use filter::gateway::logout_subject;
+    use filter::admission::gateway::logout_subject;
     let envoy = Envoy::new(config(json!({})));
     let headers = [("authorization", "Bearer opaque-token-Zm9vYmFy")];
     let k = Knowledge {

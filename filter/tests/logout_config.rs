@@ -7,8 +7,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use filter::config::{ConfigError, FilterConfig};
-use filter::discovery::DiscoveredEndpoints;
 use filter::logout::{LogoutMachine, LogoutSubject, logout_plan};
+use filter::shared_state::discovery::DiscoveredEndpoints;
 use serde_json::{Value, json};
 
 const SECRET_A: &str = "secret-of-a-0123456789";

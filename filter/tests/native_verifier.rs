@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
-use filter::denial::Denial;
-use filter::signature::NativeVerifier;
+use filter::http::denial::Denial;
+use filter::jose::signature::NativeVerifier;
 use filter::validation::validate_with;
 use p256::pkcs8::DecodePublicKey;
 use serde_json::json;

@@ -7,11 +7,11 @@
 mod common;
 
 use common::*;
-use filter::denial::Denial;
-use filter::denylist::Denylist;
-use filter::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::admission::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::admission::token_cache::TokenCache;
+use filter::http::denial::Denial;
 use filter::shared_state::MemoryShared;
-use filter::token_cache::TokenCache;
+use filter::shared_state::denylist::Denylist;
 use serde_json::json;
 
 fn run(path: &str, token: bool) -> Outcome {

@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use filter::algorithm::Algorithm;
-use filter::jwk::{Jwk, KeySet};
-use filter::jws;
-use filter::signature::verify_jwk;
+use filter::jose::algorithm::Algorithm;
+use filter::jose::jwk::{Jwk, KeySet};
+use filter::jose::jws;
+use filter::jose::signature::verify_jwk;
 use serde_json::{Value, json};
 
 struct Example {

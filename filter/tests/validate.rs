@@ -5,11 +5,14 @@
 mod common;
 
 use common::*;
-use filter::denial::Denial;
+use filter::http::denial::Denial;
 use filter::validation::validate;
 use serde_json::json;
 
-fn check(issuer: &Issuer, token: &str) -> Result<filter::verified_token::VerifiedToken, Denial> {
+fn check(
+    issuer: &Issuer,
+    token: &str,
+) -> Result<filter::validation::verified_token::VerifiedToken, Denial> {
     let config = config_with(json!({}));
     validate(&config, &[&issuer.key_set()], token, NOW)
 }
@@ -71,7 +74,7 @@ fn an_unknown_kid_is_reported_as_such() {
 fn no_keys_yet_fails_closed() {
     let idp = Issuer::es256(1, "k1");
     let config = config_with(json!({}));
-    let empty = filter::jwk::KeySet::default();
+    let empty = filter::jose::jwk::KeySet::default();
     assert_eq!(
         validate(&config, &[&empty], &idp.token(&claims()), NOW).unwrap_err(),
         Denial::NoKeys

@@ -1,6 +1,6 @@
 //! A DPoP proof (RFC 9449 §4.3) for the fixed DPoP-bound token, on a GET of
 //! `https://api.example.com/api/x` at the fixed time, through the gateway's proof checker
-//! (`filter::dpop::check`). Beyond no panic:
+//! (`filter::validation::dpop::check`). Beyond no panic:
 //! - the pure-Rust and native (AWS-LC) signature paths decide alike;
 //! - a proof the gateway accepts is accepted by the reference (jsonwebtoken, RFC 7638
 //!   thumbprint and the §4.3 checks written again here);
@@ -9,14 +9,14 @@
 //!   JSON reader of tokens accepts, and reads the same `htm`, `htu`, `iat`, `ath` and `jti`.
 #![no_main]
 
-use filter::claims::{numeric_date, optional_string};
-use filter::denial::Scheme;
-use filter::dpop::proof_claims::{Member, ProofClaims};
-use filter::dpop::proof_keys::ProofKeyCache;
-use filter::dpop::{Presented, ProofContext, check};
-use filter::jws;
+use filter::validation::claims::{numeric_date, optional_string};
+use filter::http::denial::Scheme;
+use filter::validation::dpop::proof_claims::{Member, ProofClaims};
+use filter::validation::dpop::proof_keys::ProofKeyCache;
+use filter::validation::dpop::{Presented, ProofContext, check};
+use filter::jose::jws;
 use filter::shared_state::MemoryShared;
-use filter::strict_json::parse_object;
+use filter::jose::strict_json::parse_object;
 use gateway_fuzz::fixtures::{HTU, NOW, gateway};
 use gateway_fuzz::reference::verify_dpop_proof;
 use libfuzzer_sys::fuzz_target;

@@ -3,9 +3,9 @@
 //! worker's key store (`absorb`) takes exactly what the parser keeps.
 #![no_main]
 
-use filter::algorithm::Algorithm;
-use filter::jwk::{KeySet, MAX_KEYS};
-use filter::key_store::ProviderKeys;
+use filter::jose::algorithm::Algorithm;
+use filter::jose::jwk::{KeySet, MAX_KEYS};
+use filter::jose::key_store::ProviderKeys;
 use gateway_fuzz::native_verifier::ParsedKeys;
 use libfuzzer_sys::fuzz_target;
 

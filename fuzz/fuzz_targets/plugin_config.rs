@@ -4,12 +4,12 @@
 #![no_main]
 
 use filter::config::FilterConfig;
-use filter::denylist::Denylist;
-use filter::gateway::{Knowledge, RequestInfo, decide};
-use filter::jwk::KeySet;
+use filter::shared_state::denylist::Denylist;
+use filter::admission::gateway::{Knowledge, RequestInfo, decide};
+use filter::jose::jwk::KeySet;
 use filter::logout::is_logout_path;
 use filter::shared_state::MemoryShared;
-use filter::token_cache::TokenCache;
+use filter::admission::token_cache::TokenCache;
 use gateway_fuzz::fixtures::{NOW, gateway, request_headers};
 use libfuzzer_sys::fuzz_target;
 

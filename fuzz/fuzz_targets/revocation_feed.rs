@@ -4,9 +4,9 @@
 //! issuer and session or subject issued at the cut-off time).
 #![no_main]
 
-use filter::denylist::{Denylist, EXPIRY_MARGIN_SECONDS, TokenIds};
-use filter::denylist_store::record;
-use filter::feed_page::FeedPage;
+use filter::shared_state::denylist::{Denylist, EXPIRY_MARGIN_SECONDS, TokenIds};
+use filter::shared_state::denylist_store::record;
+use filter::shared_state::feed_page::FeedPage;
 use filter::shared_state::MemoryShared;
 use gateway_fuzz::fixtures::NOW;
 use libfuzzer_sys::fuzz_target;

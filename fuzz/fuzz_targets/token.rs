@@ -6,10 +6,10 @@
 //!   and that is not DPoP-bound, and decides the same again from its verified-token cache.
 #![no_main]
 
-use filter::denylist::Denylist;
-use filter::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::shared_state::denylist::Denylist;
+use filter::admission::gateway::{Knowledge, Outcome, RequestInfo, decide};
 use filter::shared_state::MemoryShared;
-use filter::token_cache::TokenCache;
+use filter::admission::token_cache::TokenCache;
 use filter::validation::validate_with;
 use gateway_fuzz::fixtures::{NOW, gateway, request_headers};
 use gateway_fuzz::reference::verify_access_token;

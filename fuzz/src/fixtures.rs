@@ -5,7 +5,7 @@
 
 use crate::native_verifier::ParsedKeys;
 use filter::config::FilterConfig;
-use filter::jwk::KeySet;
+use filter::jose::jwk::KeySet;
 
 pub const ISSUER: &str = "https://idp.example";
 pub const AUDIENCE: &str = "demo-api";
@@ -62,8 +62,8 @@ fn checked(g: Gateway) -> Gateway {
     )
     .expect("the valid seed proof (reference)");
     let replay = filter::shared_state::MemoryShared::default();
-    let proof_keys = filter::dpop::proof_keys::ProofKeyCache::default();
-    let context = filter::dpop::ProofContext {
+    let proof_keys = filter::validation::dpop::proof_keys::ProofKeyCache::default();
+    let context = filter::validation::dpop::ProofContext {
         method: "GET",
         uri: Some(HTU),
         proofs: &[proof],
@@ -73,13 +73,13 @@ fn checked(g: Gateway) -> Gateway {
         native: None,
         proof_keys: &proof_keys,
     };
-    let presented = filter::dpop::Presented {
-        scheme: filter::denial::Scheme::Dpop,
+    let presented = filter::validation::dpop::Presented {
+        scheme: filter::http::denial::Scheme::Dpop,
         token: &g.dpop_token,
         jkt: Some(&g.dpop_jkt),
         ath: None,
     };
-    filter::dpop::check(settings, presented, &context).expect("the valid seed proof");
+    filter::validation::dpop::check(settings, presented, &context).expect("the valid seed proof");
     g
 }
 

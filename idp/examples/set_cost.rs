@@ -268,7 +268,7 @@ impl Variant {
         let body = &self.bodies[i % self.bodies.len()];
         match &mut self.kind {
             Kind::Feed => {
-                let page = filter::feed_page::FeedPage::parse(body)?;
+                let page = filter::shared_state::feed_page::FeedPage::parse(body)?;
                 if page.revocations.len() != self.events_per_body {
                     return Err("a feed page lost entries".into());
                 }

@@ -34,7 +34,11 @@ async fn jwks(app: &axum::Router) -> Value {
     .json
 }
 
-fn verify(jwks: &Value, algorithms: &[&str], token: &str) -> filter::verified_token::VerifiedToken {
+fn verify(
+    jwks: &Value,
+    algorithms: &[&str],
+    token: &str,
+) -> filter::validation::verified_token::VerifiedToken {
     let c = json!({"providers": [{"issuer": ISSUER, "audiences": ["demo-api"], "algorithms": algorithms, "inline_jwks": jwks}]});
     let config = filter::config::FilterConfig::from_json(c.to_string().as_bytes()).unwrap();
     let keys = config.providers[0].inline_keys.clone().unwrap();

@@ -121,7 +121,7 @@ async fn feed(app: &Router) -> Value {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     // the gateway's own reader takes the page
-    filter::feed_page::FeedPage::parse(r.json.to_string().as_bytes()).unwrap();
+    filter::shared_state::feed_page::FeedPage::parse(r.json.to_string().as_bytes()).unwrap();
     r.json["revoked"].clone()
 }
 

@@ -1,6 +1,6 @@
 //! A discovery provider's job on the main thread: the document (fetched by
 //! [`Background::tick`] on the provider's key schedule), checked by the core
-//! ([`filter::discovery::resolve`]: exact issuer, URLs only through configured clusters), its
+//! ([`filter::shared_state::discovery::resolve`]: exact issuer, URLs only through configured clusters), its
 //! endpoints published to the workers ([`Gateway::discovered`]), then the keys from the resolved
 //! `jwks_uri` (ended by `jwks_answer`, like a configured `jwks` source). A refused or failed
 //! document keeps the last good one, whose `jwks_uri` is still used for the keys.
@@ -9,7 +9,7 @@ use super::{Background, Job};
 use crate::host::MainThread;
 use crate::log::{Level, log};
 use crate::shared::Gateway;
-use filter::discovery::{self, DiscoveryError};
+use filter::shared_state::discovery::{self, DiscoveryError};
 
 impl Background {
     pub(super) fn discovery_answer(

@@ -1,7 +1,7 @@
 //! `providers[i].discovery`: the provider's keys and endpoints come from its OpenID Connect
 //! Discovery document (OpenID Connect Discovery 1.0 §4), fetched through a configured cluster.
 //!
-//! Where a URL from the document may be reached (see [`crate::discovery`]): only through a
+//! Where a URL from the document may be reached (see [`crate::shared_state::discovery`]): only through a
 //! configured cluster. A URL whose origin (scheme, host, port; default ports normalised) is the
 //! **issuer's origin** goes to the discovery cluster; one whose origin is a key of `origins` goes
 //! to that cluster (an entry for the issuer's origin overrides the discovery cluster). Any other

@@ -3,7 +3,7 @@
 //! the scheme or host, the public origin proofs name in `htu`.
 
 use super::error::{ConfigError, err};
-use crate::algorithm::Algorithm;
+use crate::jose::algorithm::Algorithm;
 use serde::Deserialize;
 
 /// How long after its `iat` a proof is accepted, by default (seconds).

@@ -300,7 +300,7 @@ impl RawConfig {
         }
         let bearer_offered = providers.iter().any(|p| p.dpop.mode != DpopMode::Required);
         let dpop_algs = providers.iter().any(|p| p.dpop.offered()).then(|| {
-            crate::algorithm::Algorithm::ALL
+            crate::jose::algorithm::Algorithm::ALL
                 .iter()
                 .filter(|a| {
                     providers

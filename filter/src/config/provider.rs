@@ -12,11 +12,11 @@ use super::{
     DEFAULT_HTTP_TIMEOUT_MS, DEFAULT_JWKS_REFRESH_SECONDS, DEFAULT_LEEWAY_SECONDS,
     DEFAULT_MIN_EARLY_REFRESH_SECONDS,
 };
-use crate::algorithm::Algorithm;
+use crate::jose::algorithm::Algorithm;
 
 /// How long a cut-off is kept when the provider does not say how long its tokens live.
 pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: u64 = 86_400;
-use crate::jwk::KeySet;
+use crate::jose::jwk::KeySet;
 use serde::Deserialize;
 
 /// One identity provider: whose tokens are accepted, where its keys come from (`jwks`,
@@ -169,7 +169,7 @@ pub struct Provider {
     pub audiences: Vec<String>,
     pub algorithms: Vec<Algorithm>,
     pub jwks: Option<JwksSource>,
-    /// Keys and endpoints discovered (see [`crate::discovery`]); never together with `jwks`.
+    /// Keys and endpoints discovered (see [`crate::shared_state::discovery`]); never together with `jwks`.
     pub discovery: Option<Discovery>,
     pub inline_keys: Option<KeySet>,
     pub leeway_seconds: u64,

@@ -1,5 +1,5 @@
 //! Per-route rules as configured: how a rule matches a request and what it requires. Matching
-//! requests against them is [`crate::policy`].
+//! requests against them is [`crate::admission::policy`].
 
 use super::error::{ConfigError, err, validate_path};
 use super::provider::Provider;

@@ -181,14 +181,14 @@ pub struct RawRevocationFeed {
     pub require_initial_sync: Option<bool>,
 }
 
-/// The IDP's revocation feed, polled once per Envoy (long-polled: see `crate::feed_poll`).
+/// The IDP's revocation feed, polled once per Envoy (long-polled: see `crate::shared_state::feed_poll`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationFeed {
     pub endpoint: Callout,
     pub poll_ms: u64,
     pub long_poll_seconds: u64,
     /// Tokens are refused (503, fail closed) until the feed has been read up to date once, so a
-    /// fresh gateway never accepts a token revoked before it started (see `crate::feed_sync`).
+    /// fresh gateway never accepts a token revoked before it started (see `crate::shared_state::feed_sync`).
     /// `false` trades that for availability: tokens are judged at once with what is known.
     pub require_initial_sync: bool,
 }

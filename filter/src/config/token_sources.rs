@@ -1,5 +1,5 @@
 //! Where a provider's tokens may be, as configured. Finding them in a request is
-//! [`crate::token_sources`].
+//! [`crate::admission::token_sources`].
 
 use super::error::{ConfigError, err, validate_header_name};
 use serde::Deserialize;

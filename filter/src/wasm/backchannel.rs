@@ -5,10 +5,10 @@
 use super::host;
 use super::shared_data::HostShared;
 use super::worker::Worker;
-use crate::backchannel_receiver::{
+use crate::jose::signature::NativeVerifier;
+use crate::logout::backchannel_receiver::{
     Received, ReceiverAnswer, ReceiverContext, body_too_large, check_request, hub_verdict, receive,
 };
-use crate::signature::NativeVerifier;
 use std::slice;
 use std::time::Duration;
 

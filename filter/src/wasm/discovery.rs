@@ -1,5 +1,5 @@
 //! Discovery providers, once per Envoy: the thread that wins a provider's lease (the JWKS
-//! machinery's schedule and lease, [`crate::discovery::DiscoveryShare`]) fetches the discovery
+//! machinery's schedule and lease, [`crate::shared_state::discovery::DiscoveryShare`]) fetches the discovery
 //! document, stores it in shared data when the core accepts it, then fetches the keys from the
 //! resolved `jwks_uri` under the same lease ([`super::jwks_refresh::finish_fetch`] ends the job).
 //! A refused or failed document keeps the last good one, whose `jwks_uri` is used for the keys.
@@ -8,8 +8,8 @@ use super::host::{self, log_at};
 use super::jwks_refresh::record_failure;
 use super::shared_data::HostShared;
 use super::worker::Worker;
-use crate::discovery::{self, DiscoveryError};
-use crate::lease::HeldLease;
+use crate::shared_state::discovery::{self, DiscoveryError};
+use crate::shared_state::lease::HeldLease;
 use std::time::Duration;
 
 /// Starts the document fetches that are due and that this thread won the lease for: the

@@ -7,16 +7,16 @@ use super::introspection;
 use super::logout_flow::LogoutFlow;
 use super::shared_data::HostShared;
 use super::worker::Worker;
-use crate::backchannel_receiver::{ReceiverAnswer, is_backchannel_path};
-use crate::denial::Denial;
-use crate::denial::DpopDenial;
-use crate::gateway::{
+use crate::admission::gateway::{
     Knowledge, Outcome, RequestInfo, decide, denial_response, find_request_token, logout_subject,
     unverified_issuer,
 };
+use crate::http::denial::Denial;
+use crate::http::denial::DpopDenial;
+use crate::jose::signature::NativeVerifier;
 use crate::logout::LogoutResponse;
+use crate::logout::backchannel_receiver::{ReceiverAnswer, is_backchannel_path};
 use crate::logout::is_logout_path;
-use crate::signature::NativeVerifier;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;

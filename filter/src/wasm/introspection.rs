@@ -1,15 +1,15 @@
 //! An opaque token (or any token of a provider that introspects every token) in the Wasm host:
 //! the request is paused while the provider is asked (RFC 7662), the answer goes into the shared
-//! cache through the core ([`crate::introspection::complete`]), and the HTTP context then decides
+//! cache through the core ([`crate::validation::introspection::complete`]), and the HTTP context then decides
 //! the request again — now from the cache.
 
 use super::host::{self, log_at};
 use super::shared_data::HostShared;
 use super::worker::Worker;
-use crate::denial::Denial;
-use crate::introspection::{AnswerContext, complete, request};
-use crate::jwk::KeySet;
-use crate::signature::NativeVerifier;
+use crate::http::denial::Denial;
+use crate::jose::jwk::KeySet;
+use crate::jose::signature::NativeVerifier;
+use crate::validation::introspection::{AnswerContext, complete, request};
 use std::time::Duration;
 
 /// The introspection a paused request waits for.

@@ -1,14 +1,14 @@
 //! Keeping every provider's JWKS fresh, once per Envoy: on each tick, any thread that finds a
 //! provider's fetch due takes its lease and fetches; the others only read the result. Schedule,
-//! lease and versioned keys are the core's ([`crate::jwks_share`], [`crate::refresh`],
-//! [`crate::lease`]).
+//! lease and versioned keys are the core's ([`crate::shared_state::jwks_share`], [`crate::shared_state::refresh`],
+//! [`crate::shared_state::lease`]).
 
 use super::host::{self, log_at};
 use super::shared_data::HostShared;
 use super::worker::Worker;
-use crate::jwk::KeySet;
-use crate::lease::HeldLease;
+use crate::jose::jwk::KeySet;
 use crate::shared_state::Update;
+use crate::shared_state::lease::HeldLease;
 use std::time::Duration;
 
 /// Starts the fetches that are due and that this thread won the lease for. Returns the

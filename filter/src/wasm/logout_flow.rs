@@ -3,11 +3,11 @@
 
 use super::host::{self, log_at};
 use super::worker::Worker;
-use crate::denylist_store::Revocation;
 use crate::logout::{
     CallResult, LogoutMachine, LogoutResponse, Step, begin_logout, local_revocations,
 };
-use crate::verified_token::VerifiedToken;
+use crate::shared_state::denylist_store::Revocation;
+use crate::validation::verified_token::VerifiedToken;
 use std::collections::HashMap;
 use std::time::Duration;
 

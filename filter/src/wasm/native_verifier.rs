@@ -7,7 +7,7 @@
 //! error = 2) of Envoy's `source/extensions/common/wasm/ext/verify_signature.proto`; the few
 //! fields are encoded here directly rather than pulling a protobuf runtime into the module.
 
-use crate::signature::NativeVerifier;
+use crate::jose::signature::NativeVerifier;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
 use std::cell::Cell;

@@ -1,22 +1,22 @@
 //! Polling the IDP's revocation feed once per Envoy (the same lease and schedule as the JWKS),
-//! into the shared denylist every worker reads ([`crate::denylist_store`]). Logouts through this
+//! into the shared denylist every worker reads ([`crate::shared_state::denylist_store`]). Logouts through this
 //! gateway add to the same list, so a token is refused on every worker of this Envoy at once, and
 //! on other Envoys at their next poll.
 //!
 //! The feed's schedule entry keeps the cursor as its payload; it is moved only after the page's
 //! revocations are stored, so a page is never skipped (a page applied twice changes nothing).
 //! A page with `more: false` then marks the feed as read up to date for every worker
-//! ([`crate::feed_sync`]); until then polls are not long-polled.
+//! ([`crate::shared_state::feed_sync`]); until then polls are not long-polled.
 
 use super::host::{self, log_at};
 use super::shared_data::HostShared;
 use super::worker::Worker;
-use crate::denylist_store;
-use crate::feed_page::FeedPage;
-use crate::feed_poll;
-use crate::feed_sync;
-use crate::lease::HeldLease;
-use crate::refresh::{self, JobKeys};
+use crate::shared_state::denylist_store;
+use crate::shared_state::feed_page::FeedPage;
+use crate::shared_state::feed_poll;
+use crate::shared_state::feed_sync;
+use crate::shared_state::lease::HeldLease;
+use crate::shared_state::refresh::{self, JobKeys};
 use std::time::Duration;
 
 /// Shards whose entries died that one poll prunes at most (bounds the poller's work).

@@ -6,16 +6,16 @@ use super::host::log_at;
 use super::metrics::Metrics;
 use super::native_verifier::EnvoyVerifier;
 use super::shared_data::HostShared;
-use crate::backchannel_receiver::VerificationBudget;
+use crate::admission::token_cache::TokenCache;
 use crate::config::FilterConfig;
-use crate::denylist::Denylist;
-use crate::denylist_store::{self, Revocation};
-use crate::discovery::{DiscoveredEndpoints, DiscoveryShare};
-use crate::feed_sync;
-use crate::jwk::KeySet;
-use crate::jwks_share::JwksShare;
-use crate::key_store::ProviderKeys;
-use crate::token_cache::TokenCache;
+use crate::jose::jwk::KeySet;
+use crate::jose::key_store::ProviderKeys;
+use crate::logout::backchannel_receiver::VerificationBudget;
+use crate::shared_state::denylist::Denylist;
+use crate::shared_state::denylist_store::{self, Revocation};
+use crate::shared_state::discovery::{DiscoveredEndpoints, DiscoveryShare};
+use crate::shared_state::feed_sync;
+use crate::shared_state::jwks_share::JwksShare;
 use std::cell::{Cell, Ref, RefCell};
 
 pub struct Worker {
@@ -71,8 +71,8 @@ impl Worker {
         let cache = RefCell::new(TokenCache::new(config.cache_max_entries));
         let native = EnvoyVerifier::probe();
         if config.dpop_algs.is_some() || config.backchannel_logout.is_some() {
-            // Before this VM serves a request (see `crate::dpop::replay`).
-            crate::dpop::replay::prepare(&HostShared);
+            // Before this VM serves a request (see `crate::validation::dpop::replay`).
+            crate::validation::dpop::replay::prepare(&HostShared);
         }
         Worker {
             backchannel_budget: RefCell::default(),
@@ -310,7 +310,7 @@ impl Worker {
         slot.0 = version;
         // Stored only once accepted by the same configuration: resolving again cannot fail
         // unless the entry was tampered with, and then the previous endpoints stay.
-        match crate::discovery::resolve(provider, &document) {
+        match crate::shared_state::discovery::resolve(provider, &document) {
             Ok(resolved) => slot.1 = resolved.endpoints,
             Err(why) => log_at!(
                 Error,

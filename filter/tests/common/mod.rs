@@ -10,7 +10,7 @@
 )]
 
 use filter::config::FilterConfig;
-use filter::jwk::KeySet;
+use filter::jose::jwk::KeySet;
 use serde_json::{Value, json};
 pub use test_support::{Issuer, b64};
 

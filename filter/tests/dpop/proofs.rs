@@ -5,11 +5,11 @@ use crate::support::*;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaEncoding, RsaKeyPair};
 
-use filter::denial::{Denial, DpopDenial};
-use filter::dpop::thumbprint::jwk_thumbprint;
-use filter::gateway::Outcome;
+use filter::admission::gateway::Outcome;
+use filter::admission::token_cache::TokenCache;
+use filter::http::denial::{Denial, DpopDenial};
 use filter::shared_state::MemoryShared;
-use filter::token_cache::TokenCache;
+use filter::validation::dpop::thumbprint::jwk_thumbprint;
 use serde_json::{Value, json};
 use test_support::{ath, proof_claims};
 
@@ -165,7 +165,7 @@ fn replayed_jti_across_two_workers() {
     let gateway = Gateway::new(dpop_config("allowed"));
     // One Envoy: two workers (each its own token cache), one shared data.
     let shared = MemoryShared::default();
-    filter::dpop::replay::prepare(&shared);
+    filter::validation::dpop::replay::prepare(&shared);
     let (mut worker_1, mut worker_2) = (TokenCache::new(16), TokenCache::new(16));
     assert!(is_forward(&gateway.request(
         &shared,
@@ -358,7 +358,7 @@ fn proof_signed_by_another_key() {
     );
 }
 
-/// The worker keeps a client's parsed proof header (`filter::dpop::proof_keys`): a forger who
+/// The worker keeps a client's parsed proof header (`filter::validation::dpop::proof_keys`): a forger who
 /// copies that very header after the client's proof was accepted still has to sign with the key
 /// it names; the same worker goes on accepting the client's own next proof.
 #[test]

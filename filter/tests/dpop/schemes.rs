@@ -3,9 +3,9 @@
 use crate::common::*;
 use crate::support::*;
 
+use filter::admission::gateway::{Outcome, denial_response};
 use filter::config::FilterConfig;
-use filter::denial::{Denial, DpopDenial};
-use filter::gateway::{Outcome, denial_response};
+use filter::http::denial::{Denial, DpopDenial};
 use serde_json::{Value, json};
 use test_support::proof_claims;
 

@@ -2,12 +2,12 @@
 
 use crate::common::*;
 
+use filter::admission::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::admission::token_cache::TokenCache;
 use filter::config::FilterConfig;
-use filter::denial::{Denial, DpopDenial};
-use filter::denylist::Denylist;
-use filter::gateway::{Knowledge, Outcome, RequestInfo, decide};
+use filter::http::denial::{Denial, DpopDenial};
 use filter::shared_state::MemoryShared;
-use filter::token_cache::TokenCache;
+use filter::shared_state::denylist::Denylist;
 use serde_json::{Value, json};
 use test_support::proof_claims;
 
@@ -35,7 +35,7 @@ pub fn client() -> Issuer {
 /// A gateway: one configuration, keys, shared data, and a worker's cache.
 pub struct Gateway {
     pub config: FilterConfig,
-    pub keys: filter::jwk::KeySet,
+    pub keys: filter::jose::jwk::KeySet,
     pub denylist: Denylist,
 }
 

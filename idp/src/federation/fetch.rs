@@ -5,7 +5,7 @@
 
 use crate::settings::{FederatedIssuer, KeysFrom};
 use axum::body::Bytes;
-use filter::jwk::{KeySet, ParsedKeySet};
+use filter::jose::jwk::{KeySet, ParsedKeySet};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;

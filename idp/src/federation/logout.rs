@@ -6,7 +6,7 @@
 
 use super::{Hub, MIN_REFETCH_INTERVAL};
 use crate::store::{CutoffKey, NewCutoff, Store, StoreError};
-use filter::backchannel::{
+use filter::logout::backchannel::{
     LogoutEvent, LogoutTokenError, LogoutTokenPolicy, logout_token_from_form, unverified_issuer,
     validate_logout_token,
 };

@@ -1,6 +1,6 @@
 //! The federation (revocation hub) role: upstream issuers whose logouts the IDP publishes on its
 //! revocation feed as cut-offs — from their back-channel logout tokens ([`logout`]), validated
-//! with the gateway's own code (`filter::backchannel`), or reported by gateways after their own
+//! with the gateway's own code (`filter::logout::backchannel`), or reported by gateways after their own
 //! logouts. [`Hub`] keeps each upstream's last good keys, refreshed in the background and once
 //! (rate-limited) when a token names a key it does not know. [`ssf`] receives Shared Signals
 //! (CAEP/RISC) events from transmitters and stores them as the same cut-offs.
@@ -11,7 +11,7 @@ pub mod ssf;
 
 use crate::settings::{FederatedIssuer, Federation};
 use fetch::Fetcher;
-use filter::jwk::KeySet;
+use filter::jose::jwk::KeySet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;

@@ -2,7 +2,7 @@
 //! issue, but whose logouts it publishes on its feed as cut-offs). Validated once at start.
 
 use super::{Client, SettingsError, err};
-use filter::algorithm::Algorithm;
+use filter::jose::algorithm::Algorithm;
 use serde::Deserialize;
 
 pub mod ssf_stream;

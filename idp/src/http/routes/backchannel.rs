@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use filter::backchannel::{LogoutTokenError, error_body};
+use filter::logout::backchannel::{LogoutTokenError, error_body};
 use std::sync::Arc;
 
 const ENDPOINT: &str = "backchannel_logout";
