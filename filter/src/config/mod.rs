@@ -9,6 +9,10 @@ mod error;
 pub mod hub;
 pub mod introspection;
 mod provider;
+mod raw_layout;
+mod reader;
+#[cfg(test)]
+mod reader_tests;
 mod rules;
 pub mod services;
 mod token_sources;
@@ -185,13 +189,11 @@ impl FilterConfig {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(err("configuration", "is empty"));
         }
-        let raw: RawConfig = serde_json::from_slice(bytes).map_err(|e| {
-            err(
-                "configuration",
-                format!("{e}"), // serde names the unknown/mistyped field and its position
-            )
-        })?;
-        raw.validate()
+        // serde_json names the unknown/mistyped field and its position; read without the
+        // derived visitors (config/reader.rs), with the same errors.
+        let fields = reader::read(bytes, &raw_layout::CONFIG)
+            .map_err(|e| err("configuration", e.to_string()))?;
+        raw_layout::config(fields).validate()
     }
 }
 
