@@ -179,14 +179,18 @@ pub fn prune_expired(
     max_shards: usize,
 ) -> Result<WriteReport, SetError> {
     let (_, manifest) = crate::shared_state::read_versioned(shared, keys::MANIFEST);
-    let due: BTreeMap<usize, Vec<Revocation>> = (0..SHARDS)
+    // Inserted one by one: `collect()` into a BTreeMap sorts first, one more copy of the merge
+    // sort in the Wasm module, for shards that come in order anyway.
+    let mut due: BTreeMap<usize, Vec<Revocation>> = BTreeMap::new();
+    for i in (0..SHARDS)
         .filter(|&i| {
             let death = first_death(&manifest, i);
             death != 0 && u64::from(death) <= now
         })
         .take(max_shards)
-        .map(|i| (i, Vec::new()))
-        .collect();
+    {
+        due.insert(i, Vec::new());
+    }
     rewrite(shared, due, now)
 }
 
