@@ -221,8 +221,10 @@ fn every_backchannel_rule(kind: Build) {
     );
 }
 
+// Flaky until its posts were written as an OP writes them (one write, see `raw_post`): ureq's two
+// writes sometimes let the route's upstream answer the head first, and the Wasm module then never
+// answered (that defect is `backchannel_split_body`'s).
 #[test]
-#[ignore = "flaky on a loaded clean clone (2026-12-04 23:37: one POST /oauth2/backchannel-logout never answered, the Wasm host limit of issue 26's note); run with --ignored"]
 fn every_backchannel_rule_wasm() {
     every_backchannel_rule(Build::Wasm);
 }
