@@ -45,6 +45,9 @@ impl Stream for Recorded {
     fn continue_request(&mut self) {
         self.continued = true;
     }
+    fn waker(&mut self) -> Option<std::sync::Arc<dyn crate::host::Wake>> {
+        None
+    }
 }
 
 fn sign(key: &EcdsaKeyPair, header: &Value, claims: &Value) -> String {

@@ -2,12 +2,12 @@
 //! [`ConfigState`] per filter configuration (shared by every worker), one [`FilterState`] per
 //! stream.
 
-use crate::abi::{ConfigHandle, FilterHandle, Scheduler};
+use crate::abi::{ConfigHandle, FilterHandle, Scheduler, StreamScheduler};
 use crate::backchannel;
 use crate::background::Background;
 use crate::clock::now_ms;
-use crate::host::{MainThread, Stream};
-use crate::introspection_flow::{self, IntrospectionCall};
+use crate::host::{MainThread, Stream, Wake};
+use crate::introspection_flow::{self, Held, IntrospectionCall};
 use crate::log::{Level, log};
 use crate::logout_flow::LogoutFlow;
 use crate::metrics::Counters;
@@ -16,6 +16,24 @@ use crate::shared::Gateway;
 use crate::ticker::Poke;
 use filter::config::FilterConfig;
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// The event that wakes a held stream (its only scheduled event).
+const WAKE: u64 = 1;
+
+impl Wake for StreamScheduler {
+    fn wake(&self) {
+        self.commit(WAKE);
+    }
+}
+
+/// The request headers, owned (read once more for a refusal's challenge or a new decision).
+fn owned_request_headers(handle: &mut FilterHandle) -> Vec<(String, String)> {
+    handle.with_request_headers(|h| {
+        h.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    })
+}
 
 pub use crate::request::{Next, header_text};
 pub use crate::ticker::Ticker;
@@ -146,6 +164,10 @@ impl Stream for EnvoyStream<'_> {
             self.handle.increment_counter(id, n);
         }
     }
+
+    fn waker(&mut self) -> Option<Arc<dyn Wake>> {
+        Some(Arc::new(self.handle.scheduler()))
+    }
 }
 
 impl ConfigState {
@@ -187,6 +209,7 @@ impl ConfigState {
             backchannel: false,
             hub_call: None,
             introspection: None,
+            following: false,
         }
     }
 }
@@ -201,6 +224,17 @@ pub struct FilterState {
     hub_call: Option<u64>,
     /// The introspection the held request waits for.
     introspection: Option<IntrospectionCall>,
+    /// The held request waits for another request's introspection of its token.
+    following: bool,
+}
+
+impl Drop for FilterState {
+    fn drop(&mut self) {
+        // A stream that ends while it asks about a token: whoever follows its call is woken.
+        if let Some(pending) = &self.introspection {
+            introspection_flow::abandon(&self.gateway, pending);
+        }
+    }
 }
 
 impl FilterState {
@@ -217,21 +251,21 @@ impl FilterState {
             let mut stream = EnvoyStream { handle, counters };
             let (next, _) = request::execute(gw, &mut stream, plan, now);
             // The request headers are read again for the refusal's challenge, if any.
-            let headers: Vec<(String, String)> = stream.handle.with_request_headers(|h| {
-                h.iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect()
-            });
+            let headers = owned_request_headers(stream.handle);
             let pairs: Vec<(&str, &str)> = headers
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            self.introspection =
-                introspection_flow::start(gw, &mut stream, &pairs, provider, token, now);
-            return if self.introspection.is_some() {
-                next
-            } else {
-                Next::Stop
+            return match introspection_flow::start(gw, &mut stream, &pairs, provider, token, now) {
+                Some(Held::Asking(call)) => {
+                    self.introspection = Some(call);
+                    next
+                }
+                Some(Held::Following) => {
+                    self.following = true;
+                    next
+                }
+                None => Next::Stop,
             };
         }
         let mut stream = EnvoyStream {
@@ -262,6 +296,25 @@ impl FilterState {
             || self.backchannel
             || self.hub_call.is_some()
             || self.introspection.is_some()
+            || self.following
+    }
+
+    /// Woken by the end of the introspection this request followed.
+    pub fn on_scheduled(&mut self, handle: &mut FilterHandle) {
+        if !std::mem::take(&mut self.following) {
+            return;
+        }
+        let gw = &self.gateway;
+        let headers = owned_request_headers(handle);
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut stream = EnvoyStream {
+            handle,
+            counters: &gw.counters,
+        };
+        introspection_flow::on_woken(gw, &mut stream, &pairs, now_ms());
     }
 
     /// Request body bytes arrived. Returns whether the request is still held.
@@ -303,11 +356,7 @@ impl FilterState {
         let gw = &self.gateway;
         if let Some(pending) = self.introspection.take_if(|p| p.call == call) {
             let now = now_ms();
-            let headers: Vec<(String, String)> = handle.with_request_headers(|h| {
-                h.iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect()
-            });
+            let headers = owned_request_headers(handle);
             let pairs: Vec<(&str, &str)> = headers
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))

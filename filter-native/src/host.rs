@@ -1,6 +1,13 @@
 //! What the glue needs from Envoy, as traits: the ABI module implements them over Envoy's
 //! callbacks, the unit tests over fakes that record what was asked.
 
+use std::sync::Arc;
+
+/// Wakes one held stream from any thread (its filter then decides it again).
+pub trait Wake: Send + Sync {
+    fn wake(&self);
+}
+
 /// One HTTP stream, during one of its hooks (a worker thread).
 pub trait Stream {
     /// Sets (`Some`) or removes (`None`) a request header.
@@ -24,6 +31,8 @@ pub trait Stream {
     fn count(&mut self, name: &str, n: u64);
     /// Lets a request held by the filter (a hook that stopped it) go on upstream.
     fn continue_request(&mut self);
+    /// What wakes this stream later, from any thread; `None` when the host cannot.
+    fn waker(&mut self) -> Option<Arc<dyn Wake>>;
 }
 
 /// The filter configuration on Envoy's main thread.

@@ -1,7 +1,12 @@
 //! An opaque token (or any token of a provider that introspects every token) on one stream: the
 //! request is held while the provider is asked (RFC 7662), the answer goes into the shared cache
-//! through the core ([`filter::validation::introspection::complete`]), then the request is decided again — now
-//! from the cache — and let through or refused.
+//! through the core ([`filter::validation::introspection::complete`]), then the request is decided
+//! again — now from the cache — and let through or refused.
+//!
+//! One call in flight per token for the whole Envoy
+//! ([`filter::validation::introspection_flight`]): a request for a token already being asked
+//! about, on any worker, is held without a call of its own and woken (through Envoy's stream
+//! scheduler) when that answer is in.
 
 use crate::host::Stream;
 use crate::log::{Level, log};
@@ -11,6 +16,8 @@ use filter::http::denial::Denial;
 use filter::validation::introspection::{
     AnswerContext, complete, request as introspection_request,
 };
+use filter::validation::introspection_cache;
+use filter::validation::introspection_flight::{self as flight, Flight};
 
 /// The introspection call a held request waits for.
 pub struct IntrospectionCall {
@@ -19,8 +26,23 @@ pub struct IntrospectionCall {
     token: String,
 }
 
-/// Asks provider `provider` about `token`; `None` (the request already answered with 503) when
-/// the call could not be made.
+impl IntrospectionCall {
+    fn hash(&self) -> u64 {
+        introspection_cache::token_hash(&self.token)
+    }
+}
+
+/// Why a request is held for an introspection.
+pub enum Held {
+    /// This request asks the provider.
+    Asking(IntrospectionCall),
+    /// Another request (any worker) is asking about the same token: this one is woken when that
+    /// answer is in the shared cache, then decided from it.
+    Following,
+}
+
+/// Asks provider `provider` about `token`, or follows the call already in flight for it; `None`
+/// (the request already answered with 503) when no call could be made.
 pub fn start(
     gw: &Gateway,
     stream: &mut impl Stream,
@@ -28,34 +50,82 @@ pub fn start(
     provider: usize,
     token: String,
     now_ms: u64,
-) -> Option<IntrospectionCall> {
+) -> Option<Held> {
     let discovered = gw.discovered(provider);
-    let call =
-        introspection_request(&gw.config, provider, &token, &discovered).and_then(|request| {
-            let call_headers = request.header_pairs();
-            stream.callout(
-                &request.cluster,
-                &call_headers,
-                &request.body,
-                request.timeout_ms,
-            )
-        });
-    match call {
-        Some(call) => Some(IntrospectionCall {
+    let Some(request) = introspection_request(&gw.config, provider, &token, &discovered) else {
+        return refuse_unreachable(gw, stream, headers, now_ms);
+    };
+    let hash = introspection_cache::token_hash(&token);
+    if let Some(waker) = stream.waker()
+        && let Flight::Follow { .. } = flight::claim(&gw.replay, hash, now_ms, request.timeout_ms)
+    {
+        gw.wait_for_introspection(hash, waker);
+        // The call may have ended between the claim and the wait: then nobody else wakes us.
+        if flight::in_flight(&gw.replay, hash, now_ms).is_none() {
+            gw.introspection_ended(hash);
+        }
+        stream.count("introspection_followed", 1);
+        return Some(Held::Following);
+    }
+    let call_headers = request.header_pairs();
+    match stream.callout(
+        &request.cluster,
+        &call_headers,
+        &request.body,
+        request.timeout_ms,
+    ) {
+        Some(call) => Some(Held::Asking(IntrospectionCall {
             call,
             provider,
             token,
-        }),
+        })),
         None => {
-            log(
-                Level::Error,
-                "oauth2-gateway: cannot call the introspection endpoint (is its cluster defined?)",
-            );
-            stream.count("introspection_call_failed", 1);
-            let plan = request::deny_plan(gw, headers, &Denial::IntrospectionUnavailable);
-            request::execute(gw, stream, plan, now_ms);
-            None
+            end_flight(gw, hash);
+            refuse_unreachable(gw, stream, headers, now_ms)
         }
+    }
+}
+
+fn refuse_unreachable(
+    gw: &Gateway,
+    stream: &mut impl Stream,
+    headers: &[(&str, &str)],
+    now_ms: u64,
+) -> Option<Held> {
+    log(
+        Level::Error,
+        "oauth2-gateway: cannot call the introspection endpoint (is its cluster defined?)",
+    );
+    stream.count("introspection_call_failed", 1);
+    let plan = request::deny_plan(gw, headers, &Denial::IntrospectionUnavailable);
+    request::execute(gw, stream, plan, now_ms);
+    None
+}
+
+/// The flight of a token ends: its answer is in the cache (or there is none to wait for).
+fn end_flight(gw: &Gateway, hash: u64) {
+    flight::release(&gw.replay, hash);
+    gw.introspection_ended(hash);
+}
+
+/// The stream asking about a token ended before the answer: whoever follows it is woken (and,
+/// finding no answer, refused with 503 rather than held until its own timeout).
+pub fn abandon(gw: &Gateway, pending: &IntrospectionCall) {
+    end_flight(gw, pending.hash());
+}
+
+/// A request held on another request's call was woken: decided from the shared cache (503
+/// when that call left no answer: it failed, and the provider is not asked again at once).
+pub fn on_woken(gw: &Gateway, stream: &mut impl Stream, headers: &[(&str, &str)], now_ms: u64) {
+    let plan = match request::plan(gw, headers, now_ms) {
+        request::Plan::Introspect { .. } => {
+            request::deny_plan(gw, headers, &Denial::IntrospectionUnavailable)
+        }
+        other => other,
+    };
+    let (next, _) = request::execute(gw, stream, plan, now_ms);
+    if next == Next::Continue {
+        stream.continue_request();
     }
 }
 
@@ -96,6 +166,7 @@ pub fn on_answer(
         _ => "introspection_call_ok",
     };
     stream.count(counter, 1);
+    end_flight(gw, pending.hash());
     let plan = match outcome {
         // Decided again: the answer is in the shared cache now.
         Ok(()) => request::plan(gw, headers, now_ms),

@@ -3,14 +3,16 @@
 //! it; a second worker is served from the shared answer without asking again.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::host::Stream;
-use crate::introspection_flow::{on_answer, start};
+use crate::host::{Stream, Wake};
+use crate::introspection_flow::{Held, abandon, on_answer, on_woken, start};
 use crate::metrics::Counters;
 use crate::request::{Next, Plan, execute, plan};
 use crate::shared::Gateway;
 use filter::config::FilterConfig;
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const NOW_MS: u64 = 1_900_000_000_000;
 const TOKEN: &str = "opaque-abc";
@@ -21,6 +23,23 @@ struct Fake {
     reply: Option<(u32, String)>,
     calls: Vec<(String, String)>,
     continued: bool,
+    wakes: Arc<Wakes>,
+}
+
+/// How many times a stream was woken.
+#[derive(Default)]
+struct Wakes(AtomicUsize);
+
+impl Wake for Wakes {
+    fn wake(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Wakes {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl Stream for Fake {
@@ -40,6 +59,9 @@ impl Stream for Fake {
     fn count(&mut self, _: &str, _: u64) {}
     fn continue_request(&mut self) {
         self.continued = true;
+    }
+    fn waker(&mut self) -> Option<Arc<dyn Wake>> {
+        Some(self.wakes.clone())
     }
 }
 
@@ -67,7 +89,7 @@ fn pairs<'a>(h: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     h.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-fn held(gw: &Gateway, stream: &mut Fake) -> crate::introspection_flow::IntrospectionCall {
+fn hold(gw: &Gateway, stream: &mut Fake) -> Held {
     let h = headers();
     let Plan::Introspect {
         provider, token, ..
@@ -75,7 +97,14 @@ fn held(gw: &Gateway, stream: &mut Fake) -> crate::introspection_flow::Introspec
     else {
         panic!("not introspected");
     };
-    start(gw, stream, &pairs(&h), provider, token, NOW_MS).expect("a call")
+    start(gw, stream, &pairs(&h), provider, token, NOW_MS).expect("held")
+}
+
+fn held(gw: &Gateway, stream: &mut Fake) -> crate::introspection_flow::IntrospectionCall {
+    match hold(gw, stream) {
+        Held::Asking(call) => call,
+        Held::Following => panic!("followed instead of asking"),
+    }
 }
 
 #[test]
@@ -147,4 +176,77 @@ fn the_introspect_plan_holds_the_request() {
     let plan = plan(&gw, &pairs(&h), NOW_MS);
     let (next, _) = execute(&gw, &mut Fake::default(), plan, NOW_MS);
     assert_eq!(next, Next::StopAndBuffer);
+}
+
+#[test]
+fn a_second_request_for_a_token_being_asked_about_follows_that_call_and_is_woken_by_its_answer() {
+    let gw = gateway();
+    let mut leader = Fake::default();
+    let pending = held(&gw, &mut leader);
+    // Another worker, same token, while the call is in flight: no call of its own.
+    let mut follower = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut follower = Fake::default();
+            assert!(matches!(hold(&gw, &mut follower), Held::Following));
+            follower
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(follower.calls.is_empty(), "one call in flight per token");
+    assert_eq!(follower.wakes.count(), 0, "held until the answer");
+    let answer = json!({"active": true, "iss": "https://op.test", "aud": "api", "sub": "alice",
+                        "exp": NOW_MS / 1_000 + 300})
+    .to_string();
+    let h = headers();
+    on_answer(
+        &gw,
+        &mut leader,
+        &pending,
+        (Some(200), answer.as_bytes()),
+        &pairs(&h),
+        NOW_MS,
+    );
+    assert_eq!(follower.wakes.count(), 1, "woken by the answer");
+    on_woken(&gw, &mut follower, &pairs(&h), NOW_MS + 5);
+    assert!(follower.continued);
+    assert_eq!(
+        follower.set.get("x-auth-sub"),
+        Some(&Some("alice".to_owned()))
+    );
+}
+
+#[test]
+fn followers_of_a_call_that_failed_or_was_abandoned_are_refused_with_503_not_left_waiting() {
+    // The provider failed: the followers learn it from the missing answer.
+    let gw = gateway();
+    let mut leader = Fake::default();
+    let pending = held(&gw, &mut leader);
+    let mut follower = Fake::default();
+    assert!(matches!(hold(&gw, &mut follower), Held::Following));
+    let h = headers();
+    on_answer(
+        &gw,
+        &mut leader,
+        &pending,
+        (Some(500), b""),
+        &pairs(&h),
+        NOW_MS,
+    );
+    assert_eq!(follower.wakes.count(), 1);
+    on_woken(&gw, &mut follower, &pairs(&h), NOW_MS + 5);
+    assert!(!follower.continued);
+    assert_eq!(follower.reply.as_ref().map(|r| r.0), Some(503));
+
+    // The asking stream ended (client gone) before the answer.
+    let gw = gateway();
+    let mut leader = Fake::default();
+    let pending = held(&gw, &mut leader);
+    let mut follower = Fake::default();
+    assert!(matches!(hold(&gw, &mut follower), Held::Following));
+    abandon(&gw, &pending);
+    assert_eq!(follower.wakes.count(), 1);
+    // and the next request for that token asks again
+    let mut next = Fake::default();
+    assert!(matches!(hold(&gw, &mut next), Held::Asking(_)));
 }

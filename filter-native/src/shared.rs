@@ -3,6 +3,7 @@
 //! a lock; the main thread, or a logout, publishes a new one whole). This is the native
 //! counterpart of the Wasm glue's proxy-wasm shared data: one JWKS and one denylist per Envoy.
 
+use crate::host::Wake;
 use crate::metrics::Counters;
 use crate::verifier::ParsedKeys;
 use arc_swap::ArcSwap;
@@ -12,6 +13,7 @@ use filter::shared_state::MemoryShared;
 use filter::shared_state::denylist::Denylist;
 use filter::shared_state::denylist_store::{self, Revocation};
 use filter::shared_state::discovery::DiscoveredEndpoints;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -66,6 +68,9 @@ pub struct Gateway {
     feed_synced: AtomicBool,
     /// The "not loaded yet" warning was logged.
     warned_not_loaded: AtomicBool,
+    /// Requests held on another request's introspection of the same token, by the token's hash
+    /// (`filter::validation::introspection_flight`), on any worker.
+    waiters: Mutex<HashMap<u64, Vec<Arc<dyn Wake>>>>,
 }
 
 /// Shards pruned per call of [`Gateway::prune_denylist`], bounding one poll's work.
@@ -74,6 +79,24 @@ const PRUNE_SHARDS_PER_CALL: usize = 256;
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Gateway {
+    /// Holds a request until the introspection of `hash` in flight elsewhere ends.
+    pub fn wait_for_introspection(&self, hash: u64, waker: Arc<dyn Wake>) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        waiters.entry(hash).or_default().push(waker);
+    }
+
+    /// The introspection of `hash` ended: wakes every request held on it.
+    pub fn introspection_ended(&self, hash: u64) {
+        let woken = self
+            .waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&hash);
+        for waker in woken.into_iter().flatten() {
+            waker.wake();
+        }
+    }
+
     pub fn new(config: FilterConfig, counters: Counters) -> Gateway {
         let sets = config
             .providers
@@ -99,6 +122,7 @@ impl Gateway {
             sync_required: filter::shared_state::feed_sync::enforced(&config),
             feed_synced: AtomicBool::new(false),
             warned_not_loaded: AtomicBool::new(false),
+            waiters: Mutex::new(HashMap::new()),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             config,
             counters,

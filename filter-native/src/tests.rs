@@ -106,6 +106,9 @@ impl Stream for FakeStream {
     fn continue_request(&mut self) {
         self.continued = true;
     }
+    fn waker(&mut self) -> Option<std::sync::Arc<dyn crate::host::Wake>> {
+        None
+    }
 }
 
 fn config() -> Value {

@@ -46,6 +46,7 @@ pub const NAMES: &[&str] = &[
     "denied.introspection_unavailable",
     "introspection_call_ok",
     "introspection_call_failed",
+    "introspection_followed",
     "jwks_fetch_ok",
     "jwks_fetch_failed",
     "discovery_ok",

@@ -116,10 +116,47 @@ impl Drop for Scheduler {
     }
 }
 
+/// Posts an event to one stream's filter on its worker thread, from any thread. Envoy's scheduler
+/// holds the filter weakly: an event committed after the stream ended is dropped by Envoy.
+pub struct StreamScheduler(*mut c_void);
+
+// SAFETY: Envoy documents the filter scheduler's commit as callable from any thread; the pointer
+// is otherwise only deleted, once, in `drop`.
+unsafe impl Send for StreamScheduler {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for StreamScheduler {}
+
+impl StreamScheduler {
+    pub fn commit(&self, event_id: u64) {
+        if self.0.is_null() {
+            return;
+        }
+        // SAFETY: a scheduler Envoy created and that is deleted only in `drop`; commit on a
+        // scheduler whose stream ended is a no-op in Envoy (weak reference to the filter).
+        unsafe { envoy_dynamic_module_callback_http_filter_scheduler_commit(self.0, event_id) }
+    }
+}
+
+impl Drop for StreamScheduler {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: created by `scheduler_new`, deleted exactly once here.
+            unsafe { envoy_dynamic_module_callback_http_filter_scheduler_delete(self.0) }
+        }
+    }
+}
+
 /// Envoy's `DynamicModuleHttpFilter` for one stream, valid during a hook of that stream.
 pub struct FilterHandle(pub(super) *mut c_void);
 
 impl FilterHandle {
+    /// A scheduler that wakes this stream (its `on_scheduled` hook) from any thread.
+    pub fn scheduler(&self) -> StreamScheduler {
+        // SAFETY: live filter pointer, inside one of its hooks on its worker thread, as Envoy
+        // requires for `scheduler_new`.
+        StreamScheduler(unsafe { envoy_dynamic_module_callback_http_filter_scheduler_new(self.0) })
+    }
+
     /// Runs `f` over the request headers (names and values as Envoy holds them; a value that is
     /// not UTF-8 reads with `?` for its non-ASCII bytes). `&mut self` keeps every setter out of
     /// `f`, so Envoy's buffers stay valid while `f` reads them.

@@ -253,10 +253,16 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
 
 #[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
-    _filter_envoy: *mut c_void,
-    _filter_ptr: *const c_void,
+    filter_envoy: *mut c_void,
+    filter_ptr: *const c_void,
     _event_id: u64,
 ) {
+    // SAFETY: a live filter (Envoy drops events of a stream that has ended).
+    let state = unsafe { filter(filter_ptr) };
+    let mut handle = FilterHandle(filter_envoy);
+    if boundary::guard("introspection wake-up", || state.on_scheduled(&mut handle)).is_err() {
+        glue::fail_closed(&mut FilterHandle(filter_envoy));
+    }
 }
 
 #[unsafe(no_mangle)]

@@ -20,7 +20,7 @@ use std::ptr::null;
 mod handles;
 mod hooks;
 
-pub use handles::{ConfigHandle, FilterHandle, Scheduler, log};
+pub use handles::{ConfigHandle, FilterHandle, Scheduler, StreamScheduler, log};
 
 /// The version string Envoy 1.40.0 expects (it logs "Dynamic module ABI version v0.2.0 matched").
 static ABI_VERSION: &[u8] = b"v0.2.0\0";
@@ -174,4 +174,10 @@ unsafe extern "C" {
         event_id: u64,
     );
     fn envoy_dynamic_module_callback_http_filter_config_scheduler_delete(scheduler: *mut c_void);
+    fn envoy_dynamic_module_callback_http_filter_scheduler_new(filter: *mut c_void) -> *mut c_void;
+    fn envoy_dynamic_module_callback_http_filter_scheduler_commit(
+        scheduler: *mut c_void,
+        event_id: u64,
+    );
+    fn envoy_dynamic_module_callback_http_filter_scheduler_delete(scheduler: *mut c_void);
 }

@@ -5,6 +5,7 @@ pub mod claims;
 pub mod dpop;
 pub mod introspection;
 pub mod introspection_cache;
+pub mod introspection_flight;
 pub mod verified_token;
 
 use crate::config::FilterConfig;

@@ -184,6 +184,12 @@ pub fn http_call_status(headers: usize) -> Option<u32> {
         .and_then(|s| s.parse().ok())
 }
 
+/// Makes `context_id` the context the next calls act on (a paused stream of this VM, woken from
+/// another context); whether the host took it (the stream may have ended).
+pub fn set_effective_context(context_id: u32) -> bool {
+    hostcalls::set_effective_context(context_id).is_ok()
+}
+
 /// Lets a paused request go on upstream.
 pub fn resume_request() {
     if let Err(status) = hostcalls::resume_http_request() {

@@ -1,19 +1,14 @@
 //! The HTTP context: strips forged claim headers, asks the core for a decision, and executes it —
 //! including the logout sequence on the logout path.
 
+use super::admission::{Admitted, admit, deny, reply, with_knowledge};
 use super::backchannel;
 use super::host::{self, log_at};
-use super::introspection;
+use super::introspection::{self, Held};
 use super::logout_flow::LogoutFlow;
-use super::shared_data::HostShared;
 use super::worker::Worker;
-use crate::admission::gateway::{
-    Knowledge, Outcome, RequestInfo, decide, denial_response, find_request_token, logout_subject,
-    unverified_issuer,
-};
+use crate::admission::gateway::logout_subject;
 use crate::http::denial::Denial;
-use crate::http::denial::DpopDenial;
-use crate::jose::signature::NativeVerifier;
 use crate::logout::LogoutResponse;
 use crate::logout::backchannel_receiver::{ReceiverAnswer, is_backchannel_path};
 use crate::logout::is_logout_path;
@@ -26,6 +21,8 @@ use std::rc::Rc;
 /// let through once the decision is made).
 pub struct Http {
     worker: Option<Rc<Worker>>,
+    /// This stream's context id (a woken follower is reached by it).
+    context_id: u32,
     /// Set while a logout sequence runs for this request.
     logout: Option<LogoutFlow>,
     /// Set while the body of a back-channel logout request is collected.
@@ -39,61 +36,25 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn new(worker: Option<Rc<Worker>>) -> Self {
+    fn is_following(&self) -> bool {
+        self.worker.as_ref().is_some_and(|w| {
+            w.followers
+                .borrow()
+                .iter()
+                .any(|f| f.context_id == self.context_id)
+        })
+    }
+
+    pub fn new(worker: Option<Rc<Worker>>, context_id: u32) -> Self {
         Http {
             worker,
+            context_id,
             logout: None,
             backchannel: false,
             hub_call: None,
             introspection: None,
             introspected: false,
         }
-    }
-
-    fn reply(
-        &self,
-        status: u32,
-        headers: &[(&str, &str)],
-        content_type: &str,
-        body: &str,
-    ) -> Action {
-        // An empty body has no type (Envoy drops it from such a local reply anyway).
-        let mut all = vec![("cache-control", "no-store")];
-        if !body.is_empty() {
-            all.push(("content-type", content_type));
-        }
-        all.extend_from_slice(headers);
-        host::send_response(status, &all, body.as_bytes());
-        Action::Pause
-    }
-
-    fn deny(&self, worker: &Worker, headers: &[(&str, &str)], denial: &Denial) -> Action {
-        worker
-            .metrics
-            .increment(&format!("denied.{}", denial.metric_name()));
-        if let Denial::Dpop(DpopDenial::ReplayCacheFull | DpopDenial::ReplayCacheError) = denial {
-            log_at!(
-                Error,
-                "oauth2-gateway: DPoP replay cache cannot take a proof ({denial:?}): DPoP requests are refused (fail closed); raise dpop_replay_cache_entries"
-            );
-        } else if *denial == Denial::RevocationsNotLoaded {
-            worker.warn_not_loaded();
-        } else {
-            log_at!(Debug, "oauth2-gateway: request denied: {denial:?}");
-        }
-        let response = denial_response(&worker.config, headers, denial);
-        let challenge = response.www_authenticate.as_deref();
-        let headers: Vec<(&str, &str)> = challenge
-            .map(|c| ("www-authenticate", c))
-            .into_iter()
-            .chain(response.retry_after().map(|r| ("retry-after", r)))
-            .collect();
-        self.reply(
-            response.status,
-            &headers,
-            "text/plain; charset=utf-8",
-            response.body,
-        )
     }
 
     fn answer_backchannel(&mut self, worker: &Worker, step: backchannel::Step) -> Action {
@@ -133,7 +94,7 @@ impl Http {
             .iter()
             .map(|(k, v)| (*k, v.as_str()))
             .collect();
-        self.reply(answer.status, &headers, "application/json", &answer.body)
+        reply(answer.status, &headers, "application/json", &answer.body)
     }
 
     fn answer_logout(&self, worker: &Worker, response: &LogoutResponse) -> Action {
@@ -143,39 +104,7 @@ impl Http {
             "logout_failed"
         };
         worker.metrics.increment(outcome);
-        self.reply(response.status, &[], "application/json", &response.body)
-    }
-
-    /// Runs `f` with what this VM knows now (keys, denylist, time); when the answer is "no such
-    /// key" or "no keys", looks at the shared data once more (another thread may have fetched)
-    /// and retries.
-    fn with_knowledge<T>(
-        worker: &Worker,
-        now_ms: u64,
-        revocations_loaded: bool,
-        f: impl Fn(Knowledge<'_>) -> T,
-        needs_keys: impl Fn(&T) -> bool,
-    ) -> T {
-        let run = || {
-            let keys = worker.keys();
-            let sets = Worker::key_sets(&keys);
-            let denylist = worker.denylist();
-            let native = worker.native.as_ref().map(|n| n as &dyn NativeVerifier);
-            f(Knowledge {
-                keys: &sets,
-                denylist: &denylist,
-                now: now_ms / 1_000,
-                revocations_loaded,
-                native,
-                replay: &HostShared,
-            })
-        };
-        let first = run();
-        if !needs_keys(&first) {
-            return first;
-        }
-        worker.sync_keys();
-        run()
+        reply(response.status, &[], "application/json", &response.body)
     }
 
     fn logout(
@@ -186,7 +115,7 @@ impl Http {
         now_ms: u64,
         revocations_loaded: bool,
     ) -> Action {
-        let subject = Self::with_knowledge(
+        let subject = with_knowledge(
             worker,
             now_ms,
             revocations_loaded,
@@ -198,7 +127,7 @@ impl Http {
         );
         let (token, verified, already_revoked) = match subject {
             Ok(s) => s,
-            Err(denial) => return self.deny(worker, headers, &denial),
+            Err(denial) => return deny(worker, headers, &denial),
         };
         match LogoutFlow::start(worker, &token, &verified, already_revoked) {
             Ok(flow) => {
@@ -211,6 +140,18 @@ impl Http {
 }
 
 impl Context for Http {
+    fn on_done(&mut self) -> bool {
+        if let Some(worker) = self.worker.clone() {
+            // A stream that ends while it asks about a token: its followers are woken (and,
+            // finding no answer, refused with 503 rather than held until their timeout).
+            if let Some(pending) = self.introspection.take() {
+                introspection::end_flight(&worker, pending.hash(), self.context_id);
+            }
+            introspection::forget_follower(&worker, self.context_id);
+        }
+        true
+    }
+
     fn on_http_call_response(&mut self, token: u32, headers: usize, body: usize, _trailers: usize) {
         let Some(worker) = self.worker.clone() else {
             return;
@@ -222,7 +163,10 @@ impl Context for Http {
             return;
         }
         if let Some(pending) = self.introspection.take_if(|p| p.call == token) {
-            match introspection::on_answer(&worker, &pending, headers, body) {
+            let answer = introspection::on_answer(&worker, &pending, headers, body);
+            // The answer is in the cache (or there is none): this VM's followers go first.
+            introspection::end_flight(&worker, pending.hash(), self.context_id);
+            match answer {
                 // Decided again, from the shared cache now.
                 Ok(()) => {
                     self.introspected = true;
@@ -232,7 +176,7 @@ impl Context for Http {
                 }
                 Err(denial) => {
                     let request = host::request_headers();
-                    self.deny(&worker, &request.pairs(), &denial);
+                    deny(&worker, &request.pairs(), &denial);
                 }
             }
             return;
@@ -251,7 +195,7 @@ impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         let Some(worker) = self.worker.clone() else {
             // The plugin is not configured (its configuration was refused): fail closed.
-            return self.reply(
+            return reply(
                 503,
                 &[],
                 "text/plain; charset=utf-8",
@@ -287,7 +231,7 @@ impl HttpContext for Http {
 
         if is_logout_path(&worker.config, path) {
             if method != "POST" {
-                return self.reply(
+                return reply(
                     405,
                     &[("allow", "POST")],
                     "text/plain; charset=utf-8",
@@ -297,66 +241,20 @@ impl HttpContext for Http {
             return self.logout(&worker, path, &pairs, now_ms, revocations_loaded);
         }
 
-        let request = RequestInfo {
-            method,
-            path,
-            headers: &pairs,
-        };
-        let outcome = Self::with_knowledge(
-            &worker,
-            now_ms,
-            revocations_loaded,
-            |k| decide(&worker.config, k, request, &mut worker.cache.borrow_mut()),
-            |o| matches!(o, Outcome::Deny(Denial::NoKeys | Denial::UnknownKey)),
-        );
-        let (hits, misses) = worker.cache.borrow_mut().take_stats();
-        worker.metrics.add("cache_hit", hits);
-        worker.metrics.add("cache_miss", misses);
-        if let Some(native) = &worker.native {
-            worker.metrics.add("verify_native", native.take_calls());
-        }
-        if let Outcome::Deny(Denial::UnknownKey) = outcome {
-            // Perhaps the IDP rotated its keys: ask for an early (throttled) JWKS fetch.
-            if let Some(provider) = find_request_token(&worker.config, path, &pairs)
-                .ok()
-                .flatten()
-                .and_then(|found| unverified_issuer(found.token))
-                .and_then(|iss| worker.provider_of(&iss))
-            {
-                worker.request_early_refresh(provider, now_ms);
-            }
-        }
-        match outcome {
-            Outcome::Forward {
-                headers,
-                remove_headers,
-                token,
-            } => {
-                for name in &remove_headers {
-                    host::remove_request_header(name);
-                }
-                // Their inbound copies were removed above: added, not set (no lookup).
-                for (name, value) in token.iter().flat_map(|t| &t.claim_headers) {
-                    host::add_request_header(name, value);
-                }
-                for (name, value) in &headers {
-                    host::set_request_header(name, Some(value));
-                }
-                worker.metrics.increment("allowed");
-                Action::Continue
-            }
-            Outcome::Deny(denial) => self.deny(&worker, &pairs, &denial),
+        match admit(&worker, &pairs, method, path, now_ms, revocations_loaded) {
+            Admitted::Done(action) => action,
             // Asked once already: the answer could not be kept; never ask in a loop.
-            Outcome::Introspect { .. } if self.introspected => {
-                self.deny(&worker, &pairs, &Denial::IntrospectionUnavailable)
+            Admitted::Introspect { .. } if self.introspected => {
+                deny(&worker, &pairs, &Denial::IntrospectionUnavailable)
             }
-            Outcome::Introspect { provider, token } => {
-                match introspection::start(&worker, provider, token) {
-                    Ok(pending) => {
+            Admitted::Introspect { provider, token } => {
+                match introspection::start(&worker, self.context_id, provider, token) {
+                    Ok(Held::Asking(pending)) => {
                         self.introspection = Some(pending);
                         Action::Pause
                     }
-                    Err(denial) => self.deny(&worker, &pairs, &denial),
+                    Ok(Held::Following) => Action::Pause,
+                    Err(denial) => deny(&worker, &pairs, &denial),
                 }
             }
         }
@@ -387,7 +285,11 @@ impl HttpContext for Http {
         }
         // While a logout runs the request must not continue upstream (nor be buffered forever:
         // the logout answers with a local reply, which ends the stream).
-        if self.logout.is_some() || self.hub_call.is_some() || self.introspection.is_some() {
+        if self.logout.is_some()
+            || self.hub_call.is_some()
+            || self.introspection.is_some()
+            || self.is_following()
+        {
             Action::Pause
         } else {
             Action::Continue

@@ -1,6 +1,7 @@
 //! The proxy-wasm glue: moves data between Envoy and the pure core, nothing more. Host calls go
 //! through [`host`], which never panics (the SDK's `Context` helpers `unwrap` on host failures).
 
+mod admission;
 mod backchannel;
 mod discovery;
 mod host;

@@ -4,6 +4,7 @@
 use super::discovery;
 use super::host::{self, log_at};
 use super::http::Http;
+use super::introspection;
 use super::jwks_refresh;
 use super::revocation_feed;
 use super::worker::Worker;
@@ -43,6 +44,9 @@ pub struct Root {
     /// Feed polls started from an answer (not a tick) since the last tick (at most
     /// [`feed_poll::AT_ONCE_PER_TICK`]).
     polls_from_answers: u32,
+    /// When the last tick did the background work (ticks come faster while requests follow an
+    /// introspection in flight: see [`introspection::FOLLOWER_TICK`]).
+    last_work_ms: u64,
 }
 
 impl Root {
@@ -52,6 +56,7 @@ impl Root {
             phase: Phase::AwaitingConfig,
             jobs: HashMap::new(),
             polls_from_answers: 0,
+            last_work_ms: 0,
         }
     }
 }
@@ -159,14 +164,25 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        self.polls_from_answers = 0;
         let Phase::Ready(worker) = &self.phase else {
             return;
         };
+        let now_ms = host::now_ms();
+        if introspection::wake_ended(worker, self.context_id) {
+            host::set_tick_period(introspection::FOLLOWER_TICK);
+        } else {
+            host::set_tick_period(TICK);
+        }
+        // The background work once per TICK (give or take a follower tick of timer jitter).
+        let work_ms = u64::try_from((TICK - introspection::FOLLOWER_TICK).as_millis()).unwrap_or(0);
+        if now_ms < self.last_work_ms.saturating_add(work_ms) {
+            return;
+        }
+        self.last_work_ms = now_ms;
+        self.polls_from_answers = 0;
         worker.sync_keys();
         worker.sync_discovery();
         worker.sync_denylist();
-        let now_ms = host::now_ms();
         // A thread with a call of a kind in flight does not start another (its lease covers it).
         if !self
             .jobs
@@ -199,12 +215,12 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let worker = match &self.phase {
             Phase::Ready(worker) => Some(Rc::clone(worker)),
             Phase::AwaitingConfig | Phase::Failed => None,
         };
-        Some(Box::new(Http::new(worker)))
+        Some(Box::new(Http::new(worker, context_id)))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -43,6 +43,15 @@ pub struct Worker {
     feed_synced: feed_sync::Seen,
     /// The "not loaded yet" warning was logged by this VM.
     warned_not_loaded: Cell<bool>,
+    /// This VM's requests held on an introspection in flight for their token (on any worker).
+    pub followers: RefCell<Vec<Follower>>,
+}
+
+/// A request (HTTP context `context_id`) held until the introspection of `hash` ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Follower {
+    pub context_id: u32,
+    pub hash: u64,
 }
 
 impl Worker {
@@ -79,6 +88,7 @@ impl Worker {
             sync_required: feed_sync::enforced(&config),
             feed_synced: feed_sync::Seen::default(),
             warned_not_loaded: Cell::new(false),
+            followers: RefCell::new(Vec::new()),
             native,
             cache,
             config,

@@ -1,6 +1,6 @@
 //! 1. Opaque tokens: cached once per Envoy (shared by the workers), inactive answers kept, the
 //!    cache's expiry, a revocation at the OP, the OP's introspection failing or stopped.
-//! 4. Concurrent first requests for one token: one call in flight per token (a known gap).
+//! 4. Concurrent first requests for one token: one call in flight per token.
 
 use super::{
     CACHE_SECONDS, NEGATIVE_CACHE_SECONDS, Setup, assert_invalid_token, assert_service_allowed,
@@ -249,9 +249,10 @@ fn opaque_tokens_native() {
 // ---------------------------------------------------------------------------------------------
 // 4. Concurrent first requests for one token: one call in flight per token (issue 26 §3)
 
-/// Issue 26 §3 asks for "one call in flight per token". Measured 2026-12-04 (filter at 70e31c6):
-/// 8 concurrent first requests with one token make 8 introspection calls on both modules (each
-/// request that misses the cache asks; nothing joins a call already in flight).
+/// Issue 26 §3 asks for "one call in flight per token": 8 concurrent first requests with one
+/// token (on every worker) make one introspection call; the others wait for its answer
+/// (`filter::validation::introspection_flight`). Before it (filters 70e31c6 to 19e58c8) they
+/// made 8.
 fn concurrent_first_requests_share_one_call(kind: Build) {
     let _slot = crate::slot();
     let s = Setup::start(kind, |op| {
@@ -289,13 +290,11 @@ fn concurrent_first_requests_share_one_call(kind: Build) {
 }
 
 #[test]
-#[ignore = "known gap (2026-12-04, filters 70e31c6 to 19e58c8): no call-in-flight coalescing, 8 concurrent first requests make 8 introspections; run with --ignored"]
 fn concurrent_first_requests_share_one_call_wasm() {
     concurrent_first_requests_share_one_call(Build::Wasm);
 }
 
 #[test]
-#[ignore = "known gap (2026-12-04, filters 70e31c6 to 19e58c8): no call-in-flight coalescing, 8 concurrent first requests make 8 introspections; run with --ignored"]
 fn concurrent_first_requests_share_one_call_native() {
     concurrent_first_requests_share_one_call(Build::Native);
 }
