@@ -85,11 +85,13 @@ pub fn bootstrap(
                             "domains": ["*"],
                             "routes": [
                                 {"match": {"prefix": "/internal/"}, "direct_response": {"status": 404}},
+                                backchannel_route(),
                                 {"match": {"prefix": "/"}, "route": {"cluster": "resource_server", "timeout": "10s"}}
                             ]
                         }]},
                         "http_filters": [
                             module.http_filter(filter),
+                            backchannel_buffer(),
                             {"name": "envoy.filters.http.router", "typed_config": {
                                 "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
                             }}
@@ -99,6 +101,41 @@ pub fn bootstrap(
             }],
             "clusters": clusters
         }
+    })
+}
+
+/// The back-channel logout path (the filter's default).
+pub const BACKCHANNEL_PATH: &str = "/oauth2/backchannel-logout";
+/// The largest back-channel logout request body the buffer holds (the filter refuses larger).
+const BACKCHANNEL_BUFFER_BYTES: u32 = 32 * 1024;
+
+/// Envoy's buffer filter, after the gateway's, off except on the back-channel logout route
+/// ([`backchannel_route`]): a logout token's request then reaches no upstream before the filter
+/// has its whole body and answered, whatever the OP's writes (docs/logout-and-revocation.md,
+/// "Back-channel logout"; the Wasm module needs it).
+pub fn backchannel_buffer() -> Value {
+    json!({
+        "name": "envoy.filters.http.buffer",
+        "disabled": true,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+            "max_request_bytes": BACKCHANNEL_BUFFER_BYTES
+        }
+    })
+}
+
+/// The back-channel logout route, with the buffer filter on.
+pub fn backchannel_route() -> Value {
+    json!({
+        "match": {"path": BACKCHANNEL_PATH},
+        "route": {"cluster": "resource_server", "timeout": "10s"},
+        "typed_per_filter_config": {"envoy.filters.http.buffer": {
+            "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+            "config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute",
+                "buffer": {"max_request_bytes": BACKCHANNEL_BUFFER_BYTES}
+            }
+        }}
     })
 }
 

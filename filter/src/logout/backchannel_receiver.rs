@@ -69,7 +69,8 @@ impl ReceiverAnswer {
         }
     }
 
-    fn unavailable(description: &str) -> ReceiverAnswer {
+    /// 503 `temporarily_unavailable` with `Retry-After: 1`: the OP delivers the token again.
+    pub fn unavailable(description: &str) -> ReceiverAnswer {
         ReceiverAnswer {
             status: 503,
             body: json!({"error": "temporarily_unavailable", "error_description": description})

@@ -263,8 +263,24 @@ impl HttpContext for Http {
     /// A back-channel logout request's headers went on before its body (see
     /// `answer_backchannel`): an upstream that answers meanwhile is held here, and the filter's
     /// own answer replaces it (Envoy sends a local reply directly while the response headers are
-    /// held by a filter).
+    /// held by a filter). When the body is not complete yet, Envoy will not hand the filter the
+    /// rest once the upstream's answer is complete: the OP is answered 503 at once (it delivers
+    /// the token again) rather than left without an answer. Envoy's buffer filter on that route
+    /// prevents it (docs/logout-and-revocation.md, "Back-channel logout").
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if self.backchannel
+            && let Some(worker) = self.worker.clone()
+        {
+            self.backchannel = false;
+            log_at!(
+                Warn,
+                "oauth2-gateway: a back-channel logout request's body had not arrived when the route's upstream answered: answered 503; buffer that route (envoy.filters.http.buffer, see the docs)"
+            );
+            let answer = ReceiverAnswer::unavailable(
+                "the logout token's body did not arrive before the route answered; retry",
+            );
+            return self.send_backchannel(&worker, &answer);
+        }
         if self.backchannel || self.hub_call.is_some() {
             Action::Pause
         } else {
