@@ -314,7 +314,7 @@ impl FilterState {
             handle,
             counters: &gw.counters,
         };
-        introspection_flow::on_woken(gw, &mut stream, &pairs, now_ms());
+        self.logout = introspection_flow::on_woken(gw, &mut stream, &pairs, now_ms());
     }
 
     /// Request body bytes arrived. Returns whether the request is still held.
@@ -365,7 +365,14 @@ impl FilterState {
                 handle,
                 counters: &gw.counters,
             };
-            introspection_flow::on_answer(gw, &mut stream, &pending, (status, body), &pairs, now);
+            self.logout = introspection_flow::on_answer(
+                gw,
+                &mut stream,
+                &pending,
+                (status, body),
+                &pairs,
+                now,
+            );
             return;
         }
         if self.hub_call == Some(call) {

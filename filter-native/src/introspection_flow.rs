@@ -10,6 +10,7 @@
 
 use crate::host::Stream;
 use crate::log::{Level, log};
+use crate::logout_flow::LogoutFlow;
 use crate::request::{self, Next};
 use crate::shared::Gateway;
 use filter::http::denial::Denial;
@@ -116,21 +117,42 @@ pub fn abandon(gw: &Gateway, pending: &IntrospectionCall) {
 
 /// A request held on another request's call was woken: decided from the shared cache (503
 /// when that call left no answer: it failed, and the provider is not asked again at once).
-pub fn on_woken(gw: &Gateway, stream: &mut impl Stream, headers: &[(&str, &str)], now_ms: u64) {
-    let plan = match request::plan(gw, headers, now_ms) {
+/// Returns the logout sequence the request started, if it is a logout.
+pub fn on_woken(
+    gw: &Gateway,
+    stream: &mut impl Stream,
+    headers: &[(&str, &str)],
+    now_ms: u64,
+) -> Option<LogoutFlow> {
+    let plan = request::plan(gw, headers, now_ms);
+    decide_again(gw, stream, plan, headers, now_ms)
+}
+
+/// Executes the decision made with the answer in the cache (503 when it still asks for an
+/// introspection: never ask in a loop); the logout sequence it started, if any.
+fn decide_again(
+    gw: &Gateway,
+    stream: &mut impl Stream,
+    plan: request::Plan,
+    headers: &[(&str, &str)],
+    now_ms: u64,
+) -> Option<LogoutFlow> {
+    let plan = match plan {
         request::Plan::Introspect { .. } => {
             request::deny_plan(gw, headers, &Denial::IntrospectionUnavailable)
         }
         other => other,
     };
-    let (next, _) = request::execute(gw, stream, plan, now_ms);
+    let (next, flow) = request::execute(gw, stream, plan, now_ms);
     if next == Next::Continue {
         stream.continue_request();
     }
+    flow
 }
 
 /// The provider answered (`status` `None`: no answer): keeps the answer, decides the request
-/// again, and lets it through or refuses it. `headers` are the request's.
+/// again, and lets it through or refuses it (or starts its logout: the sequence is returned).
+/// `headers` are the request's.
 pub fn on_answer(
     gw: &Gateway,
     stream: &mut impl Stream,
@@ -138,7 +160,7 @@ pub fn on_answer(
     answer: (Option<u32>, &[u8]),
     headers: &[(&str, &str)],
     now_ms: u64,
-) {
+) -> Option<LogoutFlow> {
     let keys = gw.keys();
     let empty = filter::jose::jwk::KeySet::default();
     let cx = AnswerContext {
@@ -172,15 +194,5 @@ pub fn on_answer(
         Ok(()) => request::plan(gw, headers, now_ms),
         Err(denial) => request::deny_plan(gw, headers, &denial),
     };
-    let plan = match plan {
-        // The answer could not be kept (the cache refused it): never ask in a loop.
-        request::Plan::Introspect { .. } => {
-            request::deny_plan(gw, headers, &Denial::IntrospectionUnavailable)
-        }
-        other => other,
-    };
-    let (next, _) = request::execute(gw, stream, plan, now_ms);
-    if next == Next::Continue {
-        stream.continue_request();
-    }
+    decide_again(gw, stream, plan, headers, now_ms)
 }

@@ -9,8 +9,8 @@ use crate::host::Stream;
 use crate::logout_flow::LogoutFlow;
 use crate::shared::Gateway;
 use filter::admission::gateway::{
-    Knowledge, Outcome, RequestInfo, decide, denial_response, find_request_token, logout_subject,
-    unverified_issuer,
+    Knowledge, Outcome, RequestInfo, decide, denial_response, find_request_token,
+    logout_introspection, logout_subject, unverified_issuer,
 };
 use filter::admission::token_cache::TokenCache;
 use filter::http::denial::{Denial, DpopDenial};
@@ -198,6 +198,14 @@ pub fn plan(gw: &Gateway, headers: &[(&str, &str)], now_ms: u64) -> Plan {
                 headers: vec![("allow", "POST".to_owned())],
                 content_type: "text/plain; charset=utf-8",
                 body: "use POST\n".to_owned(),
+                counts: Vec::new(),
+            };
+        }
+        // An opaque token this gateway has no answer for: asked about first, then the logout.
+        if let Some((provider, token)) = logout_introspection(config, knowledge, path, headers) {
+            return Plan::Introspect {
+                provider,
+                token,
                 counts: Vec::new(),
             };
         }

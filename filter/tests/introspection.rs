@@ -429,7 +429,7 @@ fn a_jwt_answer_by_a_key_not_fetched_yet_asks_for_the_keys() {
 
 #[test]
 fn logout_with_an_opaque_token_uses_its_kept_answer() {
-    use filter::admission::gateway::logout_subject;
+    use filter::admission::gateway::{logout_introspection, logout_subject};
     let envoy = Envoy::new(config(json!({})));
     let headers = [("authorization", "Bearer opaque-token-Zm9vYmFy")];
     let k = Knowledge {
@@ -445,9 +445,19 @@ fn logout_with_an_opaque_token_uses_its_kept_answer() {
         Err(Denial::IntrospectionUnavailable),
         "no answer kept yet"
     );
+    assert_eq!(
+        logout_introspection(&envoy.config, k, "/oauth2/logout", &headers),
+        Some((0, OPAQUE.to_owned())),
+        "the glue asks the provider first"
+    );
     envoy
         .answer(OPAQUE, Some(200), &active(json!({})), NOW)
         .unwrap();
+    assert_eq!(
+        logout_introspection(&envoy.config, k, "/oauth2/logout", &headers),
+        None,
+        "answered: the logout can run"
+    );
     let (token, verified, revoked) =
         logout_subject(&envoy.config, k, "/oauth2/logout", &headers).unwrap();
     assert_eq!(token, OPAQUE);

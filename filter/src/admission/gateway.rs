@@ -308,8 +308,9 @@ pub fn logout_subject<'t>(
     let found = find_request_token(config, path, headers)?.ok_or(Denial::Missing)?;
     check_syntax(&found)?;
     let token = found.token;
-    // An opaque token is judged by its introspection answer, as it was when it was used: a token
-    // this gateway has no answer for is refused with 503 (asked for on its next use).
+    // An opaque token is judged by its introspection answer: the glue asks for one first
+    // ([`logout_introspection`]); a token still without one (the answer could not be kept) is
+    // refused with 503.
     let verified = match verify(config, k, token) {
         Ok(v) => v,
         Err(NotAdmitted::Denied(denial)) => return Err(denial),
@@ -335,6 +336,23 @@ pub fn logout_subject<'t>(
     )?;
     let revoked = k.denylist.refuses(&verified.ids);
     Ok((token, verified, revoked))
+}
+
+/// The provider to ask about a logout request's token before the logout can start (an opaque
+/// token this gateway has no answer for yet), with the token; `None` when the logout can be
+/// judged now ([`logout_subject`]).
+pub fn logout_introspection(
+    config: &FilterConfig,
+    k: Knowledge<'_>,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<(usize, String)> {
+    let found = find_request_token(config, path, headers).ok()??;
+    check_syntax(&found).ok()?;
+    match verify(config, k, found.token) {
+        Err(NotAdmitted::Introspect(provider)) => Some((provider, found.token.to_owned())),
+        _ => None,
+    }
 }
 
 /// The request's token: `Authorization: DPoP` too when some provider accepts DPoP.

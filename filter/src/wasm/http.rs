@@ -7,7 +7,7 @@ use super::host::{self, log_at};
 use super::introspection::{self, Held};
 use super::logout_flow::LogoutFlow;
 use super::worker::Worker;
-use crate::admission::gateway::logout_subject;
+use crate::admission::gateway::{logout_introspection, logout_subject};
 use crate::http::denial::Denial;
 use crate::logout::LogoutResponse;
 use crate::logout::backchannel_receiver::{ReceiverAnswer, is_backchannel_path};
@@ -115,6 +115,25 @@ impl Http {
         now_ms: u64,
         revocations_loaded: bool,
     ) -> Action {
+        // An opaque token this gateway has no answer for: asked about first (by this request:
+        // a logout follows no one), then the logout runs from the answer.
+        if !self.introspected
+            && let Some((provider, token)) = with_knowledge(
+                worker,
+                now_ms,
+                revocations_loaded,
+                |k| logout_introspection(&worker.config, k, path, headers),
+                |_| false,
+            )
+        {
+            return match introspection::ask(worker, provider, token) {
+                Ok(pending) => {
+                    self.introspection = Some(pending);
+                    Action::Pause
+                }
+                Err(denial) => deny(worker, headers, &denial),
+            };
+        }
         let subject = with_knowledge(
             worker,
             now_ms,

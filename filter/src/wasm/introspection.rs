@@ -12,6 +12,7 @@
 use super::host::{self, log_at};
 use super::shared_data::HostShared;
 use super::worker::{Follower, Worker};
+use crate::callout::CalloutRequest;
 use crate::http::denial::Denial;
 use crate::jose::jwk::KeySet;
 use crate::jose::signature::NativeVerifier;
@@ -71,16 +72,39 @@ pub fn start(
         worker.metrics.increment("introspection_followed");
         return Ok(Held::Following);
     }
+    dispatch(worker, call, provider, token).map(Held::Asking)
+}
+
+/// Asks provider `provider` about `token` for this request alone (a logout: it follows no one,
+/// though it ends a flight it finds, as any answer does).
+pub fn ask(worker: &Worker, provider: usize, token: String) -> Result<Pending, Denial> {
+    let Some(call) = request(
+        &worker.config,
+        provider,
+        &token,
+        &worker.discovered(provider),
+    ) else {
+        return Err(Denial::IntrospectionUnavailable);
+    };
+    dispatch(worker, call, provider, token)
+}
+
+fn dispatch(
+    worker: &Worker,
+    call: CalloutRequest,
+    provider: usize,
+    token: String,
+) -> Result<Pending, Denial> {
     let headers = call.header_pairs();
     let timeout = Duration::from_millis(call.timeout_ms);
     match host::dispatch(&call.cluster, &headers, Some(&call.body), timeout) {
-        Some(id) => Ok(Held::Asking(Pending {
+        Some(id) => Ok(Pending {
             call: id,
             provider,
             token,
-        })),
+        }),
         None => {
-            flight::release(&HostShared, hash);
+            flight::release(&HostShared, token_hash(&token));
             worker.metrics.increment("introspection_call_failed");
             Err(Denial::IntrospectionUnavailable)
         }

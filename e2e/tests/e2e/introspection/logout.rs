@@ -142,19 +142,15 @@ fn logout_with_an_opaque_token_native() {
 }
 
 /// The same logout with a token the gateway has not introspected yet (a user who logs out
-/// without calling the API through this Envoy first, or after the answer's cache time). d0cf543
-/// answers 503 ("when there is none yet"), and since logout never asks the OP, a retry gets the
-/// same 503 for as long as no API request brings the answer: the logout should introspect it.
-/// Measured 2026-12-04 (filter d0cf543), both modules: `[503, 503, 503]` over 2.2 s, nothing
-/// revoked at the OP.
+/// without calling the API through this Envoy first, or after the answer's cache time): the
+/// logout asks the OP about it first, then runs. Before (filter d0cf543) both modules answered
+/// 503 and revoked nothing.
 #[test]
-#[ignore = "known gap (2026-12-04, filter d0cf543): logout with an opaque token the gateway has no answer for is a 503 (logout does not introspect); run with --ignored"]
 fn logout_with_a_fresh_opaque_token_wasm() {
     logout_with_an_opaque_token(Build::Wasm, false);
 }
 
 #[test]
-#[ignore = "known gap (2026-12-04, filter d0cf543): logout with an opaque token the gateway has no answer for is a 503 (logout does not introspect); run with --ignored"]
 fn logout_with_a_fresh_opaque_token_native() {
     logout_with_an_opaque_token(Build::Native, false);
 }
