@@ -139,6 +139,19 @@ pub fn backchannel_route() -> Value {
     })
 }
 
+/// Takes [`backchannel_buffer`] and [`backchannel_route`] out of a [`bootstrap`]: a deployment
+/// that did not add them.
+pub fn without_backchannel_buffer(bootstrap: &mut Value) {
+    let manager = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"]
+        [0]["typed_config"];
+    if let Some(filters) = manager["http_filters"].as_array_mut() {
+        filters.retain(|f| f["name"] != "envoy.filters.http.buffer");
+    }
+    if let Some(routes) = manager["route_config"]["virtual_hosts"][0]["routes"].as_array_mut() {
+        routes.retain(|r| r["match"]["path"] != BACKCHANNEL_PATH);
+    }
+}
+
 /// Writes `bootstrap` to `DIR/NAME.yaml` and starts Envoy on it (2 workers, log level info, its
 /// log in `DIR/NAME.log`), with what `module` needs from Envoy's environment.
 pub fn start_envoy(
@@ -207,6 +220,19 @@ impl Gateway {
         filter: &str,
         op_port: u16,
     ) -> Result<Gateway, String> {
+        Self::start_shaped(build, dir_prefix, listen, filter, op_port, |_| {})
+    }
+
+    /// [`Gateway::start`], with `shape` applied to the bootstrap first (e.g.
+    /// [`without_backchannel_buffer`]).
+    pub fn start_shaped(
+        build: Build,
+        dir_prefix: &str,
+        listen: u16,
+        filter: &str,
+        op_port: u16,
+        shape: impl FnOnce(&mut Value),
+    ) -> Result<Gateway, String> {
         let module = build.module()?;
         let dir = tempfile::Builder::new()
             .prefix(dir_prefix)
@@ -215,7 +241,8 @@ impl Gateway {
         let admin = free_port()?;
         let (resource_server, rs_port) = start_resource_server(dir.path(), "resource-server", 0)?;
         let clusters = [("op", op_port), ("resource_server", rs_port)];
-        let bootstrap = bootstrap(&module, filter, listen, admin, &clusters);
+        let mut bootstrap = bootstrap(&module, filter, listen, admin, &clusters);
+        shape(&mut bootstrap);
         let envoy = start_envoy("envoy", &module, &bootstrap, dir.path())?;
         Ok(Gateway {
             build,

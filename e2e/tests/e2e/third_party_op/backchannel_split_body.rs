@@ -78,3 +78,72 @@ fn body_after_the_upstream_answered_wasm() {
 fn body_after_the_upstream_answered_native() {
     body_after_the_upstream_answered(Build::Native);
 }
+
+/// The same split post where Envoy's buffer filter was not added: the native module holds the
+/// request itself (200, no upstream sees it); the Wasm module cannot have the rest of the body
+/// once the upstream answered, and answers 503 with `Retry-After` at once — the OP's next
+/// delivery (here: the same token, head and body in one write) ends the session.
+fn split_body_without_the_buffer_filter(kind: Build) {
+    let _slot = crate::slot();
+    let s = Setup::start_unbuffered(kind);
+    let target = unique("sid-unbuffered");
+    let target_token = test_access_token(&target);
+    assert_eq!(s.hello(Some(&target_token)).status, 200);
+    let token = test_key().sign(&logout_header(), &logout_claims(&target));
+    let split = |delay| {
+        raw_post::post(
+            &s.backchannel_url(),
+            "application/x-www-form-urlencoded",
+            &form(&token),
+            delay,
+            ANSWER_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("[{kind:?}] {e}; Envoy log:\n{}", s.envoy.log_tail()))
+    };
+    let res = split(Some(BODY_DELAY));
+    println!(
+        "[{kind:?}] unbuffered, body {BODY_DELAY:?} after the headers: {} {}",
+        res.status, res.body
+    );
+    if kind == Build::Wasm {
+        assert_eq!(res.status, 503, "[{kind:?}] {}", res.body);
+        assert_eq!(res.header("retry-after"), Some("1"));
+        assert_eq!(res.header("cache-control"), Some("no-store"));
+        assert!(
+            res.body.contains("temporarily_unavailable"),
+            "{}",
+            res.body
+        );
+        assert_eq!(s.counter("backchannel_logout_unavailable"), 1);
+        assert_eq!(
+            s.hello(Some(&target_token)).status,
+            200,
+            "nothing changed yet"
+        );
+        // the OP delivers it again
+        let again = split(None);
+        assert_eq!(again.status, 200, "[{kind:?}] {}", again.body);
+    } else {
+        assert_eq!(res.status, 200, "[{kind:?}] {}", res.body);
+        assert_eq!(
+            s.stat("cluster.resource_server.upstream_rq_404"),
+            0,
+            "[{kind:?}] the native module holds the request itself"
+        );
+    }
+    assert_eq!(s.counter("backchannel_logout_ok"), 1);
+    assert_revoked(
+        &s.hello(Some(&target_token)),
+        "the session ended by the delivered token",
+    );
+}
+
+#[test]
+fn split_body_without_the_buffer_filter_wasm() {
+    split_body_without_the_buffer_filter(Build::Wasm);
+}
+
+#[test]
+fn split_body_without_the_buffer_filter_native() {
+    split_body_without_the_buffer_filter(Build::Native);
+}

@@ -138,15 +138,33 @@ impl Setup {
     /// `op_options` is given the gateway's listen port (chosen before the OP starts, so that the
     /// OP can be told the back-channel logout URI).
     fn start_with(kind: Build, op_options: impl FnOnce(u16) -> OpOptions) -> Setup {
+        Self::start_shaped(kind, op_options, |_| {})
+    }
+
+    /// Without Envoy's buffer filter on the back-channel logout route.
+    fn start_unbuffered(kind: Build) -> Setup {
+        Self::start_shaped(
+            kind,
+            |_| OpOptions::default(),
+            e2e::third_party::without_backchannel_buffer,
+        )
+    }
+
+    fn start_shaped(
+        kind: Build,
+        op_options: impl FnOnce(u16) -> OpOptions,
+        shape: impl FnOnce(&mut serde_json::Value),
+    ) -> Setup {
         let started = Instant::now();
         let listen = free_port().unwrap();
         let op = OidcProvider::start(op_options(listen)).unwrap_or_else(|e| panic!("{e}"));
-        let mut gateway = Gateway::start(
+        let mut gateway = Gateway::start_shaped(
             kind,
             "oauth2gw-third-party-op-",
             listen,
             &filter_config(&op),
             op.port(),
+            shape,
         )
         .unwrap_or_else(|e| panic!("{e}"));
         // Envoy is live and the filter has fetched the OP's JWKS
