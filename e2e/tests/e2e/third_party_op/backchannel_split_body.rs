@@ -109,11 +109,7 @@ fn split_body_without_the_buffer_filter(kind: Build) {
         assert_eq!(res.status, 503, "[{kind:?}] {}", res.body);
         assert_eq!(res.header("retry-after"), Some("1"));
         assert_eq!(res.header("cache-control"), Some("no-store"));
-        assert!(
-            res.body.contains("temporarily_unavailable"),
-            "{}",
-            res.body
-        );
+        assert!(res.body.contains("temporarily_unavailable"), "{}", res.body);
         assert_eq!(s.counter("backchannel_logout_unavailable"), 1);
         assert_eq!(
             s.hello(Some(&target_token)).status,
