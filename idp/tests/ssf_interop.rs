@@ -12,36 +12,9 @@ mod ssf_support;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::{GATEWAY, basic, send};
-use idp::settings::{Overrides, RawSettings};
-use sha2::{Digest, Sha256};
 use ssf_support::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Serves `state` on `listener` until the test ends.
-fn serve(state: &Arc<idp::AppState>, listener: tokio::net::TcpListener) {
-    let app = idp::app(Arc::clone(state));
-    let limits = state.settings.http;
-    tokio::spawn(idp::http::server::serve(
-        listener,
-        app,
-        limits,
-        std::future::pending(),
-    ));
-}
-
-async fn open(dir: &std::path::Path, name: &str, issuer: &str, config: &str) -> Arc<idp::AppState> {
-    let overrides = Overrides {
-        database: Some(format!("sqlite://{}?mode=rwc", dir.join(name).display())),
-        issuer: Some(issuer.to_owned()),
-        ..Default::default()
-    };
-    let settings = RawSettings::from_toml(config)
-        .unwrap()
-        .validate(&overrides)
-        .unwrap();
-    idp::AppState::open(settings).await.unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_at_our_transmitter_becomes_a_cutoff_on_our_hubs_feed_by_poll() {
@@ -62,46 +35,14 @@ async fn logout_becomes_a_cutoff(push: bool) {
     idp::http::routes::ssf::spawn_event_delivery(&a);
     serve(&a, a_listener);
     // B: the hub
-    let b_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let b_issuer = format!("http://{}", b_listener.local_addr().unwrap());
-    let hub_config = format!(
-        r#"
-[[federation.issuers]]
-issuer = "{a_issuer}"
-discovery = true
-max_token_lifetime_seconds = 600
-[[federation.ssf_streams]]
-name = "ours"
-transmitter = "{a_issuer}"
-audience = "{receiver}"
-issuers = ["{a_issuer}"]
-{delivery}
-auth = {{ client_credentials = {{ token_endpoint = "{a_issuer}/oauth2/token", client_id = "{receiver}", client_secret = "{secret}", scopes = ["ssf.manage"] }} }}
-[[clients]]
-id = "gateway"
-secret_sha256 = "{gateway_hash}"
-audiences = ["idp"]
-gateway = true
-federated_issuers = ["{a_issuer}"]
-"#,
-        delivery = if push {
-            format!(
-                "delivery = \"push\"\npush_url = \"{b_issuer}/ssf/push/ours\"\npush_authorization = \"Bearer push-secret-0123456789abcdef\""
-            )
-        } else {
-            "delivery = \"poll\"\nlong_poll_seconds = 2".to_owned()
-        },
-        receiver = RECEIVER.0,
-        secret = RECEIVER.1,
-        gateway_hash = hex::encode(Sha256::digest(GATEWAY.1.as_bytes())),
-    );
-    let b = open(dir.path(), "b.sqlite", &b_issuer, &hub_config).await;
-    let count: idp::federation::ssf::Count = Arc::new(|_, _| {});
-    b.hub
-        .ssf
-        .spawn(Arc::clone(&b.store), &b.settings.federation, count);
-    b.hub.spawn_refresh(Duration::from_secs(300));
-    serve(&b, b_listener);
+    let delivery = if push {
+        HubDelivery::Push
+    } else {
+        HubDelivery::Poll {
+            long_poll_seconds: 2,
+        }
+    };
+    let b = hub(dir.path(), "b.sqlite", &a_issuer, RECEIVER, delivery).await;
     let b_app = idp::app(Arc::clone(&b));
 
     // the hub sets its stream up at A (create, or read after a 409)

@@ -30,93 +30,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::{GATEWAY, basic, send};
-use idp::settings::{Overrides, RawSettings};
-use sha2::{Digest, Sha256};
 use ssf_support::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SECOND_RECEIVER: (&str, &str) = ("ssf-receiver-2", "ssf-receiver-2-secret-0123456789abcdef");
-
-fn h(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-fn serve(state: &Arc<idp::AppState>, listener: tokio::net::TcpListener) {
-    let app = idp::app(Arc::clone(state));
-    let limits = state.settings.http;
-    tokio::spawn(idp::http::server::serve(
-        listener,
-        app,
-        limits,
-        std::future::pending(),
-    ));
-}
-
-async fn open(dir: &std::path::Path, name: &str, issuer: &str, config: &str) -> Arc<idp::AppState> {
-    let overrides = Overrides {
-        database: Some(format!("sqlite://{}?mode=rwc", dir.join(name).display())),
-        issuer: Some(issuer.to_owned()),
-        ..Default::default()
-    };
-    let settings = RawSettings::from_toml(config)
-        .unwrap()
-        .validate(&overrides)
-        .unwrap();
-    idp::AppState::open(settings).await.unwrap()
-}
-
-/// A hub whose one stream is A's, through the receiver client `receiver`.
-async fn hub(
-    dir: &std::path::Path,
-    name: &str,
-    a_issuer: &str,
-    receiver: (&str, &str),
-    push: bool,
-) -> Arc<idp::AppState> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let delivery = if push {
-        format!(
-            "delivery = \"push\"\npush_url = \"{issuer}/ssf/push/ours\"\npush_authorization = \"Bearer push-secret-0123456789abcdef\""
-        )
-    } else {
-        "delivery = \"poll\"\nlong_poll_seconds = 5".to_owned()
-    };
-    let config = format!(
-        r#"
-[[federation.issuers]]
-issuer = "{a_issuer}"
-discovery = true
-max_token_lifetime_seconds = 600
-[[federation.ssf_streams]]
-name = "ours"
-transmitter = "{a_issuer}"
-audience = "{id}"
-issuers = ["{a_issuer}"]
-{delivery}
-auth = {{ client_credentials = {{ token_endpoint = "{a_issuer}/oauth2/token", client_id = "{id}", client_secret = "{secret}", scopes = ["ssf.manage"] }} }}
-[[clients]]
-id = "gateway"
-secret_sha256 = "{gateway}"
-audiences = ["idp"]
-gateway = true
-federated_issuers = ["{a_issuer}"]
-"#,
-        id = receiver.0,
-        secret = receiver.1,
-        gateway = h(GATEWAY.1),
-    );
-    let b = open(dir, name, &issuer, &config).await;
-    let count: idp::federation::ssf::Count = Arc::new(|_, _| {});
-    b.hub
-        .ssf
-        .spawn(Arc::clone(&b.store), &b.settings.federation, count);
-    b.hub.spawn_refresh(Duration::from_secs(300));
-    serve(&b, listener);
-    b
-}
 
 /// When each session id first appeared on a feed.
 type Seen = Arc<Mutex<HashMap<String, Instant>>>;
@@ -178,28 +97,25 @@ async fn session_end_to_feed_entry_by_feed_push_and_poll() {
     let a_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let a_issuer = format!("http://{}", a_listener.local_addr().unwrap());
     let extra = format!(
-        r#"
-[[clients]]
-id = "{}"
-secret_sha256 = "{}"
-scopes = ["ssf.manage", "ssf.read"]
-audiences = ["idp"]
-grant_types = ["client_credentials"]
-[[clients]]
-id = "gateway"
-secret_sha256 = "{}"
-audiences = ["idp"]
-gateway = true
-"#,
-        SECOND_RECEIVER.0,
-        h(SECOND_RECEIVER.1),
-        h(GATEWAY.1)
+        "{}{}",
+        receiver_client(SECOND_RECEIVER),
+        gateway_client(None)
     );
     let a = open(dir.path(), "a.sqlite", &a_issuer, &config(None, &extra)).await;
     idp::http::routes::ssf::spawn_event_delivery(&a);
     serve(&a, a_listener);
-    let b_push = hub(dir.path(), "push.sqlite", &a_issuer, RECEIVER, true).await;
-    let b_poll = hub(dir.path(), "poll.sqlite", &a_issuer, SECOND_RECEIVER, false).await;
+    let b_push = hub(
+        dir.path(),
+        "push.sqlite",
+        &a_issuer,
+        RECEIVER,
+        HubDelivery::Push,
+    )
+    .await;
+    let poll = HubDelivery::Poll {
+        long_poll_seconds: 5,
+    };
+    let b_poll = hub(dir.path(), "poll.sqlite", &a_issuer, SECOND_RECEIVER, poll).await;
     let a_app = idp::app(Arc::clone(&a));
 
     // both hubs have set their streams up at A

@@ -22,7 +22,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use common::{basic, form, send};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use ssf_support::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,34 +29,12 @@ use std::time::{Duration, Instant};
 /// The browser-flow configuration (web-app, the gateway client, alice) with an SSF receiver
 /// client and a password-grant client.
 fn config() -> String {
-    let h = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
     format!(
-        r#"{}
-[[clients]]
-id = "ssf-receiver"
-secret_sha256 = "{}"
-scopes = ["ssf.manage", "ssf.read"]
-audiences = ["idp"]
-grant_types = ["client_credentials"]
-[[clients]]
-id = "user-app"
-secret_sha256 = "{}"
-scopes = ["read"]
-audiences = ["demo-api"]
-grant_types = ["password", "refresh_token"]
-[[clients]]
-id = "service"
-secret_sha256 = "{}"
-scopes = ["read"]
-audiences = ["demo-api"]
-grant_types = ["client_credentials"]
-[ssf]
-max_poll_wait_seconds = 2
-"#,
+        "{}\n{}{}{}[ssf]\nmax_poll_wait_seconds = 2\n",
         support::config(),
-        h(RECEIVER.1),
-        h(USER_APP.1),
-        h(SERVICE.1),
+        receiver_client(RECEIVER),
+        user_app_client(),
+        client_toml(SERVICE, &["read"], "demo-api", &["client_credentials"]),
     )
 }
 
@@ -192,25 +169,38 @@ fn assert_session_revoked(set: &Value, sid: &str, sub: &str, not_before: i64) {
     );
 }
 
+/// The first SET among `sets` carrying `event`.
+fn first<'a>(sets: &'a [Value], event: &str) -> Option<&'a Value> {
+    sets.iter().find(|c| c["events"].get(event).is_some())
+}
+
+/// The first `token-revoked` SET among `sets` names the access token of `claims` (its `jti`),
+/// has no `sub` or `exp`, and was not sent for a time before the token was issued.
+fn assert_token_revoked(sets: &[Value], claims: &Value) {
+    let token = first(sets, TOKEN_REVOKED).unwrap();
+    assert_eq!(
+        token["sub_id"],
+        json!({"format": "jwt_id", "iss": common::ISSUER, "jti": claims["jti"]})
+    );
+    assert!(token.get("sub").is_none() && token.get("exp").is_none());
+    assert!(
+        token["events"][TOKEN_REVOKED]["event_timestamp"]
+            .as_i64()
+            .unwrap()
+            >= claims["iat"].as_i64().unwrap()
+    );
+}
+
 fn text(v: &Value) -> &str {
     v.as_str().unwrap()
 }
 
 /// alice's tokens through the user app's password grant: `(access token, refresh token)`.
 async fn password_tokens(app: &Router) -> (String, String) {
-    let r = send(
-        app,
-        form(
-            "/oauth2/token",
-            Some(basic(USER_APP)),
-            "grant_type=password&username=alice&password=alice-password-123&scope=read",
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let tokens = alice_tokens(app).await;
     (
-        text(&r.json["access_token"]).to_owned(),
-        text(&r.json["refresh_token"]).to_owned(),
+        text(&tokens["access_token"]).to_owned(),
+        text(&tokens["refresh_token"]).to_owned(),
     )
 }
 
@@ -254,50 +244,25 @@ async fn a_gateway_logout_is_sent_as_session_revoked_and_token_revoked() {
     let mut rig = Rig::new().await;
     let tokens = support::full_login(&mut rig.browser).await;
     let at = payload(text(&tokens["access_token"]));
-    let r = send(
+    let r = revoke_as(
         rig.app(),
-        form(
-            "/oauth2/revoke",
-            Some(basic(common::GATEWAY)),
-            &format!("token={}", text(&tokens["access_token"])),
-        ),
+        common::GATEWAY,
+        &format!("token={}", text(&tokens["access_token"])),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
     let sets = rig
         .sets_until(|seen| {
-            seen.iter()
-                .any(|c| c["events"].get(SESSION_REVOKED).is_some())
-                && seen
-                    .iter()
-                    .any(|c| c["events"].get(TOKEN_REVOKED).is_some())
+            first(seen, SESSION_REVOKED).is_some() && first(seen, TOKEN_REVOKED).is_some()
         })
         .await;
-    let session = sets
-        .iter()
-        .find(|c| c["events"].get(SESSION_REVOKED).is_some())
-        .unwrap();
     assert_session_revoked(
-        session,
+        first(&sets, SESSION_REVOKED).unwrap(),
         text(&at["sid"]),
         text(&at["sub"]),
         at["iat"].as_i64().unwrap(),
     );
-    let token = sets
-        .iter()
-        .find(|c| c["events"].get(TOKEN_REVOKED).is_some())
-        .unwrap();
-    assert_eq!(
-        token["sub_id"],
-        json!({"format": "jwt_id", "iss": common::ISSUER, "jti": at["jti"]})
-    );
-    assert!(token.get("sub").is_none() && token.get("exp").is_none());
-    assert!(
-        token["events"][TOKEN_REVOKED]["event_timestamp"]
-            .as_i64()
-            .unwrap()
-            >= at["iat"].as_i64().unwrap()
-    );
+    assert_token_revoked(&sets, &at);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,13 +303,10 @@ async fn a_reused_or_revoked_refresh_token_is_sent_as_session_revoked() {
     let reused = refresh(rig.app(), &rt1).await;
     assert_eq!(reused.status, StatusCode::BAD_REQUEST, "{}", reused.json);
     let (at2, rt2) = password_tokens(rig.app()).await;
-    let r = send(
+    let r = revoke_as(
         rig.app(),
-        form(
-            "/oauth2/revoke",
-            Some(basic(USER_APP)),
-            &format!("token={rt2}&token_type_hint=refresh_token"),
-        ),
+        USER_APP,
+        &format!("token={rt2}&token_type_hint=refresh_token"),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -421,52 +383,17 @@ async fn the_administrators_end_sessions_command_is_sent_as_session_revoked() {
 /// session): a `token-revoked` SET naming it, once however often it is revoked, and no
 /// `session-revoked`.
 async fn a_client_credentials_token_revocation_is_sent_as_token_revoked(rig: Rig) {
-    let r = send(
-        rig.app(),
-        form(
-            "/oauth2/token",
-            Some(basic(SERVICE)),
-            "grant_type=client_credentials&scope=read",
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-    let at = text(&r.json["access_token"]).to_owned();
+    let at = token(rig.app(), SERVICE, "read").await;
     let claims = payload(&at);
     assert!(claims.get("sid").is_none());
     for _ in 0..2 {
-        let r = send(
-            rig.app(),
-            form(
-                "/oauth2/revoke",
-                Some(basic(SERVICE)),
-                &format!("token={at}"),
-            ),
-        )
-        .await;
+        let r = revoke_as(rig.app(), SERVICE, &format!("token={at}")).await;
         assert_eq!(r.status, StatusCode::OK);
     }
     let sets = rig
-        .sets_until(|seen| {
-            seen.iter()
-                .any(|c| c["events"].get(TOKEN_REVOKED).is_some())
-        })
+        .sets_until(|seen| first(seen, TOKEN_REVOKED).is_some())
         .await;
-    let token = sets
-        .iter()
-        .find(|c| c["events"].get(TOKEN_REVOKED).is_some())
-        .unwrap();
-    assert_eq!(
-        token["sub_id"],
-        json!({"format": "jwt_id", "iss": common::ISSUER, "jti": claims["jti"]})
-    );
-    assert!(token.get("sub").is_none() && token.get("exp").is_none());
-    assert!(
-        token["events"][TOKEN_REVOKED]["event_timestamp"]
-            .as_i64()
-            .unwrap()
-            >= claims["iat"].as_i64().unwrap()
-    );
+    assert_token_revoked(&sets, &claims);
     // the second revocation sent nothing, and nothing is a session-revoked (what was seen is
     // acknowledged: only SETs not seen yet come)
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -8,9 +8,13 @@ use super::common::{self, Resp, basic, form, send};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use idp::settings::{Overrides, RawSettings};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub const RECEIVER: (&str, &str) = ("ssf-receiver", "ssf-receiver-secret-0123456789abcdef");
 pub const READER: (&str, &str) = ("ssf-reader", "ssf-reader-secret-0123456789abcdef00");
@@ -33,31 +37,7 @@ pub fn config(bcl: Option<&str>, extra: &str) -> String {
     });
     format!(
         r#"
-[[clients]]
-id = "ssf-receiver"
-secret_sha256 = "{}"
-scopes = ["ssf.manage", "ssf.read"]
-audiences = ["idp"]
-grant_types = ["client_credentials"]
-[[clients]]
-id = "ssf-reader"
-secret_sha256 = "{}"
-scopes = ["ssf.read"]
-audiences = ["idp"]
-grant_types = ["client_credentials"]
-[[clients]]
-id = "plain-client"
-secret_sha256 = "{}"
-scopes = ["read"]
-audiences = ["idp"]
-grant_types = ["client_credentials"]
-[[clients]]
-id = "user-app"
-secret_sha256 = "{}"
-scopes = ["read"]
-audiences = ["demo-api"]
-grant_types = ["password", "refresh_token"]
-{bcl}
+{}{}{}{}{bcl}
 [[users]]
 username = "alice"
 password_argon2 = "{}"
@@ -75,12 +55,143 @@ max_retry_ms = 200
 timeout_ms = 400
 {extra}
 "#,
-        h(RECEIVER.1),
-        h(READER.1),
-        h(OTHER.1),
-        h(USER_APP.1),
+        receiver_client(RECEIVER),
+        client_toml(READER, &["ssf.read"], "idp", &["client_credentials"]),
+        client_toml(OTHER, &["read"], "idp", &["client_credentials"]),
+        user_app_client(),
         common::alice_hash()
     )
+}
+
+/// A `[[clients]]` table for `client` (id, secret), ending with its `grant_types` line (more
+/// keys of that client may follow).
+pub fn client_toml(
+    client: (&str, &str),
+    scopes: &[&str],
+    audience: &str,
+    grant_types: &[&str],
+) -> String {
+    format!(
+        "[[clients]]\nid = \"{}\"\nsecret_sha256 = \"{}\"\nscopes = {}\naudiences = [\"{audience}\"]\ngrant_types = {}\n",
+        client.0,
+        h(client.1),
+        json!(scopes),
+        json!(grant_types)
+    )
+}
+
+/// An SSF receiver client (`ssf.manage`, `ssf.read`; client credentials).
+pub fn receiver_client(client: (&str, &str)) -> String {
+    client_toml(
+        client,
+        &["ssf.manage", "ssf.read"],
+        "idp",
+        &["client_credentials"],
+    )
+}
+
+/// The user app: alice's password grant and refresh tokens.
+pub fn user_app_client() -> String {
+    client_toml(
+        USER_APP,
+        &["read"],
+        "demo-api",
+        &["password", "refresh_token"],
+    )
+}
+
+/// The gateway client, reporting cut-offs of `federated_issuer` when given.
+pub fn gateway_client(federated_issuer: Option<&str>) -> String {
+    let federated = federated_issuer.map_or(String::new(), |i| {
+        format!("federated_issuers = [\"{i}\"]\n")
+    });
+    format!(
+        "[[clients]]\nid = \"{}\"\nsecret_sha256 = \"{}\"\naudiences = [\"idp\"]\ngateway = true\n{federated}",
+        common::GATEWAY.0,
+        h(common::GATEWAY.1)
+    )
+}
+
+/// Serves `state` on `listener` until the test ends.
+pub fn serve(state: &Arc<idp::AppState>, listener: tokio::net::TcpListener) {
+    let app = idp::app(Arc::clone(state));
+    let limits = state.settings.http;
+    tokio::spawn(idp::http::server::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
+}
+
+/// A server state on the SQLite file `name` in `dir`, with `issuer`.
+pub async fn open(dir: &Path, name: &str, issuer: &str, config: &str) -> Arc<idp::AppState> {
+    let overrides = Overrides {
+        database: Some(format!("sqlite://{}?mode=rwc", dir.join(name).display())),
+        issuer: Some(issuer.to_owned()),
+        ..Default::default()
+    };
+    let settings = RawSettings::from_toml(config)
+        .unwrap()
+        .validate(&overrides)
+        .unwrap();
+    idp::AppState::open(settings).await.unwrap()
+}
+
+/// How a hub's stream gets the transmitter's SETs.
+pub enum HubDelivery {
+    /// Pushed to the hub (RFC 8935).
+    Push,
+    /// Long polls of the transmitter (RFC 8936).
+    Poll { long_poll_seconds: u32 },
+}
+
+/// Our IDP in its hub role on loopback (SQLite file `name` in `dir`): its one stream, `ours`,
+/// is the transmitter `a_issuer`'s (discovered, and a federated issuer), through the receiver
+/// client `receiver` at A; its gateway client reads A's cut-offs.
+pub async fn hub(
+    dir: &Path,
+    name: &str,
+    a_issuer: &str,
+    receiver: (&str, &str),
+    delivery: HubDelivery,
+) -> Arc<idp::AppState> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let delivery = match delivery {
+        HubDelivery::Push => format!(
+            "delivery = \"push\"\npush_url = \"{issuer}/ssf/push/ours\"\npush_authorization = \"Bearer push-secret-0123456789abcdef\""
+        ),
+        HubDelivery::Poll { long_poll_seconds } => {
+            format!("delivery = \"poll\"\nlong_poll_seconds = {long_poll_seconds}")
+        }
+    };
+    let config = format!(
+        r#"
+[[federation.issuers]]
+issuer = "{a_issuer}"
+discovery = true
+max_token_lifetime_seconds = 600
+[[federation.ssf_streams]]
+name = "ours"
+transmitter = "{a_issuer}"
+audience = "{id}"
+issuers = ["{a_issuer}"]
+{delivery}
+auth = {{ client_credentials = {{ token_endpoint = "{a_issuer}/oauth2/token", client_id = "{id}", client_secret = "{secret}", scopes = ["ssf.manage"] }} }}
+{gateway}"#,
+        id = receiver.0,
+        secret = receiver.1,
+        gateway = gateway_client(Some(a_issuer)),
+    );
+    let b = open(dir, name, &issuer, &config).await;
+    let count: idp::federation::ssf::Count = Arc::new(|_, _| {});
+    b.hub
+        .ssf
+        .spawn(Arc::clone(&b.store), &b.settings.federation, count);
+    b.hub.spawn_refresh(Duration::from_secs(300));
+    serve(&b, listener);
+    b
 }
 
 /// A client-credentials token of `client` with `scope`.
@@ -98,8 +209,8 @@ pub async fn token(app: &Router, client: (&str, &str), scope: &str) -> String {
     r.json["access_token"].as_str().unwrap().to_owned()
 }
 
-/// alice's tokens through the user app: `(access_token, sid)`.
-pub async fn user_session(app: &Router) -> (String, String) {
+/// alice's token response through the user app's password grant (checked: 200).
+pub async fn alice_tokens(app: &Router) -> Value {
     let r = send(
         app,
         form(
@@ -110,22 +221,25 @@ pub async fn user_session(app: &Router) -> (String, String) {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-    let at = r.json["access_token"].as_str().unwrap().to_owned();
+    r.json
+}
+
+/// alice's tokens through the user app: `(access_token, sid)`.
+pub async fn user_session(app: &Router) -> (String, String) {
+    let tokens = alice_tokens(app).await;
+    let at = tokens["access_token"].as_str().unwrap().to_owned();
     let claims = payload(&at);
     (at, claims["sid"].as_str().unwrap().to_owned())
 }
 
 /// Ends the session of `access_token` by RFC 7009 revocation (the client's own token).
 pub async fn revoke(app: &Router, access_token: &str) -> Resp {
-    send(
-        app,
-        form(
-            "/oauth2/revoke",
-            Some(basic(USER_APP)),
-            &format!("token={access_token}"),
-        ),
-    )
-    .await
+    revoke_as(app, USER_APP, &format!("token={access_token}")).await
+}
+
+/// An RFC 7009 revocation request by `client` with the form `body`.
+pub async fn revoke_as(app: &Router, client: (&str, &str), body: &str) -> Resp {
+    send(app, form("/oauth2/revoke", Some(basic(client)), body)).await
 }
 
 pub fn json_request(
@@ -240,7 +354,6 @@ pub struct Receiver {
 }
 
 pub async fn receiver(path: &str, fail_first: usize, ok: StatusCode) -> Receiver {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let (tx, got) = tokio::sync::mpsc::unbounded_channel();
     let seen = Arc::new(AtomicUsize::new(0));
