@@ -11,7 +11,11 @@
 //! generous bound on these loaded machines); a new login of the same user afterwards is accepted
 //! on both.
 //!
-//! By hand: `cargo test -p e2e --test e2e -- shared_signals:: --nocapture`.
+//! Side by side, in the same set-up: the present feed alone — a logout through gateway A, whose
+//! cut-off A reports to the hub (the way a revocation reached the gateways before SSF) — timed
+//! from the logout request to each gateway's first refusal.
+//!
+//! By hand: `cargo test -p e2e --test e2e -- shared_signals:: --nocapture --test-threads 1`.
 
 use axum::Router;
 use axum::extract::State;
@@ -320,7 +324,7 @@ fn session_revoked_refuses_on_both(
     tx: &Transmitter,
     f: &Federation,
     label: &str,
-    deliver: impl Fn(String, String),
+    deliver: impl Fn(&UserTokens, String, String),
 ) {
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); f.gateways.len()];
     for run in 0..RUNS {
@@ -335,7 +339,7 @@ fn session_revoked_refuses_on_both(
             .to_owned();
         let (jti, set) = tx.session_revoked(f.op.issuer(), &tokens.sid, &sub, now());
         let since = Instant::now();
-        deliver(jti, set);
+        deliver(&tokens, jti, set);
         for (i, g) in f.gateways.iter().enumerate() {
             times[i].push(refused_within(g, &tokens.access_token, since));
         }
@@ -368,7 +372,7 @@ fn a_pushed_session_revoked_refuses_that_session_on_both_modules() {
     );
     let push_url = format!("{}/ssf/push/e2e", f.hub_url);
     let agent = e2e::client::agent();
-    session_revoked_refuses_on_both(&tx, &f, "push", |_, set| {
+    session_revoked_refuses_on_both(&tx, &f, "push", |_, _, set| {
         let res = agent
             .post(&push_url)
             .header("authorization", PUSH_AUTH)
@@ -383,7 +387,21 @@ fn a_pushed_session_revoked_refuses_that_session_on_both_modules() {
 fn a_polled_session_revoked_refuses_that_session_on_both_modules() {
     let tx = Transmitter::start();
     let f = start(&tx, "delivery = \"poll\"\nlong_poll_seconds = 5");
-    session_revoked_refuses_on_both(&tx, &f, "poll", |jti, set| tx.queue(jti, set));
+    session_revoked_refuses_on_both(&tx, &f, "poll", |_, jti, set| tx.queue(jti, set));
     let acks = tx.shared.acks.lock().unwrap().len();
     assert!(acks >= RUNS - 1, "acknowledged {acks} of {RUNS}");
+}
+
+#[test]
+fn a_gateway_logout_refuses_that_session_on_both_modules_through_the_feed() {
+    let tx = Transmitter::start();
+    let f = start(&tx, "delivery = \"poll\"\nlong_poll_seconds = 5");
+    let gateway_a = &f.gateways[0];
+    session_revoked_refuses_on_both(&tx, &f, "feed (logout on A)", |tokens, _, _| {
+        // the SET is not delivered: the session ends by a logout through gateway A instead
+        let res = gateway_a
+            .logout(&tokens.access_token)
+            .unwrap_or_else(|e| panic!("logout on {}: {e}", gateway_a.name));
+        assert_eq!(res.status, 200, "logout on {}: {}", gateway_a.name, res.body);
+    });
 }
