@@ -402,6 +402,10 @@ fn a_gateway_logout_refuses_that_session_on_both_modules_through_the_feed() {
         let res = gateway_a
             .logout(&tokens.access_token)
             .unwrap_or_else(|e| panic!("logout on {}: {e}", gateway_a.name));
-        assert_eq!(res.status, 200, "logout on {}: {}", gateway_a.name, res.body);
+        assert_eq!(
+            res.status, 200,
+            "logout on {}: {}",
+            gateway_a.name, res.body
+        );
     });
 }
