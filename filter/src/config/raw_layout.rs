@@ -18,135 +18,84 @@ use super::{
 use Base::{Bool, Json, JsonMap, Str, StrMap, U32, U64, Usize};
 use Shape::{List, One, Opt, OptList};
 
+/// A raw struct's layout and builder from one list: per field, in declaration order, its JSON
+/// name (the field's, or the one after `as`), its `(shape, type, has a default)` and how its
+/// value is taken from the fields read (`f` names them).
+macro_rules! raw_struct {
+    (
+        $vis:vis static $spec:ident, $fvis:vis fn $builder:ident($f:ident) -> $raw:ident {
+            $($field:ident $(as $json:literal)?: $layout:expr => $read:expr,)*
+        }
+    ) => {
+        $vis static $spec: StructSpec = StructSpec {
+            name: stringify!($raw),
+            names: &[$(json_name!($field $(, $json)?)),*],
+            fields: &[$($layout),*],
+        };
+
+        $fvis fn $builder(mut $f: Fields) -> $raw {
+            $raw { $($field: $read),* }
+        }
+    };
+}
+
+/// A field's JSON name: its own, unless renamed.
+macro_rules! json_name {
+    ($field:ident) => {
+        stringify!($field)
+    };
+    ($field:ident, $json:literal) => {
+        $json
+    };
+}
+
 /// A field with `#[serde(default)]` and one without.
 const D: bool = true;
 const R: bool = false;
 
-pub(super) static CONFIG: StructSpec = StructSpec {
-    name: "RawConfig",
-    names: &[
-        "providers",
-        "realm",
-        "max_token_bytes",
-        "claim_headers",
-        "claim_header_separator",
-        "rules",
-        "idp_client",
-        "revocation_feed",
-        "logout",
-        "backchannel_logout",
-        "hub",
-        "introspection_cache_entries",
-        "cache_max_entries",
-        "dpop_replay_cache_entries",
-    ],
-    fields: &[
-        (List, Base::Struct(&PROVIDER), R),
-        (Opt, Str, D),
-        (Opt, Usize, D),
-        (Opt, StrMap, D),
-        (Opt, Str, D),
-        (List, Base::Struct(&RULE), D),
-        (Opt, Base::Struct(&IDP_CLIENT), D),
-        (Opt, Base::Struct(&REVOCATION_FEED), D),
-        (Opt, Base::Struct(&LOGOUT), D),
-        (Opt, Base::Struct(&BACKCHANNEL_LOGOUT), D),
-        (Opt, Base::Struct(&HUB), D),
-        (Opt, Usize, D),
-        (Opt, Usize, D),
-        (Opt, Usize, D),
-    ],
-};
-
-pub(super) fn config(mut f: Fields) -> RawConfig {
-    RawConfig {
-        providers: f.records(provider),
-        realm: f.opt_string(),
-        max_token_bytes: f.opt_usize(),
-        claim_headers: f.opt_str_map(),
-        claim_header_separator: f.opt_string(),
-        rules: f.records(rule),
-        idp_client: f.opt_record(idp_client),
-        revocation_feed: f.opt_record(revocation_feed),
-        logout: f.opt_record(logout),
-        backchannel_logout: f.opt_record(backchannel_logout),
-        hub: f.opt_record(hub),
-        introspection_cache_entries: f.opt_usize(),
-        cache_max_entries: f.opt_usize(),
-        dpop_replay_cache_entries: f.opt_usize(),
+raw_struct! {
+    pub(super) static CONFIG, pub(super) fn config(f) -> RawConfig {
+        providers: (List, Base::Struct(&PROVIDER), R) => f.records(provider),
+        realm: (Opt, Str, D) => f.opt_string(),
+        max_token_bytes: (Opt, Usize, D) => f.opt_usize(),
+        claim_headers: (Opt, StrMap, D) => f.opt_str_map(),
+        claim_header_separator: (Opt, Str, D) => f.opt_string(),
+        rules: (List, Base::Struct(&RULE), D) => f.records(rule),
+        idp_client: (Opt, Base::Struct(&IDP_CLIENT), D) => f.opt_record(idp_client),
+        revocation_feed: (Opt, Base::Struct(&REVOCATION_FEED), D) =>
+            f.opt_record(revocation_feed),
+        logout: (Opt, Base::Struct(&LOGOUT), D) => f.opt_record(logout),
+        backchannel_logout: (Opt, Base::Struct(&BACKCHANNEL_LOGOUT), D) =>
+            f.opt_record(backchannel_logout),
+        hub: (Opt, Base::Struct(&HUB), D) => f.opt_record(hub),
+        introspection_cache_entries: (Opt, Usize, D) => f.opt_usize(),
+        cache_max_entries: (Opt, Usize, D) => f.opt_usize(),
+        dpop_replay_cache_entries: (Opt, Usize, D) => f.opt_usize(),
     }
 }
 
-static PROVIDER: StructSpec = StructSpec {
-    name: "RawProvider",
-    names: &[
-        "name",
-        "issuer",
-        "audiences",
-        "algorithms",
-        "jwks",
-        "discovery",
-        "inline_jwks",
-        "leeway_seconds",
-        "max_token_lifetime_seconds",
-        "backchannel_logout_audiences",
-        "introspection",
-        "token_types",
-        "forward_token",
-        "token_sources",
-        "revoke",
-        "dpop",
-        "dpop_algorithms",
-        "dpop_proof_max_age_seconds",
-        "dpop_proof_leeway_seconds",
-        "dpop_htu_base",
-    ],
-    fields: &[
-        (Opt, Str, D),
-        (One, Str, R),
-        (List, Str, R),
-        (List, Str, R),
-        (Opt, Base::Struct(&JWKS_SOURCE), D),
-        (Opt, Base::Struct(&DISCOVERY), D),
-        (Opt, Json, D),
-        (Opt, U64, D),
-        (Opt, U64, D),
-        (OptList, Str, D),
-        (Opt, Base::Struct(&INTROSPECTION), D),
-        (OptList, Str, D),
-        (Opt, Bool, D),
-        (OptList, Base::Struct(&TOKEN_SOURCE), D),
-        (Opt, Base::Struct(&PROVIDER_REVOKE), D),
-        (Opt, Base::Enum(&DPOP_MODE), D),
-        (OptList, Str, D),
-        (Opt, U64, D),
-        (Opt, U64, D),
-        (Opt, Str, D),
-    ],
-};
-
-fn provider(mut f: Fields) -> RawProvider {
-    RawProvider {
-        name: f.opt_string(),
-        issuer: f.string(),
-        audiences: f.strings(),
-        algorithms: f.strings(),
-        jwks: f.opt_record(jwks_source),
-        discovery: f.opt_record(discovery),
-        inline_jwks: f.opt_json(),
-        leeway_seconds: f.opt_u64(),
-        max_token_lifetime_seconds: f.opt_u64(),
-        backchannel_logout_audiences: f.opt_strings(),
-        introspection: f.opt_record(introspection),
-        token_types: f.opt_strings(),
-        forward_token: f.opt_bool(),
-        token_sources: f.opt_records(token_source),
-        revoke: f.opt_record(provider_revoke),
-        dpop: f.opt_variant().and_then(dpop_mode),
-        dpop_algorithms: f.opt_strings(),
-        dpop_proof_max_age_seconds: f.opt_u64(),
-        dpop_proof_leeway_seconds: f.opt_u64(),
-        dpop_htu_base: f.opt_string(),
+raw_struct! {
+    static PROVIDER, fn provider(f) -> RawProvider {
+        name: (Opt, Str, D) => f.opt_string(),
+        issuer: (One, Str, R) => f.string(),
+        audiences: (List, Str, R) => f.strings(),
+        algorithms: (List, Str, R) => f.strings(),
+        jwks: (Opt, Base::Struct(&JWKS_SOURCE), D) => f.opt_record(jwks_source),
+        discovery: (Opt, Base::Struct(&DISCOVERY), D) => f.opt_record(discovery),
+        inline_jwks: (Opt, Json, D) => f.opt_json(),
+        leeway_seconds: (Opt, U64, D) => f.opt_u64(),
+        max_token_lifetime_seconds: (Opt, U64, D) => f.opt_u64(),
+        backchannel_logout_audiences: (OptList, Str, D) => f.opt_strings(),
+        introspection: (Opt, Base::Struct(&INTROSPECTION), D) => f.opt_record(introspection),
+        token_types: (OptList, Str, D) => f.opt_strings(),
+        forward_token: (Opt, Bool, D) => f.opt_bool(),
+        token_sources: (OptList, Base::Struct(&TOKEN_SOURCE), D) => f.opt_records(token_source),
+        revoke: (Opt, Base::Struct(&PROVIDER_REVOKE), D) => f.opt_record(provider_revoke),
+        dpop: (Opt, Base::Enum(&DPOP_MODE), D) => f.opt_variant().and_then(dpop_mode),
+        dpop_algorithms: (OptList, Str, D) => f.opt_strings(),
+        dpop_proof_max_age_seconds: (Opt, U64, D) => f.opt_u64(),
+        dpop_proof_leeway_seconds: (Opt, U64, D) => f.opt_u64(),
+        dpop_htu_base: (Opt, Str, D) => f.opt_string(),
     }
 }
 
@@ -155,121 +104,60 @@ static DPOP_MODE: EnumSpec = EnumSpec {
     variants: &["disabled", "allowed", "required"],
 };
 
+fn introspect_mode(i: usize) -> Option<IntrospectMode> {
+    [IntrospectMode::Opaque, IntrospectMode::Always]
+        .get(i)
+        .copied()
+}
+
+fn action(i: usize) -> Option<Action> {
+    [Action::Require, Action::AllowMissing, Action::Bypass]
+        .get(i)
+        .copied()
+}
+
 fn dpop_mode(i: usize) -> Option<DpopMode> {
     [DpopMode::Disabled, DpopMode::Allowed, DpopMode::Required]
         .get(i)
         .copied()
 }
 
-static JWKS_SOURCE: StructSpec = StructSpec {
-    name: "RawJwksSource",
-    names: &[
-        "cluster",
-        "path",
-        "authority",
-        "refresh_seconds",
-        "min_early_refresh_seconds",
-        "timeout_ms",
-    ],
-    fields: &[
-        (One, Str, R),
-        (One, Str, R),
-        (Opt, Str, D),
-        (Opt, U64, D),
-        (Opt, U64, D),
-        (Opt, U64, D),
-    ],
-};
-
-fn jwks_source(mut f: Fields) -> RawJwksSource {
-    RawJwksSource {
-        cluster: f.string(),
-        path: f.string(),
-        authority: f.opt_string(),
-        refresh_seconds: f.opt_u64(),
-        min_early_refresh_seconds: f.opt_u64(),
-        timeout_ms: f.opt_u64(),
+raw_struct! {
+    static JWKS_SOURCE, fn jwks_source(f) -> RawJwksSource {
+        cluster: (One, Str, R) => f.string(),
+        path: (One, Str, R) => f.string(),
+        authority: (Opt, Str, D) => f.opt_string(),
+        refresh_seconds: (Opt, U64, D) => f.opt_u64(),
+        min_early_refresh_seconds: (Opt, U64, D) => f.opt_u64(),
+        timeout_ms: (Opt, U64, D) => f.opt_u64(),
     }
 }
 
-static DISCOVERY: StructSpec = StructSpec {
-    name: "RawDiscovery",
-    names: &[
-        "cluster",
-        "path",
-        "authority",
-        "timeout_ms",
-        "refresh_seconds",
-        "min_early_refresh_seconds",
-        "origins",
-    ],
-    fields: &[
-        (One, Str, R),
-        (Opt, Str, D),
-        (Opt, Str, D),
-        (Opt, U64, D),
-        (Opt, U64, D),
-        (Opt, U64, D),
-        (Opt, StrMap, D),
-    ],
-};
-
-fn discovery(mut f: Fields) -> RawDiscovery {
-    RawDiscovery {
-        cluster: f.string(),
-        path: f.opt_string(),
-        authority: f.opt_string(),
-        timeout_ms: f.opt_u64(),
-        refresh_seconds: f.opt_u64(),
-        min_early_refresh_seconds: f.opt_u64(),
-        origins: f.opt_str_map(),
+raw_struct! {
+    static DISCOVERY, fn discovery(f) -> RawDiscovery {
+        cluster: (One, Str, R) => f.string(),
+        path: (Opt, Str, D) => f.opt_string(),
+        authority: (Opt, Str, D) => f.opt_string(),
+        timeout_ms: (Opt, U64, D) => f.opt_u64(),
+        refresh_seconds: (Opt, U64, D) => f.opt_u64(),
+        min_early_refresh_seconds: (Opt, U64, D) => f.opt_u64(),
+        origins: (Opt, StrMap, D) => f.opt_str_map(),
     }
 }
 
-static INTROSPECTION: StructSpec = StructSpec {
-    name: "RawIntrospection",
-    names: &[
-        "cluster",
-        "path",
-        "authority",
-        "timeout_ms",
-        "client_id",
-        "client_secret",
-        "introspect",
-        "cache_seconds",
-        "negative_cache_seconds",
-        "jwt_response",
-    ],
-    fields: &[
-        (Opt, Str, D),
-        (Opt, Str, D),
-        (Opt, Str, D),
-        (Opt, U64, D),
-        (One, Str, R),
-        (One, Str, R),
-        (Opt, Base::Enum(&INTROSPECT_MODE), D),
-        (Opt, U64, D),
-        (Opt, U64, D),
-        (Opt, Bool, D),
-    ],
-};
-
-fn introspection(mut f: Fields) -> RawIntrospection {
-    RawIntrospection {
-        cluster: f.opt_string(),
-        path: f.opt_string(),
-        authority: f.opt_string(),
-        timeout_ms: f.opt_u64(),
-        client_id: f.string(),
-        client_secret: f.string(),
-        introspect: f.opt_variant().and_then(|i| {
-            [IntrospectMode::Opaque, IntrospectMode::Always]
-                .get(i)
-                .copied()
-        }),
-        cache_seconds: f.opt_u64(),
-        negative_cache_seconds: f.opt_u64(),
-        jwt_response: f.opt_bool(),
+raw_struct! {
+    static INTROSPECTION, fn introspection(f) -> RawIntrospection {
+        cluster: (Opt, Str, D) => f.opt_string(),
+        path: (Opt, Str, D) => f.opt_string(),
+        authority: (Opt, Str, D) => f.opt_string(),
+        timeout_ms: (Opt, U64, D) => f.opt_u64(),
+        client_id: (One, Str, R) => f.string(),
+        client_secret: (One, Str, R) => f.string(),
+        introspect: (Opt, Base::Enum(&INTROSPECT_MODE), D) =>
+            f.opt_variant().and_then(introspect_mode),
+        cache_seconds: (Opt, U64, D) => f.opt_u64(),
+        negative_cache_seconds: (Opt, U64, D) => f.opt_u64(),
+        jwt_response: (Opt, Bool, D) => f.opt_bool(),
     }
 }
 
@@ -278,75 +166,33 @@ static INTROSPECT_MODE: EnumSpec = EnumSpec {
     variants: &["opaque", "always"],
 };
 
-static TOKEN_SOURCE: StructSpec = StructSpec {
-    name: "RawTokenSource",
-    names: &["header", "prefix", "query", "cookie"],
-    fields: &[(Opt, Str, D), (Opt, Str, D), (Opt, Str, D), (Opt, Str, D)],
-};
-
-fn token_source(mut f: Fields) -> RawTokenSource {
-    RawTokenSource {
-        header: f.opt_string(),
-        prefix: f.opt_string(),
-        query: f.opt_string(),
-        cookie: f.opt_string(),
+raw_struct! {
+    static TOKEN_SOURCE, fn token_source(f) -> RawTokenSource {
+        header: (Opt, Str, D) => f.opt_string(),
+        prefix: (Opt, Str, D) => f.opt_string(),
+        query: (Opt, Str, D) => f.opt_string(),
+        cookie: (Opt, Str, D) => f.opt_string(),
     }
 }
 
-static PROVIDER_REVOKE: StructSpec = StructSpec {
-    name: "RawProviderRevoke",
-    names: &[
-        "cluster",
-        "path",
-        "authority",
-        "timeout_ms",
-        "client_id",
-        "client_secret",
-    ],
-    fields: &[
-        (Opt, Str, D),
-        (Opt, Str, D),
-        (Opt, Str, D),
-        (Opt, U64, D),
-        (One, Str, R),
-        (One, Str, R),
-    ],
-};
-
-fn provider_revoke(mut f: Fields) -> RawProviderRevoke {
-    RawProviderRevoke {
-        cluster: f.opt_string(),
-        path: f.opt_string(),
-        authority: f.opt_string(),
-        timeout_ms: f.opt_u64(),
-        client_id: f.string(),
-        client_secret: f.string(),
+raw_struct! {
+    static PROVIDER_REVOKE, fn provider_revoke(f) -> RawProviderRevoke {
+        cluster: (Opt, Str, D) => f.opt_string(),
+        path: (Opt, Str, D) => f.opt_string(),
+        authority: (Opt, Str, D) => f.opt_string(),
+        timeout_ms: (Opt, U64, D) => f.opt_u64(),
+        client_id: (One, Str, R) => f.string(),
+        client_secret: (One, Str, R) => f.string(),
     }
 }
 
-static RULE: StructSpec = StructSpec {
-    name: "RawRule",
-    names: &["match", "action", "scopes", "claims", "providers"],
-    fields: &[
-        (One, Base::Struct(&MATCH), R),
-        (Opt, Base::Enum(&ACTION), D),
-        (List, Str, D),
-        (One, JsonMap, D),
-        (List, Str, D),
-    ],
-};
-
-fn rule(mut f: Fields) -> RawRule {
-    RawRule {
-        matcher: f.record(path_match),
-        action: f.opt_variant().and_then(|i| {
-            [Action::Require, Action::AllowMissing, Action::Bypass]
-                .get(i)
-                .copied()
-        }),
-        scopes: f.strings(),
-        claims: f.json_map(),
-        providers: f.strings(),
+raw_struct! {
+    static RULE, fn rule(f) -> RawRule {
+        matcher as "match": (One, Base::Struct(&MATCH), R) => f.record(path_match),
+        action: (Opt, Base::Enum(&ACTION), D) => f.opt_variant().and_then(action),
+        scopes: (List, Str, D) => f.strings(),
+        claims: (One, JsonMap, D) => f.json_map(),
+        providers: (List, Str, D) => f.strings(),
     }
 }
 
@@ -355,186 +201,80 @@ static ACTION: EnumSpec = EnumSpec {
     variants: &["require", "allow_missing", "bypass"],
 };
 
-static MATCH: StructSpec = StructSpec {
-    name: "RawMatch",
-    names: &["prefix", "exact", "regex", "methods"],
-    fields: &[(Opt, Str, D), (Opt, Str, D), (Opt, Str, D), (List, Str, D)],
-};
-
-fn path_match(mut f: Fields) -> RawMatch {
-    RawMatch {
-        prefix: f.opt_string(),
-        exact: f.opt_string(),
-        regex: f.opt_string(),
-        methods: f.strings(),
+raw_struct! {
+    static MATCH, fn path_match(f) -> RawMatch {
+        prefix: (Opt, Str, D) => f.opt_string(),
+        exact: (Opt, Str, D) => f.opt_string(),
+        regex: (Opt, Str, D) => f.opt_string(),
+        methods: (List, Str, D) => f.strings(),
     }
 }
 
-static IDP_CLIENT: StructSpec = StructSpec {
-    name: "RawIdpClient",
-    names: &["client_id", "client_secret"],
-    fields: &[(One, Str, R), (One, Str, R)],
-};
-
-fn idp_client(mut f: Fields) -> RawIdpClient {
-    RawIdpClient {
-        client_id: f.string(),
-        client_secret: f.string(),
+raw_struct! {
+    static IDP_CLIENT, fn idp_client(f) -> RawIdpClient {
+        client_id: (One, Str, R) => f.string(),
+        client_secret: (One, Str, R) => f.string(),
     }
 }
 
-static REVOCATION_FEED: StructSpec = StructSpec {
-    name: "RawRevocationFeed",
-    names: &[
-        "cluster",
-        "path",
-        "authority",
-        "timeout_ms",
-        "poll_ms",
-        "long_poll_seconds",
-        "require_initial_sync",
-    ],
-    fields: &[
-        (One, Str, R),
-        (One, Str, R),
-        (Opt, Str, D),
-        (Opt, U64, D),
-        (Opt, U64, D),
-        (Opt, U64, D),
-        (Opt, Bool, D),
-    ],
-};
-
-fn revocation_feed(mut f: Fields) -> RawRevocationFeed {
-    RawRevocationFeed {
-        cluster: f.string(),
-        path: f.string(),
-        authority: f.opt_string(),
-        timeout_ms: f.opt_u64(),
-        poll_ms: f.opt_u64(),
-        long_poll_seconds: f.opt_u64(),
-        require_initial_sync: f.opt_bool(),
+raw_struct! {
+    static REVOCATION_FEED, fn revocation_feed(f) -> RawRevocationFeed {
+        cluster: (One, Str, R) => f.string(),
+        path: (One, Str, R) => f.string(),
+        authority: (Opt, Str, D) => f.opt_string(),
+        timeout_ms: (Opt, U64, D) => f.opt_u64(),
+        poll_ms: (Opt, U64, D) => f.opt_u64(),
+        long_poll_seconds: (Opt, U64, D) => f.opt_u64(),
+        require_initial_sync: (Opt, Bool, D) => f.opt_bool(),
     }
 }
 
-static LOGOUT: StructSpec = StructSpec {
-    name: "RawLogout",
-    names: &["path", "revoke", "resource_server"],
-    fields: &[
-        (Opt, Str, D),
-        (Opt, Base::Struct(&LOGOUT_REVOKE), D),
-        (One, Base::Struct(&RESOURCE_SERVER_REVOKE), R),
-    ],
-};
-
-fn logout(mut f: Fields) -> RawLogout {
-    RawLogout {
-        path: f.opt_string(),
-        revoke: f.opt_record(logout_revoke),
-        resource_server: f.record(resource_server_revoke),
+raw_struct! {
+    static LOGOUT, fn logout(f) -> RawLogout {
+        path: (Opt, Str, D) => f.opt_string(),
+        revoke: (Opt, Base::Struct(&LOGOUT_REVOKE), D) => f.opt_record(logout_revoke),
+        resource_server: (One, Base::Struct(&RESOURCE_SERVER_REVOKE), R) =>
+            f.record(resource_server_revoke),
     }
 }
 
-static LOGOUT_REVOKE: StructSpec = StructSpec {
-    name: "RawLogoutRevoke",
-    names: &["cluster", "path", "authority", "timeout_ms", "provider"],
-    fields: &[
-        (One, Str, R),
-        (One, Str, R),
-        (Opt, Str, D),
-        (Opt, U64, D),
-        (Opt, Str, D),
-    ],
-};
-
-fn logout_revoke(mut f: Fields) -> RawLogoutRevoke {
-    RawLogoutRevoke {
-        cluster: f.string(),
-        path: f.string(),
-        authority: f.opt_string(),
-        timeout_ms: f.opt_u64(),
-        provider: f.opt_string(),
+raw_struct! {
+    static LOGOUT_REVOKE, fn logout_revoke(f) -> RawLogoutRevoke {
+        cluster: (One, Str, R) => f.string(),
+        path: (One, Str, R) => f.string(),
+        authority: (Opt, Str, D) => f.opt_string(),
+        timeout_ms: (Opt, U64, D) => f.opt_u64(),
+        provider: (Opt, Str, D) => f.opt_string(),
     }
 }
 
-static RESOURCE_SERVER_REVOKE: StructSpec = StructSpec {
-    name: "RawResourceServerRevoke",
-    names: &[
-        "cluster",
-        "path",
-        "authority",
-        "timeout_ms",
-        "secret_header",
-        "secret",
-    ],
-    fields: &[
-        (One, Str, R),
-        (One, Str, R),
-        (Opt, Str, D),
-        (Opt, U64, D),
-        (One, Str, R),
-        (One, Str, R),
-    ],
-};
-
-fn resource_server_revoke(mut f: Fields) -> RawResourceServerRevoke {
-    RawResourceServerRevoke {
-        cluster: f.string(),
-        path: f.string(),
-        authority: f.opt_string(),
-        timeout_ms: f.opt_u64(),
-        secret_header: f.string(),
-        secret: f.string(),
+raw_struct! {
+    static RESOURCE_SERVER_REVOKE, fn resource_server_revoke(f) -> RawResourceServerRevoke {
+        cluster: (One, Str, R) => f.string(),
+        path: (One, Str, R) => f.string(),
+        authority: (Opt, Str, D) => f.opt_string(),
+        timeout_ms: (Opt, U64, D) => f.opt_u64(),
+        secret_header: (One, Str, R) => f.string(),
+        secret: (One, Str, R) => f.string(),
     }
 }
 
-static BACKCHANNEL_LOGOUT: StructSpec = StructSpec {
-    name: "RawBackchannelLogout",
-    names: &[
-        "path",
-        "max_body_bytes",
-        "max_verifications_per_second",
-        "max_token_age_seconds",
-    ],
-    fields: &[(Opt, Str, D), (Opt, Usize, D), (Opt, U32, D), (Opt, U64, D)],
-};
-
-fn backchannel_logout(mut f: Fields) -> RawBackchannelLogout {
-    RawBackchannelLogout {
-        path: f.opt_string(),
-        max_body_bytes: f.opt_usize(),
-        max_verifications_per_second: f.opt_u32(),
-        max_token_age_seconds: f.opt_u64(),
+raw_struct! {
+    static BACKCHANNEL_LOGOUT, fn backchannel_logout(f) -> RawBackchannelLogout {
+        path: (Opt, Str, D) => f.opt_string(),
+        max_body_bytes: (Opt, Usize, D) => f.opt_usize(),
+        max_verifications_per_second: (Opt, U32, D) => f.opt_u32(),
+        max_token_age_seconds: (Opt, U64, D) => f.opt_u64(),
     }
 }
 
-static HUB: StructSpec = StructSpec {
-    name: "RawHub",
-    names: &[
-        "cluster",
-        "authority",
-        "timeout_ms",
-        "cutoffs_path",
-        "backchannel_logout_path",
-        "issuers",
-    ],
-    fields: &[
-        (One, Str, R),
-        (Opt, Str, D),
-        (Opt, U64, D),
-        (Opt, Str, D),
-        (Opt, Str, D),
-        (List, Str, R),
-    ],
-};
-
-fn hub(mut f: Fields) -> RawHub {
-    RawHub {
-        cluster: f.string(),
-        authority: f.opt_string(),
-        timeout_ms: f.opt_u64(),
-        cutoffs_path: f.opt_string(),
-        backchannel_logout_path: f.opt_string(),
-        issuers: f.strings(),
+raw_struct! {
+    static HUB, fn hub(f) -> RawHub {
+        cluster: (One, Str, R) => f.string(),
+        authority: (Opt, Str, D) => f.opt_string(),
+        timeout_ms: (Opt, U64, D) => f.opt_u64(),
+        cutoffs_path: (Opt, Str, D) => f.opt_string(),
+        backchannel_logout_path: (Opt, Str, D) => f.opt_string(),
+        issuers: (List, Str, R) => f.strings(),
     }
 }
