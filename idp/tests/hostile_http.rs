@@ -159,7 +159,12 @@ fn schemathesis_finds_no_server_error_and_no_answer_out_of_shape() {
         .arg("run")
         .arg(manifest_dir().join("openapi.yaml"))
         .args(["--url", &idp.url()])
-        .args(["--seed", SEED, "--max-examples", MAX_EXAMPLES, "--workers", "2"])
+        // One worker: schemathesis's workers are threads, and with two of them hypothesis
+        // (describing a filter's lambda with `ast.parse`) failed once on a clean clone with
+        // "SystemError: AST constructor recursion depth mismatch" under this machine's CPython
+        // 3.11.7 (the constructor's depth counter is not per thread; CPython gh-106905): a runtime
+        // error of the tool, which schemathesis reports as an error of the run.
+        .args(["--seed", SEED, "--max-examples", MAX_EXAMPLES, "--workers", "1"])
         .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])
         .args(["--request-timeout", "10", "--no-color", "--report", "json"])
         .arg("--report-json-path")
