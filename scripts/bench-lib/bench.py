@@ -54,6 +54,11 @@ CONCURRENCY = [int(c) for c in os.environ.get("ENVOY_CONCURRENCY", "1").split(",
 # The load the goals of issue 8 are judged at.
 PRIMARY = (CONCURRENCY[0], 16 if 16 in CONNECTIONS else CONNECTIONS[0])
 N_TOKENS = int(os.environ.get("TOKENS", "6000"))
+# PIN=1: with `--concurrency 1`, Envoy runs on CPU 0 and wrk on CPU 1 (taskset), so neither is
+# moved between CPUs or preempted by the other: rounds spread less on a 2-core machine. Envoy with
+# more workers is not pinned (its workers need every CPU).
+PIN = os.environ.get("PIN", "0") == "1" and shutil.which("taskset") is not None
+ENVOY_CPU, WRK_CPU = "0", "1"
 STARTUP_RUNS = int(os.environ.get("STARTUP_RUNS", "5"))
 VARIANTS = os.environ.get(
     "VARIANTS", "bare noop-wasm noop-native jwt-authn-cached jwt-authn-claims jwt-authn filter "
@@ -274,7 +279,8 @@ class Envoy:
         env = dict(os.environ)
         if self.variant in NATIVE_VARIANTS:
             env["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = NATIVE_MODULE_DIR
-        self.proc = subprocess.Popen([ENVOY_BIN, "-c", self.config, "--concurrency", str(self.concurrency),
+        pin = ["taskset", "-c", ENVOY_CPU] if PIN and self.concurrency == 1 else []
+        self.proc = subprocess.Popen([*pin, ENVOY_BIN, "-c", self.config, "--concurrency", str(self.concurrency),
                                       "--use-dynamic-base-id", "-l", "warn"],
                                      stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),
                                      env=env)
@@ -343,7 +349,8 @@ def wrk(envoy, tokens_file, duration, conns=16, script="rotate.lua", may_wrap=Fa
     start = envoy.position.get(tokens_file, 0)
     before_cpu = envoy.cpu_seconds()
     before = envoy.counters()
-    p = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
+    pin = ["taskset", "-c", WRK_CPU] if PIN and envoy.concurrency == 1 else []
+    p = subprocess.run([*pin, "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
                         "-s", f"{HERE}/{script}", f"http://127.0.0.1:{envoy.port}{PATH}",
                         "--", tokens_file, str(start)], capture_output=True, text=True, timeout=duration + 60)
     cpu = envoy.cpu_seconds() - before_cpu
@@ -546,7 +553,8 @@ def run(work):
              f"Machine: {machine()}.",
              f"Load: wrk -t1 -c{'/'.join(map(str, CONNECTIONS))}, {DURATION} s per run, {ROUNDS} rounds "
              f"interleaved (median shown, req/s range in brackets); Envoy `--concurrency "
-             f"{'/'.join(map(str, CONCURRENCY))}`; upstream: "
+             f"{'/'.join(map(str, CONCURRENCY))}`"
+             f"{f' (with 1 worker pinned to CPU {ENVOY_CPU}, wrk to CPU {WRK_CPU})' if PIN else ''}; upstream: "
              f"`direct_response` in every variant; GET {PATH}. Warm: the same token every request. "
              f"Cold: {N_TOKENS} different tokens in rotation (more than any cache holds: filter "
              f"{FILTER_CACHE}, jwt_authn {JWT_AUTHN_CACHE}), so each request brings a token the "

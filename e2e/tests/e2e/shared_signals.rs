@@ -7,8 +7,8 @@
 //! By push (RFC 8935) and by poll (RFC 8936): a CAEP `session-revoked` SET naming a user's
 //! session (its `sid`) makes both gateways refuse that session's token; the time from the SET's
 //! delivery (push sent / queued for the poll) to each gateway's first refusal is measured over
-//! several sessions and printed (p50/p99/max; the goal is 100 ms p99, asserted only within a
-//! generous bound on these loaded machines); a new login of the same user afterwards is accepted
+//! several sessions and printed (p50/p99/max; the goal is 100 ms p99, judged on a quiet machine
+//! in BENCHMARKS.md and asserted here only within a generous bound); a new login of the same user afterwards is accepted
 //! on both.
 //!
 //! Side by side, in the same set-up: the present feed alone — a logout through gateway A, whose
@@ -310,7 +310,7 @@ fn report(what: &str, mut times: Vec<Duration>) {
     times.sort();
     let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
     println!(
-        "{what}: event delivered -> refused, n={} p50 {:?} p99 {:?} max {:?} (goal: 100 ms p99; loaded machine)",
+        "{what}: event delivered -> refused, n={} p50 {:?} p99 {:?} max {:?} (goal: 100 ms p99)",
         times.len(),
         at(0.5),
         at(0.99),
