@@ -30,6 +30,7 @@ mod envoy_configs;
 mod faults;
 mod federation;
 mod gateway_rules;
+mod idp_backchannel;
 mod idp_cluster_gateways;
 mod idp_logout;
 mod idp_replicas;
