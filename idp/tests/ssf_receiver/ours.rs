@@ -77,6 +77,15 @@ async fn hub_b(config: &str, listener: Option<tokio::net::TcpListener>) -> Hub {
     }
 }
 
+/// A user's session at IDP A, ended by RFC 7009 revocation of its access token: that token's
+/// claims and the session's `sid`.
+async fn end_a_session(a_app: &Router) -> (Value, String) {
+    let (at, sid) = ssf_support::user_session(a_app).await;
+    let claims = ssf_support::payload(&at);
+    assert_eq!(ssf_support::revoke(a_app, &at).await.status, StatusCode::OK);
+    (claims, sid)
+}
+
 async fn a_logout_at_our_idp_reaches_the_hub(delivery: &str, push: bool) {
     let (_a_dir, _a_state, a_app, a) = transmitter_idp(None).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -94,12 +103,7 @@ async fn a_logout_at_our_idp_reaches_the_hub(delivery: &str, push: bool) {
         },
     )
     .await;
-    let (at, sid) = ssf_support::user_session(&a_app).await;
-    let claims = ssf_support::payload(&at);
-    assert_eq!(
-        ssf_support::revoke(&a_app, &at).await.status,
-        StatusCode::OK
-    );
+    let (claims, sid) = end_a_session(&a_app).await;
     let app = hub.app.clone();
     let mut revoked = Value::Null;
     wait_for(
@@ -167,12 +171,7 @@ gateway = true
         app = ssf_support::USER_APP.0
     );
     let hub = hub_b(&config, Some(listener)).await;
-    let (at, sid) = ssf_support::user_session(&a_app).await;
-    let claims = ssf_support::payload(&at);
-    assert_eq!(
-        ssf_support::revoke(&a_app, &at).await.status,
-        StatusCode::OK
-    );
+    let (claims, sid) = end_a_session(&a_app).await;
     let app = hub.app.clone();
     let mut revoked = Value::Null;
     wait_for(
